@@ -1,0 +1,47 @@
+#pragma once
+// One function per subcommand; main.cpp parses arguments with CLI11 and
+// calls these. Each returns the process exit code and prints its own errors.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace xcompat::cli {
+
+struct Common {
+  std::string pins_path, specs_path, db_path;
+  bool json = false;
+};
+
+int releases(const Common& c, bool check_import);
+
+struct FixturesArgs {
+  std::vector<std::string> releases, specs;
+  int jobs = 1;
+  bool verify = false;
+};
+int fixtures(const Common& c, const FixturesArgs& a);
+
+}  // namespace xcompat::cli
+
+namespace xcompat::cli {
+
+struct SweepArgs {
+  std::vector<std::string> releases, specs, consumers;
+  int jobs = 1;
+  std::string shard = "1/1";
+  std::string junit;
+  std::string checkpoint = "pt";
+  bool no_progress = false;
+  int cell_timeout_s = 120;
+};
+int sweep(const Common& c, const SweepArgs& a);
+int merge(const std::string& out, const std::vector<std::string>& inputs);
+
+struct QueryArgs {
+  std::string from, to, spec;
+};
+int query(const Common& c, const QueryArgs& a);
+int runs(const Common& c);
+int diff(const Common& c, int64_t run1, int64_t run2);
+
+}  // namespace xcompat::cli

@@ -1,0 +1,98 @@
+// `xcompat query`, `xcompat runs`, `xcompat diff`: reading the matrix.
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "harness/cli/commands.hpp"
+#include "harness/core/error.hpp"
+#include "harness/core/paths.hpp"
+#include "harness/sweep/sweep.hpp"
+#include "matrix/query.hpp"
+
+namespace xcompat::cli {
+
+namespace {
+Store open_existing(const std::string& path) {
+  if (!fs::exists(path)) throw Error("no matrix at " + path + "; run `xcompat sweep` first (or pass --db)");
+  return Store(path, false);
+}
+
+json change_json(const CellChange& c) {
+  return {{"spec", c.key.spec}, {"producer", c.key.producer}, {"consumer", c.key.consumer},
+          {"device", c.key.device}, {"dtype", c.key.dtype}, {"before", c.before}, {"after", c.after},
+          {"flaky", c.flaky}};
+}
+}  // namespace
+
+int query(const Common& c, const QueryArgs& a) {
+  Store store = open_existing(c.db_path);
+  const auto matrix = store.matrix_as_of();
+  auto answer = upgrade_answer(matrix, a.from, a.to, a.spec);
+  if (answer.rows.empty()) {
+    bool from_known = false, to_known = false;
+    for (auto& r : matrix) {
+      from_known |= r.cell.key.producer == a.from;
+      to_known |= r.cell.key.consumer == a.to;
+    }
+    if (!from_known) throw Error("no checkpoints from release '" + a.from + "' in " + c.db_path);
+    if (!to_known) throw Error("no consumer '" + a.to + "' in " + c.db_path);
+    throw Error("spec '" + a.spec + "' has no cells for " + a.from + " -> " + a.to);
+  }
+  if (c.json) {
+    std::cout << answer.to_json().dump(2) << "\n";
+    return 0;
+  }
+  fmt::print("checkpoints saved by {} loaded by {}:\n\n", a.from, a.to);
+  for (auto& row : answer.rows)
+    fmt::print("  {:<24} {:<11} {}\n", row.cell.key.spec, verdict_name(row.cell.verdict), row.conclusion);
+  fmt::print("\n{}: {} of {} comparable specs pass (score {:.0f}%){}\n", answer.overall, answer.passing,
+             answer.comparable, 100 * answer.score(), answer.any_load_fail ? "; some checkpoints fail to load" : "");
+  return 0;
+}
+
+int runs(const Common& c) {
+  Store store = open_existing(c.db_path);
+  auto all = store.runs();
+  if (c.json) {
+    json j = json::array();
+    for (auto& r : all) j.push_back(r.to_json());
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  fmt::print("{:>5}  {:<20}  {:<20}  {:<11}  {:>8}  {}\n", "run", "started", "finished", "status", "results", "args");
+  for (auto& r : all)
+    fmt::print("{:>5}  {:<20}  {:<20}  {:<11}  {:>8}  {}\n", r.id, r.started_at, r.finished_at, r.status, r.results,
+               r.args);
+  return 0;
+}
+
+int diff(const Common& c, int64_t run1, int64_t run2) {
+  Store store = open_existing(c.db_path);
+  for (auto id : {run1, run2})
+    if (!store.run(id)) throw Error(fmt::format("no run {} in {}", id, c.db_path));
+  auto d = diff_runs(store, run1, run2);
+  if (c.json) {
+    json j = {{"before", run1}, {"after", run2}};
+    for (auto [name, list] : {std::pair{"regressed", &d.regressed}, {"fixed", &d.fixed}, {"changed", &d.changed},
+                              {"flaky", &d.flaky}}) {
+      j[name] = json::array();
+      for (auto& ch : *list) j[name].push_back(change_json(ch));
+    }
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  auto print = [](const char* label, const std::vector<CellChange>& list) {
+    for (auto& ch : list)
+      fmt::print("{:<10} {} {} -> {}: {} -> {}{}\n", label, ch.key.spec, ch.key.producer, ch.key.consumer,
+                 ch.before.empty() ? "(new)" : ch.before, ch.after, ch.flaky ? " [flaky]" : "");
+  };
+  print("REGRESSED", d.regressed);
+  print("fixed", d.fixed);
+  print("changed", d.changed);
+  print("flaky", d.flaky);
+  fmt::print("{} regressed, {} fixed, {} changed, {} flaky between run {} and run {}\n", d.regressed.size(),
+             d.fixed.size(), d.changed.size(), d.flaky.size(), run1, run2);
+  return 0;
+}
+
+}  // namespace xcompat::cli

@@ -1,0 +1,64 @@
+// `xcompat releases [--json] [--no-import-check]`: the pinned releases, their
+// sandboxes, and whether each imports (through a real worker).
+#include <fmt/format.h>
+
+#include <iostream>
+#include <mutex>
+
+#include "harness/cli/commands.hpp"
+#include "harness/core/config.hpp"
+#include "harness/core/consumers.hpp"
+#include "harness/core/parallel.hpp"
+#include "harness/core/paths.hpp"
+#include "harness/core/worker_process.hpp"
+
+namespace xcompat::cli {
+
+int releases(const Common& c, bool check_import) {
+  const Pins pins = load_pins(c.pins_path);
+  json rows = json::array();
+  for (auto& r : pins.releases) {
+    const auto sandbox = release_sandbox(r.version);
+    rows.push_back({{"version", r.version}, {"reason", r.reason}, {"extras", r.extras},
+                    {"sandbox", sandbox.string()},
+                    {"installed", fs::exists(sandbox / ".xcompat-stamp") && fs::exists(sandbox / "x_transformers")}});
+  }
+  if (check_import) {
+    parallel_for(rows.size(), static_cast<int>(std::thread::hardware_concurrency()), [&](std::size_t i, int) {
+      json& row = rows[i];
+      if (!row["installed"].get<bool>()) {
+        row["imports"] = false;
+        row["import_error"] = "not installed; run scripts/setup";
+        return;
+      }
+      const Consumer consumer = release_consumer(pins.releases[i]);
+      WorkerProcess w(consumer.worker_argv(), "release " + consumer.name);
+      auto reply = w.request({{"op", "info"}}, std::chrono::seconds(60));
+      row["imports"] = reply.ok();
+      if (reply.ok()) {
+        row["torch"] = reply.body["info"].value("torch", "");
+        row["python"] = reply.body["info"].value("python", "");
+        row["start_seconds"] = w.start_seconds_total();
+      } else {
+        row["import_error"] = reply.error;
+      }
+    });
+  }
+  bool all_ok = true;
+  for (auto& row : rows) all_ok &= row["installed"].get<bool>() && row.value("imports", true);
+  if (c.json) {
+    std::cout << json{{"xcompat", XCOMPAT_VERSION}, {"torch_pin", pins.torch}, {"releases", rows}}.dump(2) << "\n";
+    return all_ok ? 0 : 1;
+  }
+  fmt::print("{:<10} {:<9} {:<8} {:<12} {:<8} {}\n", "release", "installed", "imports", "torch", "python", "reason");
+  for (auto& row : rows) {
+    fmt::print("{:<10} {:<9} {:<8} {:<12} {:<8} {}\n", row["version"].get<std::string>(),
+               row["installed"].get<bool>() ? "yes" : "NO",
+               !row.contains("imports") ? "-" : (row["imports"].get<bool>() ? "yes" : "NO"),
+               row.value("torch", "-"), row.value("python", "-"), row["reason"].get<std::string>());
+    if (row.contains("import_error")) fmt::print("           {}\n", row["import_error"].get<std::string>());
+  }
+  return all_ok ? 0 : 1;
+}
+
+}  // namespace xcompat::cli

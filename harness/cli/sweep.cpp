@@ -1,0 +1,98 @@
+// `xcompat sweep`: the whole matrix (or a filtered / sharded part of it)
+// into the SQLite store; `xcompat merge OUT IN...`: fold shard databases.
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <iostream>
+
+#include "harness/cli/commands.hpp"
+#include "harness/core/error.hpp"
+#include "harness/core/paths.hpp"
+#include "harness/sweep/sweep.hpp"
+#include "reports/junit.hpp"
+
+namespace xcompat::cli {
+
+namespace {
+constexpr int kExitRegressed = 3;  // CI: some cell passed in the previous run and does not now
+
+void print_summary(const SweepSummary& s, const Plan& plan) {
+  // Counts per consumer and verdict: the table a CI log shows at the end.
+  std::map<std::string, std::map<std::string, int>> table;
+  for (auto& c : s.results) ++table[c.key.consumer][verdict_name(c.verdict)];
+  const char* cols[] = {"IDENTICAL", "CLOSE", "CONVERTED", "DRIFT", "LOAD_FAIL", "ERROR", "UNSUPPORTED"};
+  fmt::print("\n{:<12}", "consumer");
+  for (auto col : cols) fmt::print(" {:>11}", col);
+  fmt::print("\n");
+  for (auto& consumer : plan.consumers) {
+    if (!table.count(consumer.name)) continue;
+    fmt::print("{:<12}", consumer.name);
+    for (auto col : cols) fmt::print(" {:>11}", table[consumer.name][col]);
+    fmt::print("\n");
+  }
+  fmt::print("\nrun {}: {} cells planned, {} evaluated, {} reused from cache, {} re-run, {} flaky; "
+             "{} workers started ({:.1f} s starting); {:.1f} s\n",
+             s.run_id, s.planned, s.evaluated, s.reused, s.rerun, s.flaky, s.workers_started,
+             s.worker_start_seconds, s.seconds);
+  for (auto& r : s.regressions)
+    fmt::print("REGRESSED {} {} -> {}: {} -> {}{}\n", r.key.spec, r.key.producer, r.key.consumer, r.before, r.after,
+               r.flaky ? " [flaky]" : "");
+}
+}  // namespace
+
+int sweep(const Common& c, const SweepArgs& a) {
+  const Pins pins = load_pins(c.pins_path);
+  Plan plan;
+  plan.specs = select_specs(load_specs(c.specs_path), a.specs);
+  plan.producers = select_releases(pins, a.releases);
+  if (!a.consumers.empty()) {
+    plan.consumers = select_consumers(pins, a.consumers);
+  } else {
+    // Without --consumers: the chosen releases read each other, plus cpp-native.
+    for (auto& r : plan.producers) plan.consumers.push_back(release_consumer(r));
+    plan.consumers.push_back(native_consumer());
+  }
+  build_plan(plan, Shard::parse(a.shard));
+  if (a.checkpoint != "pt" && a.checkpoint != "safetensors")
+    throw Error("--checkpoint is pt or safetensors, not " + a.checkpoint);
+
+  fs::create_directories(fs::path(c.db_path).parent_path().empty() ? "." : fs::path(c.db_path).parent_path());
+  Store store(c.db_path);
+  SweepOptions opts;
+  opts.jobs = a.jobs;
+  opts.shard = Shard::parse(a.shard);
+  opts.progress_bar = !a.no_progress && isatty(2);
+  opts.quiet = c.json;
+  opts.cell_timeout = std::chrono::seconds(a.cell_timeout_s);
+  opts.checkpoint = "model." + a.checkpoint;
+  const json run_args = {{"releases", a.releases}, {"specs", a.specs}, {"consumers", a.consumers},
+                         {"shard", a.shard},       {"jobs", a.jobs},   {"checkpoint", a.checkpoint}};
+  SweepSummary s = run_sweep(plan, pins, store, opts, run_args);
+  if (!a.junit.empty()) write_junit(a.junit, s.results, fmt::format("xcompat run {}", s.run_id));
+  if (c.json) {
+    json j = {{"run", s.run_id}, {"planned", s.planned}, {"evaluated", s.evaluated}, {"reused", s.reused},
+              {"rerun", s.rerun}, {"flaky", s.flaky}, {"workers_started", s.workers_started},
+              {"worker_start_seconds", s.worker_start_seconds}, {"seconds", s.seconds}, {"verdicts", s.verdicts},
+              {"regressions", json::array()}, {"db", c.db_path}};
+    for (auto& r : s.regressions)
+      j["regressions"].push_back({{"spec", r.key.spec}, {"producer", r.key.producer}, {"consumer", r.key.consumer},
+                                  {"before", r.before}, {"after", r.after}});
+    std::cout << j.dump(2) << "\n";
+  } else {
+    print_summary(s, plan);
+    fmt::print("matrix: {}\n", c.db_path);
+  }
+  return s.regressions.empty() ? 0 : kExitRegressed;
+}
+
+int merge(const std::string& out, const std::vector<std::string>& inputs) {
+  Store store(out);
+  for (auto& in : inputs) {
+    if (!fs::exists(in)) throw Error("shard database " + in + " does not exist");
+    const int64_t added = store.merge_from(in);
+    fmt::print("merged {}: {} results added\n", in, added);
+  }
+  return 0;
+}
+
+}  // namespace xcompat::cli

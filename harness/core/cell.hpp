@@ -1,0 +1,58 @@
+#pragma once
+// A cell: (spec, producer, consumer, device, dtype) and its result. One flat
+// value; the terminal line, JUnit, the SQLite row and the HTML all read it.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace xcompat {
+
+enum class Verdict { Identical, Close, Converted, Drift, LoadFail, Error, Unsupported };
+
+const char* verdict_name(Verdict v);  // "IDENTICAL", ...
+Verdict verdict_from_name(const std::string& name);
+// IDENTICAL, CLOSE and CONVERTED count as passing.
+bool verdict_passes(Verdict v);
+
+struct Metrics {
+  double max_abs = 0, max_rel = 0, mean_abs = 0, nmse = 0, cosine = 1, top1 = 1;
+  bool bitwise = false;
+  nlohmann::json to_json() const;
+  static Metrics from_json(const nlohmann::json& j);
+};
+
+// "0", "<1e-6", "<1e-4", "<1e-3", "<1e-2", "worse".
+std::string nmse_band(double nmse);
+
+struct LoadReport {
+  std::vector<std::string> missing, unexpected, mismatched;
+  bool empty() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
+  nlohmann::json to_json() const;
+  static LoadReport from_json(const nlohmann::json& j);
+};
+
+struct CellKey {
+  std::string spec, producer, consumer, device = "cpu", dtype = "float32";
+  auto operator<=>(const CellKey&) const = default;
+};
+
+struct CellResult {
+  CellKey key;
+  Verdict verdict = Verdict::Error;
+  std::optional<Metrics> metrics;
+  double latency_ms = 0;
+  LoadReport load_report;
+  std::string error;           // exception text, crash signal + stderr tail, or the UNSUPPORTED reason
+  std::string cache_key;
+  std::string tolerance_note;  // the override's reason, when one applied
+  bool flaky = false;
+
+  // `spec producer -> consumer: VERDICT (nmse ..., max_abs ...)`
+  std::string line() const;
+  nlohmann::json to_json() const;
+  static CellResult from_json(const nlohmann::json& j);
+};
+
+}  // namespace xcompat

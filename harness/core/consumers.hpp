@@ -1,0 +1,28 @@
+#pragma once
+// Consumers: everything that loads a fixture and runs forward. Every pinned
+// release (Python, in its own worker) and the C++ implementations.
+#include <string>
+#include <vector>
+
+#include "harness/core/config.hpp"
+
+namespace xcompat {
+
+// Bump when the port's forward logic changes: cpp-native cells re-run.
+inline constexpr const char* kNativePortVersion = "1";
+
+struct Consumer {
+  std::string name;     // "1.31.4" or "cpp-native"
+  std::string kind;     // "python" | "cpp"
+  std::string version;  // identity that goes into cell cache keys
+
+  std::vector<std::string> worker_argv() const;
+};
+
+Consumer release_consumer(const Release& r);
+Consumer native_consumer();
+std::vector<Consumer> default_consumers(const Pins& pins);
+// Names: release versions, "cpp-native", or "python" / "cpp" for a whole kind.
+std::vector<Consumer> select_consumers(const Pins& pins, const std::vector<std::string>& wanted);
+
+}  // namespace xcompat

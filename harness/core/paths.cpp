@@ -1,0 +1,25 @@
+#include "harness/core/paths.hpp"
+
+#include <cstdlib>
+
+namespace xcompat {
+
+static fs::path env_or(const char* name, const fs::path& fallback) {
+  const char* v = std::getenv(name);
+  return (v && *v) ? fs::path(v) : fallback;
+}
+
+fs::path project_root() { return env_or("XCOMPAT_ROOT", XCOMPAT_SOURCE_DIR); }
+fs::path state_dir() { return env_or("XCOMPAT_STATE", project_root() / ".xcompat"); }
+fs::path release_sandbox(const std::string& version) { return state_dir() / "releases" / version; }
+fs::path fixtures_dir() { return state_dir() / "fixtures"; }
+fs::path default_db_path() { return env_or("XCOMPAT_DB", state_dir() / "matrix.db"); }
+fs::path default_pins_path() { return project_root() / "matrix" / "pins.toml"; }
+fs::path default_specs_path() { return project_root() / "fixtures" / "specs.toml"; }
+fs::path venv_site_packages() {
+  return project_root() / ".venv" / "lib" / XCOMPAT_PYTHON_LIBDIR / "site-packages";
+}
+fs::path python_driver_dir() { return project_root() / "harness" / "python"; }
+fs::path self_executable() { return fs::read_symlink("/proc/self/exe"); }
+
+}  // namespace xcompat

@@ -1,0 +1,222 @@
+#include "harness/core/worker_process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+
+#include "harness/core/error.hpp"
+
+extern char** environ;
+
+namespace xcompat {
+
+namespace {
+constexpr std::size_t kStderrTail = 4000;  // bytes of a dead worker's stderr kept for the error
+constexpr std::size_t kMaxLine = 64u << 20;  // a reply longer than this is a protocol fault
+
+using Clock = std::chrono::steady_clock;
+
+void close_fd(int& fd) {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+
+std::string describe_status(int status) {
+  if (WIFSIGNALED(status)) return fmt::format("killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
+  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
+  return "ended";
+}
+}  // namespace
+
+const char* worker_fault_name(WorkerFault f) {
+  switch (f) {
+    case WorkerFault::None: return "none";
+    case WorkerFault::Exception: return "exception";
+    case WorkerFault::Crash: return "crash";
+    case WorkerFault::Timeout: return "timeout";
+    case WorkerFault::Protocol: return "protocol";
+    case WorkerFault::StartFailed: return "start-failed";
+  }
+  return "?";
+}
+
+WorkerProcess::WorkerProcess(std::vector<std::string> argv, std::string label,
+                             std::chrono::milliseconds start_timeout)
+    : argv_(std::move(argv)), label_(std::move(label)), start_timeout_(start_timeout) {
+  if (argv_.empty()) throw Error("worker argv is empty");
+  signal(SIGPIPE, SIG_IGN);  // a dead worker must not kill the main process on write
+}
+
+WorkerProcess::~WorkerProcess() { stop(); }
+
+void WorkerProcess::stop() {
+  if (pid_ > 0) {
+    close_fd(to_child_);  // EOF on stdin: a healthy worker exits by itself
+    int status = 0;
+    for (int i = 0; i < 50; ++i) {  // up to 0.5 s of grace, then SIGKILL
+      if (waitpid(pid_, &status, WNOHANG) == pid_) { pid_ = -1; break; }
+      usleep(10000);
+    }
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+      pid_ = -1;
+    }
+  }
+  close_fd(to_child_);
+  close_fd(from_child_);
+  close_fd(err_child_);
+  out_buf_.clear();
+}
+
+WorkerReply WorkerProcess::start() {
+  stop();
+  err_tail_.clear();
+  const auto t0 = Clock::now();
+  int in_pipe[2], out_pipe[2], err_pipe[2];
+  if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC))
+    return {WorkerFault::StartFailed, {}, fmt::format("{}: pipe: {}", label_, strerror(errno))};
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in_pipe[0], 0);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+  std::vector<char*> args;
+  for (auto& a : argv_) args.push_back(a.data());
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(in_pipe[0]);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  if (rc != 0) {
+    ::close(in_pipe[1]);
+    ::close(out_pipe[0]);
+    ::close(err_pipe[0]);
+    return {WorkerFault::StartFailed, {}, fmt::format("{}: cannot start {}: {}", label_, argv_[0], strerror(rc))};
+  }
+  pid_ = pid;
+  to_child_ = in_pipe[1];
+  from_child_ = out_pipe[0];
+  err_child_ = err_pipe[0];
+  ++starts_;
+
+  std::string line;
+  auto r = read_line(line, Clock::now() + start_timeout_);
+  start_seconds_ += std::chrono::duration<double>(Clock::now() - t0).count();
+  if (r == ReadResult::Timeout) return fault_from_exit(WorkerFault::Timeout, "did not become ready in time");
+  if (r == ReadResult::Eof) return fault_from_exit(WorkerFault::StartFailed, "died while starting");
+  try {
+    hello_ = nlohmann::json::parse(line);
+  } catch (const std::exception&) {
+    return fault_from_exit(WorkerFault::Protocol, "sent a malformed hello: " + line.substr(0, 200));
+  }
+  if (!hello_.value("ready", false)) {
+    auto err = hello_.value("error", std::string("not ready"));
+    stop();
+    return {WorkerFault::StartFailed, {}, fmt::format("{}: {}", label_, err)};
+  }
+  return {};
+}
+
+WorkerProcess::ReadResult WorkerProcess::read_line(std::string& line, Clock::time_point deadline) {
+  for (;;) {
+    if (auto nl = out_buf_.find('\n'); nl != std::string::npos) {
+      line = out_buf_.substr(0, nl);
+      out_buf_.erase(0, nl + 1);
+      return ReadResult::Line;
+    }
+    if (out_buf_.size() > kMaxLine) return ReadResult::Eof;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return ReadResult::Timeout;
+    pollfd fds[2] = {{from_child_, POLLIN, 0}, {err_child_, POLLIN, 0}};
+    int n = poll(fds, err_child_ >= 0 ? 2 : 1, static_cast<int>(std::min<long>(left, 1000)));
+    if (n < 0 && errno != EINTR) return ReadResult::Eof;
+    if (n <= 0) continue;
+    if (err_child_ >= 0 && (fds[1].revents & (POLLIN | POLLHUP))) drain_stderr();
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      char buf[65536];
+      ssize_t got = ::read(from_child_, buf, sizeof buf);
+      if (got <= 0) return ReadResult::Eof;
+      out_buf_.append(buf, static_cast<std::size_t>(got));
+    }
+  }
+}
+
+void WorkerProcess::drain_stderr() {
+  char buf[8192];
+  ssize_t got = ::read(err_child_, buf, sizeof buf);
+  if (got <= 0) {
+    close_fd(err_child_);
+    return;
+  }
+  err_tail_.append(buf, static_cast<std::size_t>(got));
+  if (err_tail_.size() > 2 * kStderrTail) err_tail_.erase(0, err_tail_.size() - kStderrTail);
+}
+
+WorkerReply WorkerProcess::fault_from_exit(WorkerFault kind, const std::string& what) {
+  int status = 0;
+  std::string how = "still running; killed";
+  if (pid_ > 0) {
+    if (kind == WorkerFault::Timeout || kind == WorkerFault::Protocol) kill(pid_, SIGKILL);
+    if (waitpid(pid_, &status, 0) == pid_) how = describe_status(status);
+    pid_ = -1;
+  }
+  // Whatever the worker printed last is the best clue: read what is left.
+  while (err_child_ >= 0) {
+    pollfd p{err_child_, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) break;
+    drain_stderr();
+  }
+  stop();
+  std::string tail = err_tail_.size() > kStderrTail ? err_tail_.substr(err_tail_.size() - kStderrTail) : err_tail_;
+  std::string msg = fmt::format("worker {} {} ({})", label_, what, how);
+  if (!tail.empty()) msg += "; stderr tail:\n" + tail;
+  return {kind, {}, msg};
+}
+
+WorkerReply WorkerProcess::request(nlohmann::json req, std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) {
+    if (auto started = start(); !started.ok()) return started;
+  }
+  const long id = next_id_++;
+  req["id"] = id;
+  std::string line = req.dump() + "\n";
+  const char* p = line.data();
+  std::size_t left = line.size();
+  while (left > 0) {
+    ssize_t w = ::write(to_child_, p, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return fault_from_exit(WorkerFault::Crash, "closed its input");
+    p += w;
+    left -= static_cast<std::size_t>(w);
+  }
+  std::string reply;
+  auto r = read_line(reply, Clock::now() + timeout);
+  if (r == ReadResult::Timeout)
+    return fault_from_exit(WorkerFault::Timeout, fmt::format("exceeded its {} ms timeout on '{}'", timeout.count(),
+                                                             req.value("op", "?")));
+  if (r == ReadResult::Eof) return fault_from_exit(WorkerFault::Crash, "died during '" + req.value("op", "?") + "'");
+  nlohmann::json body;
+  try {
+    body = nlohmann::json::parse(reply);
+  } catch (const std::exception&) {
+    return fault_from_exit(WorkerFault::Protocol, "sent a malformed reply: " + reply.substr(0, 200));
+  }
+  if (body.value("id", -1L) != id)
+    return fault_from_exit(WorkerFault::Protocol, fmt::format("answered request {} with id {}", id, body.value("id", -1L)));
+  if (!body.value("ok", false))
+    return {WorkerFault::Exception, body, fmt::format("{}: {}", label_, body.value("error", std::string("unknown error")))};
+  return {WorkerFault::None, std::move(body), {}};
+}
+
+}  // namespace xcompat

@@ -1,0 +1,119 @@
+// xcompat: the compatibility matrix of x-transformers checkpoints.
+// Parses the command line and dispatches; errors are printed here, once.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "harness/bridge/python_worker.hpp"
+#include "harness/cli/commands.hpp"
+// INSPECT_PENDING #include "harness/cli/inspect.hpp"
+#include "harness/core/error.hpp"
+#include "harness/core/paths.hpp"
+#include "harness/native/native_worker.hpp"
+
+using namespace xcompat;
+
+int main(int argc, char** argv) {
+  CLI::App app{"xcompat: does a checkpoint saved by one x-transformers release load, and compute the same, in another?"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("xcompat ") + XCOMPAT_VERSION);
+
+  cli::Common common;
+  common.pins_path = default_pins_path().string();
+  common.specs_path = default_specs_path().string();
+  common.db_path = default_db_path().string();
+  auto add_common = [&](CLI::App* sub) {
+    sub->add_option("--pins", common.pins_path, "releases and tolerance policy (TOML)");
+    sub->add_option("--specs-file", common.specs_path, "spec catalogue (TOML)");
+    sub->add_flag("--json", common.json, "machine-readable output");
+  };
+
+  auto* rel = app.add_subcommand("releases", "list the pinned releases and whether each imports");
+  bool no_import = false;
+  add_common(rel);
+  rel->add_flag("--no-import-check", no_import, "only check that sandboxes exist");
+
+  auto* fix = app.add_subcommand("fixtures", "have releases build specs into the fixture cache");
+  cli::FixturesArgs fargs;
+  add_common(fix);
+  fix->add_option("--release", fargs.releases, "release(s) to use (default: all pins)");
+  fix->add_option("--spec", fargs.specs, "spec(s) to build (default: the catalogue)");
+  fix->add_option("-j,--jobs", fargs.jobs, "parallel workers")->check(CLI::PositiveNumber);
+  fix->add_flag("--verify", fargs.verify, "check every cached file against its sha256");
+
+  auto add_db = [&](CLI::App* sub) {
+    sub->add_option("--db", common.db_path, "matrix database (default .xcompat/matrix.db or $XCOMPAT_DB)");
+  };
+
+  auto* sw = app.add_subcommand("sweep", "evaluate every (spec, producer, consumer) cell into the matrix");
+  cli::SweepArgs sargs;
+  add_common(sw);
+  add_db(sw);
+  sw->add_option("--releases", sargs.releases, "producing releases (default: all pins)")->delimiter(',');
+  sw->add_option("--specs", sargs.specs, "specs (default: the catalogue)")->delimiter(',');
+  sw->add_option("--consumers", sargs.consumers,
+                 "consumers: releases, cpp-native, or python/cpp (default: --releases plus cpp-native)")
+      ->delimiter(',');
+  sw->add_option("-j,--jobs", sargs.jobs, "parallel workers")->check(CLI::PositiveNumber);
+  sw->add_option("--shard", sargs.shard, "K/N: this job's share of the plan");
+  sw->add_option("--junit", sargs.junit, "write JUnit XML (one test case per cell)");
+  sw->add_option("--checkpoint", sargs.checkpoint, "which checkpoint file consumers load: pt or safetensors");
+  sw->add_option("--cell-timeout", sargs.cell_timeout_s, "seconds before a cell's worker is killed");
+  sw->add_flag("--no-progress", sargs.no_progress, "plain lines even on a terminal");
+
+  auto* mg = app.add_subcommand("merge", "fold shard databases into one");
+  std::string merge_out;
+  std::vector<std::string> merge_in;
+  mg->add_option("out", merge_out, "database to merge into")->required();
+  mg->add_option("inputs", merge_in, "shard databases")->required();
+
+  auto* qy = app.add_subcommand("query", "the upgrade answer: checkpoints of A loaded by B");
+  cli::QueryArgs qargs;
+  add_common(qy);
+  add_db(qy);
+  qy->add_option("--from", qargs.from, "release that saved the checkpoints")->required();
+  qy->add_option("--to", qargs.to, "release (or cpp-native) that loads them")->required();
+  qy->add_option("--spec", qargs.spec, "only this spec");
+
+  auto* rn = app.add_subcommand("runs", "list the recorded runs");
+  add_common(rn);
+  add_db(rn);
+
+  auto* df = app.add_subcommand("diff", "cells whose verdict changed between two runs");
+  int64_t run1 = 0, run2 = 0;
+  add_common(df);
+  add_db(df);
+  df->add_option("run1", run1)->required();
+  df->add_option("run2", run2)->required();
+
+  auto* insp = app.add_subcommand("inspect", "list a checkpoint's tensors without executing pickled code");
+  std::string inspect_path;
+  insp->add_option("file", inspect_path, ".pt or .safetensors")->required();
+  insp->add_flag("--json", common.json, "machine-readable output");
+
+  auto* work = app.add_subcommand("worker", "serve requests for one consumer (started by xcompat itself)");
+  std::string worker_release, worker_consumer;
+  work->add_option("--release", worker_release, "x-transformers release to embed");
+  work->add_option("--consumer", worker_consumer, "C++ consumer (cpp-native)");
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (rel->parsed()) return cli::releases(common, !no_import);
+    if (fix->parsed()) return cli::fixtures(common, fargs);
+    if (sw->parsed()) return cli::sweep(common, sargs);
+    if (mg->parsed()) return cli::merge(merge_out, merge_in);
+    if (qy->parsed()) return cli::query(common, qargs);
+    if (rn->parsed()) return cli::runs(common);
+    if (df->parsed()) return cli::diff(common, run1, run2);
+    if (insp->parsed()) return 2;  // INSPECT_PENDING
+    if (work->parsed()) {
+      if (!worker_release.empty()) return run_python_worker(worker_release);
+      if (worker_consumer == "cpp-native") return run_native_worker();
+      fmt::print(stderr, "xcompat worker: give --release V or --consumer cpp-native\n");
+      return 2;
+    }
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "xcompat: {}\n", e.what());
+    return 2;
+  }
+  return 0;
+}

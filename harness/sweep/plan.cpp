@@ -1,0 +1,46 @@
+#include "harness/sweep/plan.hpp"
+
+#include <fmt/format.h>
+
+#include "harness/core/error.hpp"
+#include "harness/core/hash.hpp"
+
+namespace xcompat {
+
+Shard Shard::parse(const std::string& text) {
+  Shard s;
+  char slash = 0;
+  if (std::sscanf(text.c_str(), "%d%c%d", &s.index, &slash, &s.count) != 3 || slash != '/' || s.count < 1 ||
+      s.index < 1 || s.index > s.count)
+    throw Error("--shard wants K/N with 1 <= K <= N, not '" + text + "'");
+  return s;
+}
+
+bool Shard::owns(const CellKey& key) const {
+  if (count == 1) return true;
+  // Hash of the cell's name, not its position: a shard keeps its cells when
+  // the plan grows, so CI jobs stay comparable run to run.
+  const std::string h = sha256_hex(fmt::format("{}|{}|{}|{}|{}", key.spec, key.producer, key.consumer, key.device,
+                                               key.dtype));
+  return std::stoull(h.substr(0, 12), nullptr, 16) % static_cast<unsigned long long>(count) ==
+         static_cast<unsigned long long>(index - 1);
+}
+
+void build_plan(Plan& plan, const Shard& shard) {
+  plan.cells.clear();
+  for (auto& spec : plan.specs)
+    for (auto& producer : plan.producers)
+      for (auto& consumer : plan.consumers) {
+        CellKey key{spec.name, producer.version, consumer.name, "cpu", spec.dtype()};
+        if (shard.owns(key)) plan.cells.push_back({key, &spec, &producer, &consumer});
+      }
+}
+
+std::string cell_cache_key(const CellKey& key, const std::string& fixture_content, const Consumer& consumer,
+                           const Tolerance& tol) {
+  return sha256_hex(fmt::format("cell-v1\nfixture={}\nconsumer={}@{}\ntolerance={}\nharness={}\ndevice={}\ndtype={}\n",
+                                fixture_content, consumer.name, consumer.version, tol.to_json().dump(),
+                                XCOMPAT_VERSION, key.device, key.dtype));
+}
+
+}  // namespace xcompat

@@ -1,0 +1,69 @@
+#include "matrix/query.hpp"
+
+#include <fmt/format.h>
+
+namespace xcompat {
+
+using json = nlohmann::json;
+
+std::string conclude(const CellResult& c) {
+  switch (c.verdict) {
+    case Verdict::Identical: return "safe: loads strictly, outputs bitwise identical";
+    case Verdict::Close:
+      return fmt::format("safe within tolerance: nmse {:.2g}, max abs {:.2g}{}", c.metrics ? c.metrics->nmse : 0.0,
+                         c.metrics ? c.metrics->max_abs : 0.0,
+                         c.tolerance_note.empty() ? "" : " (override: " + c.tolerance_note + ")");
+    case Verdict::Converted: return "safe after conversion";
+    case Verdict::Drift:
+      if (!c.metrics) return "breaks: loads, but " + c.error;
+      return fmt::format("breaks: loads without error but computes something else (nmse {:.2g}, top-1 {:.0f}%)",
+                         c.metrics->nmse, 100 * c.metrics->top1);
+    case Verdict::LoadFail: {
+      const auto& r = c.load_report;
+      std::string first = !r.missing.empty() ? "missing " + r.missing.front()
+                          : !r.unexpected.empty() ? "unexpected " + r.unexpected.front()
+                          : !r.mismatched.empty() ? "mis-shaped " + r.mismatched.front() : c.error.substr(0, 120);
+      return fmt::format("breaks: strict load fails ({} missing, {} unexpected, {} mis-shaped keys; e.g. {})",
+                         r.missing.size(), r.unexpected.size(), r.mismatched.size(), first);
+    }
+    case Verdict::Error: return "breaks: " + c.error.substr(0, c.error.find('\n')).substr(0, 200);
+    case Verdict::Unsupported: return "not comparable: " + c.error.substr(0, 200);
+  }
+  return "";
+}
+
+UpgradeAnswer upgrade_answer(const std::vector<StoredResult>& matrix, const std::string& from, const std::string& to,
+                             const std::string& spec) {
+  UpgradeAnswer a;
+  a.from = from;
+  a.to = to;
+  for (auto& r : matrix) {
+    const CellResult& c = r.cell;
+    if (c.key.producer != from || c.key.consumer != to || (!spec.empty() && c.key.spec != spec)) continue;
+    a.rows.push_back({c, conclude(c)});
+    if (c.verdict == Verdict::Unsupported) continue;
+    ++a.comparable;
+    if (verdict_passes(c.verdict)) ++a.passing;
+    if (c.verdict == Verdict::LoadFail) a.any_load_fail = true;
+  }
+  bool all_identical = true;
+  for (auto& row : a.rows)
+    if (row.cell.verdict != Verdict::Identical && row.cell.verdict != Verdict::Unsupported) all_identical = false;
+  if (a.rows.empty() || a.comparable == 0) a.overall = "no data";
+  else if (a.passing == a.comparable && !a.any_load_fail) a.overall = all_identical ? "safe" : "safe within tolerance";
+  else a.overall = "breaks";
+  return a;
+}
+
+json UpgradeAnswer::to_json() const {
+  json rows_j = json::array();
+  for (auto& r : rows) {
+    json j = r.cell.to_json();
+    j["conclusion"] = r.conclusion;
+    rows_j.push_back(j);
+  }
+  return {{"from", from}, {"to", to}, {"overall", overall}, {"score", score()}, {"comparable", comparable},
+          {"passing", passing}, {"specs", rows_j}};
+}
+
+}  // namespace xcompat

@@ -1,0 +1,34 @@
+#pragma once
+// The upgrade answer: "I have checkpoints from release A; can I move to B?"
+// Read from the store's current matrix; shared by `xcompat query` and the
+// report's upgrade pages.
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "matrix/store.hpp"
+
+namespace xcompat {
+
+struct UpgradeRow {
+  CellResult cell;
+  std::string conclusion;  // one line: safe / safe within tolerance / breaks, and why
+};
+
+struct UpgradeAnswer {
+  std::string from, to;
+  std::vector<UpgradeRow> rows;
+  int comparable = 0;  // specs both releases support
+  int passing = 0;     // of those, IDENTICAL or CLOSE (or CONVERTED)
+  bool any_load_fail = false;
+  double score() const { return comparable ? static_cast<double>(passing) / comparable : 0.0; }
+  std::string overall;  // "safe", "safe within tolerance", "breaks", "no data"
+  nlohmann::json to_json() const;
+};
+
+std::string conclude(const CellResult& c);
+UpgradeAnswer upgrade_answer(const std::vector<StoredResult>& matrix, const std::string& from, const std::string& to,
+                             const std::string& spec = "");
+
+}  // namespace xcompat

@@ -1,0 +1,81 @@
+// The schema, as forward migrations. Version N's step takes a database at
+// N-1 to N inside one transaction; PRAGMA user_version records where it is.
+// Never edit a released step: add the next one.
+#include <fmt/format.h>
+
+#include "harness/core/error.hpp"
+#include "matrix/store.hpp"
+
+namespace xcompat {
+
+namespace {
+
+// v1: releases, specs, consumers, fixtures, runs and results.
+constexpr const char* kV1 = R"sql(
+CREATE TABLE releases (
+  id INTEGER PRIMARY KEY, version TEXT NOT NULL UNIQUE, reason TEXT NOT NULL DEFAULT '');
+CREATE TABLE specs (
+  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, definition TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE consumers (
+  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, version TEXT NOT NULL);
+CREATE TABLE fixtures (
+  id INTEGER PRIMARY KEY,
+  spec_id INTEGER NOT NULL REFERENCES specs(id),
+  release_id INTEGER NOT NULL REFERENCES releases(id),
+  key TEXT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', content_hash TEXT,
+  UNIQUE (spec_id, release_id, key));
+CREATE TABLE runs (
+  id INTEGER PRIMARY KEY, uuid TEXT NOT NULL UNIQUE,
+  started_at TEXT NOT NULL, finished_at TEXT,
+  status TEXT NOT NULL CHECK (status IN ('running', 'interrupted', 'complete')),
+  harness_version TEXT NOT NULL, args TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE results (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  spec_id INTEGER NOT NULL REFERENCES specs(id),
+  producer_id INTEGER NOT NULL REFERENCES releases(id),
+  consumer_id INTEGER NOT NULL REFERENCES consumers(id),
+  device TEXT NOT NULL, dtype TEXT NOT NULL,
+  verdict TEXT NOT NULL CHECK (verdict IN
+    ('IDENTICAL','CLOSE','CONVERTED','DRIFT','LOAD_FAIL','ERROR','UNSUPPORTED')),
+  max_abs REAL, max_rel REAL, mean_abs REAL, nmse REAL, cosine REAL, top1 REAL,
+  latency_ms REAL, load_report TEXT NOT NULL DEFAULT '{}', error TEXT NOT NULL DEFAULT '',
+  cache_key TEXT NOT NULL, flaky INTEGER NOT NULL DEFAULT 0,
+  recorded_at TEXT NOT NULL,
+  UNIQUE (run_id, spec_id, producer_id, consumer_id, device, dtype));
+CREATE INDEX results_by_cache_key ON results (cache_key);
+)sql";
+
+// v2: the tolerance override note and the bitwise flag on results, and the
+// index that makes "latest result of each cell" a single index walk.
+constexpr const char* kV2 = R"sql(
+ALTER TABLE results ADD COLUMN tolerance_note TEXT NOT NULL DEFAULT '';
+ALTER TABLE results ADD COLUMN bitwise INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX results_by_cell ON results (spec_id, producer_id, consumer_id, device, dtype, run_id);
+)sql";
+
+constexpr const char* kSteps[] = {kV1, kV2};
+
+int user_version(sql::Db& db) {
+  auto st = db.prepare("PRAGMA user_version");
+  st.step();
+  return static_cast<int>(st.int_at(0));
+}
+
+}  // namespace
+
+void migrate(sql::Db& db, int target) {
+  const int have = user_version(db);
+  if (have > kSchemaVersion)
+    throw Error(fmt::format("database {} has schema version {}, newer than this xcompat understands ({}); "
+                            "use a newer xcompat",
+                            db.path(), have, kSchemaVersion));
+  for (int v = have + 1; v <= target; ++v) {
+    sql::Transaction tx(db);
+    db.exec(kSteps[v - 1]);
+    db.exec(fmt::format("PRAGMA user_version = {}", v));
+    tx.commit();
+  }
+}
+
+}  // namespace xcompat

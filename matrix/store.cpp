@@ -1,0 +1,307 @@
+#include "matrix/store.hpp"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <fstream>
+#include <random>
+
+#include "harness/core/error.hpp"
+
+namespace xcompat {
+
+using json = nlohmann::json;
+
+namespace {
+
+std::string now_utc() {
+  auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", now);
+}
+
+std::string new_uuid() {
+  std::random_device rd;
+  std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(getpid()));
+  return fmt::format("{:016x}{:016x}", gen(), gen());
+}
+
+// SQLite happily "opens" any file and fails on first use; check the header
+// up front so a wrong or damaged file gets a clear message.
+void check_is_database(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return;  // does not exist yet
+  char header[16] = {};
+  in.read(header, sizeof header);
+  if (in.gcount() == 0) return;  // empty file: SQLite treats it as a new database
+  if (in.gcount() < 16 || std::string(header, 15) != "SQLite format 3")
+    throw Error("database " + path + " is not an xcompat matrix (not an SQLite file); move it away or pass --db");
+}
+
+// Columns every result query selects, in row_to_result's order.
+constexpr const char* kResultColumns =
+    "r.run_id, r.recorded_at, s.name, p.version, c.name, r.device, r.dtype, r.verdict, r.max_abs, r.max_rel, "
+    "r.mean_abs, r.nmse, r.cosine, r.top1, r.latency_ms, r.load_report, r.error, r.cache_key, r.flaky, "
+    "r.tolerance_note, r.bitwise";
+constexpr const char* kResultJoins =
+    " FROM results r JOIN specs s ON s.id = r.spec_id JOIN releases p ON p.id = r.producer_id "
+    "JOIN consumers c ON c.id = r.consumer_id ";
+
+StoredResult row_to_result(const sql::Stmt& st) {
+  StoredResult s;
+  s.run_id = st.int_at(0);
+  s.recorded_at = st.text_at(1);
+  CellResult& c = s.cell;
+  c.key = {st.text_at(2), st.text_at(3), st.text_at(4), st.text_at(5), st.text_at(6)};
+  c.verdict = verdict_from_name(st.text_at(7));
+  if (!st.is_null(11)) {
+    Metrics m;
+    m.max_abs = st.real_at(8);
+    m.max_rel = st.real_at(9);
+    m.mean_abs = st.real_at(10);
+    m.nmse = st.real_at(11);
+    m.cosine = st.real_at(12);
+    m.top1 = st.real_at(13);
+    m.bitwise = st.int_at(20) != 0;
+    c.metrics = m;
+  }
+  c.latency_ms = st.real_at(14);
+  try {
+    c.load_report = LoadReport::from_json(json::parse(st.text_at(15)));
+  } catch (const json::exception&) {
+  }
+  c.error = st.text_at(16);
+  c.cache_key = st.text_at(17);
+  c.flaky = st.int_at(18) != 0;
+  c.tolerance_note = st.text_at(19);
+  return s;
+}
+
+std::optional<double> finite_or_null(double v) {
+  if (std::isnan(v)) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+json RunInfo::to_json() const {
+  json a = json::object();
+  try {
+    a = json::parse(args);
+  } catch (const json::exception&) {
+  }
+  return {{"id", id}, {"uuid", uuid}, {"started_at", started_at}, {"finished_at", finished_at},
+          {"status", status}, {"harness_version", harness_version}, {"args", a}, {"results", results}};
+}
+
+Store::Store(const std::string& path, bool create) : db_((check_is_database(path), path), create) {
+  try {
+    // quick_check reads every page: it is what turns "file is damaged" into a
+    // clear error before anything is written.
+    auto qc = db_.prepare("PRAGMA quick_check");
+    if (qc.step() && qc.text_at(0) != "ok")
+      throw Error("database " + path + " is corrupt (" + qc.text_at(0) + "); restore it or pass another --db");
+    db_.exec("PRAGMA journal_mode = WAL");
+    db_.exec("PRAGMA foreign_keys = ON");
+    db_.exec("PRAGMA synchronous = NORMAL");
+    migrate(db_);
+  } catch (const Error& e) {
+    std::string what = e.what();
+    if (what.find("not a database") != std::string::npos || what.find("malformed") != std::string::npos)
+      throw Error("database " + path + " is corrupt or not an xcompat matrix (" + what + ")");
+    throw;
+  }
+  recover_interrupted_runs();
+}
+
+int Store::schema_version() {
+  auto st = db_.prepare("PRAGMA user_version");
+  st.step();
+  return static_cast<int>(st.int_at(0));
+}
+
+void Store::recover_interrupted_runs() {
+  // A run still "running" whose process is gone was interrupted. Its recorded
+  // results stay; the next sweep resumes by skipping their cache keys.
+  // (Concurrent sweeps on one file are not supported: that is what shards and
+  // merge are for.)
+  db_.exec("UPDATE runs SET status = 'interrupted' WHERE status = 'running'");
+}
+
+int64_t Store::id_of(const char* table, const char* column, const std::string& value) {
+  const std::string cache_key = std::string(table) + "\x1f" + value;
+  if (auto it = id_cache_.find(cache_key); it != id_cache_.end()) return it->second;
+  auto st = db_.prepare(fmt::format("SELECT id FROM {} WHERE {} = ?", table, column));
+  st.bind(1, value);
+  if (!st.step()) throw Error(fmt::format("{} '{}' is not registered in {}", table, value, db_.path()));
+  return id_cache_[cache_key] = st.int_at(0);
+}
+
+void Store::register_release(const Release& r) {
+  db_.prepare("INSERT INTO releases (version, reason) VALUES (?, ?) "
+              "ON CONFLICT (version) DO UPDATE SET reason = excluded.reason")
+      .bind(1, r.version).bind(2, r.reason).run();
+}
+
+void Store::register_spec(const Spec& s) {
+  db_.prepare("INSERT INTO specs (name, definition, hash) VALUES (?, ?, ?) "
+              "ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, hash = excluded.hash")
+      .bind(1, s.name).bind(2, s.definition.dump()).bind(3, s.content_hash()).run();
+}
+
+void Store::register_consumer(const Consumer& c) {
+  db_.prepare("INSERT INTO consumers (name, kind, version) VALUES (?, ?, ?) "
+              "ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, version = excluded.version")
+      .bind(1, c.name).bind(2, c.kind).bind(3, c.version).run();
+}
+
+int64_t Store::begin_run(const json& args) {
+  db_.prepare("INSERT INTO runs (uuid, started_at, status, harness_version, args) VALUES (?, ?, 'running', ?, ?)")
+      .bind(1, new_uuid()).bind(2, now_utc()).bind(3, XCOMPAT_VERSION).bind(4, args.dump()).run();
+  return db_.last_insert_id();
+}
+
+void Store::finish_run(int64_t run_id, const std::string& status) {
+  db_.prepare("UPDATE runs SET status = ?, finished_at = ? WHERE id = ?")
+      .bind(1, status).bind(2, now_utc()).bind(3, run_id).run();
+}
+
+void Store::record(int64_t run_id, const std::vector<CellResult>& cells) {
+  if (cells.empty()) return;
+  sql::Transaction tx(db_);
+  auto st = db_.prepare(
+      "INSERT INTO results (run_id, spec_id, producer_id, consumer_id, device, dtype, verdict, max_abs, max_rel, "
+      "mean_abs, nmse, cosine, top1, latency_ms, load_report, error, cache_key, flaky, recorded_at, "
+      "tolerance_note, bitwise) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+      "ON CONFLICT (run_id, spec_id, producer_id, consumer_id, device, dtype) DO UPDATE SET "
+      "verdict = excluded.verdict, max_abs = excluded.max_abs, max_rel = excluded.max_rel, "
+      "mean_abs = excluded.mean_abs, nmse = excluded.nmse, cosine = excluded.cosine, top1 = excluded.top1, "
+      "latency_ms = excluded.latency_ms, load_report = excluded.load_report, error = excluded.error, "
+      "cache_key = excluded.cache_key, flaky = excluded.flaky, tolerance_note = excluded.tolerance_note, "
+      "bitwise = excluded.bitwise");
+  const std::string now = now_utc();
+  for (auto& c : cells) {
+    st.bind(1, run_id)
+        .bind(2, id_of("specs", "name", c.key.spec))
+        .bind(3, id_of("releases", "version", c.key.producer))
+        .bind(4, id_of("consumers", "name", c.key.consumer))
+        .bind(5, c.key.device)
+        .bind(6, c.key.dtype)
+        .bind(7, verdict_name(c.verdict));
+    if (c.metrics) {
+      st.bind(8, finite_or_null(c.metrics->max_abs)).bind(9, finite_or_null(c.metrics->max_rel))
+          .bind(10, finite_or_null(c.metrics->mean_abs)).bind(11, c.metrics->nmse)
+          .bind(12, finite_or_null(c.metrics->cosine)).bind(13, c.metrics->top1);
+    } else {
+      for (int i = 8; i <= 13; ++i) st.bind_null(i);
+    }
+    st.bind(14, c.latency_ms)
+        .bind(15, c.load_report.to_json().dump())
+        .bind(16, c.error)
+        .bind(17, c.cache_key)
+        .bind(18, c.flaky ? 1 : 0)
+        .bind(19, now)
+        .bind(20, c.tolerance_note)
+        .bind(21, c.metrics && c.metrics->bitwise ? 1 : 0);
+    st.run();
+  }
+  tx.commit();
+}
+
+std::optional<CellResult> Store::find_cached(const std::string& cache_key) {
+  auto st = db_.prepare(std::string("SELECT ") + kResultColumns + kResultJoins +
+                        "WHERE r.cache_key = ? ORDER BY r.run_id DESC, r.id DESC LIMIT 1");
+  st.bind(1, cache_key);
+  if (!st.step()) return std::nullopt;
+  return row_to_result(st).cell;
+}
+
+std::vector<StoredResult> Store::matrix_as_of(int64_t run_id) {
+  auto st = db_.prepare(std::string("SELECT ") + kResultColumns + kResultJoins +
+                        "WHERE r.id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY spec_id, "
+                        "producer_id, consumer_id, device, dtype ORDER BY run_id DESC, id DESC) AS k "
+                        "FROM results WHERE run_id <= ?) WHERE k = 1) "
+                        "ORDER BY s.name, p.id, c.id, r.device, r.dtype");
+  st.bind(1, run_id > 0 ? run_id : INT64_MAX);
+  std::vector<StoredResult> out;
+  while (st.step()) out.push_back(row_to_result(st));
+  return out;
+}
+
+std::vector<StoredResult> Store::history(const CellKey& key) {
+  auto st = db_.prepare(std::string("SELECT ") + kResultColumns + kResultJoins +
+                        "WHERE s.name = ? AND p.version = ? AND c.name = ? AND r.device = ? AND r.dtype = ? "
+                        "ORDER BY r.run_id, r.id");
+  st.bind(1, key.spec).bind(2, key.producer).bind(3, key.consumer).bind(4, key.device).bind(5, key.dtype);
+  std::vector<StoredResult> out;
+  while (st.step()) out.push_back(row_to_result(st));
+  return out;
+}
+
+std::vector<RunInfo> Store::runs() {
+  auto st = db_.prepare(
+      "SELECT r.id, r.uuid, r.started_at, COALESCE(r.finished_at, ''), r.status, r.harness_version, r.args, "
+      "(SELECT COUNT(*) FROM results x WHERE x.run_id = r.id) FROM runs r ORDER BY r.id");
+  std::vector<RunInfo> out;
+  while (st.step())
+    out.push_back({st.int_at(0), st.text_at(1), st.text_at(2), st.text_at(3), st.text_at(4), st.text_at(5),
+                   st.text_at(6), st.int_at(7)});
+  return out;
+}
+
+std::optional<RunInfo> Store::run(int64_t id) {
+  for (auto& r : runs())
+    if (r.id == id) return r;
+  return std::nullopt;
+}
+
+int64_t Store::latest_run_id() {
+  auto st = db_.prepare("SELECT COALESCE(MAX(id), 0) FROM runs");
+  st.step();
+  return st.int_at(0);
+}
+
+int64_t Store::previous_run_id(int64_t run_id) {
+  auto st = db_.prepare("SELECT COALESCE(MAX(run_id), 0) FROM results WHERE run_id < ?");
+  st.bind(1, run_id);
+  st.step();
+  return st.int_at(0);
+}
+
+int64_t Store::merge_from(const std::string& other_path) {
+  { Store other(other_path, false); }  // validates and migrates the input first
+  db_.prepare("ATTACH DATABASE ? AS other").bind(1, other_path).run();
+  int64_t added = 0;
+  try {
+    sql::Transaction tx(db_);
+    db_.exec("INSERT OR IGNORE INTO releases (version, reason) SELECT version, reason FROM other.releases");
+    db_.exec("INSERT OR IGNORE INTO specs (name, definition, hash) SELECT name, definition, hash FROM other.specs");
+    db_.exec("INSERT OR IGNORE INTO consumers (name, kind, version) SELECT name, kind, version FROM other.consumers");
+    db_.exec("INSERT OR IGNORE INTO runs (uuid, started_at, finished_at, status, harness_version, args) "
+             "SELECT uuid, started_at, finished_at, status, harness_version, args FROM other.runs ORDER BY id");
+    db_.exec(
+        "INSERT OR IGNORE INTO results (run_id, spec_id, producer_id, consumer_id, device, dtype, verdict, max_abs, "
+        "max_rel, mean_abs, nmse, cosine, top1, latency_ms, load_report, error, cache_key, flaky, recorded_at, "
+        "tolerance_note, bitwise) "
+        "SELECT mr.id, ms.id, mp.id, mc.id, o.device, o.dtype, o.verdict, o.max_abs, o.max_rel, o.mean_abs, o.nmse, "
+        "o.cosine, o.top1, o.latency_ms, o.load_report, o.error, o.cache_key, o.flaky, o.recorded_at, "
+        "o.tolerance_note, o.bitwise FROM other.results o "
+        "JOIN other.runs orr ON orr.id = o.run_id JOIN main.runs mr ON mr.uuid = orr.uuid "
+        "JOIN other.specs os ON os.id = o.spec_id JOIN main.specs ms ON ms.name = os.name "
+        "JOIN other.releases op ON op.id = o.producer_id JOIN main.releases mp ON mp.version = op.version "
+        "JOIN other.consumers oc ON oc.id = o.consumer_id JOIN main.consumers mc ON mc.name = oc.name "
+        "ORDER BY o.run_id, o.id");
+    added = db_.changes();
+    tx.commit();
+  } catch (...) {
+    db_.exec("DETACH DATABASE other");
+    throw;
+  }
+  db_.exec("DETACH DATABASE other");
+  id_cache_.clear();
+  return added;
+}
+
+}  // namespace xcompat

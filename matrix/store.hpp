@@ -1,0 +1,90 @@
+#pragma once
+// The matrix store: every run and every cell result, in SQLite.
+// Schema and migrations: matrix/schema.cpp (documented in docs/DATABASE.md).
+//
+// Run lifecycle:  begin_run() -> running --finish_run(complete)--> complete
+//                                 running --(process killed)--> left "running";
+//                                 the next open marks it "interrupted".
+// The matrix "as of" a run R is, for every cell, its latest result recorded
+// by a run <= R; a sweep that skips cached cells records nothing for them,
+// and they keep showing their earlier result.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/core/cell.hpp"
+#include "harness/core/config.hpp"
+#include "harness/core/consumers.hpp"
+#include "matrix/sqlite.hpp"
+
+namespace xcompat {
+
+inline constexpr int kSchemaVersion = 2;
+
+struct RunInfo {
+  int64_t id = 0;
+  std::string uuid, started_at, finished_at, status, harness_version, args;
+  int64_t results = 0;
+  nlohmann::json to_json() const;
+};
+
+struct StoredResult {
+  int64_t run_id = 0;
+  std::string recorded_at;
+  CellResult cell;
+};
+
+class Store {
+ public:
+  // Opens or creates the database and migrates it forward. A file that is not
+  // a database, is corrupt, or comes from a newer xcompat is an Error that
+  // says so; nothing is written to it then.
+  explicit Store(const std::string& path, bool create = true);
+
+  int schema_version();
+
+  // Registers what a run is about (idempotent).
+  void register_release(const Release& r);
+  void register_spec(const Spec& s);
+  void register_consumer(const Consumer& c);
+
+  int64_t begin_run(const nlohmann::json& args);
+  void finish_run(int64_t run_id, const std::string& status);
+
+  // Records a batch in one transaction.
+  void record(int64_t run_id, const std::vector<CellResult>& cells);
+
+  // The result already recorded under this cache key, if any.
+  std::optional<CellResult> find_cached(const std::string& cache_key);
+  // The latest result of each cell as of `run_id` (all runs when 0).
+  std::vector<StoredResult> matrix_as_of(int64_t run_id = 0);
+  // Every recorded result of one cell, oldest first.
+  std::vector<StoredResult> history(const CellKey& key);
+  std::vector<RunInfo> runs();
+  std::optional<RunInfo> run(int64_t id);
+  int64_t latest_run_id();
+  // The run before `run_id` that recorded anything (0 if none).
+  int64_t previous_run_id(int64_t run_id);
+
+  // Folds another store's runs and results into this one; runs already here
+  // (same uuid) are skipped. Returns the number of results added.
+  int64_t merge_from(const std::string& other_path);
+
+  sql::Db& db() { return db_; }
+
+ private:
+  int64_t id_of(const char* table, const char* column, const std::string& value);
+  void recover_interrupted_runs();
+
+  sql::Db db_;
+  std::map<std::string, int64_t> id_cache_;
+};
+
+// The schema's forward migrations; schema.cpp. Exposed for tests that build
+// an old database on purpose.
+void migrate(sql::Db& db, int target_version = kSchemaVersion);
+
+}  // namespace xcompat
