@@ -5,7 +5,8 @@
 
 #include "harness/bridge/python_worker.hpp"
 #include "harness/cli/commands.hpp"
-// INSPECT_PENDING #include "harness/cli/inspect.hpp"
+#include "harness/cli/report.hpp"
+#include "harness/cli/inspect.hpp"
 #include "harness/core/error.hpp"
 #include "harness/core/paths.hpp"
 #include "harness/native/native_worker.hpp"
@@ -85,6 +86,13 @@ int main(int argc, char** argv) {
   df->add_option("run1", run1)->required();
   df->add_option("run2", run2)->required();
 
+  auto* rp = app.add_subcommand("report", "render the matrix as a static HTML site (or Markdown)");
+  std::string report_out, report_format = "html";
+  add_common(rp);
+  add_db(rp);
+  rp->add_option("--out", report_out, "output directory")->required();
+  rp->add_option("--format", report_format, "html or markdown")->check(CLI::IsMember({"html", "markdown", "md"}));
+
   auto* insp = app.add_subcommand("inspect", "list a checkpoint's tensors without executing pickled code");
   std::string inspect_path;
   insp->add_option("file", inspect_path, ".pt or .safetensors")->required();
@@ -104,7 +112,8 @@ int main(int argc, char** argv) {
     if (qy->parsed()) return cli::query(common, qargs);
     if (rn->parsed()) return cli::runs(common);
     if (df->parsed()) return cli::diff(common, run1, run2);
-    if (insp->parsed()) return 2;  // INSPECT_PENDING
+    if (rp->parsed()) return cli::report(common, report_out, report_format);
+    if (insp->parsed()) return cli::run_inspect(inspect_path, common.json);
     if (work->parsed()) {
       if (!worker_release.empty()) return run_python_worker(worker_release);
       if (worker_consumer == "cpp-native") return run_native_worker();

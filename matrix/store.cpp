@@ -100,9 +100,11 @@ Store::Store(const std::string& path, bool create) : db_((check_is_database(path
   try {
     // quick_check reads every page: it is what turns "file is damaged" into a
     // clear error before anything is written.
-    auto qc = db_.prepare("PRAGMA quick_check");
-    if (qc.step() && qc.text_at(0) != "ok")
-      throw Error("database " + path + " is corrupt (" + qc.text_at(0) + "); restore it or pass another --db");
+    {
+      auto qc = db_.prepare("PRAGMA quick_check");
+      if (qc.step() && qc.text_at(0) != "ok")
+        throw Error("database " + path + " is corrupt (" + qc.text_at(0) + "); restore it or pass another --db");
+    }
     db_.exec("PRAGMA journal_mode = WAL");
     db_.exec("PRAGMA foreign_keys = ON");
     db_.exec("PRAGMA synchronous = NORMAL");

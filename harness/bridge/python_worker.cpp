@@ -7,6 +7,7 @@
 #include "harness/bridge/python_worker.hpp"
 
 #include <pybind11/embed.h>
+#include <pybind11/stl.h>
 
 #include <filesystem>
 #include <cstring>

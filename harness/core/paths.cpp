@@ -11,7 +11,11 @@ static fs::path env_or(const char* name, const fs::path& fallback) {
 
 fs::path project_root() { return env_or("XCOMPAT_ROOT", XCOMPAT_SOURCE_DIR); }
 fs::path state_dir() { return env_or("XCOMPAT_STATE", project_root() / ".xcompat"); }
-fs::path release_sandbox(const std::string& version) { return state_dir() / "releases" / version; }
+// Sandboxes are installed by scripts/setup under the checkout, whatever the
+// state dir: tests point XCOMPAT_STATE at a temp dir and still find them.
+fs::path release_sandbox(const std::string& version) {
+  return env_or("XCOMPAT_RELEASES", project_root() / ".xcompat" / "releases") / version;
+}
 fs::path fixtures_dir() { return state_dir() / "fixtures"; }
 fs::path default_db_path() { return env_or("XCOMPAT_DB", state_dir() / "matrix.db"); }
 fs::path default_pins_path() { return project_root() / "matrix" / "pins.toml"; }

@@ -1,7 +1,8 @@
 #pragma once
 // Where xcompat finds its inputs and keeps its state.
 //   root   the project checkout (XCOMPAT_ROOT, else the source dir it was built from)
-//   state  XCOMPAT_STATE, else <root>/.xcompat  (sandboxes, fixtures, matrix.db)
+//   state  XCOMPAT_STATE, else <root>/.xcompat  (fixtures, matrix.db)
+//   releases  XCOMPAT_RELEASES, else <root>/.xcompat/releases (sandboxes)
 #include <filesystem>
 #include <string>
 

@@ -248,8 +248,12 @@ SweepSummary run_sweep(Plan& plan, const Pins& pins, Store& store, const SweepOp
                               {"fixture_dir", fx.dir.string()}, {"checkpoint", opts.checkpoint},
                               {"tolerance", tol.to_json()}};
         WorkerProcess& w = pool.get(*cell->consumer);
-        CellResult fresh = from_reply(cell->key, w.request(request, opts.cell_timeout));
-        fresh.cache_key = result.cache_key;
+        WorkerReply reply = w.request(request, opts.cell_timeout);
+        CellResult fresh = from_reply(cell->key, reply);
+        // A worker fault (crash, timeout, failed start) says nothing lasting
+        // about the cell: record it, but let the next sweep try again.
+        const bool infrastructure_fault = !reply.ok() && reply.fault != WorkerFault::Exception;
+        fresh.cache_key = infrastructure_fault ? "retry:" + result.cache_key : result.cache_key;
         fresh.tolerance_note = result.tolerance_note;
         // A verdict that differs from the cell's last recorded one is checked
         // again before it is believed; disagreement means flaky.

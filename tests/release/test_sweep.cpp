@@ -1,0 +1,112 @@
+// Sweeps over real releases: resume after a kill, shard + merge, the cache,
+// JUnit, the upgrade query.
+#include <fstream>
+#include <map>
+
+#include "catch.hpp"
+#include "matrix/store.hpp"
+#include "support.hpp"
+#include <nlohmann/json.hpp>
+
+namespace fs = std::filesystem;
+
+using namespace xcompat;
+using json = nlohmann::json;
+
+namespace {
+const std::string kPlan = "--releases 1.0.4,1.31.4,2.31.10 --specs decoder-absolute,decoder-glu "
+                          "--consumers 1.0.4,1.31.4,2.31.10 --no-progress";
+
+// The matrix as comparable values: cell -> verdict and figures (no latency).
+std::map<std::string, std::string> matrix_of(const fs::path& db) {
+  Store s(db.string(), false);
+  std::map<std::string, std::string> m;
+  for (auto& r : s.matrix_as_of()) {
+    const auto& c = r.cell;
+    m[c.key.spec + "|" + c.key.producer + "|" + c.key.consumer] =
+        std::string(verdict_name(c.verdict)) + (c.metrics ? " " + std::to_string(c.metrics->nmse) : "") +
+        " missing=" + std::to_string(c.load_report.missing.size());
+  }
+  return m;
+}
+
+json sweep_json(const fs::path& state, const std::string& args) {
+  auto r = test::xcompat(state, "sweep --json " + args);
+  INFO(r.out);
+  REQUIRE((r.exit_code == 0 || r.exit_code == 3));
+  return json::parse(r.out);
+}
+}  // namespace
+
+TEST_CASE("a sweep killed mid-way resumes to the same matrix as an uninterrupted one", "[release]") {
+  test::TempDir whole, interrupted;
+  sweep_json(whole.path, kPlan + " --db " + (whole / "m.db").string());
+  const auto expected = matrix_of(whole / "m.db");
+  REQUIRE(expected.size() == 18);
+
+  // Fixtures first, so the kill lands in the cell phase.
+  REQUIRE(test::xcompat(interrupted.path, "fixtures --release 1.0.4 --release 1.31.4 --release 2.31.10 "
+                                          "--spec decoder-absolute --spec decoder-glu").exit_code == 0);
+  auto killed = test::run_command("XCOMPAT_STATE='" + interrupted.path.string() + "' timeout -s KILL 8 '" XCOMPAT_BIN
+                                  "' sweep -j 1 " + kPlan + " --db '" + (interrupted / "m.db").string() + "'");
+  CHECK(killed.exit_code == 128 + 9);
+  {
+    Store s((interrupted / "m.db").string());
+    auto runs = s.runs();
+    REQUIRE(runs.size() == 1);
+    CHECK(runs[0].status == "interrupted");
+    CHECK(runs[0].results < 18);
+  }
+  auto resumed = sweep_json(interrupted.path, kPlan + " --db " + (interrupted / "m.db").string());
+  CHECK(resumed["reused"].get<int>() + resumed["evaluated"].get<int>() == 18);
+  CHECK(matrix_of(interrupted / "m.db") == expected);
+}
+
+TEST_CASE("shards plus merge equal a single sweep; a repeated sweep starts no worker", "[release]") {
+  test::TempDir state;
+  const auto single = state / "single.db";
+  auto first = sweep_json(state.path, kPlan + " --db " + single.string() + " --junit " + (state / "j.xml").string());
+  CHECK(first["evaluated"] == 18);
+
+  auto again = sweep_json(state.path, kPlan + " --db " + single.string());
+  CHECK(again["workers_started"] == 0);
+  CHECK(again["reused"] == 18);
+  CHECK(again["regressions"].empty());
+
+  for (auto k : {"1/3", "2/3", "3/3"})
+    sweep_json(state.path, kPlan + " --shard " + k + " --db " + (state / (std::string("s") + k[0] + ".db")).string());
+  auto merged = test::xcompat(state.path, "merge " + (state / "merged.db").string() + " " +
+                                              (state / "s1.db").string() + " " + (state / "s2.db").string() + " " +
+                                              (state / "s3.db").string());
+  REQUIRE(merged.exit_code == 0);
+  CHECK(matrix_of(state / "merged.db") == matrix_of(single));
+
+  // JUnit: one test case per cell.
+  std::ifstream junit(state / "j.xml");
+  std::string xml((std::istreambuf_iterator<char>(junit)), std::istreambuf_iterator<char>());
+  size_t cases = 0;
+  for (size_t at = 0; (at = xml.find("<testcase", at)) != std::string::npos; ++at) ++cases;
+  CHECK(cases == 18);
+
+  // The upgrade answer, from the same database.
+  auto q = test::xcompat(state.path, "query --json --from 1.0.4 --to 2.31.10 --db " + single.string());
+  REQUIRE(q.exit_code == 0);
+  auto answer = json::parse(q.out);
+  CHECK(answer["overall"] == "breaks");  // 1.x -> 2.x keys moved
+  CHECK(answer["specs"].size() == 2);
+  auto same = json::parse(test::xcompat(state.path, "query --json --from 2.31.10 --to 2.31.10 --db " +
+                                                        single.string()).out);
+  CHECK(same["overall"] == "safe");
+  CHECK(same["score"] == 1.0);
+}
+
+TEST_CASE("a corrupt or foreign database file is refused before any work", "[release]") {
+  test::TempDir state;
+  std::ofstream(state / "bad.db") << "definitely not sqlite, but long enough to have a header";
+  auto r = test::xcompat(state.path, "sweep " + kPlan + " --db " + (state / "bad.db").string(), true);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.out, Catch::Contains("not an xcompat matrix"));
+  auto q = test::xcompat(state.path, "query --from 1.0.4 --to 2.31.10 --db " + (state / "missing.db").string(), true);
+  CHECK(q.exit_code == 2);
+  CHECK_THAT(q.out, Catch::Contains("no matrix at"));
+}
