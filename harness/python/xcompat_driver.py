@@ -30,7 +30,7 @@ torch.use_deterministic_algorithms(True, warn_only=True)
 import x_transformers  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
-FIXTURE_FORMAT = 1
+FIXTURE_FORMAT = 2
 _MODULE_SOURCE = None
 
 
@@ -187,7 +187,10 @@ def make_fixture(spec, out_dir, xcompat_version):
     # safetensors refuses shared storage (tied weights): store copies.
     save_file({k: v.detach().clone().contiguous() for k, v in state.items()},
               os.path.join(out_dir, "model.safetensors"),
-              metadata={"x_transformers": release_version(), "producer": "xcompat"})
+              # One key only: safetensors writes metadata in hash-map order,
+              # so several keys would make the file's bytes vary run to run.
+              metadata={"xcompat": json.dumps({"producer": "xcompat", "x_transformers": release_version(),
+                                               "format": FIXTURE_FORMAT}, sort_keys=True)})
     save_file({k: v.contiguous() for k, v in inputs.items()}, os.path.join(out_dir, "inputs.safetensors"))
     save_file({"logits": logits}, os.path.join(out_dir, "outputs.safetensors"))
 
