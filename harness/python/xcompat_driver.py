@@ -86,14 +86,16 @@ def _check_known_arguments(kwargs, where):
     release's source never mentions, so such a spec is UNSUPPORTED instead of
     a silently different model."""
     src = _module_source()
+    known = lambda n: re.search(r"\b%s\b" % re.escape(n), src)
     for key in kwargs:
         name = key
-        for prefix in _ROUTED_PREFIXES:
-            if name.startswith(prefix) and not re.search(r"\b%s\b" % re.escape(name), src):
-                name = name[len(prefix):]
-                break
-        if not re.search(r"\b%s\b" % re.escape(name), src):
-            raise Unsupported(f"release does not know {where} argument '{key}'")
+        # Strip routing prefixes one at a time (XTransformer's
+        # `dec_attn_dim_head` is routed to the decoder, then to Attention).
+        while not known(name):
+            prefix = next((p for p in _ROUTED_PREFIXES if name.startswith(p)), None)
+            if prefix is None:
+                raise Unsupported(f"release does not know {where} argument '{key}'")
+            name = name[len(prefix):]
 
 
 def build_model(spec):

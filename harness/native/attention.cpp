@@ -1,0 +1,131 @@
+#include "harness/native/attention.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include "harness/native/positional.hpp"
+
+namespace xcompat::native {
+
+namespace {
+// max_neg_value(t) = -torch.finfo(float32).max
+constexpr double kMaskValue = -static_cast<double>(std::numeric_limits<float>::max());
+
+// rearrange(t, 'b n (h d) -> b h n d', h = h)
+Tensor split_heads(const Tensor& t, int64_t h) {
+  return t.reshape({t.size(0), t.size(1), h, t.size(2) / h}).permute({0, 2, 1, 3});
+}
+
+// rearrange(t, 'b h n d -> b n (h d)')
+Tensor merge_heads(const Tensor& t) {
+  return t.permute({0, 2, 1, 3}).reshape({t.size(0), t.size(2), t.size(1) * t.size(3)});
+}
+}  // namespace
+
+Attention::Attention(AttentionOptions o) : options(o) {
+  const int64_t inner = o.dim_head * o.heads;
+  to_q = register_module("to_q", std::make_shared<Linear>(o.dim, inner, false));
+  to_k = register_module("to_k", std::make_shared<Linear>(o.dim, inner, false));
+  to_v = register_module("to_v", std::make_shared<Linear>(o.dim, inner, false));
+  if (o.num_mem_kv > 0) {
+    mem_k = register_parameter("mem_k", torch::zeros({o.heads, o.num_mem_kv, o.dim_head}));
+    mem_v = register_parameter("mem_v", torch::zeros({o.heads, o.num_mem_kv, o.dim_head}));
+  }
+  if (o.learned_value_residual_mix) {
+    // nn.Sequential(nn.Linear(dim, heads), nn.Sigmoid(), Rearrange('b n h -> b h n 1'))
+    to_value_residual_mix = register_module("to_value_residual_mix", std::make_shared<Container>());
+    value_residual_mix_proj = to_value_residual_mix->add("0", std::make_shared<Linear>(o.dim, o.heads, true));
+  }
+  to_out = register_module("to_out", std::make_shared<Linear>(inner, o.dim, false));
+}
+
+AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, Trace* t, const std::string& path) const {
+  const auto& o = options;
+  const int64_t b = x.size(0), n = x.size(1), h = o.heads;
+  const bool has_context = in.context.defined();
+  const Tensor& kv_input = has_context ? in.context : x;
+
+  Tensor q = split_heads(to_q->forward(x), h);
+  Tensor k = split_heads(to_k->forward(kv_input), h);
+  Tensor v = split_heads(to_v->forward(kv_input), h);
+
+  // value residual (add_value_residual, from 1.42.17): mix in the first self-attention's values
+  Tensor orig_values = v;
+  if (in.value_residual.defined()) {
+    if (value_residual_mix_proj) {
+      Tensor mix = at::sigmoid(value_residual_mix_proj->forward(x)).permute({0, 2, 1}).unsqueeze(-1);  // b h n 1
+      v = o.value_residual_lerp ? at::lerp(in.value_residual, v, mix) : v * mix + in.value_residual * (1.0 - mix);
+    } else {  // always(0.5)
+      v = o.value_residual_lerp ? at::lerp(in.value_residual, v, 0.5) : v * 0.5 + in.value_residual * (1.0 - 0.5);
+    }
+  }
+
+  if (in.rotary_freqs.defined() && !has_context) {
+    q = apply_rotary_pos_emb(q, in.rotary_freqs, o.rotary_interleaved);
+    k = apply_rotary_pos_emb(k, in.rotary_freqs, o.rotary_interleaved);
+    if (o.rotate_values) v = apply_rotary_pos_emb(v, in.rotary_freqs, o.rotary_interleaved);
+  }
+  trace(t, path + ".q", q);
+  trace(t, path + ".k", k);
+  trace(t, path + ".v", v);
+
+  // Without a padding mask of its own (cross-attention) both eras of
+  // kKeyPaddingMaskOnly compute the same thing.
+  if (o.key_padding_mask_only == Era::Unknown && in.mask.defined())
+    throw NativeUnsupported("release " + o.release.str() + " with a padding mask: it is not known whether it has '" +
+                            std::string(kKeyPaddingMaskOnly.name) + "' (changed somewhere " + kKeyPaddingMaskOnly.range() + ")");
+  const bool key_only = o.key_padding_mask_only != Era::Old;
+
+  // which keys each query may attend to (true = keep), before memory key / values
+  Tensor keep;  // key-only: [b, j]; query-and-key: [b, 1, i, j]
+  if (key_only) {
+    keep = has_context ? in.context_mask : in.mask;
+  } else if (in.mask.defined() || in.context_mask.defined()) {
+    Tensor q_mask = in.mask.defined() ? in.mask : torch::ones({b, n}, torch::kBool);
+    Tensor k_mask = has_context ? in.context_mask : q_mask;
+    if (!k_mask.defined()) k_mask = torch::ones({b, k.size(-2)}, torch::kBool);
+    keep = q_mask.view({b, 1, n, 1}) * k_mask.view({b, 1, 1, -1});
+  }
+
+  const int64_t i = q.size(-2), j = k.size(-2);
+  if (o.num_mem_kv > 0) {
+    Tensor mk = mem_k.unsqueeze(0).expand({b, -1, -1, -1});  // repeat(mem_k, 'h n d -> b h n d', b = b)
+    Tensor mv = mem_v.unsqueeze(0).expand({b, -1, -1, -1});
+    k = torch::cat({mk, k}, -2);
+    v = torch::cat({mv, v}, -2);
+    if (keep.defined()) keep = at::constant_pad_nd(keep, {o.num_mem_kv, 0}, true);
+  }
+  if (keep.defined() && keep.dim() == 2) keep = keep.view({b, 1, 1, -1});
+
+  // Attend
+  const double scale = std::pow(static_cast<double>(o.dim_head), -0.5);
+  Tensor sim = torch::einsum("b h i d, b h j d -> b h i j", {q, k}) * scale;
+  if (in.rel_pos) sim = sim + in.rel_pos(i, j);
+  if (keep.defined()) sim = sim.masked_fill(keep.logical_not(), kMaskValue);
+  if (o.causal) {
+    const int64_t si = sim.size(-2), sj = sim.size(-1);
+    Tensor causal_mask = torch::ones({si, sj}, torch::kBool).triu(sj - si + 1);
+    sim = sim.masked_fill(causal_mask, kMaskValue);
+  }
+  trace(t, path + ".sim", sim);
+  Tensor attn = at::softmax(sim, -1, torch::kFloat);
+  Tensor out = torch::einsum("b h i j, b h j d -> b h i d", {attn, v});
+
+  if (keep.defined()) {
+    Tensor fully_masked = keep.any(-1).logical_not();  // [b, 1, i or 1]
+    if (fully_masked.any().item<bool>()) {
+      if (o.zero_fully_masked_rows == Era::Unknown)
+        throw NativeUnsupported("release " + o.release.str() + ": it is not known whether it has '" +
+                                std::string(kZeroFullyMaskedRows.name) + "' (changed somewhere " +
+                                kZeroFullyMaskedRows.range() + ") and this input has such a query");
+      if (o.zero_fully_masked_rows == Era::New) out = out.masked_fill(fully_masked.unsqueeze(-1), 0.0);
+    }
+  }
+
+  out = to_out->forward(merge_heads(out));
+  if (key_only && in.mask.defined()) out = out.masked_fill(in.mask.unsqueeze(-1).logical_not(), 0.0);
+  trace(t, path + ".out", out);
+  return {out, orig_values};
+}
+
+}  // namespace xcompat::native

@@ -1,0 +1,60 @@
+#pragma once
+// x_transformers Attention, with the core of Attend (x_transformers/attend.py
+// from 1.14.0; inline in Attention before) folded in: the non-flash path,
+// softmax attention, no talking heads.
+//
+// Parameters: to_q, to_k, to_v, to_out (nn.Linear without bias since 0.26.0),
+// mem_k / mem_v [heads, num_mem_kv, dim_head] with attn_num_mem_kv,
+// to_value_residual_mix.0 (nn.Linear(dim, heads)) with a learned value
+// residual mix.
+#include <functional>
+#include <optional>
+
+#include "harness/native/modules.hpp"
+#include "harness/native/release_switches.hpp"
+
+namespace xcompat::native {
+
+struct AttentionOptions {  // Attention(dim, dim_head = 64, heads = 8, causal = False, num_mem_kv = 0, dropout = 0., learned_value_residual_mix = False)
+  int64_t dim = 0;
+  int64_t dim_head = 64;
+  int64_t heads = 8;
+  bool causal = false;
+  int64_t num_mem_kv = 0;
+  bool learned_value_residual_mix = false;
+  // how the producing release computes it
+  bool rotate_values = false;            // !kRotaryKeysOnly
+  bool rotary_interleaved = true;        // kRotaryInterleaved
+  Era key_padding_mask_only = Era::New;  // kKeyPaddingMaskOnly (Unknown: UNSUPPORTED when a padding mask is given)
+  Era zero_fully_masked_rows = Era::New; // kZeroFullyMaskedRows (Unknown: UNSUPPORTED if such a row occurs)
+  bool value_residual_lerp = true;       // kValueResidualLerp
+  ReleaseVersion release;                // for the messages of run-time checks
+};
+
+// What AttentionLayers hands to one attention block.
+struct AttentionInputs {
+  Tensor context;        // [b, m, dim] for cross-attention
+  Tensor mask;           // [b, n] bool, the layers' padding mask (true = keep)
+  Tensor context_mask;   // [b, m] bool
+  Tensor rotary_freqs;   // [n, rot_dim] (self-attention with rotary)
+  std::function<Tensor(int64_t i, int64_t j)> rel_pos;  // [heads, i, j] additive bias
+  Tensor value_residual; // the first self-attention's values, [b, h, n, d]
+};
+
+struct AttentionOutput {
+  Tensor out;     // [b, n, dim]
+  Tensor values;  // this block's values before any residual mix (for add_value_residual)
+};
+
+class Attention : public torch::nn::Module {
+ public:
+  explicit Attention(AttentionOptions o);
+  AttentionOutput forward(const Tensor& x, const AttentionInputs& in, Trace* t = nullptr, const std::string& path = "") const;
+  AttentionOptions options;
+  std::shared_ptr<Linear> to_q, to_k, to_v, to_out;
+  Tensor mem_k, mem_v;
+  std::shared_ptr<Container> to_value_residual_mix;
+  std::shared_ptr<Linear> value_residual_mix_proj;  // to_value_residual_mix.0
+};
+
+}  // namespace xcompat::native

@@ -1,0 +1,140 @@
+#include "harness/native/attention_layers.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace xcompat::native {
+
+AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext& ctx) : options(o) {
+  const NormKind kind = o.use_rmsnorm ? NormKind::RMSNorm : o.use_scalenorm ? NormKind::ScaleNorm : NormKind::LayerNorm;
+  const int64_t dim_head = o.attn_dim_head;
+
+  // positions
+  if (o.rotary_pos_emb) {
+    int64_t rot = o.rotary_emb_dim.value_or(dim_head / 2);
+    if (!ctx.is_new(kRotaryDimNoMinimum)) rot = std::max<int64_t>(rot, 32);  // max(default(rotary_emb_dim, dim_head // 2), 32)
+    if (rot > dim_head || rot % 2 != 0)
+      throw NativeUnsupported("a rotary width of " + std::to_string(rot) + " with attn_dim_head " + std::to_string(dim_head));
+    rotary_pos_emb = register_module("rotary_pos_emb",
+                                     std::make_shared<RotaryEmbedding>(RotaryEmbeddingOptions{rot, ctx.is_new(kRotaryInterleaved)}));
+  }
+  if (o.rel_pos_bias) {
+    RelativePositionBiasOptions ro;
+    ro.scale = std::pow(static_cast<double>(dim_head), 0.5);
+    ro.causal = o.causal;
+    ro.num_buckets = o.rel_pos_num_buckets;
+    ro.max_distance = o.rel_pos_max_distance;
+    ro.heads = o.heads;
+    rel_pos = register_module("rel_pos", std::make_shared<RelativePositionBias>(ro));
+  } else if (o.alibi_pos_bias) {
+    alibi = register_module("rel_pos", std::make_shared<AlibiPositionalBias>(o.alibi_num_heads.value_or(o.heads), o.heads));
+  }
+
+  // value residual (resformer)
+  bool learned_mix = false;
+  bool value_residual_lerp = true;
+  if (o.add_value_residual) {
+    learned_mix = o.learned_value_residual_mix.has_value() ? *o.learned_value_residual_mix
+                                                           : ctx.is_new(kLearnedValueResidualMixDefault);
+    value_residual_lerp = ctx.is_new(kValueResidualLerp);
+  }
+
+  // what every attention block shares
+  AttentionOptions base;
+  base.dim = o.dim;
+  base.dim_head = dim_head;
+  base.heads = o.heads;
+  base.num_mem_kv = o.attn_num_mem_kv;
+  base.rotate_values = o.rotary_pos_emb && !ctx.is_new(kRotaryKeysOnly);
+  base.rotary_interleaved = ctx.is_new(kRotaryInterleaved);
+  base.key_padding_mask_only = era_of(kKeyPaddingMaskOnly, ctx.release);
+  base.zero_fully_masked_rows = era_of(kZeroFullyMaskedRows, ctx.release);
+  base.value_residual_lerp = value_residual_lerp;
+  base.release = ctx.release;
+
+  // layer types: default_block * depth
+  std::vector<char> types;
+  for (int64_t d = 0; d < o.depth; ++d) {
+    types.push_back('a');
+    if (o.cross_attend) types.push_back('c');
+    types.push_back('f');
+  }
+
+  const bool final_norm_in_layers = ctx.is_new(kFinalNormInAttentionLayers);
+  layers = register_module("layers", std::make_shared<Container>());
+  bool first_self_attn = true;
+  for (std::size_t ind = 0; ind < types.size(); ++ind) {
+    const bool is_last = ind + 1 == types.size();
+    Layer L;
+    L.type = types[ind];
+    auto slot = layers->add(std::to_string(ind), std::make_shared<Container>());
+    auto norms = slot->add("0", std::make_shared<Container>());
+    if (o.pre_norm) L.pre_branch_norm = norms->add("0", make_norm(kind, o.dim, ctx));
+    if (!o.pre_norm && (final_norm_in_layers || !is_last)) L.post_main_norm = norms->add("2", make_norm(kind, o.dim, ctx));
+
+    if (L.type == 'f') {
+      FeedForwardOptions fo = o.ff;
+      fo.dim = o.dim;
+      L.feedforward = slot->add("1", std::make_shared<FeedForward>(fo));
+    } else {
+      AttentionOptions ao = base;
+      ao.causal = L.type == 'a' && o.causal;
+      ao.learned_value_residual_mix = L.type == 'a' && learned_mix && !first_self_attn;
+      if (L.type == 'a') first_self_attn = false;
+      L.attention = slot->add("1", std::make_shared<Attention>(ao));
+    }
+    layer_list.push_back(L);
+  }
+
+  if (!final_norm_in_layers) {
+    // TransformerWrapper.norm = nn.LayerNorm(dim), whatever the layers' norm class (key map: `norm.` -> `attn_layers.final_norm.`)
+    final_norm = register_module("final_norm", std::make_shared<LayerNorm>(LayerNormOptions::torch_layer_norm(o.dim)));
+  } else if (o.pre_norm) {
+    final_norm = register_module("final_norm", make_norm(kind, o.dim, ctx));
+  }
+}
+
+Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& context, const Tensor& context_mask, Trace* t,
+                                const std::string& path) const {
+  Tensor freqs;
+  if (rotary_pos_emb) freqs = rotary_pos_emb->forward(x.size(1));
+  std::function<Tensor(int64_t, int64_t)> bias;
+  if (rel_pos) bias = [this](int64_t i, int64_t j) { return rel_pos->forward(i, j); };
+  if (alibi) bias = [this](int64_t i, int64_t j) { return alibi->forward(i, j); };
+
+  Tensor first_values;
+  for (std::size_t ind = 0; ind < layer_list.size(); ++ind) {
+    const Layer& L = layer_list[ind];
+    const std::string lp = path + ".layers." + std::to_string(ind);
+    Tensor residual = x;
+    if (L.pre_branch_norm) x = L.pre_branch_norm->forward(x);
+    Tensor out;
+    if (L.type == 'f') {
+      out = L.feedforward->forward(x, t, lp + ".1");
+    } else {
+      AttentionInputs in;
+      in.mask = mask;
+      if (L.type == 'a') {
+        in.rotary_freqs = freqs;
+        in.rel_pos = bias;
+        if (options.add_value_residual) in.value_residual = first_values;
+      } else {
+        in.context = context;
+        in.context_mask = context_mask;
+      }
+      AttentionOutput r = L.attention->forward(x, in, t, lp + ".1");
+      out = r.out;
+      if (L.type == 'a' && !first_values.defined()) first_values = r.values;
+    }
+    x = out + residual;  // Residual: x + residual
+    if (L.post_main_norm) x = L.post_main_norm->forward(x);
+    trace(t, lp, x);
+  }
+  if (final_norm) {
+    x = final_norm->forward(x);
+    trace(t, path + ".final_norm", x);
+  }
+  return x;
+}
+
+}  // namespace xcompat::native

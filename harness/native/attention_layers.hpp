@@ -1,0 +1,73 @@
+#pragma once
+// x_transformers AttentionLayers (Encoder = causal False, Decoder = causal
+// True): the stack of attention ('a'), cross-attention ('c') and
+// feed-forward ('f') blocks with their norms and residuals.
+//
+// Registered like the release's nn.ModuleList: `layers.<i>.0.<k>` are the
+// norms (k = 0 pre-branch norm, 2 post-main norm), `layers.<i>.1` the block;
+// `final_norm`, `rotary_pos_emb.inv_freq`, `rel_pos.relative_attention_bias`.
+#include <optional>
+#include <vector>
+
+#include "harness/native/attention.hpp"
+#include "harness/native/feedforward.hpp"
+#include "harness/native/norms.hpp"
+#include "harness/native/positional.hpp"
+
+namespace xcompat::native {
+
+struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causal = False, cross_attend = False, ...)
+  int64_t dim = 0;
+  int64_t depth = 0;
+  int64_t heads = 8;
+  bool causal = false;
+  bool cross_attend = false;
+  bool use_scalenorm = false;
+  bool use_rmsnorm = false;
+  bool alibi_pos_bias = false;
+  std::optional<int64_t> alibi_num_heads;
+  bool rel_pos_bias = false;
+  int64_t rel_pos_num_buckets = 32;
+  int64_t rel_pos_max_distance = 128;
+  bool rotary_pos_emb = false;
+  std::optional<int64_t> rotary_emb_dim;
+  bool pre_norm = true;
+  bool add_value_residual = false;
+  std::optional<bool> learned_value_residual_mix;  // unset: the release's default
+  // routed keyword arguments: attn_* and ff_*
+  int64_t attn_dim_head = 64;
+  int64_t attn_num_mem_kv = 0;
+  FeedForwardOptions ff;
+
+  // TransformerWrapper leaves out its absolute positional embedding when the
+  // layers carry positions (rotary, T5 relative bias; ALiBi does not count).
+  bool has_pos_emb() const { return rotary_pos_emb || rel_pos_bias; }
+};
+
+class AttentionLayers : public torch::nn::Module {
+ public:
+  AttentionLayers(AttentionLayersOptions o, const ReleaseContext& ctx);
+
+  // x: [b, n, dim]; mask: [b, n] bool or undefined; context / context_mask
+  // for cross-attention. Returns the normed hidden states [b, n, dim].
+  Tensor forward(Tensor x, const Tensor& mask, const Tensor& context, const Tensor& context_mask, Trace* t = nullptr,
+                 const std::string& path = "attn_layers") const;
+
+  struct Layer {
+    char type;                          // 'a', 'c', 'f'
+    std::shared_ptr<Norm> pre_branch_norm;  // layers.<i>.0.0
+    std::shared_ptr<Norm> post_main_norm;   // layers.<i>.0.2
+    std::shared_ptr<Attention> attention;   // layers.<i>.1 ('a', 'c')
+    std::shared_ptr<FeedForward> feedforward;  // layers.<i>.1 ('f')
+  };
+
+  AttentionLayersOptions options;
+  std::vector<Layer> layer_list;
+  std::shared_ptr<Container> layers;
+  std::shared_ptr<Norm> final_norm;
+  std::shared_ptr<RotaryEmbedding> rotary_pos_emb;
+  std::shared_ptr<RelativePositionBias> rel_pos;
+  std::shared_ptr<AlibiPositionalBias> alibi;  // rel_pos in the release; no persistent state
+};
+
+}  // namespace xcompat::native

@@ -1,0 +1,87 @@
+// `xcompat worker --consumer cpp-native`: the libtorch port as a consumer.
+// Requests (the same protocol as the release workers, docs/ARCHITECTURE.md):
+//   info                                          -> {info: {...}}
+//   evaluate {spec, fixture_dir, checkpoint, tolerance, repeats = 3}
+//            -> a cell reply: judge_cell_output, load_fail_reply or unsupported_reply
+// Exceptions (unreadable fixture, bad input) propagate: the loop answers them
+// as errors. Only NativeUnsupported becomes an UNSUPPORTED cell.
+#include "harness/native/native_worker.hpp"
+
+#include <ATen/Parallel.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "harness/checkpoint/safetensors.hpp"
+#include "harness/core/cell_eval.hpp"
+#include "harness/core/consumers.hpp"
+#include "harness/core/error.hpp"
+#include "harness/core/worker_loop.hpp"
+#include "harness/native/native_port.hpp"
+
+namespace xcompat {
+
+namespace {
+
+namespace fs = std::filesystem;
+using native::NativePort;
+using native::NativeUnsupported;
+
+json port_info() {
+  return {{"consumer", "cpp-native"},
+          {"port_version", kNativePortVersion},  // harness/core/consumers.hpp: bump when the port computes differently
+          {"torch", TORCH_VERSION},
+          {"threads", at::get_num_threads()},
+          {"releases", {native::kOldestRelease.str(), native::kNewestRelease.str()}}};
+}
+
+json read_json(const fs::path& p) {
+  std::ifstream in(p);
+  if (!in) throw Error("cannot read " + p.string());
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    throw Error(p.string() + ": " + e.what());
+  }
+}
+
+json evaluate(const json& req) {
+  const fs::path fixture_dir = req.at("fixture_dir").get<std::string>();
+  const json& spec = req.at("spec");
+  const std::string checkpoint = req.value("checkpoint", "model.safetensors");
+  const int repeats = std::max(1, req.value("repeats", 3));
+  const json meta = read_json(fixture_dir / "meta.json");
+
+  try {
+    NativePort port(spec, native::release_context_from_meta(meta));
+    const LoadReport report = port.load(native::read_checkpoint_file(fixture_dir / checkpoint));
+    if (!report.empty()) return load_fail_reply(report, native::load_error_message(report));
+
+    const TensorMap inputs = read_safetensors(fixture_dir / "inputs.safetensors");
+    std::vector<double> times;
+    const TensorData logits = port.forward(inputs, repeats, &times);
+    std::sort(times.begin(), times.end());
+    return judge_cell_output(logits, times[times.size() / 2], report, fixture_dir, req);
+  } catch (const NativeUnsupported& e) {
+    return unsupported_reply(std::string("cpp-native does not support ") + e.what());
+  }
+}
+
+}  // namespace
+
+int run_native_worker() {
+  at::set_num_threads(1);  // as the release workers (torch.set_num_threads(1))
+  WorkerHandlers handlers{
+      [] { return port_info(); },
+      [](const json& req) -> json {
+        const std::string op = req.value("op", "");
+        if (op == "info") return {{"info", port_info()}};
+        if (op == "evaluate") return evaluate(req);
+        throw Error("cpp-native worker: unknown op '" + op + "'");
+      }};
+  return serve_worker(handlers);
+}
+
+}  // namespace xcompat

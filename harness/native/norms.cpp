@@ -1,0 +1,122 @@
+#include "harness/native/norms.hpp"
+
+#include <cmath>
+
+namespace xcompat::native {
+
+namespace {
+constexpr double kLayerNormEps = 1e-5;        // nn.LayerNorm / F.layer_norm default
+constexpr double kOldRMSNormEps = 1e-8;       // RMSNorm(dim, eps = 1e-8) up to 1.14.0
+constexpr double kOldScaleNormEps = 1e-5;     // ScaleNorm(dim, eps = 1e-5) up to 1.27.19
+constexpr double kNormalizeEps = 1e-12;       // F.normalize default
+
+// torch.norm(x, dim = -1, keepdim = True) and Tensor.norm(2, -1, True) both
+// dispatch to linalg.vector_norm.
+Tensor l2_norm_last_dim(const Tensor& x) { return at::linalg_vector_norm(x, 2, {-1}, true); }
+
+// F.normalize(x, dim = -1): x / max(|x|, 1e-12)
+Tensor normalize_last_dim(const Tensor& x) {
+  return x / l2_norm_last_dim(x).clamp_min(kNormalizeEps).expand_as(x);
+}
+}  // namespace
+
+LayerNormOptions LayerNormOptions::torch_layer_norm(int64_t dim) {
+  LayerNormOptions o;
+  o.dim = dim;
+  o.beta = true;
+  return o;
+}
+
+LayerNormOptions LayerNormOptions::for_release(int64_t dim, const ReleaseContext& ctx, bool unit_offset) {
+  LayerNormOptions o;
+  o.dim = dim;
+  o.unit_offset = unit_offset;
+  if (!ctx.is_new(kLayerNormCustomClass)) {
+    o.beta = true;  // nn.LayerNorm(dim)
+  } else if (ctx.is_new(kLayerNormGammaOnly)) {
+    o.beta = false;
+  } else if (ctx.is_new(kLayerNormTorchBiasless)) {
+    // 1.27.1 - 1.30.x: `if version.parse(torch.__version__) >= version.parse('2.1.0'): LayerNorm = partial(nn.LayerNorm, bias = False)`
+    if (ctx.torch_major < 0)
+      throw NativeUnsupported("a " + ctx.release.str() +
+                              " checkpoint without the producing torch version (its norm layout depends on it)");
+    const bool torch_2_1 = ctx.torch_major > 2 || (ctx.torch_major == 2 && ctx.torch_minor >= 1);
+    o.beta = !torch_2_1;
+    o.beta_is_buffer = !torch_2_1;
+  } else {
+    o.beta = true;  // 1.27.0
+    o.beta_is_buffer = true;
+  }
+  o.separate_affine = ctx.is_new(kLayerNormSeparateAffine);
+  return o;
+}
+
+LayerNorm::LayerNorm(LayerNormOptions o) : options(o) {
+  gamma = register_parameter("gamma", torch::ones({o.dim}));
+  if (o.beta) {
+    beta = o.beta_is_buffer ? register_buffer("beta", torch::zeros({o.dim}))
+                            : register_parameter("beta", torch::zeros({o.dim}));
+  }
+}
+
+Tensor LayerNorm::forward(const Tensor& x) const {
+  const int64_t d = options.dim;
+  if (!options.separate_affine) {
+    // F.layer_norm(x, x.shape[-1:], weight, bias)
+    return beta.defined() ? at::layer_norm(x, {d}, gamma, beta, kLayerNormEps) : at::layer_norm(x, {d}, gamma, {}, kLayerNormEps);
+  }
+  // normed = self.ln(x); gamma = self.gamma + float(self.unit_offset); return normed * gamma
+  Tensor normed = at::layer_norm(x, {d}, {}, {}, kLayerNormEps);
+  Tensor scale = options.unit_offset ? gamma + 1.0 : gamma;
+  return normed * scale;
+}
+
+RMSNorm::RMSNorm(RMSNormOptions o) : options(o) { g = register_parameter("g", torch::ones({o.dim})); }
+
+Tensor RMSNorm::forward(const Tensor& x) const {
+  if (!options.normalize) {
+    // norm = torch.norm(x, dim = -1, keepdim = True) * self.scale; return x / norm.clamp(min = self.eps) * self.g
+    Tensor norm = l2_norm_last_dim(x) * std::pow(static_cast<double>(options.dim), -0.5);
+    return x / norm.clamp(kOldRMSNormEps) * g;
+  }
+  // F.normalize(x, dim = -1) * self.scale * (self.g + float(self.unit_offset))
+  Tensor gain = options.unit_offset ? g + 1.0 : g;
+  return normalize_last_dim(x) * std::pow(static_cast<double>(options.dim), 0.5) * gain;
+}
+
+ScaleNorm::ScaleNorm(ScaleNormOptions o) : options(o) { g = register_parameter("g", torch::ones({1})); }
+
+Tensor ScaleNorm::forward(const Tensor& x) const {
+  switch (options.form) {
+    case ScaleNormForm::DivideByScaledNorm: {
+      Tensor norm = l2_norm_last_dim(x) * std::pow(static_cast<double>(options.dim), -0.5);
+      return x / norm.clamp(kOldScaleNormEps) * g;
+    }
+    case ScaleNormForm::DivideByNorm:
+      return x / l2_norm_last_dim(x).clamp(kOldScaleNormEps) * g;
+    case ScaleNormForm::Normalize: {
+      Tensor gain = options.unit_offset ? g + 1.0 : g;
+      return normalize_last_dim(x) * std::pow(static_cast<double>(options.dim), 0.5) * gain;
+    }
+  }
+  return x;
+}
+
+std::shared_ptr<Norm> make_norm(NormKind kind, int64_t dim, const ReleaseContext& ctx) {
+  const bool unit_offset = ctx.is_new(kNormUnitOffset);
+  switch (kind) {
+    case NormKind::LayerNorm:
+      return std::make_shared<LayerNorm>(LayerNormOptions::for_release(dim, ctx, unit_offset));
+    case NormKind::RMSNorm:
+      return std::make_shared<RMSNorm>(RMSNormOptions{dim, unit_offset, ctx.is_new(kRMSNormNormalize)});
+    case NormKind::ScaleNorm: {
+      ScaleNormForm form = ctx.is_new(kScaleNormNormalize)  ? ScaleNormForm::Normalize
+                           : ctx.is_new(kScaleNormUnscaled) ? ScaleNormForm::DivideByNorm
+                                                            : ScaleNormForm::DivideByScaledNorm;
+      return std::make_shared<ScaleNorm>(ScaleNormOptions{dim, unit_offset, form});
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace xcompat::native

@@ -1,0 +1,75 @@
+#pragma once
+// x_transformers norms: LayerNorm (and the nn.LayerNorm it replaced),
+// RMSNorm, ScaleNorm. Parameters are registered under the names the newest
+// releases save (`gamma`, `beta`, `g`); harness/native/key_map.cpp renames
+// older checkpoints' `weight` / `bias` to them.
+#include "harness/native/modules.hpp"
+#include "harness/native/release_switches.hpp"
+
+namespace xcompat::native {
+
+class Norm : public torch::nn::Module {
+ public:
+  virtual Tensor forward(const Tensor& x) const = 0;
+};
+
+struct LayerNormOptions {  // LayerNorm(dim, unit_offset = False)
+  int64_t dim = 0;
+  bool unit_offset = false;
+  // how the producing release computes and saves it
+  bool beta = false;             // has a bias (nn.LayerNorm.bias, or the `beta` buffer)
+  bool beta_is_buffer = false;   // the persistent `beta` buffer of 1.27.0 - 1.30.x
+  bool separate_affine = false;  // normalize, then * gamma (kLayerNormSeparateAffine)
+
+  // nn.LayerNorm(dim) with weight and bias, as releases up to 1.26.x use it
+  // (and TransformerWrapper.norm up to 1.14.x).
+  static LayerNormOptions torch_layer_norm(int64_t dim);
+  // The attention layers' LayerNorm of `ctx.release`.
+  static LayerNormOptions for_release(int64_t dim, const ReleaseContext& ctx, bool unit_offset);
+};
+
+class LayerNorm : public Norm {
+ public:
+  explicit LayerNorm(LayerNormOptions o);
+  Tensor forward(const Tensor& x) const override;
+  LayerNormOptions options;
+  Tensor gamma, beta;  // beta undefined without a bias
+};
+
+struct RMSNormOptions {  // RMSNorm(dim, unit_offset = False)
+  int64_t dim = 0;
+  bool unit_offset = false;
+  bool normalize = true;  // kRMSNormNormalize
+};
+
+class RMSNorm : public Norm {
+ public:
+  explicit RMSNorm(RMSNormOptions o);
+  Tensor forward(const Tensor& x) const override;
+  RMSNormOptions options;
+  Tensor g;  // [dim]
+};
+
+enum class ScaleNormForm { DivideByScaledNorm, DivideByNorm, Normalize };
+
+struct ScaleNormOptions {  // ScaleNorm(dim, unit_offset = False)
+  int64_t dim = 0;
+  bool unit_offset = false;
+  ScaleNormForm form = ScaleNormForm::Normalize;
+};
+
+class ScaleNorm : public Norm {
+ public:
+  explicit ScaleNorm(ScaleNormOptions o);
+  Tensor forward(const Tensor& x) const override;
+  ScaleNormOptions options;
+  Tensor g;  // [1]
+};
+
+enum class NormKind { LayerNorm, RMSNorm, ScaleNorm };
+
+// AttentionLayers' norm_fn(): the norm class the spec picks, as the release
+// computes it (unit offset included).
+std::shared_ptr<Norm> make_norm(NormKind kind, int64_t dim, const ReleaseContext& ctx);
+
+}  // namespace xcompat::native

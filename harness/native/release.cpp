@@ -1,0 +1,71 @@
+#include "harness/native/release.hpp"
+
+#include <charconv>
+#include <vector>
+
+namespace xcompat::native {
+
+std::string ReleaseVersion::str() const {
+  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
+}
+
+ReleaseVersion ReleaseVersion::parse(const std::string& text) {
+  std::vector<int> parts;
+  const char* p = text.data();
+  const char* end = text.data() + text.size();
+  while (p < end) {
+    int value = 0;
+    auto [next, ec] = std::from_chars(p, end, value);
+    if (ec != std::errc() || next == p || value < 0) break;
+    parts.push_back(value);
+    p = next;
+    if (p == end) break;
+    if (*p != '.') break;
+    ++p;
+  }
+  if (p != end || parts.size() != 3) throw NativeUnsupported("x-transformers release '" + text + "' (not a plain X.Y.Z version)");
+  return {parts[0], parts[1], parts[2]};
+}
+
+std::string ReleaseSwitch::range() const {
+  if (exact()) return "from " + first_new.str();
+  return "between " + last_old.str() + " and " + first_new.str();
+}
+
+Era era_of(const ReleaseSwitch& s, const ReleaseVersion& release) {
+  if (release >= s.first_new) return Era::New;
+  if (s.exact() || release <= s.last_old) return Era::Old;
+  return Era::Unknown;
+}
+
+bool is_new(const ReleaseSwitch& s, const ReleaseVersion& release) {
+  switch (era_of(s, release)) {
+    case Era::New: return true;
+    case Era::Old: return false;
+    case Era::Unknown:
+      if (s.rounding_only) return true;
+      throw NativeUnsupported("release " + release.str() + ": it is not known whether it has '" + s.name +
+                              "' (changed somewhere " + s.range() + ")");
+  }
+  return true;
+}
+
+void ReleaseContext::set_torch_version(const std::string& text) {
+  int major = 0, minor = 0;
+  const char* p = text.data();
+  const char* end = p + text.size();
+  auto r1 = std::from_chars(p, end, major);
+  if (r1.ec != std::errc() || r1.ptr == end || *r1.ptr != '.') return;
+  auto r2 = std::from_chars(r1.ptr + 1, end, minor);
+  if (r2.ec != std::errc()) return;
+  torch_major = major;
+  torch_minor = minor;
+}
+
+void check_release_in_range(const ReleaseVersion& release) {
+  if (release < kOldestRelease || release > kNewestRelease)
+    throw NativeUnsupported("release " + release.str() + " (the port follows releases " + kOldestRelease.str() +
+                            " to " + kNewestRelease.str() + ")");
+}
+
+}  // namespace xcompat::native

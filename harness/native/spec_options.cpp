@@ -1,0 +1,233 @@
+#include "harness/native/spec_options.hpp"
+
+#include <functional>
+#include <map>
+
+namespace xcompat::native {
+
+using json = nlohmann::json;
+
+namespace {
+
+bool as_bool(const json& v, const std::string& name) {
+  if (!v.is_boolean()) throw NativeUnsupported("argument '" + name + "' = " + v.dump() + " (expected true or false)");
+  return v.get<bool>();
+}
+
+int64_t as_int(const json& v, const std::string& name) {
+  if (!v.is_number_integer()) throw NativeUnsupported("argument '" + name + "' = " + v.dump() + " (expected an integer)");
+  return v.get<int64_t>();
+}
+
+double as_number(const json& v, const std::string& name) {
+  if (!v.is_number()) throw NativeUnsupported("argument '" + name + "' = " + v.dump() + " (expected a number)");
+  return v.get<double>();
+}
+
+// Accepted and without effect on an eval-mode forward pass.
+void no_forward_effect(const json& v, const std::string& name) { (void)as_number(v, name); }
+
+using LayersSetter = std::function<void(const json&, AttentionLayersOptions&, const ReleaseContext&)>;
+using WrapperSetter = std::function<void(const json&, TransformerWrapperOptions&, const ReleaseContext&)>;
+
+const std::map<std::string, LayersSetter>& layers_arguments() {
+  static const std::map<std::string, LayersSetter> table = {
+      {"dim", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.dim = as_int(v, "dim"); }},
+      {"depth", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.depth = as_int(v, "depth"); }},
+      {"heads", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.heads = as_int(v, "heads"); }},
+      {"use_scalenorm", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.use_scalenorm = as_bool(v, "use_scalenorm"); }},
+      {"use_rmsnorm", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.use_rmsnorm = as_bool(v, "use_rmsnorm"); }},
+      {"alibi_pos_bias", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.alibi_pos_bias = as_bool(v, "alibi_pos_bias"); }},
+      {"alibi_num_heads", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.alibi_num_heads = as_int(v, "alibi_num_heads"); }},
+      {"rel_pos_bias", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.rel_pos_bias = as_bool(v, "rel_pos_bias"); }},
+      {"rel_pos_num_buckets", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.rel_pos_num_buckets = as_int(v, "rel_pos_num_buckets"); }},
+      {"rel_pos_max_distance", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.rel_pos_max_distance = as_int(v, "rel_pos_max_distance"); }},
+      {"rotary_pos_emb", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.rotary_pos_emb = as_bool(v, "rotary_pos_emb"); }},
+      {"rotary_emb_dim", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.rotary_emb_dim = as_int(v, "rotary_emb_dim"); }},
+      {"pre_norm", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.pre_norm = as_bool(v, "pre_norm"); }},
+      {"add_value_residual",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         o.add_value_residual = as_bool(v, "add_value_residual");
+         if (o.add_value_residual && !ctx.is_new(kValueResidualArgument))
+           throw NativeUnsupported("layers argument 'add_value_residual' for release " + ctx.release.str() + " (it appears " +
+                                   kValueResidualArgument.range() + ")");
+       }},
+      {"learned_value_residual_mix",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.learned_value_residual_mix = as_bool(v, "learned_value_residual_mix"); }},
+      {"attn_dim_head", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.attn_dim_head = as_int(v, "attn_dim_head"); }},
+      {"attn_num_mem_kv", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.attn_num_mem_kv = as_int(v, "attn_num_mem_kv"); }},
+      {"ff_mult", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.ff.mult = as_number(v, "ff_mult"); }},
+      {"ff_glu", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.ff.glu = as_bool(v, "ff_glu"); }},
+      {"ff_swish", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.ff.swish = as_bool(v, "ff_swish"); }},
+      {"ff_relu_squared", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.ff.relu_squared = as_bool(v, "ff_relu_squared"); }},
+      {"ff_no_bias", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.ff.no_bias = as_bool(v, "ff_no_bias"); }},
+      // training only
+      {"attn_dropout", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { no_forward_effect(v, "attn_dropout"); }},
+      {"ff_dropout", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { no_forward_effect(v, "ff_dropout"); }},
+      {"layer_dropout", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { no_forward_effect(v, "layer_dropout"); }},
+      {"zero_init_branch_output", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { (void)as_bool(v, "zero_init_branch_output"); }},
+      {"attn_zero_init_output", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { (void)as_bool(v, "attn_zero_init_output"); }},
+      {"ff_zero_init_output", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { (void)as_bool(v, "ff_zero_init_output"); }},
+  };
+  return table;
+}
+
+const std::map<std::string, WrapperSetter>& wrapper_arguments() {
+  static const std::map<std::string, WrapperSetter> table = {
+      {"num_tokens", [](const json& v, TransformerWrapperOptions& o, const ReleaseContext&) { o.num_tokens = as_int(v, "num_tokens"); }},
+      {"max_seq_len", [](const json& v, TransformerWrapperOptions& o, const ReleaseContext&) { o.max_seq_len = as_int(v, "max_seq_len"); }},
+      {"use_abs_pos_emb", [](const json& v, TransformerWrapperOptions& o, const ReleaseContext&) { o.use_abs_pos_emb = as_bool(v, "use_abs_pos_emb"); }},
+      {"num_memory_tokens", [](const json& v, TransformerWrapperOptions& o, const ReleaseContext&) { o.num_memory_tokens = as_int(v, "num_memory_tokens"); }},
+      {"tie_embedding",
+       [](const json& v, TransformerWrapperOptions& o, const ReleaseContext& ctx) {
+         o.tie_embedding = as_bool(v, "tie_embedding");
+         if (!o.tie_embedding) return;
+         if (!ctx.is_new(kTieEmbeddingWorks))
+           throw NativeUnsupported("tie_embedding for release " + ctx.release.str() + " (broken from 0.24.0 to 1.16.7: the release itself cannot run it)");
+         o.tied_logits_scaled = ctx.is_new(kTiedLogitsScaled);
+       }},
+      {"emb_dropout", [](const json& v, TransformerWrapperOptions&, const ReleaseContext&) { no_forward_effect(v, "emb_dropout"); }},
+  };
+  return table;
+}
+
+// Arguments the spec gives or that the Python classes' defaults imply, checked together.
+void check_layers(const AttentionLayersOptions& o, const std::string& where) {
+  if (o.dim <= 0 || o.depth <= 0 || o.heads <= 0) throw NativeUnsupported(where + " without a positive dim, depth and heads");
+  if (o.use_scalenorm && o.use_rmsnorm) throw NativeUnsupported("use_scalenorm together with use_rmsnorm");
+  if (o.alibi_pos_bias && o.rel_pos_bias) throw NativeUnsupported("alibi_pos_bias together with rel_pos_bias");
+  if (o.attn_num_mem_kv > 0 && (o.alibi_pos_bias || o.rel_pos_bias))
+    throw NativeUnsupported(
+        "attn_num_mem_kv together with a relative position bias (how the bias treats memory key / values changed three times "
+        "and is not measured)");
+  if (o.alibi_num_heads && (*o.alibi_num_heads <= 0 || *o.alibi_num_heads > o.heads))
+    throw NativeUnsupported("alibi_num_heads outside 1 .. heads");
+  if (o.add_value_residual && o.cross_attend)
+    throw NativeUnsupported("add_value_residual with cross-attention (its cross-attention mix changed at 1.44.x and is not measured)");
+  if (o.ff.mult <= 0 || o.attn_dim_head <= 0 || o.attn_num_mem_kv < 0) throw NativeUnsupported(where + " with a non-positive width");
+}
+
+void check_wrapper(const TransformerWrapperOptions& o, const AttentionLayersOptions& layers, const std::string& where) {
+  if (o.num_tokens <= 0) throw NativeUnsupported(where + " without a positive num_tokens");
+  if (o.max_seq_len <= 0 && o.use_abs_pos_emb && !layers.has_pos_emb())
+    throw NativeUnsupported(where + " with max_seq_len 0 (its meaning changed)");
+  if (o.num_memory_tokens < 0) throw NativeUnsupported(where + " with negative num_memory_tokens");
+}
+
+void apply_layers_argument(const std::string& key, const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx,
+                           const std::string& where) {
+  auto it = layers_arguments().find(key);
+  if (it == layers_arguments().end()) throw NativeUnsupported(where + " argument '" + key + "'");
+  it->second(v, o, ctx);
+}
+
+void apply_wrapper_argument(const std::string& key, const json& v, TransformerWrapperOptions& o, const ReleaseContext& ctx,
+                            const std::string& where) {
+  auto it = wrapper_arguments().find(key);
+  if (it == wrapper_arguments().end()) throw NativeUnsupported(where + " argument '" + key + "'");
+  it->second(v, o, ctx);
+}
+
+void set_release_layout(TransformerWrapperOptions& o, const ReleaseContext& ctx) {
+  o.logits_bias = !ctx.is_new(kLogitsWithoutBias);
+}
+
+const json& object_field(const json& spec, const char* name) {
+  static const json empty = json::object();
+  if (!spec.contains(name)) return empty;
+  const json& v = spec.at(name);
+  if (!v.is_object()) throw NativeUnsupported(std::string("spec field '") + name + "' that is not a table");
+  return v;
+}
+
+// XTransformer routes enc_* / dec_* arguments: these become the wrapper's
+// (pick_and_pop + pops in XTransformer.__init__, 0.28.4 - 2.31.10); all other
+// ones go to Encoder / Decoder. (scaled_sinu_pos_emb and use_abs_pos_emb are
+// routed to the wrapper only from somewhere after 1.0.4, so the port does not
+// take them here.)
+const std::vector<std::string> kEncoderWrapperArgs = {"num_tokens", "max_seq_len", "emb_dropout", "num_memory_tokens"};
+const std::vector<std::string> kDecoderWrapperArgs = {"num_tokens", "max_seq_len", "emb_dropout"};
+
+bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+
+}  // namespace
+
+ModelSpec parse_spec(const json& spec, const ReleaseContext& ctx) {
+  check_release_in_range(ctx.release);
+  ModelSpec out;
+  const std::string model = spec.value("model", "");
+  if (model == "decoder") out.kind = ModelKind::Decoder;
+  else if (model == "encoder") out.kind = ModelKind::Encoder;
+  else if (model == "xtransformer") out.kind = ModelKind::XTransformer;
+  else throw NativeUnsupported("model kind '" + model + "'");
+
+  const std::string dtype = spec.value("dtype", "float32");
+  if (dtype != "float32") throw NativeUnsupported("dtype " + dtype + " (the port runs float32)");
+  const std::string mask = spec.value("mask", "none");
+  if (mask == "padding") out.padding_mask = true;
+  else if (mask != "none") throw NativeUnsupported("mask '" + mask + "'");
+
+  if (out.kind != ModelKind::XTransformer) {
+    if (spec.contains("xtransformer")) throw NativeUnsupported("an `xtransformer` table in a " + model + " spec");
+    out.layers.causal = out.kind == ModelKind::Decoder;
+    for (auto& [k, v] : object_field(spec, "layers").items()) apply_layers_argument(k, v, out.layers, ctx, "layers");
+    for (auto& [k, v] : object_field(spec, "wrapper").items()) apply_wrapper_argument(k, v, out.wrapper, ctx, "wrapper");
+    set_release_layout(out.wrapper, ctx);
+    check_layers(out.layers, "layers");
+    check_wrapper(out.wrapper, out.layers, "wrapper");
+    return out;
+  }
+
+  if (spec.contains("layers") || spec.contains("wrapper"))
+    throw NativeUnsupported("`layers` / `wrapper` tables in an xtransformer spec");
+  XTransformerOptions& x = out.xtransformer;
+  x.enc_layers.causal = false;
+  x.dec_layers.causal = true;
+  x.dec_layers.cross_attend = true;
+  x.enc.to_logits = !ctx.is_new(kEncoderReturnsOnlyEmbed);
+  for (auto& [k, v] : object_field(spec, "xtransformer").items()) {
+    if (k == "dim") {
+      x.dim = as_int(v, "dim");
+    } else if (k == "tie_token_emb") {
+      x.tie_token_emb = as_bool(v, "tie_token_emb");
+    } else if (k == "ignore_index" || k == "pad_value" || k == "cross_attn_tokens_dropout") {
+      no_forward_effect(v, k);
+    } else if (k.rfind("enc_", 0) == 0 || k.rfind("dec_", 0) == 0) {
+      const bool enc = k[0] == 'e';
+      const std::string name = k.substr(4);
+      if (name == "dim") throw NativeUnsupported("xtransformer argument '" + k + "' (the release asserts `dim` is shared)");
+      if (contains(enc ? kEncoderWrapperArgs : kDecoderWrapperArgs, name))
+        apply_wrapper_argument(name, v, enc ? x.enc : x.dec, ctx, "xtransformer");
+      else
+        apply_layers_argument(name, v, enc ? x.enc_layers : x.dec_layers, ctx, "xtransformer " + std::string(enc ? "enc_" : "dec_"));
+    } else {
+      throw NativeUnsupported("xtransformer argument '" + k + "'");
+    }
+  }
+  x.enc_layers.dim = x.dec_layers.dim = x.dim;
+  set_release_layout(x.enc, ctx);
+  set_release_layout(x.dec, ctx);
+  check_layers(x.enc_layers, "encoder");
+  check_layers(x.dec_layers, "decoder");
+  check_wrapper(x.enc, x.enc_layers, "encoder");
+  check_wrapper(x.dec, x.dec_layers, "decoder");
+  return out;
+}
+
+std::vector<std::string> supported_wrapper_arguments() {
+  std::vector<std::string> out;
+  for (auto& [k, v] : wrapper_arguments()) out.push_back(k);
+  return out;
+}
+
+std::vector<std::string> supported_layers_arguments() {
+  std::vector<std::string> out;
+  for (auto& [k, v] : layers_arguments()) out.push_back(k);
+  return out;
+}
+
+std::vector<std::string> supported_xtransformer_arguments() {
+  return {"dim", "tie_token_emb", "ignore_index", "pad_value", "cross_attn_tokens_dropout"};
+}
+
+}  // namespace xcompat::native

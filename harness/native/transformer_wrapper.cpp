@@ -1,0 +1,57 @@
+#include "harness/native/transformer_wrapper.hpp"
+
+#include <cmath>
+
+namespace xcompat::native {
+
+TransformerWrapper::TransformerWrapper(TransformerWrapperOptions o, AttentionLayersOptions layers_opts, const ReleaseContext& ctx)
+    : options(o) {
+  const int64_t dim = layers_opts.dim;
+  if (o.num_memory_tokens > 0) memory_tokens = register_parameter("memory_tokens", torch::zeros({o.num_memory_tokens, dim}));
+  token_emb = register_module("token_emb", std::make_shared<TokenEmbedding>(dim, o.num_tokens));
+  if (o.use_abs_pos_emb && !layers_opts.has_pos_emb())
+    pos_emb = register_module("pos_emb", std::make_shared<AbsolutePositionalEmbedding>(dim, o.max_seq_len));
+  attn_layers = register_module("attn_layers", std::make_shared<AttentionLayers>(layers_opts, ctx));
+  if (o.to_logits && !o.tie_embedding)
+    to_logits = register_module("to_logits", std::make_shared<Linear>(dim, o.num_tokens, o.logits_bias));
+}
+
+Tensor TransformerWrapper::forward(const Tensor& ids, const Tensor& mask_in, const Tensor& context, const Tensor& context_mask,
+                                   bool return_embeddings, Trace* t, const std::string& path) const {
+  const std::string p = path.empty() ? "" : path + ".";
+  const int64_t b = ids.size(0), n = ids.size(1);
+  // x = self.token_emb(x) + pos_emb, pos_emb = always(0) without an absolute positional embedding
+  Tensor x = token_emb->forward(ids);
+  if (pos_emb) {
+    Tensor pe = pos_emb->forward(n);
+    trace(t, p + "pos_emb", pe);
+    x = x + pe;
+  } else {
+    x = x + 0;
+  }
+  trace(t, p + "token_emb", x);
+
+  Tensor mask = mask_in;
+  const int64_t num_mem = options.num_memory_tokens;
+  if (num_mem > 0) {
+    // mem = repeat(self.memory_tokens, 'n d -> b n d', b = b); x = cat((mem, x), dim = 1)
+    x = torch::cat({memory_tokens.unsqueeze(0).expand({b, -1, -1}), x}, 1);
+    if (mask.defined()) mask = at::constant_pad_nd(mask, {num_mem, 0}, true);
+  }
+
+  x = attn_layers->forward(x, mask, context, context_mask, t, p + "attn_layers");
+  if (num_mem > 0) x = x.slice(1, num_mem);  // mem, x = x[:, :num_mem], x[:, num_mem:]
+
+  if (return_embeddings || !options.to_logits) return x;
+  Tensor logits;
+  if (options.tie_embedding) {
+    logits = torch::matmul(x, token_emb->emb->weight.t());  // t @ self.token_emb.emb.weight.t()
+    if (options.tied_logits_scaled) logits = logits * std::pow(static_cast<double>(attn_layers->options.dim), -0.5);
+  } else {
+    logits = to_logits->forward(x);
+  }
+  trace(t, p + "to_logits", logits);
+  return logits;
+}
+
+}  // namespace xcompat::native

@@ -1,0 +1,152 @@
+// What the port refuses, and that it refuses out loud: UNSUPPORTED naming the
+// feature, never a silently different model. Also the release switches
+// themselves, and the worker end to end.
+#include <chrono>
+
+#include "harness/core/worker_process.hpp"
+#include "native_test_support.hpp"
+
+using namespace native_test;
+using native::NativePort;
+using native::NativeUnsupported;
+using native::ReleaseContext;
+using native::ReleaseVersion;
+
+namespace {
+ReleaseContext ctx(const std::string& release) {
+  ReleaseContext c;
+  c.release = ReleaseVersion::parse(release);
+  c.set_torch_version("2.13.0");
+  return c;
+}
+
+json decoder_spec(json layers = json::object(), json wrapper = json::object()) {
+  json spec = {{"name", "t"}, {"model", "decoder"}, {"seed", 1}, {"batch", 2}, {"seq_len", 8}, {"mask", "none"}};
+  spec["wrapper"] = {{"num_tokens", 64}, {"max_seq_len", 16}};
+  spec["layers"] = {{"dim", 32}, {"depth", 1}, {"heads", 4}};
+  for (auto& [k, v] : layers.items()) spec["layers"][k] = v;
+  for (auto& [k, v] : wrapper.items()) spec["wrapper"][k] = v;
+  return spec;
+}
+
+// The NativeUnsupported text building `spec` for `release` raises ("" when it builds).
+std::string refusal(const json& spec, const std::string& release) {
+  try {
+    NativePort port(spec, ctx(release));
+    return "";
+  } catch (const NativeUnsupported& e) {
+    return e.what();
+  }
+}
+}  // namespace
+
+TEST_CASE("release switches: exact boundaries, unknown gaps and rounding-only changes", "[native]") {
+  using native::Era;
+  using native::era_of;
+  const auto v = ReleaseVersion::parse;
+  CHECK(era_of(native::kRotaryInterleaved, v("1.30.0")) == Era::Old);
+  CHECK(era_of(native::kRotaryInterleaved, v("1.30.1")) == Era::New);
+  CHECK(era_of(native::kKeyPaddingMaskOnly, v("1.0.4")) == Era::Old);
+  CHECK(era_of(native::kKeyPaddingMaskOnly, v("1.7.0")) == Era::Unknown);
+  CHECK(era_of(native::kKeyPaddingMaskOnly, v("1.14.0")) == Era::New);
+  CHECK_THROWS_AS(native::is_new(native::kKeyPaddingMaskOnly, v("1.7.0")), NativeUnsupported);
+  CHECK(native::is_new(native::kRMSNormNormalize, v("1.16.0")));  // rounding only: the new form
+  CHECK(native::kFinalNormInAttentionLayers.range() == "from 1.15.0");
+  CHECK(native::kKeyPaddingMaskOnly.range() == "between 1.0.4 and 1.14.0");
+  CHECK_THROWS_AS(ReleaseVersion::parse("2.0.0rc1"), NativeUnsupported);
+  CHECK_THROWS_AS(ReleaseVersion::parse("unknown"), NativeUnsupported);
+}
+
+TEST_CASE("a release outside the port's range is UNSUPPORTED", "[native]") {
+  CHECK(refusal(decoder_spec(), "0.28.3").find("release 0.28.3") != std::string::npos);
+  CHECK(refusal(decoder_spec(), "2.32.0").find("release 2.32.0") != std::string::npos);
+  CHECK(refusal(decoder_spec(), "0.28.4").empty());
+  CHECK(refusal(decoder_spec(), "2.31.10").empty());
+}
+
+TEST_CASE("an argument the port does not handle is UNSUPPORTED, named", "[native]") {
+  CHECK(refusal(decoder_spec({{"sandwich_norm", true}}), "2.31.10") == "layers argument 'sandwich_norm'");
+  CHECK(refusal(decoder_spec({}, {{"l2norm_embed", true}}), "2.31.10") == "wrapper argument 'l2norm_embed'");
+  CHECK(refusal(decoder_spec({{"attn_flash", true}}), "2.31.10") == "layers argument 'attn_flash'");
+  CHECK(refusal(decoder_spec({{"heads", 4.5}}), "2.31.10").find("expected an integer") != std::string::npos);
+  json xt = {{"name", "x"}, {"model", "xtransformer"}, {"mask", "none"},
+             {"xtransformer", {{"dim", 32}, {"enc_num_tokens", 10}, {"enc_depth", 1}, {"enc_max_seq_len", 8},
+                               {"dec_num_tokens", 10}, {"dec_depth", 1}, {"dec_max_seq_len", 8}, {"dec_num_memory_tokens", 2}}}};
+  // XTransformer routes dec_num_memory_tokens to the Decoder, which has no such argument
+  CHECK(refusal(xt, "2.31.10") == "xtransformer dec_ argument 'num_memory_tokens'");
+  json other = decoder_spec();
+  other["dtype"] = "bfloat16";
+  CHECK(refusal(other, "2.31.10").find("dtype bfloat16") != std::string::npos);
+}
+
+TEST_CASE("combinations whose release semantics are not measured are UNSUPPORTED", "[native]") {
+  CHECK(refusal(decoder_spec({{"attn_num_mem_kv", 2}, {"alibi_pos_bias", true}}), "2.31.10").find("attn_num_mem_kv") != std::string::npos);
+  CHECK(refusal(decoder_spec({{"use_rmsnorm", true}, {"use_scalenorm", true}}), "1.0.4").find("use_scalenorm") != std::string::npos);
+  // add_value_residual: absent through 1.31.4, unknown until 1.42.17
+  CHECK(refusal(decoder_spec({{"add_value_residual", true}}), "1.31.4").find("add_value_residual") != std::string::npos);
+  CHECK(refusal(decoder_spec({{"add_value_residual", true}}), "1.40.0").find("add_value_residual") != std::string::npos);
+  CHECK(refusal(decoder_spec({{"add_value_residual", true}}), "1.42.17").empty());
+  // its learned mix became the default somewhere between 1.42.17 and 1.44.8
+  CHECK(refusal(decoder_spec({{"add_value_residual", true}}), "1.43.0").find("learned_value_residual_mix") != std::string::npos);
+  CHECK(refusal(decoder_spec({{"add_value_residual", true}, {"learned_value_residual_mix", false}}), "1.43.0").empty());
+  // tie_embedding: broken in the releases themselves, and its scale appears after 2.16.1
+  CHECK(refusal(decoder_spec({}, {{"tie_embedding", true}}), "1.10.0").find("tie_embedding") != std::string::npos);
+  CHECK(refusal(decoder_spec({}, {{"tie_embedding", true}}), "2.20.0").find("tied logits scaled") != std::string::npos);
+  CHECK(refusal(decoder_spec({}, {{"tie_embedding", true}}), "2.16.1").empty());
+  // rotary wider than a head (0.28.4 - 1.42.17 raise rotary_emb_dim to 32)
+  CHECK(refusal(decoder_spec({{"rotary_pos_emb", true}, {"attn_dim_head", 16}}), "1.31.4").find("rotary") != std::string::npos);
+  CHECK(refusal(decoder_spec({{"rotary_pos_emb", true}, {"attn_dim_head", 16}}), "2.31.10").empty());
+}
+
+TEST_CASE("a padding mask from a release inside the masking gap is UNSUPPORTED at run time", "[native]") {
+  // encoder-padmask's own weights, presented as a 1.7.0 checkpoint (1.0.4 < 1.7.0 < 1.14.0)
+  const auto refs = make_fixtures({"1.0.4"}, {"encoder-padmask", "decoder-absolute"});
+  for (const auto& f : refs) {
+    REQUIRE(f.ready());
+    json meta = read_json_file(f.dir + "/meta.json");
+    meta["release"] = "1.7.0";
+    const PortCell c = evaluate_with_port(f.dir, "model.safetensors", meta);
+    INFO(describe(f, c));
+    if (f.spec == "encoder-padmask") {
+      CHECK(c.verdict == Verdict::Unsupported);
+      CHECK(c.unsupported.find("padding mask") != std::string::npos);
+    } else {
+      CHECK(passes(c.verdict));  // no mask: the unknown switch does not matter
+    }
+  }
+}
+
+TEST_CASE("the cpp-native worker: hello, info, evaluate and an UNSUPPORTED reply", "[native]") {
+  const auto refs = make_fixtures({"2.31.10"}, {"decoder-rotary"});
+  REQUIRE(refs.at(0).ready());
+  WorkerProcess w({XCOMPAT_BIN, "worker", "--consumer", "cpp-native"}, "cpp-native");
+  const auto timeout = std::chrono::seconds(120);
+  const json meta = read_json_file(refs[0].dir + "/meta.json");
+  const json tol = float32_policy("decoder-rotary").to_json();
+
+  auto info = w.request({{"op", "info"}}, timeout);
+  REQUIRE(info.ok());
+  CHECK(info.body.at("info").at("consumer") == "cpp-native");
+  CHECK(w.hello().at("consumer") == "cpp-native");
+  CHECK(w.hello().at("torch").get<std::string>().rfind("2.", 0) == 0);
+  CHECK(w.hello().contains("port_version"));
+
+  for (const char* checkpoint : {"model.safetensors", "model.pt"}) {
+    auto r = w.request({{"op", "evaluate"}, {"spec", meta.at("spec")}, {"fixture_dir", refs[0].dir},
+                        {"checkpoint", checkpoint}, {"tolerance", tol}, {"repeats", 2}}, timeout);
+    REQUIRE(r.ok());
+    INFO(r.body.dump());
+    CHECK(r.body.at("verdict") == "IDENTICAL");
+    CHECK(r.body.at("latency_ms").get<double>() > 0);
+  }
+
+  json spec = meta.at("spec");
+  spec["layers"]["sandwich_norm"] = true;
+  auto u = w.request({{"op", "evaluate"}, {"spec", spec}, {"fixture_dir", refs[0].dir}, {"tolerance", tol}}, timeout);
+  REQUIRE(u.ok());
+  CHECK(u.body.at("verdict") == "UNSUPPORTED");
+  CHECK(u.body.at("error") == "cpp-native does not support layers argument 'sandwich_norm'");
+
+  auto bad = w.request({{"op", "evaluate"}, {"spec", meta.at("spec")}, {"fixture_dir", "/nonexistent"}, {"tolerance", tol}}, timeout);
+  CHECK(bad.fault == WorkerFault::Exception);  // an error, not a verdict
+}
