@@ -115,7 +115,9 @@ Store::Store(const std::string& path, bool create) : db_((check_is_database(path
       throw Error("database " + path + " is corrupt or not an xcompat matrix (" + what + ")");
     throw;
   }
-  recover_interrupted_runs();
+  // Only writers recover: a reader (query, report) must not relabel the run
+  // of a sweep that is still going in another process.
+  if (create) recover_interrupted_runs();
 }
 
 int Store::schema_version() {

@@ -39,7 +39,8 @@ struct StoredResult {
 
 class Store {
  public:
-  // Opens or creates the database and migrates it forward. A file that is not
+  // Opens or creates the database and migrates it forward. `create` false
+  // is a reader's open: the file must exist, and runs are left as they are. A file that is not
   // a database, is corrupt, or comes from a newer xcompat is an Error that
   // says so; nothing is written to it then.
   explicit Store(const std::string& path, bool create = true);
