@@ -58,7 +58,7 @@ std::string slug(std::string_view s) {
     out += ok ? c : '_';
   }
   if (!out.empty() && out[0] == '.') out[0] = '_';
-  if (out.empty()) out = "_";
+  if (out.empty()) out.push_back('_');  // (assigning "_" trips a GCC 12 -Wrestrict false positive)
   return out;
 }
 
