@@ -1,6 +1,9 @@
 #include "harness/sweep/sweep.hpp"
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <cstdlib>
 
 #include <fmt/format.h>
 #include <map>
@@ -95,11 +98,16 @@ class Progress {
 // Batches results and writes them in one transaction per batch.
 class Recorder {
  public:
-  Recorder(Store& store, int64_t run_id) : store_(store), run_id_(run_id) {}
+  Recorder(Store& store, int64_t run_id) : store_(store), run_id_(run_id) {
+    // Fault injection for the resume tests: die by SIGKILL, like an OOM kill
+    // or a cancelled CI job, right after the N-th cell is committed.
+    if (const char* n = std::getenv("XCOMPAT_TEST_KILL_AFTER_CELLS")) kill_after_ = std::atol(n);
+  }
   void add(const CellResult& c) {
     std::lock_guard lock(m_);
     pending_.push_back(c);
-    if (pending_.size() >= kBatchSize || Clock::now() - last_ > kBatchInterval) flush_locked();
+    if (pending_.size() >= kBatchSize || Clock::now() - last_ > kBatchInterval || kill_after_ > 0) flush_locked();
+    if (kill_after_ > 0 && (recorded_ += 1) >= kill_after_) ::kill(getpid(), SIGKILL);
   }
   void flush() {
     std::lock_guard lock(m_);
@@ -122,6 +130,7 @@ class Recorder {
   std::mutex m_;
   std::vector<CellResult> pending_;
   Clock::time_point last_ = Clock::now();
+  long kill_after_ = 0, recorded_ = 0;
 };
 
 CellResult from_reply(const CellKey& key, const WorkerReply& reply) {
