@@ -38,9 +38,12 @@ void build_plan(Plan& plan, const Shard& shard) {
 
 std::string cell_cache_key(const CellKey& key, const std::string& fixture_content, const Consumer& consumer,
                            const Tolerance& tol) {
-  return sha256_hex(fmt::format("cell-v1\nfixture={}\nconsumer={}@{}\ntolerance={}\nharness={}\ndevice={}\ndtype={}\n",
-                                fixture_content, consumer.name, consumer.version, tol.to_json().dump(),
-                                XCOMPAT_VERSION, key.device, key.dtype));
+  // The cell's own name is part of the key: two cells may share their
+  // fixture content (an UNSUPPORTED reason, say) and must not share a result.
+  return sha256_hex(fmt::format("cell-v2\nspec={}\nproducer={}\nfixture={}\nconsumer={}@{}\ntolerance={}\n"
+                                "harness={}\ndevice={}\ndtype={}\n",
+                                key.spec, key.producer, fixture_content, consumer.name, consumer.version,
+                                tol.to_json().dump(), XCOMPAT_VERSION, key.device, key.dtype));
 }
 
 }  // namespace xcompat

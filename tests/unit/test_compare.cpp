@@ -87,3 +87,18 @@ TEST_CASE("verdict names round-trip and only IDENTICAL/CLOSE/CONVERTED pass", "[
     CHECK(verdict_passes(v) == (v == Verdict::Identical || v == Verdict::Close || v == Verdict::Converted));
   }
 }
+
+#include "harness/sweep/plan.hpp"
+
+TEST_CASE("cells with the same fixture content still get their own cache keys", "[unit]") {
+  Consumer c{"2.31.10", "python", "x-transformers==2.31.10"};
+  Tolerance t;
+  const std::string same_content = "state:release does not know layers argument 'add_value_residual'";
+  auto a = cell_cache_key({"decoder-value-residual", "0.28.4", "2.31.10"}, same_content, c, t);
+  auto b = cell_cache_key({"decoder-value-residual", "0.32.3", "2.31.10"}, same_content, c, t);
+  CHECK(a != b);
+  CHECK(a == cell_cache_key({"decoder-value-residual", "0.28.4", "2.31.10"}, same_content, c, t));
+  Tolerance wider = t;
+  wider.rtol *= 10;
+  CHECK(a != cell_cache_key({"decoder-value-residual", "0.28.4", "2.31.10"}, same_content, c, wider));
+}
