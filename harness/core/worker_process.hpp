@@ -36,7 +36,9 @@ struct WorkerReply {
 class WorkerProcess {
  public:
   WorkerProcess(std::vector<std::string> argv, std::string label,
-                std::chrono::milliseconds start_timeout = std::chrono::seconds(120));
+                // Generous: importing torch and a release under a loaded
+                // machine has taken over two minutes here.
+                std::chrono::milliseconds start_timeout = std::chrono::seconds(300));
   ~WorkerProcess();
   WorkerProcess(const WorkerProcess&) = delete;
   WorkerProcess& operator=(const WorkerProcess&) = delete;

@@ -258,6 +258,9 @@ SweepSummary run_sweep(Plan& plan, const Pins& pins, Store& store, const SweepOp
                               {"tolerance", tol.to_json()}};
         WorkerProcess& w = pool.get(*cell->consumer);
         WorkerReply reply = w.request(request, opts.cell_timeout);
+        // A crash, timeout or failed start is retried once on a fresh worker
+        // before it counts: on a loaded machine a slow start is not a finding.
+        if (!reply.ok() && reply.fault != WorkerFault::Exception) reply = w.request(request, opts.cell_timeout);
         CellResult fresh = from_reply(cell->key, reply);
         // A worker fault (crash, timeout, failed start) says nothing lasting
         // about the cell: record it, but let the next sweep try again.
