@@ -4,7 +4,7 @@
 //
 // Every switch names the newest release known to behave the old way and the
 // oldest known to behave the new way. When the boundary is known exactly
-// (from docs/ and /work/shared/XT-HISTORY.md) only `first_new` is given.
+// (from docs/ and the shared XT-HISTORY.md) only `first_new` is given.
 // Otherwise it lies somewhere after `last_old`: a checkpoint from a release
 // strictly between the two is UNSUPPORTED whenever the switch matters for the
 // spec, unless both ways compute the same function and differ only in float

@@ -6,7 +6,7 @@
 // (`ctx.is_new(kRotaryInterleaved)`), and docs/NATIVE_PORT.md lists them all.
 // No torch here, so tests and docs tooling can use the table.
 //
-// `{X}` alone: the boundary is exactly X (from /work/shared/XT-HISTORY.md or
+// `{X}` alone: the boundary is exactly X (from the shared XT-HISTORY.md or
 // the releases' sources). `{X}, {Y}`: first seen at X, last old at Y, the
 // releases in between unknown (UNSUPPORTED when the switch matters), unless
 // the trailing `true` marks the two ways as equal up to float rounding.

@@ -3,7 +3,7 @@
 # itself reports for them. Every file under tests/data/checkpoints/ is generated
 # by this script; do not edit them by hand. Regenerate with:
 #
-#   /work/main/.venv/bin/python tests/data/make_checkpoints.py
+#   .venv/bin/python tests/data/make_checkpoints.py   (from the checkout root)
 #
 # The hostile pickles are assembled byte by byte (struct + opcodes) and only
 # ever disassembled with pickletools, never loaded: nothing in them runs.
