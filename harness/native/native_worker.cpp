@@ -18,6 +18,7 @@
 #include "harness/core/cell_eval.hpp"
 #include "harness/core/consumers.hpp"
 #include "harness/core/error.hpp"
+#include "harness/core/json_file.hpp"
 #include "harness/core/worker_loop.hpp"
 #include "harness/native/native_port.hpp"
 
@@ -37,22 +38,12 @@ json port_info() {
           {"releases", {native::kOldestRelease.str(), native::kNewestRelease.str()}}};
 }
 
-json read_json(const fs::path& p) {
-  std::ifstream in(p);
-  if (!in) throw Error("cannot read " + p.string());
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    throw Error(p.string() + ": " + e.what());
-  }
-}
-
 json evaluate(const json& req) {
   const fs::path fixture_dir = req.at("fixture_dir").get<std::string>();
   const json& spec = req.at("spec");
   const std::string checkpoint = req.value("checkpoint", "model.safetensors");
   const int repeats = std::max(1, req.value("repeats", 3));
-  const json meta = read_json(fixture_dir / "meta.json");
+  const json meta = read_json_file(fixture_dir / "meta.json");
 
   try {
     NativePort port(spec, native::release_context_from_meta(meta));
