@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "catch.hpp"
+#include "support.hpp"
 #include "matrix/store.hpp"
 #include "reports/report_data.hpp"
 
@@ -23,18 +24,7 @@ using namespace xcompat;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("xcompat-report-browser-" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using test::TempDir;
 
 struct Run {
   int rc = -1;

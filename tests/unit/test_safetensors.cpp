@@ -8,63 +8,18 @@
 #include <nlohmann/json.hpp>
 
 #include "catch.hpp"
+#include "checkpoint_support.hpp"
+#include "support.hpp"
 #include "harness/checkpoint/safetensors.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace xcompat;
+using namespace xcompat::test;
 
 namespace {
 
-const fs::path kCheckpoints = fs::path(XCOMPAT_TEST_DATA) / "checkpoints";
-
-json expected() {
-  std::ifstream in(kCheckpoints / "expected.json");
-  return json::parse(in);
-}
-
-std::string hex(const std::vector<std::byte>& bytes) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (std::byte b : bytes) {
-    out += digits[std::to_integer<int>(b) >> 4];
-    out += digits[std::to_integer<int>(b) & 15];
-  }
-  return out;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void spit(const fs::path& p, const std::string& bytes) {
-  std::ofstream(p, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-// A fresh directory under the system temp dir, removed when the test ends.
-struct ScratchDir {
-  fs::path path = fs::temp_directory_path() / ("xcompat-safetensors-" + std::to_string(std::random_device{}()));
-  ScratchDir() { fs::create_directories(path); }
-  ~ScratchDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
-
-// Every tensor in `got` has the dtype, shape, raw bytes and values torch wrote.
-void check_matches(const TensorMap& got, const json& want) {
-  REQUIRE(got.size() == want.size());
-  for (const auto& [name, w] : want.items()) {
-    INFO("tensor " << name);
-    REQUIRE(got.count(name) == 1);
-    const TensorData& t = got.at(name);
-    CHECK(dtype_name(t.dtype) == w["dtype"].get<std::string>());
-    CHECK(t.shape == w["shape"].get<std::vector<int64_t>>());
-    CHECK(hex(t.bytes) == w["hex"].get<std::string>());
-    CHECK(t.to_doubles() == w["values"].get<std::vector<double>>());
-  }
-}
+using ScratchDir = test::TempDir;
 
 std::string le64(uint64_t v) {
   std::string s(8, '\0');
