@@ -3,17 +3,37 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include "harness/bridge/python_worker.hpp"
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+
 #include "harness/cli/commands.hpp"
 #include "harness/cli/report.hpp"
 #include "harness/cli/inspect.hpp"
 #include "harness/core/error.hpp"
 #include "harness/core/paths.hpp"
-#include "harness/native/native_worker.hpp"
 
 using namespace xcompat;
 
+namespace {
+// Test hook: XCOMPAT_TEST_HOOKS=1 XCOMPAT_TEST_MAPS_OUT=FILE copies this
+// process's /proc/self/maps to FILE at exit, so a test can prove that the
+// command line never mapped libtorch or libpython, whatever it ran.
+void install_maps_hook() {
+  const char* hooks = std::getenv("XCOMPAT_TEST_HOOKS");
+  const char* out = std::getenv("XCOMPAT_TEST_MAPS_OUT");
+  if (!hooks || std::string(hooks) != "1" || !out) return;
+  static std::string path = out;
+  std::atexit([] {
+    std::ifstream in("/proc/self/maps");
+    std::ofstream(path) << in.rdbuf();
+  });
+}
+}  // namespace
+
 int main(int argc, char** argv) {
+  install_maps_hook();
   CLI::App app{"xcompat: does a checkpoint saved by one x-transformers release load, and compute the same, in another?"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("xcompat ") + XCOMPAT_VERSION);
@@ -114,12 +134,7 @@ int main(int argc, char** argv) {
     if (df->parsed()) return cli::diff(common, run1, run2);
     if (rp->parsed()) return cli::report(common, report_out, report_format);
     if (insp->parsed()) return cli::run_inspect(inspect_path, common.json);
-    if (work->parsed()) {
-      if (!worker_release.empty()) return run_python_worker(worker_release);
-      if (worker_consumer == "cpp-native") return run_native_worker();
-      fmt::print(stderr, "xcompat worker: give --release V or --consumer cpp-native\n");
-      return 2;
-    }
+    if (work->parsed()) return cli::exec_worker(worker_release, worker_consumer);
   } catch (const std::exception& e) {
     fmt::print(stderr, "xcompat: {}\n", e.what());
     return 2;

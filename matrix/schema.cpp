@@ -54,7 +54,13 @@ ALTER TABLE results ADD COLUMN bitwise INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX results_by_cell ON results (spec_id, producer_id, consumer_id, device, dtype, run_id);
 )sql";
 
-constexpr const char* kSteps[] = {kV1, kV2};
+// v3: the upgrade query (one producer, one consumer) walks this index
+// instead of every result.
+constexpr const char* kV3 = R"sql(
+CREATE INDEX results_by_pair ON results (producer_id, consumer_id, spec_id, device, dtype, run_id);
+)sql";
+
+constexpr const char* kSteps[] = {kV1, kV2, kV3};
 
 int user_version(sql::Db& db) {
   auto st = db.prepare("PRAGMA user_version");

@@ -20,15 +20,31 @@ Db::Db(const std::string& path, bool create) : path_(path) {
 
 Db::~Db() { sqlite3_close_v2(db_); }
 
+namespace {
+// Damage is found page by page as SQLite reads (no open scans the whole
+// file): whichever statement meets it says so in the same words, and the
+// transaction it was in rolls back, so nothing is written on top of it.
+bool is_damage(int rc) {
+  const int primary = rc & 0xff;
+  return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB;
+}
+std::string damage_message(const std::string& path, const char* sqlite_says) {
+  return "database " + path + " is corrupt or not an xcompat matrix (" + sqlite_says +
+         "); restore it from a backup or pass another --db";
+}
+}  // namespace
+
 void Db::fail(const std::string& what) const {
+  if (is_damage(sqlite3_extended_errcode(db_))) throw Error(damage_message(path_, sqlite3_errmsg(db_)));
   throw Error("database " + path_ + ": " + what + ": " + sqlite3_errmsg(db_));
 }
 
 void Db::exec(std::string_view sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+  if (const int rc = sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &err); rc != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
+    if (is_damage(rc)) throw Error(damage_message(path_, msg.c_str()));
     throw Error("database " + path_ + ": " + msg + " (in: " + std::string(sql.substr(0, 80)) + ")");
   }
 }

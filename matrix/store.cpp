@@ -97,27 +97,29 @@ json RunInfo::to_json() const {
 }
 
 Store::Store(const std::string& path, bool create) : db_((check_is_database(path), path), create) {
-  try {
-    // quick_check reads every page: it is what turns "file is damaged" into a
-    // clear error before anything is written.
-    {
-      auto qc = db_.prepare("PRAGMA quick_check");
-      if (qc.step() && qc.text_at(0) != "ok")
-        throw Error("database " + path + " is corrupt (" + qc.text_at(0) + "); restore it or pass another --db");
-    }
-    db_.exec("PRAGMA journal_mode = WAL");
-    db_.exec("PRAGMA foreign_keys = ON");
-    db_.exec("PRAGMA synchronous = NORMAL");
-    migrate(db_);
-  } catch (const Error& e) {
-    std::string what = e.what();
-    if (what.find("not a database") != std::string::npos || what.find("malformed") != std::string::npos)
-      throw Error("database " + path + " is corrupt or not an xcompat matrix (" + what + ")");
-    throw;
-  }
+  // No whole-file scan here: opening must stay milliseconds on a year of
+  // history. Every read meets damage page by page and reports it (sqlite.cpp);
+  // the root page of each table is touched now, so a damaged file usually
+  // fails right at open. `integrity_check()` reads everything.
+  db_.exec("PRAGMA journal_mode = WAL");
+  db_.exec("PRAGMA foreign_keys = ON");
+  db_.exec("PRAGMA synchronous = NORMAL");
+  // Check every b-tree page's cell layout as it is read, not only what a
+  // query happens to follow: damage is caught on the first read of a page.
+  db_.exec("PRAGMA cell_size_check = ON");
+  migrate(db_);
+  for (auto table : {"releases", "specs", "consumers", "runs", "results"})
+    db_.prepare(fmt::format("SELECT * FROM {} LIMIT 1", table)).step();
   // Only writers recover: a reader (query, report) must not relabel the run
   // of a sweep that is still going in another process.
   if (create) recover_interrupted_runs();
+}
+
+std::string Store::integrity_check() {
+  auto st = db_.prepare("PRAGMA integrity_check");
+  std::string out;
+  while (st.step()) out += (out.empty() ? "" : "\n") + st.text_at(0);
+  return out;
 }
 
 int Store::schema_version() {
@@ -232,6 +234,31 @@ std::vector<StoredResult> Store::matrix_as_of(int64_t run_id) {
   std::vector<StoredResult> out;
   while (st.step()) out.push_back(row_to_result(st));
   return out;
+}
+
+std::vector<StoredResult> Store::latest_for_pair(const std::string& producer, const std::string& consumer,
+                                                 const std::string& spec) {
+  // SQLite takes the bare columns of a MAX() aggregate from the row holding
+  // the maximum: one row per cell, its latest run, through results_by_pair.
+  auto st = db_.prepare(std::string("SELECT ") + kResultColumns + ", MAX(r.run_id)" + kResultJoins +
+                        "WHERE p.version = ? AND c.name = ? AND (? = '' OR s.name = ?) "
+                        "GROUP BY r.spec_id, r.device, r.dtype ORDER BY s.name, r.device, r.dtype");
+  st.bind(1, producer).bind(2, consumer).bind(3, spec).bind(4, spec);
+  std::vector<StoredResult> out;
+  while (st.step()) out.push_back(row_to_result(st));
+  return out;
+}
+
+bool Store::has_producer(const std::string& version) {
+  auto st = db_.prepare("SELECT 1 FROM results r JOIN releases p ON p.id = r.producer_id WHERE p.version = ? LIMIT 1");
+  st.bind(1, version);
+  return st.step();
+}
+
+bool Store::has_consumer(const std::string& name) {
+  auto st = db_.prepare("SELECT 1 FROM results r JOIN consumers c ON c.id = r.consumer_id WHERE c.name = ? LIMIT 1");
+  st.bind(1, name);
+  return st.step();
 }
 
 std::vector<StoredResult> Store::history(const CellKey& key) {

@@ -22,7 +22,7 @@
 
 namespace xcompat {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 struct RunInfo {
   int64_t id = 0;
@@ -42,10 +42,14 @@ class Store {
   // Opens or creates the database and migrates it forward. `create` false
   // is a reader's open: the file must exist, and runs are left as they are. A file that is not
   // a database, is corrupt, or comes from a newer xcompat is an Error that
-  // says so; nothing is written to it then.
+  // says so; nothing is written to it then. Opening reads no more than the
+  // schema and each table's first page (milliseconds at any size): damage
+  // deeper in the file is reported by the statement that meets it.
   explicit Store(const std::string& path, bool create = true);
 
   int schema_version();
+  // PRAGMA integrity_check over the whole file: "ok", or what is wrong.
+  std::string integrity_check();
 
   // Registers what a run is about (idempotent).
   void register_release(const Release& r);
@@ -62,6 +66,12 @@ class Store {
   std::optional<CellResult> find_cached(const std::string& cache_key);
   // The latest result of each cell as of `run_id` (all runs when 0).
   std::vector<StoredResult> matrix_as_of(int64_t run_id = 0);
+  // The latest result of each cell saved by `producer` and read by
+  // `consumer` (one spec when `spec` is set): the upgrade query's rows.
+  std::vector<StoredResult> latest_for_pair(const std::string& producer, const std::string& consumer,
+                                            const std::string& spec = "");
+  bool has_producer(const std::string& version);
+  bool has_consumer(const std::string& name);
   // Every recorded result of one cell, oldest first.
   std::vector<StoredResult> history(const CellKey& key);
   std::vector<RunInfo> runs();

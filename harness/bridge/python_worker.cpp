@@ -1,23 +1,26 @@
-// The only translation unit that includes pybind11: everything Python goes
-// through here. Requests (see docs/ARCHITECTURE.md):
+// Everything Python goes through this folder (the only files that include
+// pybind11). Requests (docs/ARCHITECTURE.md, "Worker protocol"):
 //   info                                   versions and paths
 //   make_fixture {spec, out_dir}           -> {status: ok, meta} | {status: unsupported, reason}
 //   evaluate {spec, fixture_dir, checkpoint, tolerance} -> a cell reply (verdict, metrics, ...)
 //   debug {action: raise|signal|hang|exit} only with XCOMPAT_TEST_HOOKS=1
 #include "harness/bridge/python_worker.hpp"
 
+#include <fcntl.h>
 #include <pybind11/embed.h>
 #include <pybind11/stl.h>
-
-#include <filesystem>
-#include <cstring>
-#include <memory>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#include "harness/core/cell_eval.hpp"
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
 #include "harness/core/error.hpp"
 #include "harness/core/paths.hpp"
-#include "harness/core/worker_loop.hpp"
+#include "harness/worker/cell_eval.hpp"
+#include "harness/worker/fd_channel.hpp"
+#include "harness/worker/worker_loop.hpp"
 
 namespace py = pybind11;
 
@@ -25,16 +28,26 @@ namespace xcompat {
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 py::object to_python(const json& j) { return py::module_::import("json").attr("loads")(j.dump()); }
 
 json from_python(const py::handle& obj) {
   return json::parse(py::module_::import("json").attr("dumps")(obj).cast<std::string>());
 }
 
-// The interpreter's stdlib comes from the base Python the venv was made from;
-// site-packages from the venv; x_transformers from the sandbox only.
-void start_interpreter() {
-  const fs::path base_python = fs::canonical(XCOMPAT_VENV_PYTHON);
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+// The interpreter's stdlib comes from the base Python the venv was made
+// from; site-packages from the venv; x_transformers from the sandbox only.
+// Returns the driver module (imported, x_transformers not yet).
+py::object start_interpreter(const fs::path& venv) {
+  // numpy's OpenBLAS starts a thread pool when it loads; the workers never
+  // use it, and a zygote must stay single-threaded to fork safely.
+  setenv("OPENBLAS_NUM_THREADS", "1", 0);
+  const fs::path python = venv / "bin" / "python";
+  if (!fs::exists(python)) throw Error("no Python in the venv " + venv.string() + "; run scripts/setup");
+  const fs::path base_python = fs::canonical(python);
   PyConfig config;
   PyConfig_InitPythonConfig(&config);
   config.parse_argv = 0;
@@ -45,27 +58,30 @@ void start_interpreter() {
     throw Error("cannot configure the embedded Python");
   }
   py::initialize_interpreter(&config, 0, nullptr, false);
+  py::module_::import("site").attr("addsitedir")(venv_site_packages(venv).string());
+  py::list path = py::module_::import("sys").attr("path");
+  path.insert(0, python_driver_dir().string());
+  return py::module_::import("xcompat_driver");
 }
 
+// One release, bound to this interpreter: the worker's request handlers.
 struct PythonRelease {
   std::string release;
   py::object driver;
   py::object unsupported;  // driver.Unsupported
 
-  json hello() {
+  // Puts the sandbox first on sys.path, imports x_transformers, and proves
+  // it came from the sandbox with the pinned version. The hello's fields.
+  json bind() {
+    const auto t0 = Clock::now();
     const fs::path sandbox = release_sandbox(release);
     if (!fs::exists(sandbox / "x_transformers"))
       throw Error("release " + release + " is not installed (no " + (sandbox / "x_transformers").string() +
                   "); run scripts/setup");
-    start_interpreter();
-    py::module_ sys = py::module_::import("sys");
-    py::module_::import("site").attr("addsitedir")(venv_site_packages().string());
-    py::list path = sys.attr("path");
-    path.insert(0, python_driver_dir().string());
+    py::list path = py::module_::import("sys").attr("path");
     path.insert(0, sandbox.string());
-    driver = py::module_::import("xcompat_driver");
+    json info = from_python(driver.attr("bind_release")(sandbox.string()));
     unsupported = driver.attr("Unsupported");
-    json info = from_python(driver.attr("info")());
     const fs::path got = info.value("x_transformers_path", "");
     if (fs::weakly_canonical(got.parent_path()) != fs::weakly_canonical(sandbox))
       throw Error("x_transformers was imported from " + got.string() + ", not from the sandbox " + sandbox.string());
@@ -74,6 +90,8 @@ struct PythonRelease {
                   ", not " + release);
     info["release"] = release;
     info["consumer"] = release;
+    info["pid"] = static_cast<int64_t>(getpid());
+    info["bind_ms"] = ms_since(t0);
     return info;
   }
 
@@ -98,9 +116,10 @@ struct PythonRelease {
   }
 
   json make_fixture(const json& req) {
+    const auto t0 = Clock::now();
     py::object meta = driver.attr("make_fixture")(to_python(req.at("spec")), req.at("out_dir").get<std::string>(),
                                                   XCOMPAT_VERSION);
-    return {{"status", "ok"}, {"meta", from_python(meta)}};
+    return {{"status", "ok"}, {"meta", from_python(meta)}, {"timing", {{"fixture_ms", ms_since(t0)}}}};
   }
 
   json evaluate(const json& req) {
@@ -108,27 +127,165 @@ struct PythonRelease {
     py::dict r = driver.attr("evaluate")(to_python(req.at("spec")), fixture_dir.string(),
                                          req.value("checkpoint", "model.pt"), req.value("repeats", 3));
     const LoadReport report = LoadReport::from_json(from_python(r["load_report"]));
-    if (r["status"].cast<std::string>() == "load_fail") return load_fail_reply(report, r["error"].cast<std::string>());
+    json timing = from_python(r["timing"]);
+    if (r["status"].cast<std::string>() == "load_fail") {
+      json reply = load_fail_reply(report, r["error"].cast<std::string>());
+      reply["timing"] = timing;
+      return reply;
+    }
     TensorData logits;
     logits.dtype = DType::F32;
     logits.shape = r["shape"].cast<std::vector<int64_t>>();
     const std::string raw = r["logits"].cast<std::string>();
     logits.bytes.resize(raw.size());
     std::memcpy(logits.bytes.data(), raw.data(), raw.size());
-    return judge_cell_output(logits, r["latency_ms"].cast<double>(), report, fixture_dir, req);
+    const auto t0 = Clock::now();
+    json reply = judge_cell_output(logits, r["latency_ms"].cast<double>(), report, fixture_dir, req);
+    timing["compare_ms"] = ms_since(t0);
+    reply["timing"] = timing;
+    return reply;
   }
 };
 
-}  // namespace
-
-int run_python_worker(const std::string& release) {
-  PythonRelease worker{release, {}, {}};
-  WorkerHandlers handlers{[&] { return worker.hello(); }, [&](const json& req) { return worker.handle(req); }};
+int serve_release(const std::string& release, py::object driver) {
+  PythonRelease worker{release, std::move(driver), {}};
+  WorkerHandlers handlers{[&] { return worker.bind(); }, [&](const json& req) { return worker.handle(req); }};
   int rc = serve_worker(handlers);
   // Leave the interpreter alive: finalising after torch was imported can hang
   // or crash in atexit handlers, and the process ends right here anyway.
   std::fflush(nullptr);
   _exit(rc);
+}
+
+int thread_count() {
+  int n = 0;
+  for ([[maybe_unused]] auto& e : fs::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+// --- zygote ------------------------------------------------------------------
+
+constexpr int kZygoteSocket = 3;  // the main side's end of the socketpair
+
+void zygote_reply(const json& j) {
+  if (!send_line_with_fds(kZygoteSocket, j.dump(-1, ' ', false, json::error_handler_t::replace))) _exit(0);
+}
+
+// In the worker, after the second fork: its pipes become fds 0-2, the main
+// side's XCOMPAT_* environment replaces the zygote's, then it is a worker.
+[[noreturn]] void become_worker(const std::string& release, const json& env, const std::vector<int>& fds,
+                                py::object driver) {
+  ::close(kZygoteSocket);
+  for (int i = 0; i < 3; ++i) dup2(fds[i], i);
+  for (int fd : fds)
+    if (fd > 2) ::close(fd);
+  driver.attr("apply_environment")(to_python(env));
+  serve_release(release, std::move(driver));
+  _exit(0);
+}
+
+// zygote -> intermediate -> worker. The intermediate reports the worker's
+// pid and exits, so the worker is re-parented to the main side (a child
+// subreaper). Returns the worker's pid, or -1.
+pid_t fork_worker(const std::string& release, const json& env, const std::vector<int>& fds, py::object driver) {
+  int pid_pipe[2];
+  if (pipe2(pid_pipe, O_CLOEXEC) != 0) return -1;
+  py::module_::import("sys").attr("stdout").attr("flush")();
+  py::module_::import("sys").attr("stderr").attr("flush")();
+  PyOS_BeforeFork();
+  const pid_t intermediate = fork();
+  if (intermediate == 0) {
+    PyOS_AfterFork_Child();
+    PyOS_BeforeFork();
+    const pid_t worker = fork();
+    if (worker != 0) {
+      (void)!write(pid_pipe[1], &worker, sizeof worker);
+      _exit(0);
+    }
+    PyOS_AfterFork_Child();
+    ::close(pid_pipe[0]);
+    ::close(pid_pipe[1]);
+    become_worker(release, env, fds, std::move(driver));
+  }
+  PyOS_AfterFork_Parent();
+  ::close(pid_pipe[1]);
+  pid_t worker = -1;
+  if (intermediate > 0) {
+    if (read(pid_pipe[0], &worker, sizeof worker) != sizeof worker) worker = -1;
+    waitpid(intermediate, nullptr, 0);
+  }
+  ::close(pid_pipe[0]);
+  return worker;
+}
+
+}  // namespace
+
+int run_python_worker(const std::string& release, const fs::path& venv) {
+  py::object driver;
+  try {
+    driver = start_interpreter(venv);
+  } catch (const std::exception& e) {
+    // Answer the hello the main side waits for, with the reason.
+    WorkerHandlers failing{[&]() -> json { throw Error(e.what()); }, [](const json&) { return json::object(); }};
+    std::fflush(nullptr);
+    _exit(serve_worker(failing));
+  }
+  return serve_release(release, std::move(driver));
+}
+
+int run_python_zygote(const fs::path& venv) {
+  const auto t0 = Clock::now();
+  py::object driver;
+  try {
+    driver = start_interpreter(venv);
+    json preloaded = from_python(driver.attr("preload")());
+    zygote_reply({{"ready", true},
+                  {"pid", static_cast<int64_t>(getpid())},
+                  {"venv", venv.string()},
+                  {"preloaded", preloaded},
+                  {"threads", thread_count()},
+                  {"start_ms", ms_since(t0)}});
+  } catch (const std::exception& e) {
+    zygote_reply({{"ready", false}, {"error", std::string("zygote: ") + e.what()}});
+    std::fflush(nullptr);
+    _exit(1);
+  }
+
+  std::string buffer, line;
+  for (;;) {
+    std::vector<int> fds;
+    if (read_line_with_fds(kZygoteSocket, buffer, line, fds, -1) != ChannelRead::Line) break;  // main side gone
+    auto close_all = [&] {
+      for (int fd : fds) ::close(fd);
+    };
+    json req;
+    try {
+      req = json::parse(line);
+    } catch (const std::exception&) {
+      close_all();
+      zygote_reply({{"error", "malformed request"}});
+      continue;
+    }
+    if (req.value("op", "") != "fork" || fds.size() != 3 || !req.contains("release")) {
+      close_all();
+      zygote_reply({{"error", "a fork request carries a release and three descriptors"}});
+      continue;
+    }
+    // fork() copies only the calling thread: any other thread's locks would
+    // stay locked forever in the child. Refuse rather than risk a hang.
+    if (const int threads = thread_count(); threads != 1) {
+      close_all();
+      zygote_reply({{"error", "the zygote has " + std::to_string(threads) +
+                                  " threads; forking it is unsafe (set XCOMPAT_WORKER_START=spawn)"}});
+      continue;
+    }
+    const pid_t pid = fork_worker(req.value("release", ""), req.value("env", json::object()), fds, driver);
+    close_all();
+    if (pid > 0) zygote_reply({{"pid", static_cast<int64_t>(pid)}});
+    else zygote_reply({{"error", std::string("fork failed: ") + std::strerror(errno)}});
+  }
+  std::fflush(nullptr);
+  _exit(0);
 }
 
 }  // namespace xcompat

@@ -21,9 +21,10 @@ struct FixturesArgs {
 };
 int fixtures(const Common& c, const FixturesArgs& a);
 
-}  // namespace xcompat::cli
-
-namespace xcompat::cli {
+// `xcompat worker --release V | --consumer C`: replaces this process with the
+// worker executable (xcompat-python-worker or xcompat-native-worker), so the
+// command line itself never maps libtorch or libpython.
+int exec_worker(const std::string& release, const std::string& consumer);
 
 struct SweepArgs {
   std::vector<std::string> releases, specs, consumers;

@@ -46,7 +46,7 @@ int fixtures(const Common& c, const FixturesArgs& a) {
       Fixture f = lookup_fixture(pins, rel, spec);
       bool cached = f.state != Fixture::State::Missing;
       if (!cached) {
-        if (!worker) worker = std::make_unique<WorkerProcess>(release_consumer(rel).worker_argv(), "release " + rel.version);
+        if (!worker) worker = std::make_unique<WorkerProcess>(worker_command(release_consumer(rel)), release_consumer(rel).label());
         f = generate_fixture(*worker, pins, rel, spec, kFixtureTimeout);
       }
       std::string note;

@@ -26,16 +26,10 @@ json change_json(const CellChange& c) {
 
 int query(const Common& c, const QueryArgs& a) {
   Store store = open_existing(c.db_path);
-  const auto matrix = store.matrix_as_of();
-  auto answer = upgrade_answer(matrix, a.from, a.to, a.spec);
+  auto answer = upgrade_answer(store.latest_for_pair(a.from, a.to, a.spec), a.from, a.to, a.spec);
   if (answer.rows.empty()) {
-    bool from_known = false, to_known = false;
-    for (auto& r : matrix) {
-      from_known |= r.cell.key.producer == a.from;
-      to_known |= r.cell.key.consumer == a.to;
-    }
-    if (!from_known) throw Error("no checkpoints from release '" + a.from + "' in " + c.db_path);
-    if (!to_known) throw Error("no consumer '" + a.to + "' in " + c.db_path);
+    if (!store.has_producer(a.from)) throw Error("no checkpoints from release '" + a.from + "' in " + c.db_path);
+    if (!store.has_consumer(a.to)) throw Error("no consumer '" + a.to + "' in " + c.db_path);
     throw Error("spec '" + a.spec + "' has no cells for " + a.from + " -> " + a.to);
   }
   if (c.json) {

@@ -10,7 +10,7 @@
 #include "harness/core/consumers.hpp"
 #include "harness/core/parallel.hpp"
 #include "harness/core/paths.hpp"
-#include "harness/core/worker_process.hpp"
+#include "harness/worker/worker_process.hpp"
 
 namespace xcompat::cli {
 
@@ -32,7 +32,7 @@ int releases(const Common& c, bool check_import) {
         return;
       }
       const Consumer consumer = release_consumer(pins.releases[i]);
-      WorkerProcess w(consumer.worker_argv(), "release " + consumer.name);
+      WorkerProcess w(worker_command(consumer), consumer.label());
       auto reply = w.request({{"op", "info"}}, std::chrono::seconds(60));
       row["imports"] = reply.ok();
       if (reply.ok()) {

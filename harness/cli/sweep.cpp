@@ -34,6 +34,7 @@ void print_summary(const SweepSummary& s, const Plan& plan) {
              "{} workers started ({:.1f} s starting); {:.1f} s\n",
              s.run_id, s.planned, s.evaluated, s.reused, s.rerun, s.flaky, s.workers_started,
              s.worker_start_seconds, s.seconds);
+  fmt::print("time: {}\n", s.timing.line());
   for (auto& r : s.regressions)
     fmt::print("REGRESSED {} {} -> {}: {} -> {}{}\n", r.key.spec, r.key.producer, r.key.consumer, r.before, r.after,
                r.flaky ? " [flaky]" : "");
@@ -73,6 +74,7 @@ int sweep(const Common& c, const SweepArgs& a) {
     json j = {{"run", s.run_id}, {"planned", s.planned}, {"evaluated", s.evaluated}, {"reused", s.reused},
               {"rerun", s.rerun}, {"flaky", s.flaky}, {"workers_started", s.workers_started},
               {"worker_start_seconds", s.worker_start_seconds}, {"seconds", s.seconds}, {"verdicts", s.verdicts},
+              {"timing", s.timing.to_json()},
               {"regressions", json::array()}, {"db", c.db_path}};
     for (auto& r : s.regressions)
       j["regressions"].push_back({{"spec", r.key.spec}, {"producer", r.key.producer}, {"consumer", r.key.consumer},

@@ -1,15 +1,8 @@
 #include "harness/core/consumers.hpp"
 
 #include "harness/core/error.hpp"
-#include "harness/core/paths.hpp"
 
 namespace xcompat {
-
-std::vector<std::string> Consumer::worker_argv() const {
-  const std::string self = self_executable().string();
-  if (kind == "python") return {self, "worker", "--release", name};
-  return {self, "worker", "--consumer", name};
-}
 
 Consumer release_consumer(const Release& r) {
   std::string extras;

@@ -16,7 +16,8 @@ struct Consumer {
   std::string kind;     // "python" | "cpp"
   std::string version;  // identity that goes into cell cache keys
 
-  std::vector<std::string> worker_argv() const;
+  // How it is named in progress lines and errors: "release 1.31.4", "cpp-native".
+  std::string label() const { return kind == "python" ? "release " + name : name; }
 };
 
 Consumer release_consumer(const Release& r);

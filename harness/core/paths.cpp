@@ -20,10 +20,15 @@ fs::path fixtures_dir() { return state_dir() / "fixtures"; }
 fs::path default_db_path() { return env_or("XCOMPAT_DB", state_dir() / "matrix.db"); }
 fs::path default_pins_path() { return project_root() / "matrix" / "pins.toml"; }
 fs::path default_specs_path() { return project_root() / "fixtures" / "specs.toml"; }
-fs::path venv_site_packages() {
-  return project_root() / ".venv" / "lib" / XCOMPAT_PYTHON_LIBDIR / "site-packages";
-}
+fs::path default_venv() { return env_or("XCOMPAT_VENV", project_root() / ".venv"); }
+fs::path venv_site_packages(const fs::path& venv) { return venv / "lib" / XCOMPAT_PYTHON_LIBDIR / "site-packages"; }
 fs::path python_driver_dir() { return project_root() / "harness" / "python"; }
 fs::path self_executable() { return fs::read_symlink("/proc/self/exe"); }
+fs::path worker_executable(const std::string& name) {
+  if (const char* dir = std::getenv("XCOMPAT_LIBEXEC"); dir && *dir) return fs::path(dir) / name;
+  const fs::path beside = self_executable().parent_path() / name;
+  if (fs::exists(beside)) return beside;
+  return fs::path(XCOMPAT_BUILD_DIR) / name;
+}
 
 }  // namespace xcompat

@@ -1,4 +1,4 @@
-// `xcompat worker --consumer cpp-native`: the libtorch port as a consumer.
+// `xcompat-native-worker --consumer cpp-native`: the libtorch port as a consumer.
 // Requests (the same protocol as the release workers, docs/ARCHITECTURE.md):
 //   info                                          -> {info: {...}}
 //   evaluate {spec, fixture_dir, checkpoint, tolerance, repeats = 3}
@@ -11,15 +11,16 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
 #include "harness/checkpoint/safetensors.hpp"
-#include "harness/core/cell_eval.hpp"
+#include "harness/worker/cell_eval.hpp"
 #include "harness/core/consumers.hpp"
 #include "harness/core/error.hpp"
 #include "harness/core/json_file.hpp"
-#include "harness/core/worker_loop.hpp"
+#include "harness/worker/worker_loop.hpp"
 #include "harness/native/native_port.hpp"
 
 namespace xcompat {
@@ -45,16 +46,32 @@ json evaluate(const json& req) {
   const int repeats = std::max(1, req.value("repeats", 3));
   const json meta = read_json_file(fixture_dir / "meta.json");
 
+  using Clock = std::chrono::steady_clock;
+  auto ms = [](Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+  };
   try {
+    const auto t0 = Clock::now();
     NativePort port(spec, native::release_context_from_meta(meta));
+    const auto t1 = Clock::now();
     const LoadReport report = port.load(native::read_checkpoint_file(fixture_dir / checkpoint));
-    if (!report.empty()) return load_fail_reply(report, native::load_error_message(report));
-
+    const auto t2 = Clock::now();
+    json timing = {{"build_ms", ms(t0, t1)}, {"load_ms", ms(t1, t2)}};
+    if (!report.empty()) {
+      json reply = load_fail_reply(report, native::load_error_message(report));
+      reply["timing"] = timing;
+      return reply;
+    }
     const TensorMap inputs = read_safetensors(fixture_dir / "inputs.safetensors");
     std::vector<double> times;
     const TensorData logits = port.forward(inputs, repeats, &times);
+    const auto t3 = Clock::now();
     std::sort(times.begin(), times.end());
-    return judge_cell_output(logits, times[times.size() / 2], report, fixture_dir, req);
+    json reply = judge_cell_output(logits, times[times.size() / 2], report, fixture_dir, req);
+    timing["forward_ms"] = ms(t2, t3);
+    timing["compare_ms"] = ms(t3, Clock::now());
+    reply["timing"] = timing;
+    return reply;
   } catch (const NativeUnsupported& e) {
     return unsupported_reply(std::string("cpp-native does not support ") + e.what());
   }

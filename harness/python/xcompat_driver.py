@@ -11,6 +11,7 @@ protocol error. `Unsupported` means the release cannot build the spec.
 """
 
 import hashlib
+import importlib
 import inspect
 import json
 import os
@@ -23,15 +24,79 @@ import warnings
 warnings.filterwarnings("ignore")
 
 import torch  # noqa: E402
-
-torch.set_num_threads(int(os.environ.get("XCOMPAT_TORCH_THREADS", "1")))
-torch.use_deterministic_algorithms(True, warn_only=True)
-
-import x_transformers  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
+
+torch.use_deterministic_algorithms(True, warn_only=True)
 
 FIXTURE_FORMAT = 2
 _MODULE_SOURCE = None
+
+# The release this worker serves: imported by bind_release(), never at module
+# import, so that a zygote can import this module (and torch) before it forks.
+x_transformers = None
+
+# Imported once by the zygote before it forks release workers: what every
+# release shares from the venv, heaviest first (einx pulls in torch._dynamo,
+# 1.3 s of a worker's start). A sandbox may not ship any of these itself:
+# its copy would be ignored (bind_release checks).
+PRELOAD = ("torch._dynamo", "numpy", "einops", "safetensors.torch", "packaging.version", "loguru", "sympy")
+
+
+def _set_threads():
+    torch.set_num_threads(int(os.environ.get("XCOMPAT_TORCH_THREADS", "1")))
+
+
+_set_threads()
+
+
+def preload():
+    """Zygote only: imports PRELOAD (what is installed of it). Returns the
+    names imported."""
+    done = []
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+            done.append(name)
+        except ImportError:
+            pass
+    return done
+
+
+def apply_environment(env):
+    """A forked worker takes the main side's XCOMPAT_* variables as they are
+    now (the zygote's copy may be older)."""
+    for key in [k for k in os.environ if k.startswith("XCOMPAT_")]:
+        if key not in env:
+            del os.environ[key]
+    for key, value in env.items():
+        os.environ[key] = value
+    _set_threads()
+
+
+def _shadowed_preloads(sandbox):
+    """Top-level packages of the sandbox that are already imported from
+    elsewhere: the release would silently get the venv's copy."""
+    clash = []
+    for entry in os.listdir(sandbox):
+        name = entry[:-3] if entry.endswith(".py") else entry
+        if "." in name or name.endswith("-info") or name not in sys.modules:
+            continue
+        origin = getattr(sys.modules[name], "__file__", None) or ""
+        if not os.path.realpath(origin).startswith(os.path.realpath(sandbox) + os.sep):
+            clash.append(name)
+    return clash
+
+
+def bind_release(sandbox):
+    """Imports x_transformers (the caller has put `sandbox` first on
+    sys.path). Returns info()."""
+    global x_transformers
+    clash = _shadowed_preloads(sandbox)
+    if clash:
+        raise RuntimeError(f"sandbox {sandbox} ships {', '.join(clash)}, already imported from the venv: "
+                           "its own copy would be ignored (start workers with XCOMPAT_WORKER_START=spawn)")
+    x_transformers = importlib.import_module("x_transformers")
+    return info()
 
 
 class Unsupported(Exception):
@@ -80,13 +145,21 @@ def _module_source():
     return _MODULE_SOURCE
 
 
+_KNOWN_ARGUMENTS = set()
+
+
 def _check_known_arguments(kwargs, where):
     """Old releases (0.0.14 - 1.28.5) silently ignore unknown keyword
     arguments and build a plain model. Refuse any argument whose name the
     release's source never mentions, so such a spec is UNSUPPORTED instead of
     a silently different model."""
     src = _module_source()
-    known = lambda n: re.search(r"\b%s\b" % re.escape(n), src)
+
+    def known(name):
+        if name not in _KNOWN_ARGUMENTS and re.search(r"\b%s\b" % re.escape(name), src):
+            _KNOWN_ARGUMENTS.add(name)
+        return name in _KNOWN_ARGUMENTS
+
     for key in kwargs:
         name = key
         # Strip routing prefixes one at a time (XTransformer's
@@ -122,6 +195,39 @@ def build_model(spec):
         # From 1.29.0 unknown arguments are rejected; asserts guard bad combos.
         raise Unsupported(f"release cannot build the spec: {type(e).__name__}: {e}")
     return model.eval()
+
+
+# Models evaluate() built whose checkpoint failed to load, by spec, with a
+# copy of every tensor as built. Building is most of a cell's cost and most
+# cells are LOAD_FAIL. A failed strict load only writes tensor data into the
+# parameters and buffers that matched (no release overrides the load hooks),
+# so restoring the copy makes such a model exactly a new one. A model that
+# ran forward is never reused: a forward may add caches (ALiBi's bias buffer)
+# or change anything else.
+_UNUSED_MODELS = {}
+_UNUSED_KEPT = 2
+
+
+def _model_tensors(model):
+    yield from model.named_parameters()
+    yield from model.named_buffers()
+
+
+def _take_model(spec, key):
+    hit = _UNUSED_MODELS.pop(key, None)
+    if hit is not None:
+        return hit
+    model = build_model(spec)
+    return model, {name: t.detach().clone() for name, t in _model_tensors(model)}
+
+
+def _return_unused_model(key, model, pristine):
+    with torch.no_grad():
+        for name, t in _model_tensors(model):
+            t.copy_(pristine[name])
+    _UNUSED_MODELS[key] = (model, pristine)
+    while len(_UNUSED_MODELS) > _UNUSED_KEPT:
+        _UNUSED_MODELS.pop(next(iter(_UNUSED_MODELS)))
 
 
 def make_inputs(spec):
@@ -239,7 +345,10 @@ def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3):
     "error": str}. Raises Unsupported when this release cannot build the spec.
     The checkpoint is untrusted: torch.load(weights_only=True) refuses every
     pickled global outside tensors and plain containers."""
-    model = build_model(spec)
+    t0 = time.perf_counter()
+    key = json.dumps(spec, sort_keys=True)
+    model, pristine = _take_model(spec, key)
+    t1 = time.perf_counter()
     path = os.path.join(fixture_dir, checkpoint)
     if checkpoint.endswith(".safetensors"):
         ckpt = load_file(path)
@@ -249,14 +358,17 @@ def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3):
     try:
         model.load_state_dict(ckpt, strict=True)
     except RuntimeError as e:
-        return {"status": "load_fail", "load_report": report, "error": str(e).strip()[:4000]}
+        _return_unused_model(key, model, pristine)
+        timing = {"build_ms": (t1 - t0) * 1e3, "load_ms": (time.perf_counter() - t1) * 1e3}
+        return {"status": "load_fail", "load_report": report, "error": str(e).strip()[:4000], "timing": timing}
     inputs = load_file(os.path.join(fixture_dir, "inputs.safetensors"))
+    t2 = time.perf_counter()
     times = []
     logits = None
     for _ in range(max(1, int(repeats))):
-        t0 = time.perf_counter()
+        t = time.perf_counter()
         logits = forward(model, spec, inputs)
-        times.append((time.perf_counter() - t0) * 1e3)
+        times.append((time.perf_counter() - t) * 1e3)
     times.sort()
     logits = logits.float().contiguous()
     return {
@@ -265,6 +377,7 @@ def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3):
         "shape": list(logits.shape),
         "latency_ms": times[len(times) // 2],
         "load_report": report,
+        "timing": {"build_ms": (t1 - t0) * 1e3, "load_ms": (t2 - t1) * 1e3, "forward_ms": sum(times)},
     }
 
 

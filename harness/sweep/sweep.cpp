@@ -14,7 +14,7 @@
 #include "fixtures/fixture_cache.hpp"
 #include "harness/core/error.hpp"
 #include "harness/core/parallel.hpp"
-#include "harness/core/worker_process.hpp"
+#include "harness/worker/worker_process.hpp"
 
 namespace xcompat {
 
@@ -34,7 +34,7 @@ class WorkerPool {
   WorkerProcess& get(const Consumer& c) {
     std::lock_guard lock(m_);
     auto& w = workers_[c.name];
-    if (!w) w = std::make_unique<WorkerProcess>(c.worker_argv(), c.kind == "python" ? "release " + c.name : c.name);
+    if (!w) w = std::make_unique<WorkerProcess>(worker_command(c), c.label());
     return *w;
   }
   void release(const std::string& name) {
@@ -95,6 +95,14 @@ class Progress {
   bool bar_, quiet_;
 };
 
+// Adds the scope's duration to a counter (the caller holds its lock).
+struct Timed {
+  double& into;
+  Clock::time_point t0 = Clock::now();
+  explicit Timed(double& d) : into(d) {}
+  ~Timed() { into += std::chrono::duration<double>(Clock::now() - t0).count(); }
+};
+
 // Batches results and writes them in one transaction per batch.
 class Recorder {
  public:
@@ -116,11 +124,17 @@ class Recorder {
   template <class F>
   auto with_store(F&& f) {
     std::lock_guard lock(m_);
+    Timed t(db_seconds_);
     return f(store_);
+  }
+  double db_seconds() {
+    std::lock_guard lock(m_);
+    return db_seconds_;
   }
 
  private:
   void flush_locked() {
+    Timed t(db_seconds_);
     store_.record(run_id_, pending_);
     pending_.clear();
     last_ = Clock::now();
@@ -131,6 +145,7 @@ class Recorder {
   std::vector<CellResult> pending_;
   Clock::time_point last_ = Clock::now();
   long kill_after_ = 0, recorded_ = 0;
+  double db_seconds_ = 0;
 };
 
 CellResult from_reply(const CellKey& key, const WorkerReply& reply) {
@@ -197,8 +212,12 @@ SweepSummary run_sweep(Plan& plan, const Pins& pins, Store& store, const SweepOp
     const Release& rel = *pins.find(releases_to_fill[i]);
     WorkerProcess& w = pool.get(release_consumer(rel));
     for (auto& spec_name : missing_by_release[rel.version]) {
+      const auto t0 = Clock::now();
+      const double started_before = w.start_seconds_total();
       Fixture f = generate_fixture(w, pins, rel, spec_by_name(spec_name), kFixtureTimeout);
+      const double spent = std::chrono::duration<double>(Clock::now() - t0).count();
       std::lock_guard lock(fixtures_mutex);
+      summary.timing.fixtures += spent - (w.start_seconds_total() - started_before);
       fixtures[{rel.version, spec_name}] = std::move(f);
     }
   });
@@ -215,6 +234,7 @@ SweepSummary run_sweep(Plan& plan, const Pins& pins, Store& store, const SweepOp
   std::map<CellKey, CellResult> current;
 
   parallel_for(consumer_order.size(), opts.jobs, [&](std::size_t ci, int) {
+    const auto lane_t0 = Clock::now();
     const auto& cells = by_consumer[consumer_order[ci]];
     for (const PlannedCell* cell : cells) {
       const Fixture& fx = fixtures.at({cell->producer->version, cell->spec->name});
@@ -261,6 +281,13 @@ SweepSummary run_sweep(Plan& plan, const Pins& pins, Store& store, const SweepOp
         // A crash, timeout or failed start is retried once on a fresh worker
         // before it counts: on a loaded machine a slow start is not a finding.
         if (!reply.ok() && reply.fault != WorkerFault::Exception) reply = w.request(request, opts.cell_timeout);
+        if (reply.ok()) {
+          const json t = reply.body.value("timing", json::object());
+          std::lock_guard lock(summary_mutex);
+          summary.timing.build_load += (t.value("build_ms", 0.0) + t.value("load_ms", 0.0)) / 1e3;
+          summary.timing.forward += t.value("forward_ms", 0.0) / 1e3;
+          summary.timing.compare += t.value("compare_ms", 0.0) / 1e3;
+        }
         CellResult fresh = from_reply(cell->key, reply);
         // A worker fault (crash, timeout, failed start) says nothing lasting
         // about the cell: record it, but let the next sweep try again.
@@ -292,6 +319,8 @@ SweepSummary run_sweep(Plan& plan, const Pins& pins, Store& store, const SweepOp
       current[cell->key] = result;
     }
     pool.release(consumer_order[ci]);
+    std::lock_guard lock(summary_mutex);
+    summary.timing.lanes += std::chrono::duration<double>(Clock::now() - lane_t0).count();
   });
   recorder.flush();
   pool.stop_all();
@@ -299,6 +328,8 @@ SweepSummary run_sweep(Plan& plan, const Pins& pins, Store& store, const SweepOp
 
   summary.workers_started = pool.starts;
   summary.worker_start_seconds = pool.start_seconds;
+  summary.timing.worker_start = pool.start_seconds;
+  summary.timing.database = recorder.db_seconds();
   for (auto& [key, c] : current) {
     ++summary.verdicts[verdict_name(c.verdict)];
     summary.results.push_back(c);
@@ -315,6 +346,18 @@ SweepSummary run_sweep(Plan& plan, const Pins& pins, Store& store, const SweepOp
   }
   summary.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return summary;
+}
+
+json SweepTiming::to_json() const {
+  return {{"worker_start_s", worker_start}, {"fixtures_s", fixtures}, {"build_load_s", build_load},
+          {"forward_s", forward},           {"compare_s", compare},   {"database_s", database},
+          {"lanes_s", lanes}};
+}
+
+std::string SweepTiming::line() const {
+  return fmt::format("worker start {:.1f} s, fixtures {:.1f} s, build+load {:.1f} s, forward {:.1f} s, "
+                     "compare {:.1f} s, database {:.1f} s (lane-seconds; cell phase {:.1f} lane-s)",
+                     worker_start, fixtures, build_load, forward, compare, database, lanes);
 }
 
 MatrixDiff diff_runs(Store& store, int64_t before_run, int64_t after_run) {

@@ -32,11 +32,26 @@ struct CellChange {
   bool flaky = false;
 };
 
+// Where a sweep's time went. Phases overlap across -j lanes, so these are
+// lane-seconds (summed over lanes), next to the wall time of the whole run.
+struct SweepTiming {
+  double worker_start = 0;  // starting workers (fork from a zygote, or spawn), hello included
+  double fixtures = 0;      // make_fixture requests (building models, forward, writing files)
+  double build_load = 0;    // consumers building the spec and loading the checkpoint
+  double forward = 0;       // consumers' forward passes (all repeats)
+  double compare = 0;       // judging outputs against the reference
+  double database = 0;      // store reads and writes of the sweep's own process
+  double lanes = 0;         // lane-seconds of the cell phase in all (the rest is protocol and overhead)
+  nlohmann::json to_json() const;
+  std::string line() const;  // "worker start 1.2 s, fixtures 0.0 s, ..."
+};
+
 struct SweepSummary {
   int64_t run_id = 0;
   int64_t planned = 0, reused = 0, evaluated = 0, rerun = 0, flaky = 0;
   int workers_started = 0;
   double seconds = 0, worker_start_seconds = 0;
+  SweepTiming timing;
   std::map<std::string, int64_t> verdicts;  // over the planned cells, as recorded now
   std::vector<CellChange> regressions;      // passing before, not passing now
   std::vector<CellResult> results;          // every planned cell's current result

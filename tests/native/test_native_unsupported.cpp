@@ -3,7 +3,7 @@
 // themselves, and the worker end to end.
 #include <chrono>
 
-#include "harness/core/worker_process.hpp"
+#include "harness/worker/worker_process.hpp"
 #include "native_test_support.hpp"
 
 using namespace native_test;

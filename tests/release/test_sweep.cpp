@@ -69,6 +69,15 @@ TEST_CASE("shards plus merge equal a single sweep; a repeated sweep starts no wo
   const auto single = state / "single.db";
   auto first = sweep_json(state.path, kPlan + " --db " + single.string() + " --junit " + (state / "j.xml").string());
   CHECK(first["evaluated"] == 18);
+  // Where the time went: every stage measured, the cell work accounted for.
+  const json& t = first["timing"];
+  for (auto key : {"worker_start_s", "fixtures_s", "build_load_s", "forward_s", "compare_s", "database_s", "lanes_s"})
+    CHECK(t[key].get<double>() >= 0);
+  CHECK(t["worker_start_s"].get<double>() > 0);
+  CHECK(t["forward_s"].get<double>() > 0);
+  CHECK(t["build_load_s"].get<double>() > 0);
+  CHECK(t["fixtures_s"].get<double>() > 0);  // a fresh state dir: the sweep made its fixtures
+  CHECK(t["lanes_s"].get<double>() >= t["build_load_s"].get<double>() + t["forward_s"].get<double>());
 
   auto again = sweep_json(state.path, kPlan + " --db " + single.string());
   CHECK(again["workers_started"] == 0);

@@ -1,17 +1,25 @@
 // The bridge: real release workers (embedded CPython) over the line
 // protocol, and what the main side does when one raises, crashes or hangs.
+// Every case runs twice: a worker forked from the zygote (the default) and
+// a spawned one (XCOMPAT_WORKER_START=spawn); the guarantees are the same.
 #include <cstdlib>
 
 #include "catch.hpp"
 #include "harness/core/consumers.hpp"
-#include "harness/core/worker_process.hpp"
+#include "harness/worker/launch.hpp"
+#include "harness/worker/worker_process.hpp"
 
 using namespace xcompat;
 using namespace std::chrono_literals;
 
 namespace {
-std::vector<std::string> worker_argv(const std::string& release) {
-  return {XCOMPAT_BIN, "worker", "--release", release};
+// The release worker command, forked or spawned as the generator says.
+WorkerCommand worker_argv(const std::string& release) {
+  const bool forked = GENERATE(true, false);
+  WorkerCommand c = worker_command(Consumer{release, "python", ""});
+  if (!forked) c.zygote_venv.clear();
+  UNSCOPED_INFO((forked ? "forked from the zygote" : "spawned"));
+  return c;
 }
 }  // namespace
 

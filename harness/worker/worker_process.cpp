@@ -1,9 +1,7 @@
-#include "harness/core/worker_process.hpp"
+#include "harness/worker/worker_process.hpp"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,8 +10,6 @@
 #include <fmt/format.h>
 
 #include "harness/core/error.hpp"
-
-extern char** environ;
 
 namespace xcompat {
 
@@ -47,10 +43,9 @@ const char* worker_fault_name(WorkerFault f) {
   return "?";
 }
 
-WorkerProcess::WorkerProcess(std::vector<std::string> argv, std::string label,
-                             std::chrono::milliseconds start_timeout)
-    : argv_(std::move(argv)), label_(std::move(label)), start_timeout_(start_timeout) {
-  if (argv_.empty()) throw Error("worker argv is empty");
+WorkerProcess::WorkerProcess(WorkerCommand command, std::string label, std::chrono::milliseconds start_timeout)
+    : command_(std::move(command)), label_(std::move(label)), start_timeout_(start_timeout) {
+  if (command_.argv.empty()) throw Error("worker argv is empty");
   signal(SIGPIPE, SIG_IGN);  // a dead worker must not kill the main process on write
 }
 
@@ -80,34 +75,12 @@ WorkerReply WorkerProcess::start() {
   stop();
   err_tail_.clear();
   const auto t0 = Clock::now();
-  int in_pipe[2], out_pipe[2], err_pipe[2];
-  if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC))
-    return {WorkerFault::StartFailed, {}, fmt::format("{}: pipe: {}", label_, strerror(errno))};
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in_pipe[0], 0);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-  std::vector<char*> args;
-  for (auto& a : argv_) args.push_back(a.data());
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(in_pipe[0]);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  if (rc != 0) {
-    ::close(in_pipe[1]);
-    ::close(out_pipe[0]);
-    ::close(err_pipe[0]);
-    return {WorkerFault::StartFailed, {}, fmt::format("{}: cannot start {}: {}", label_, argv_[0], strerror(rc))};
-  }
-  pid_ = pid;
-  to_child_ = in_pipe[1];
-  from_child_ = out_pipe[0];
-  err_child_ = err_pipe[0];
+  LaunchedProcess p = launch_worker(command_, start_timeout_);
+  if (!p.ok()) return {WorkerFault::StartFailed, {}, fmt::format("{}: {}", label_, p.error)};
+  pid_ = p.pid;
+  to_child_ = p.to_child;
+  from_child_ = p.from_child;
+  err_child_ = p.err_child;
   ++starts_;
 
   std::string line;

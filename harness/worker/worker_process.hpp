@@ -4,6 +4,7 @@
 // Lifecycle (each transition names the function that makes it):
 //
 //   stopped --start()--> starting --(hello line)--> ready
+//   (start() spawns the command, or forks it from a zygote: launch.hpp)
 //   ready --request()--> busy --(reply line)--> ready
 //   busy --(EOF / signal / exit)--> crashed --request() restarts--> starting
 //   busy --(deadline passed)--> killed (SIGKILL) --request() restarts--> starting
@@ -20,6 +21,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "harness/worker/launch.hpp"
+
 namespace xcompat {
 
 enum class WorkerFault { None, Exception, Crash, Timeout, Protocol, StartFailed };
@@ -35,10 +38,13 @@ struct WorkerReply {
 
 class WorkerProcess {
  public:
-  WorkerProcess(std::vector<std::string> argv, std::string label,
+  WorkerProcess(WorkerCommand command, std::string label,
                 // Generous: importing torch and a release under a loaded
                 // machine has taken over two minutes here.
                 std::chrono::milliseconds start_timeout = std::chrono::seconds(300));
+  WorkerProcess(std::vector<std::string> argv, std::string label,
+                std::chrono::milliseconds start_timeout = std::chrono::seconds(300))
+      : WorkerProcess(WorkerCommand::spawn(std::move(argv)), std::move(label), start_timeout) {}
   ~WorkerProcess();
   WorkerProcess(const WorkerProcess&) = delete;
   WorkerProcess& operator=(const WorkerProcess&) = delete;
@@ -63,7 +69,7 @@ class WorkerProcess {
   WorkerReply fault_from_exit(WorkerFault kind, const std::string& what);
   void drain_stderr();
 
-  std::vector<std::string> argv_;
+  WorkerCommand command_;
   std::string label_;
   std::chrono::milliseconds start_timeout_;
   pid_t pid_ = -1;

@@ -1,4 +1,4 @@
-#include "harness/core/cell_eval.hpp"
+#include "harness/worker/cell_eval.hpp"
 
 #include "harness/checkpoint/safetensors.hpp"
 #include "harness/core/compare.hpp"

@@ -1,4 +1,4 @@
-#include "harness/core/worker_loop.hpp"
+#include "harness/worker/worker_loop.hpp"
 
 #include <unistd.h>
 
