@@ -32,6 +32,22 @@ void install_maps_hook() {
 }
 }  // namespace
 
+// `--release`, `--spec`, `--consumer`: repeatable, and each value may be a
+// comma list. The plural spellings of earlier versions stay as hidden
+// aliases (kept in `legacy`, merged after parsing).
+struct NameFlag {
+  std::vector<std::string> values, legacy;
+  void add(CLI::App* sub, const std::string& singular, const std::string& plural, const std::string& help) {
+    sub->add_option("--" + singular, values, help)->delimiter(',');
+    sub->add_option("--" + plural, legacy)->delimiter(',')->group("");
+  }
+  std::vector<std::string> all() const {
+    std::vector<std::string> out = values;
+    out.insert(out.end(), legacy.begin(), legacy.end());
+    return out;
+  }
+};
+
 int main(int argc, char** argv) {
   install_maps_hook();
   CLI::App app{"xcompat: does a checkpoint saved by one x-transformers release load, and compute the same, in another?"};
@@ -55,9 +71,10 @@ int main(int argc, char** argv) {
 
   auto* fix = app.add_subcommand("fixtures", "have releases build specs into the fixture cache");
   cli::FixturesArgs fargs;
+  NameFlag fix_releases, fix_specs;
   add_common(fix);
-  fix->add_option("--release", fargs.releases, "release(s) to use (default: all pins)");
-  fix->add_option("--spec", fargs.specs, "spec(s) to build (default: the catalogue)");
+  fix_releases.add(fix, "release", "releases", "release(s) to use (default: all pins)");
+  fix_specs.add(fix, "spec", "specs", "spec(s) to build (default: the catalogue)");
   fix->add_option("-j,--jobs", fargs.jobs, "parallel workers")->check(CLI::PositiveNumber);
   fix->add_flag("--verify", fargs.verify, "check every cached file against its sha256");
 
@@ -67,13 +84,13 @@ int main(int argc, char** argv) {
 
   auto* sw = app.add_subcommand("sweep", "evaluate every (spec, producer, consumer) cell into the matrix");
   cli::SweepArgs sargs;
+  NameFlag sw_releases, sw_specs, sw_consumers;
   add_common(sw);
   add_db(sw);
-  sw->add_option("--releases", sargs.releases, "producing releases (default: all pins)")->delimiter(',');
-  sw->add_option("--specs", sargs.specs, "specs (default: the catalogue)")->delimiter(',');
-  sw->add_option("--consumers", sargs.consumers,
-                 "consumers: releases, cpp-native, or python/cpp (default: --releases plus cpp-native)")
-      ->delimiter(',');
+  sw_releases.add(sw, "release", "releases", "producing release(s) (default: all pins)");
+  sw_specs.add(sw, "spec", "specs", "spec(s) (default: the catalogue)");
+  sw_consumers.add(sw, "consumer", "consumers",
+                   "consumer(s): releases, cpp-native, or python/cpp (default: the --release set plus cpp-native)");
   sw->add_option("-j,--jobs", sargs.jobs, "parallel workers")->check(CLI::PositiveNumber);
   sw->add_option("--shard", sargs.shard, "K/N: this job's share of the plan");
   sw->add_option("--junit", sargs.junit, "write JUnit XML (one test case per cell)");
@@ -124,6 +141,11 @@ int main(int argc, char** argv) {
   work->add_option("--consumer", worker_consumer, "C++ consumer (cpp-native)");
 
   CLI11_PARSE(app, argc, argv);
+  fargs.releases = fix_releases.all();
+  fargs.specs = fix_specs.all();
+  sargs.releases = sw_releases.all();
+  sargs.specs = sw_specs.all();
+  sargs.consumers = sw_consumers.all();
   try {
     if (rel->parsed()) return cli::releases(common, !no_import);
     if (fix->parsed()) return cli::fixtures(common, fargs);

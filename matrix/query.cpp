@@ -12,7 +12,7 @@ std::string conclude(const CellResult& c) {
     case Verdict::Close:
       return fmt::format("safe within tolerance: nmse {:.2g}, max abs {:.2g}{}", c.metrics ? c.metrics->nmse : 0.0,
                          c.metrics ? c.metrics->max_abs : 0.0,
-                         c.tolerance_note.empty() ? "" : " (override: " + c.tolerance_note + ")");
+                         c.tolerance_override.empty() ? "" : " (override: " + c.tolerance_override + ")");
     case Verdict::Converted: return "safe after conversion";
     case Verdict::Drift:
       if (!c.metrics) return "breaks: loads, but " + c.error;
@@ -22,9 +22,9 @@ std::string conclude(const CellResult& c) {
       const auto& r = c.load_report;
       std::string first = !r.missing.empty() ? "missing " + r.missing.front()
                           : !r.unexpected.empty() ? "unexpected " + r.unexpected.front()
-                          : !r.mismatched.empty() ? "mis-shaped " + r.mismatched.front() : c.error.substr(0, 120);
+                          : !r.misshaped.empty() ? "mis-shaped " + r.misshaped.front() : c.error.substr(0, 120);
       return fmt::format("breaks: strict load fails ({} missing, {} unexpected, {} mis-shaped keys; e.g. {})",
-                         r.missing.size(), r.unexpected.size(), r.mismatched.size(), first);
+                         r.missing.size(), r.unexpected.size(), r.misshaped.size(), first);
     }
     case Verdict::Error: return "breaks: " + c.error.substr(0, c.error.find('\n')).substr(0, 200);
     case Verdict::Unsupported: return "not comparable: " + c.error.substr(0, 200);

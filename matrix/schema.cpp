@@ -60,7 +60,12 @@ constexpr const char* kV3 = R"sql(
 CREATE INDEX results_by_pair ON results (producer_id, consumer_id, spec_id, device, dtype, run_id);
 )sql";
 
-constexpr const char* kSteps[] = {kV1, kV2, kV3};
+// v4: one name for the override's reason everywhere (code, JSON, column).
+constexpr const char* kV4 = R"sql(
+ALTER TABLE results RENAME COLUMN tolerance_note TO tolerance_override;
+)sql";
+
+constexpr const char* kSteps[] = {kV1, kV2, kV3, kV4};
 
 int user_version(sql::Db& db) {
   auto st = db.prepare("PRAGMA user_version");

@@ -6,8 +6,12 @@
 #include <chrono>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <array>
 #include <fstream>
 #include <random>
+#include <set>
+#include <unordered_map>
+#include <string_view>
 
 #include "harness/core/error.hpp"
 
@@ -40,42 +44,68 @@ void check_is_database(const std::string& path) {
     throw Error("database " + path + " is not an xcompat matrix (not an SQLite file); move it away or pass --db");
 }
 
-// Columns every result query selects, in row_to_result's order.
-constexpr const char* kResultColumns =
-    "r.run_id, r.recorded_at, s.name, p.version, c.name, r.device, r.dtype, r.verdict, r.max_abs, r.max_rel, "
-    "r.mean_abs, r.nmse, r.cosine, r.top1, r.latency_ms, r.load_report, r.error, r.cache_key, r.flaky, "
-    "r.tolerance_note, r.bitwise";
-constexpr const char* kResultJoins =
-    " FROM results r JOIN specs s ON s.id = r.spec_id JOIN releases p ON p.id = r.producer_id "
-    "JOIN consumers c ON c.id = r.consumer_id ";
+// The results table's columns, in one order that every statement follows:
+// record()'s INSERT, merge_from()'s copy and every read. Reads select the
+// names of spec, producer and consumer in place of their ids.
+constexpr std::array<const char*, 21> kColumns = {
+    "run_id",   "spec_id", "producer_id", "consumer_id", "device",     "dtype", "verdict",
+    "max_abs",  "max_rel", "mean_abs",    "nmse",        "cosine",     "top1",  "latency_ms",
+    "load_report", "error", "cache_key",  "flaky",       "recorded_at", "tolerance_override", "bitwise"};
+
+constexpr int col(std::string_view name) {
+  for (size_t i = 0; i < kColumns.size(); ++i)
+    if (name == kColumns[i]) return static_cast<int>(i);
+  throw "no such column";  // a compile-time error where col() is constant-evaluated
+}
+
+// "a, b, c" of the columns, each through `each(name)`.
+template <class F>
+std::string column_list(F each) {
+  std::string out;
+  for (auto c : kColumns) out += (out.empty() ? "" : ", ") + each(std::string(c));
+  return out;
+}
+
+// What a read selects in column position: the ids as names.
+std::string read_expr(const std::string& c) {
+  if (c == "spec_id") return "s.name";
+  if (c == "producer_id") return "p.version";
+  if (c == "consumer_id") return "c.name";
+  return "r." + c;
+}
+
+const std::string kSelectResults = "SELECT " + column_list(read_expr) +
+                                   " FROM results r JOIN specs s ON s.id = r.spec_id "
+                                   "JOIN releases p ON p.id = r.producer_id JOIN consumers c ON c.id = r.consumer_id ";
 
 StoredResult row_to_result(const sql::Stmt& st) {
   StoredResult s;
-  s.run_id = st.int_at(0);
-  s.recorded_at = st.text_at(1);
+  s.run_id = st.int_at(col("run_id"));
+  s.recorded_at = st.text_at(col("recorded_at"));
   CellResult& c = s.cell;
-  c.key = {st.text_at(2), st.text_at(3), st.text_at(4), st.text_at(5), st.text_at(6)};
-  c.verdict = verdict_from_name(st.text_at(7));
-  if (!st.is_null(11)) {
+  c.key = {st.text_at(col("spec_id")), st.text_at(col("producer_id")), st.text_at(col("consumer_id")),
+           st.text_at(col("device")), st.text_at(col("dtype"))};
+  c.verdict = verdict_from_name(st.text_at(col("verdict")));
+  if (!st.is_null(col("nmse"))) {
     Metrics m;
-    m.max_abs = st.real_at(8);
-    m.max_rel = st.real_at(9);
-    m.mean_abs = st.real_at(10);
-    m.nmse = st.real_at(11);
-    m.cosine = st.real_at(12);
-    m.top1 = st.real_at(13);
-    m.bitwise = st.int_at(20) != 0;
+    m.max_abs = st.real_at(col("max_abs"));
+    m.max_rel = st.real_at(col("max_rel"));
+    m.mean_abs = st.real_at(col("mean_abs"));
+    m.nmse = st.real_at(col("nmse"));
+    m.cosine = st.real_at(col("cosine"));
+    m.top1 = st.real_at(col("top1"));
+    m.bitwise = st.int_at(col("bitwise")) != 0;
     c.metrics = m;
   }
-  c.latency_ms = st.real_at(14);
+  c.latency_ms = st.real_at(col("latency_ms"));
   try {
-    c.load_report = LoadReport::from_json(json::parse(st.text_at(15)));
+    c.load_report = LoadReport::from_json(json::parse(st.text_at(col("load_report"))));
   } catch (const json::exception&) {
   }
-  c.error = st.text_at(16);
-  c.cache_key = st.text_at(17);
-  c.flaky = st.int_at(18) != 0;
-  c.tolerance_note = st.text_at(19);
+  c.error = st.text_at(col("error"));
+  c.cache_key = st.text_at(col("cache_key"));
+  c.flaky = st.int_at(col("flaky")) != 0;
+  c.tolerance_override = st.text_at(col("tolerance_override"));
   return s;
 }
 
@@ -176,48 +206,53 @@ void Store::finish_run(int64_t run_id, const std::string& status) {
 
 void Store::record(int64_t run_id, const std::vector<CellResult>& cells) {
   if (cells.empty()) return;
+  static const std::string sql = [] {
+    // A cell recorded twice in one run keeps its last result.
+    const std::set<std::string_view> key = {"run_id", "spec_id", "producer_id", "consumer_id", "device", "dtype"};
+    std::string set;
+    for (auto c : kColumns)
+      if (!key.count(c)) set += (set.empty() ? "" : ", ") + std::string(c) + " = excluded." + c;
+    return "INSERT INTO results (" + column_list([](const std::string& c) { return c; }) + ") VALUES (" +
+           column_list([](const std::string&) { return std::string("?"); }) +
+           ") ON CONFLICT (run_id, spec_id, producer_id, consumer_id, device, dtype) DO UPDATE SET " + set;
+  }();
   sql::Transaction tx(db_);
-  auto st = db_.prepare(
-      "INSERT INTO results (run_id, spec_id, producer_id, consumer_id, device, dtype, verdict, max_abs, max_rel, "
-      "mean_abs, nmse, cosine, top1, latency_ms, load_report, error, cache_key, flaky, recorded_at, "
-      "tolerance_note, bitwise) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-      "ON CONFLICT (run_id, spec_id, producer_id, consumer_id, device, dtype) DO UPDATE SET "
-      "verdict = excluded.verdict, max_abs = excluded.max_abs, max_rel = excluded.max_rel, "
-      "mean_abs = excluded.mean_abs, nmse = excluded.nmse, cosine = excluded.cosine, top1 = excluded.top1, "
-      "latency_ms = excluded.latency_ms, load_report = excluded.load_report, error = excluded.error, "
-      "cache_key = excluded.cache_key, flaky = excluded.flaky, tolerance_note = excluded.tolerance_note, "
-      "bitwise = excluded.bitwise");
+  auto st = db_.prepare(sql);
   const std::string now = now_utc();
+  auto at = [](std::string_view name) { return col(name) + 1; };  // binds are 1-based
   for (auto& c : cells) {
-    st.bind(1, run_id)
-        .bind(2, id_of("specs", "name", c.key.spec))
-        .bind(3, id_of("releases", "version", c.key.producer))
-        .bind(4, id_of("consumers", "name", c.key.consumer))
-        .bind(5, c.key.device)
-        .bind(6, c.key.dtype)
-        .bind(7, verdict_name(c.verdict));
+    st.bind(at("run_id"), run_id)
+        .bind(at("spec_id"), id_of("specs", "name", c.key.spec))
+        .bind(at("producer_id"), id_of("releases", "version", c.key.producer))
+        .bind(at("consumer_id"), id_of("consumers", "name", c.key.consumer))
+        .bind(at("device"), c.key.device)
+        .bind(at("dtype"), c.key.dtype)
+        .bind(at("verdict"), verdict_name(c.verdict));
     if (c.metrics) {
-      st.bind(8, finite_or_null(c.metrics->max_abs)).bind(9, finite_or_null(c.metrics->max_rel))
-          .bind(10, finite_or_null(c.metrics->mean_abs)).bind(11, c.metrics->nmse)
-          .bind(12, finite_or_null(c.metrics->cosine)).bind(13, c.metrics->top1);
+      st.bind(at("max_abs"), finite_or_null(c.metrics->max_abs))
+          .bind(at("max_rel"), finite_or_null(c.metrics->max_rel))
+          .bind(at("mean_abs"), finite_or_null(c.metrics->mean_abs))
+          .bind(at("nmse"), c.metrics->nmse)
+          .bind(at("cosine"), finite_or_null(c.metrics->cosine))
+          .bind(at("top1"), c.metrics->top1);
     } else {
-      for (int i = 8; i <= 13; ++i) st.bind_null(i);
+      for (auto m : {"max_abs", "max_rel", "mean_abs", "nmse", "cosine", "top1"}) st.bind_null(at(m));
     }
-    st.bind(14, c.latency_ms)
-        .bind(15, c.load_report.to_json().dump())
-        .bind(16, c.error)
-        .bind(17, c.cache_key)
-        .bind(18, c.flaky ? 1 : 0)
-        .bind(19, now)
-        .bind(20, c.tolerance_note)
-        .bind(21, c.metrics && c.metrics->bitwise ? 1 : 0);
+    st.bind(at("latency_ms"), c.latency_ms)
+        .bind(at("load_report"), c.load_report.to_json().dump())
+        .bind(at("error"), c.error)
+        .bind(at("cache_key"), c.cache_key)
+        .bind(at("flaky"), c.flaky ? 1 : 0)
+        .bind(at("recorded_at"), now)
+        .bind(at("tolerance_override"), c.tolerance_override)
+        .bind(at("bitwise"), c.metrics && c.metrics->bitwise ? 1 : 0);
     st.run();
   }
   tx.commit();
 }
 
 std::optional<CellResult> Store::find_cached(const std::string& cache_key) {
-  auto st = db_.prepare(std::string("SELECT ") + kResultColumns + kResultJoins +
+  auto st = db_.prepare(kSelectResults +
                         "WHERE r.cache_key = ? ORDER BY r.run_id DESC, r.id DESC LIMIT 1");
   st.bind(1, cache_key);
   if (!st.step()) return std::nullopt;
@@ -225,7 +260,7 @@ std::optional<CellResult> Store::find_cached(const std::string& cache_key) {
 }
 
 std::vector<StoredResult> Store::matrix_as_of(int64_t run_id) {
-  auto st = db_.prepare(std::string("SELECT ") + kResultColumns + kResultJoins +
+  auto st = db_.prepare(kSelectResults +
                         "WHERE r.id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY spec_id, "
                         "producer_id, consumer_id, device, dtype ORDER BY run_id DESC, id DESC) AS k "
                         "FROM results WHERE run_id <= ?) WHERE k = 1) "
@@ -240,8 +275,8 @@ std::vector<StoredResult> Store::latest_for_pair(const std::string& producer, co
                                                  const std::string& spec) {
   // SQLite takes the bare columns of a MAX() aggregate from the row holding
   // the maximum: one row per cell, its latest run, through results_by_pair.
-  auto st = db_.prepare(std::string("SELECT ") + kResultColumns + ", MAX(r.run_id)" + kResultJoins +
-                        "WHERE p.version = ? AND c.name = ? AND (? = '' OR s.name = ?) "
+  auto st = db_.prepare(kSelectResults.substr(0, kSelectResults.find(" FROM")) + ", MAX(r.run_id)" +
+                        kSelectResults.substr(kSelectResults.find(" FROM")) + "WHERE p.version = ? AND c.name = ? AND (? = '' OR s.name = ?) "
                         "GROUP BY r.spec_id, r.device, r.dtype ORDER BY s.name, r.device, r.dtype");
   st.bind(1, producer).bind(2, consumer).bind(3, spec).bind(4, spec);
   std::vector<StoredResult> out;
@@ -262,7 +297,7 @@ bool Store::has_consumer(const std::string& name) {
 }
 
 std::vector<StoredResult> Store::history(const CellKey& key) {
-  auto st = db_.prepare(std::string("SELECT ") + kResultColumns + kResultJoins +
+  auto st = db_.prepare(kSelectResults +
                         "WHERE s.name = ? AND p.version = ? AND c.name = ? AND r.device = ? AND r.dtype = ? "
                         "ORDER BY r.run_id, r.id");
   st.bind(1, key.spec).bind(2, key.producer).bind(3, key.consumer).bind(4, key.device).bind(5, key.dtype);
@@ -294,12 +329,64 @@ int64_t Store::latest_run_id() {
   return st.int_at(0);
 }
 
-int64_t Store::previous_run_id(int64_t run_id) {
-  auto st = db_.prepare("SELECT COALESCE(MAX(run_id), 0) FROM results WHERE run_id < ?");
-  st.bind(1, run_id);
-  st.step();
-  return st.int_at(0);
+std::map<std::string, std::string> Store::spec_definitions() {
+  std::map<std::string, std::string> out;
+  auto st = db_.prepare("SELECT name, definition FROM specs");
+  while (st.step()) out[st.text_at(0)] = st.text_at(1);
+  return out;
 }
+
+std::map<std::string, std::string> Store::release_reasons() {
+  std::map<std::string, std::string> out;
+  auto st = db_.prepare("SELECT version, reason FROM releases");
+  while (st.step()) out[st.text_at(0)] = st.text_at(1);
+  return out;
+}
+
+std::vector<Consumer> Store::consumers() {
+  std::vector<Consumer> out;
+  auto st = db_.prepare("SELECT name, kind, version FROM consumers ORDER BY id");
+  while (st.step()) out.push_back({st.text_at(0), st.text_at(1), st.text_at(2)});
+  return out;
+}
+
+std::vector<int64_t> Store::recording_runs() {
+  std::vector<int64_t> out;
+  auto st = db_.prepare("SELECT DISTINCT run_id FROM results ORDER BY run_id");
+  while (st.step()) out.push_back(st.int_at(0));
+  return out;
+}
+
+void Store::for_each_result_in_cell_order(const std::function<void(const TimelineRow&)>& fn) {
+  // Names resolved once, not joined per row: this walks every result.
+  auto names = [&](const char* sql) {
+    std::unordered_map<int64_t, std::string> m;
+    auto st = db_.prepare(sql);
+    while (st.step()) m[st.int_at(0)] = st.text_at(1);
+    return m;
+  };
+  auto specs = names("SELECT id, name FROM specs");
+  auto releases = names("SELECT id, version FROM releases");
+  auto consumers = names("SELECT id, name FROM consumers");
+  auto st = db_.prepare(
+      "SELECT spec_id, producer_id, consumer_id, device, dtype, run_id, verdict, flaky FROM results "
+      "ORDER BY spec_id, producer_id, consumer_id, device, dtype, run_id, id");
+  TimelineRow row;
+  int64_t ids[3] = {-1, -1, -1};
+  while (st.step()) {
+    const int64_t s = st.int_at(0), p = st.int_at(1), c = st.int_at(2);
+    if (s != ids[0] || p != ids[1] || c != ids[2] || st.text_at(3) != row.key.device || st.text_at(4) != row.key.dtype) {
+      ids[0] = s, ids[1] = p, ids[2] = c;
+      row.key = {specs[s], releases[p], consumers[c], st.text_at(3), st.text_at(4)};
+    }
+    row.run_id = st.int_at(5);
+    row.verdict = verdict_from_name(st.text_at(6));
+    row.flaky = st.int_at(7) != 0;
+    fn(row);
+  }
+}
+
+void Store::checkpoint() { db_.exec("PRAGMA wal_checkpoint(TRUNCATE)"); }
 
 int64_t Store::merge_from(const std::string& other_path) {
   { Store other(other_path, false); }  // validates and migrates the input first
@@ -312,18 +399,24 @@ int64_t Store::merge_from(const std::string& other_path) {
     db_.exec("INSERT OR IGNORE INTO consumers (name, kind, version) SELECT name, kind, version FROM other.consumers");
     db_.exec("INSERT OR IGNORE INTO runs (uuid, started_at, finished_at, status, harness_version, args) "
              "SELECT uuid, started_at, finished_at, status, harness_version, args FROM other.runs ORDER BY id");
-    db_.exec(
-        "INSERT OR IGNORE INTO results (run_id, spec_id, producer_id, consumer_id, device, dtype, verdict, max_abs, "
-        "max_rel, mean_abs, nmse, cosine, top1, latency_ms, load_report, error, cache_key, flaky, recorded_at, "
-        "tolerance_note, bitwise) "
-        "SELECT mr.id, ms.id, mp.id, mc.id, o.device, o.dtype, o.verdict, o.max_abs, o.max_rel, o.mean_abs, o.nmse, "
-        "o.cosine, o.top1, o.latency_ms, o.load_report, o.error, o.cache_key, o.flaky, o.recorded_at, "
-        "o.tolerance_note, o.bitwise FROM other.results o "
-        "JOIN other.runs orr ON orr.id = o.run_id JOIN main.runs mr ON mr.uuid = orr.uuid "
-        "JOIN other.specs os ON os.id = o.spec_id JOIN main.specs ms ON ms.name = os.name "
-        "JOIN other.releases op ON op.id = o.producer_id JOIN main.releases mp ON mp.version = op.version "
-        "JOIN other.consumers oc ON oc.id = o.consumer_id JOIN main.consumers mc ON mc.name = oc.name "
-        "ORDER BY o.run_id, o.id");
+    static const std::string copy_results = [] {
+      auto from_other = [](const std::string& c) -> std::string {
+        if (c == "run_id") return "mr.id";
+        if (c == "spec_id") return "ms.id";
+        if (c == "producer_id") return "mp.id";
+        if (c == "consumer_id") return "mc.id";
+        return "o." + c;
+      };
+      return "INSERT OR IGNORE INTO results (" + column_list([](const std::string& c) { return c; }) + ") SELECT " +
+             column_list(from_other) +
+             " FROM other.results o "
+             "JOIN other.runs orr ON orr.id = o.run_id JOIN main.runs mr ON mr.uuid = orr.uuid "
+             "JOIN other.specs os ON os.id = o.spec_id JOIN main.specs ms ON ms.name = os.name "
+             "JOIN other.releases op ON op.id = o.producer_id JOIN main.releases mp ON mp.version = op.version "
+             "JOIN other.consumers oc ON oc.id = o.consumer_id JOIN main.consumers mc ON mc.name = oc.name "
+             "ORDER BY o.run_id, o.id";
+    }();
+    db_.exec(copy_results);
     added = db_.changes();
     tx.commit();
   } catch (...) {

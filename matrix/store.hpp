@@ -8,6 +8,7 @@
 // The matrix "as of" a run R is, for every cell, its latest result recorded
 // by a run <= R; a sweep that skips cached cells records nothing for them,
 // and they keep showing their earlier result.
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -16,19 +17,28 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/core/cell.hpp"
-#include "harness/core/config.hpp"
 #include "harness/core/consumers.hpp"
+#include "harness/core/pins.hpp"
+#include "harness/core/spec.hpp"
 #include "matrix/sqlite.hpp"
 
 namespace xcompat {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 struct RunInfo {
   int64_t id = 0;
   std::string uuid, started_at, finished_at, status, harness_version, args;
   int64_t results = 0;
   nlohmann::json to_json() const;
+};
+
+// One result, light: what the report's history needs of every row.
+struct TimelineRow {
+  CellKey key;
+  int64_t run_id = 0;
+  Verdict verdict = Verdict::Error;
+  bool flaky = false;
 };
 
 struct StoredResult {
@@ -77,14 +87,22 @@ class Store {
   std::vector<RunInfo> runs();
   std::optional<RunInfo> run(int64_t id);
   int64_t latest_run_id();
-  // The run before `run_id` that recorded anything (0 if none).
-  int64_t previous_run_id(int64_t run_id);
+  // The runs that recorded at least one result, ascending.
+  std::vector<int64_t> recording_runs();
+  // What the store knows about the specs, releases and consumers it holds.
+  std::map<std::string, std::string> spec_definitions();  // name -> definition (JSON text)
+  std::map<std::string, std::string> release_reasons();   // version -> why it is pinned
+  std::vector<Consumer> consumers();
+  // Every result ever recorded, cell by cell, oldest first within a cell.
+  void for_each_result_in_cell_order(const std::function<void(const TimelineRow&)>& fn);
 
   // Folds another store's runs and results into this one; runs already here
   // (same uuid) are skipped. Returns the number of results added.
   int64_t merge_from(const std::string& other_path);
 
-  sql::Db& db() { return db_; }
+  // Moves the WAL into the main file (tests and benchmarks that copy it).
+  void checkpoint();
+  const std::string& path() const { return db_.path(); }
 
  private:
   int64_t id_of(const char* table, const char* column, const std::string& value);

@@ -89,11 +89,11 @@ struct Site {
         d.runs.size() == 1 ? "" : "s");
   }
 
-  void counts(Out& o, const std::array<int64_t, kVerdicts>& c) const {
+  void counts(Out& o, const VerdictCounts& c) const {
     o += "<ul class=\"counts\">";
-    for (int v = 0; v < kVerdicts; ++v) {
+    for (int v = 0; v < kVerdictCount; ++v) {
       if (!c[v]) continue;
-      put(o, "<li><span class=\"badge {0}\">{0}</span> {1} <span class=\"muted\">{2}</span></li>", kVerdictLetters[v],
+      put(o, "<li><span class=\"badge {0}\">{0}</span> {1} <span class=\"muted\">{2}</span></li>", kVerdicts[v].letter,
           c[v], verdict_name(static_cast<Verdict>(v)));
     }
     o += "</ul>";
@@ -108,8 +108,8 @@ struct Site {
                                     "strict load fails",
                                     "crashed or raised",
                                     "spec not supported by the consumer"};
-    for (int v = 0; v < kVerdicts; ++v)
-      put(o, "<span class=\"badge {0}\">{0}</span> {1}: {2}. ", kVerdictLetters[v], verdict_name(static_cast<Verdict>(v)),
+    for (int v = 0; v < kVerdictCount; ++v)
+      put(o, "<span class=\"badge {0}\">{0}</span> {1}: {2}. ", kVerdicts[v].letter, verdict_name(static_cast<Verdict>(v)),
           meaning[v]);
     o += "<span class=\"badge n\">&middot;</span> no result. <b>*</b> flaky (a re-run disagreed). "
          "Rows: the release that saved the checkpoint; columns: who loads it.</p>\n";
@@ -135,9 +135,9 @@ struct Site {
       o += "</select></label>";
     }
     o += "<fieldset><legend>Verdict</legend>";
-    for (int v = 0; v < kVerdicts; ++v)
+    for (int v = 0; v < kVerdictCount; ++v)
       put(o, "<label title=\"{1}\"><input type=\"checkbox\" name=\"verdict\" value=\"{0}\"> <span class=\"badge {0}\">{0}</span></label>",
-          kVerdictLetters[v], verdict_name(static_cast<Verdict>(v)));
+          kVerdicts[v].letter, verdict_name(static_cast<Verdict>(v)));
     o += "</fieldset>";
     if (sort_select)
       o += "<label>Sort specs <select id=\"f-sort\"><option value=\"\">by name</option>"
@@ -280,8 +280,8 @@ struct Site {
         html(c.key.producer), html(c.key.consumer), verdict_name(c.verdict),
         c.flaky ? " <span class=\"flaky\">flaky</span>" : "");
     put(o, "<p>{}</p>", html(conclude(c)));
-    if (!c.tolerance_note.empty())
-      put(o, "<p class=\"note\">Tolerance override applied: {}</p>", html(c.tolerance_note));
+    if (!c.tolerance_override.empty())
+      put(o, "<p class=\"note\">Tolerance override applied: {}</p>", html(c.tolerance_override));
     o += "<dl class=\"kv\">";
     put(o, "<dt>saved by</dt><dd>x-transformers <a href=\"../upgrade/{}.html\">{}</a></dd>", upgrade_slug[p],
         html(c.key.producer));
@@ -304,9 +304,9 @@ struct Site {
     if (!c.load_report.empty()) {
       const auto& r = c.load_report;
       put(o, "<dt>load report</dt><dd>{} missing, {} unexpected, {} mis-shaped", r.missing.size(), r.unexpected.size(),
-          r.mismatched.size());
+          r.misshaped.size());
       std::string all;
-      for (auto* list : {&r.missing, &r.unexpected, &r.mismatched}) {
+      for (auto* list : {&r.missing, &r.unexpected, &r.misshaped}) {
         for (auto& k : *list) all += k + '\n';
         all += '\x1f';
       }
@@ -314,7 +314,7 @@ struct Site {
       if (fresh) {
         key_list(o, "missing", r.missing);
         key_list(o, "unexpected", r.unexpected);
-        key_list(o, "mis-shaped", r.mismatched);
+        key_list(o, "mis-shaped", r.misshaped);
       } else {
         put(o, ": the same keys as {}", same_as(it->second));
       }

@@ -20,11 +20,11 @@ void put(std::string& o, fmt::format_string<Args...> f, Args&&... args) {
   fmt::format_to(std::back_inserter(o), f, std::forward<Args>(args)...);
 }
 
-void counts_line(std::string& o, const std::array<int64_t, kVerdicts>& c) {
+void counts_line(std::string& o, const VerdictCounts& c) {
   bool first = true;
-  for (int v = 0; v < kVerdicts; ++v) {
+  for (int v = 0; v < kVerdictCount; ++v) {
     if (!c[v]) continue;
-    put(o, "{}**{}** {} {}", first ? "" : " · ", kVerdictLetters[v], verdict_name(static_cast<Verdict>(v)), c[v]);
+    put(o, "{}**{}** {} {}", first ? "" : " · ", kVerdicts[v].letter, verdict_name(static_cast<Verdict>(v)), c[v]);
     first = false;
   }
   o += first ? "no cells\n" : "\n";
@@ -46,8 +46,8 @@ std::string markdown_overview(const ReportData& d) {
        "`I` IDENTICAL · `C` CLOSE · `V` CONVERTED · `D` DRIFT · `L` LOAD_FAIL · `E` ERROR · `U` UNSUPPORTED · "
        "`·` no result · `*` flaky.\n\n";
   o += "| verdict | cells |\n|---|--:|\n";
-  for (int v = 0; v < kVerdicts; ++v)
-    put(o, "| {} {} | {} |\n", kVerdictLetters[v], verdict_name(static_cast<Verdict>(v)), d.counts[v]);
+  for (int v = 0; v < kVerdictCount; ++v)
+    put(o, "| {} {} | {} |\n", kVerdicts[v].letter, verdict_name(static_cast<Verdict>(v)), d.counts[v]);
   o += "\n";
   const size_t width = d.consumers.size();
   for (const Grid& g : d.grids) {

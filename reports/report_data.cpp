@@ -3,23 +3,10 @@
 #include <algorithm>
 #include <set>
 #include <tuple>
-#include <unordered_map>
 
 #include "reports/html_writer.hpp"
 
 namespace xcompat::report {
-
-char verdict_letter(Verdict v) { return kVerdictLetters[static_cast<int>(v)]; }
-
-const char* change_kind_name(RunChange::Kind k) {
-  switch (k) {
-    case RunChange::Regressed: return "regressed";
-    case RunChange::Fixed: return "fixed";
-    case RunChange::Changed: return "changed";
-    case RunChange::Flaky: return "flaky";
-  }
-  return "";
-}
 
 const RunInfo* ReportData::run(int64_t id) const {
   auto it = run_index.find(id);
@@ -38,85 +25,51 @@ int ReportData::rank_of(const std::string& release) const {
 
 namespace {
 
-std::unordered_map<int64_t, std::string> names(sql::Db& db, const char* sql) {
-  std::unordered_map<int64_t, std::string> out;
-  auto st = db.prepare(sql);
-  while (st.step()) out[st.int_at(0)] = st.text_at(1);
-  return out;
-}
-
 // Every result of every cell, lightly (no texts), oldest first per cell: one
-// query instead of Store::history() per cell. Walks the results_by_cell index.
+// pass over the store instead of Store::history() per cell.
 void load_history(Store& store, ReportData& d, const std::map<CellKey, int>& cell_of) {
-  sql::Db& db = store.db();
-  auto spec_names = names(db, "SELECT id, name FROM specs");
-  auto release_names = names(db, "SELECT id, version FROM releases");
-  auto consumer_names = names(db, "SELECT id, name FROM consumers");
-
-  std::vector<int64_t> recording_runs;  // runs that recorded anything, ascending
-  {
-    auto st = db.prepare("SELECT DISTINCT run_id FROM results ORDER BY run_id");
-    while (st.step()) recording_runs.push_back(st.int_at(0));
-  }
+  const std::vector<int64_t> recording_runs = store.recording_runs();
   auto previous_run = [&](int64_t run) -> int64_t {
     auto it = std::lower_bound(recording_runs.begin(), recording_runs.end(), run);
     return it == recording_runs.begin() ? 0 : *std::prev(it);
   };
 
-  auto st = db.prepare(
-      "SELECT spec_id, producer_id, consumer_id, device, dtype, run_id, verdict, flaky FROM results "
-      "ORDER BY spec_id, producer_id, consumer_id, device, dtype, run_id, id");
   d.history.assign(d.current.size(), {});
-  std::tuple<int64_t, int64_t, int64_t, std::string, std::string> prev_key{-1, -1, -1, "", ""};
+  CellKey prev_key;
   int cell = -1;
-  while (st.step()) {
+  store.for_each_result_in_cell_order([&](const TimelineRow& row) {
     ++d.history_rows;
-    std::tuple<int64_t, int64_t, int64_t, std::string, std::string> key{st.int_at(0), st.int_at(1), st.int_at(2),
-                                                                        st.text_at(3), st.text_at(4)};
-    if (key != prev_key) {
-      prev_key = key;
-      CellKey ck{spec_names[std::get<0>(key)], release_names[std::get<1>(key)], consumer_names[std::get<2>(key)],
-                 std::get<3>(key), std::get<4>(key)};
-      auto it = cell_of.find(ck);
-      cell = it == cell_of.end() ? -1 : it->second;
+    if (cell < 0 || row.key != prev_key) {
+      prev_key = row.key;
+      auto it = cell_of.find(row.key);
+      cell = it == cell_of.end() ? -2 : it->second;
     }
-    if (cell < 0) continue;
-    const int64_t run_id = st.int_at(5);
-    const Verdict v = verdict_from_name(st.text_at(6));
-    const bool flaky = st.int_at(7) != 0;
-    RunSummary& sum = d.run_summary[run_id];  // every run that recorded something has an entry
+    if (cell < 0) return;
+    RunSummary& sum = d.run_summary[row.run_id];  // every run that recorded something has an entry
     auto& steps = d.history[cell];
-    if (!steps.empty() && steps.back().verdict == v && !flaky) {
-      steps.back().last_run_id = run_id;
+    const std::optional<Verdict> before = steps.empty() ? std::nullopt : std::optional{steps.back().verdict};
+    const auto kind = classify(before, row.verdict, row.flaky);
+    if (!kind) {  // the same verdict held
+      steps.back().last_run_id = row.run_id;
       ++steps.back().results;
-      continue;
+      return;
     }
     HistoryStep s;
-    s.run_id = s.last_run_id = run_id;
-    s.verdict = v;
-    s.flaky = flaky;
-    if (!steps.empty()) s.before = steps.back().verdict;
+    s.run_id = s.last_run_id = row.run_id;
+    s.verdict = row.verdict;
+    s.flaky = row.flaky;
+    s.before = before;
     steps.push_back(s);
-
-    if (!s.before) {
-      ++sum.new_cells;
-      if (flaky) ++sum.flaky;
-      continue;
+    if (row.flaky) ++sum.flaky;
+    switch (*kind) {
+      case ChangeKind::New: ++sum.new_cells; return;
+      case ChangeKind::Regressed: ++sum.regressed; break;
+      case ChangeKind::Fixed: ++sum.fixed; break;
+      case ChangeKind::Changed: ++sum.changed; break;
+      case ChangeKind::Flaky: break;
     }
-    RunChange ch;
-    ch.run_id = run_id;
-    ch.before_run = previous_run(run_id);
-    ch.cell = cell;
-    ch.before = *s.before;
-    ch.after = v;
-    ch.flaky = flaky;
-    if (flaky) ++sum.flaky;
-    if (ch.before == ch.after) ch.kind = RunChange::Flaky;
-    else if (verdict_passes(ch.before) && !verdict_passes(ch.after)) ch.kind = RunChange::Regressed, ++sum.regressed;
-    else if (!verdict_passes(ch.before) && verdict_passes(ch.after)) ch.kind = RunChange::Fixed, ++sum.fixed;
-    else ch.kind = RunChange::Changed, ++sum.changed;
-    d.changes.push_back(ch);
-  }
+    d.changes.push_back({*kind, row.run_id, previous_run(row.run_id), cell, *before, row.verdict, row.flaky});
+  });
   std::stable_sort(d.changes.begin(), d.changes.end(), [](const RunChange& a, const RunChange& b) {
     return std::tie(b.run_id, a.kind) < std::tie(a.run_id, b.kind);
   });
@@ -126,26 +79,16 @@ void load_history(Store& store, ReportData& d, const std::map<CellKey, int>& cel
 
 ReportData load_report_data(Store& store) {
   ReportData d;
-  d.db_path = store.db().path();
+  d.db_path = store.path();
   d.runs = store.runs();
   for (size_t i = 0; i < d.runs.size(); ++i) d.run_index[d.runs[i].id] = i;
   d.current = store.matrix_as_of(0);
 
-  {
-    auto st = store.db().prepare("SELECT name, definition FROM specs");
-    while (st.step()) d.spec_definition[st.text_at(0)] = st.text_at(1);
-  }
+  d.spec_definition = store.spec_definitions();
   // Releases: every producer, and every consumer named like a release.
-  std::map<std::string, std::string> reasons;
-  {
-    auto st = store.db().prepare("SELECT version, reason FROM releases");
-    while (st.step()) reasons[st.text_at(0)] = st.text_at(1);
-  }
+  std::map<std::string, std::string> reasons = store.release_reasons();
   std::map<std::string, ConsumerInfo> consumer_info;
-  {
-    auto st = store.db().prepare("SELECT name, kind, version FROM consumers");
-    while (st.step()) consumer_info[st.text_at(0)] = {st.text_at(0), st.text_at(1), st.text_at(2), -1};
-  }
+  for (auto& c : store.consumers()) consumer_info[c.name] = {c.name, c.kind, c.version, -1};
   std::set<std::string> producer_set, consumer_set, release_set;
   for (auto& r : d.current) {
     producer_set.insert(r.cell.key.producer);

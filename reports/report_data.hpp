@@ -12,14 +12,12 @@
 
 #include "harness/core/cell.hpp"
 #include "matrix/query.hpp"
+#include "matrix/run_change.hpp"
 #include "matrix/store.hpp"
 
 namespace xcompat::report {
 
-inline constexpr int kVerdicts = 7;
-// One letter per verdict, in Verdict order: I C V D L E U.
-char verdict_letter(Verdict v);
-inline constexpr const char* kVerdictLetters = "ICVDLEU";
+using VerdictCounts = std::array<int64_t, kVerdictCount>;
 
 struct ReleaseInfo {
   std::string version, reason;
@@ -42,16 +40,16 @@ struct HistoryStep {
   int64_t results = 1;      // results recorded in that span
 };
 
-// A verdict change between consecutive runs (or a flaky result).
+// A verdict change between consecutive runs (or a flaky result), as
+// classify() (matrix/run_change.hpp) names it; never ChangeKind::New (new
+// cells are counted in RunSummary, not listed).
 struct RunChange {
-  enum Kind { Regressed, Fixed, Changed, Flaky };
-  Kind kind = Changed;
+  ChangeKind kind = ChangeKind::Changed;
   int64_t run_id = 0, before_run = 0;
   int cell = 0;  // index into ReportData::current
   Verdict before = Verdict::Error, after = Verdict::Error;
   bool flaky = false;
 };
-const char* change_kind_name(RunChange::Kind k);
 
 struct RunSummary {
   int64_t new_cells = 0, flaky = 0, regressed = 0, fixed = 0, changed = 0;
@@ -63,7 +61,7 @@ struct Grid {
   std::string slug;   // file name stem of its page (unique, safe)
   std::string label;  // "spec" or "spec (device, dtype)"
   std::vector<int32_t> cells;  // [producer * consumers + consumer] -> index into current, or -1
-  std::array<int64_t, kVerdicts> counts{};
+  VerdictCounts counts{};
   int64_t total = 0, flaky = 0, min_run = 0, max_run = 0;
 };
 
@@ -82,7 +80,7 @@ struct ReportData {
   std::vector<int> cell_grid, cell_producer, cell_consumer;  // per current cell
   std::vector<RunChange> changes;        // ordered by run (newest first), then kind
   std::map<int64_t, RunSummary> run_summary;
-  std::array<int64_t, kVerdicts> counts{};
+  VerdictCounts counts{};
   int64_t history_rows = 0;
 
   const RunInfo* run(int64_t id) const;

@@ -18,7 +18,7 @@
 
 #include "harness/core/error.hpp"
 #include "harness/core/paths.hpp"
-#include "harness/worker/cell_eval.hpp"
+#include "harness/worker/cell_reply.hpp"
 #include "harness/worker/fd_channel.hpp"
 #include "harness/worker/worker_loop.hpp"
 
@@ -108,7 +108,8 @@ struct PythonRelease {
     } catch (py::error_already_set& e) {
       if (e.matches(unsupported)) {
         std::string reason = py::str(e.value()).cast<std::string>();
-        return op == "make_fixture" ? json{{"status", "unsupported"}, {"reason", reason}} : unsupported_reply(reason);
+        return op == "make_fixture" ? json{{"status", "unsupported"}, {"reason", reason}}
+                                    : CellReply::unsupported(reason).to_json();
       }
       throw Error(e.what());
     }
@@ -129,9 +130,9 @@ struct PythonRelease {
     const LoadReport report = LoadReport::from_json(from_python(r["load_report"]));
     json timing = from_python(r["timing"]);
     if (r["status"].cast<std::string>() == "load_fail") {
-      json reply = load_fail_reply(report, r["error"].cast<std::string>());
-      reply["timing"] = timing;
-      return reply;
+      CellReply reply = CellReply::load_fail(report, r["error"].cast<std::string>());
+      reply.timing = timing;
+      return reply.to_json();
     }
     TensorData logits;
     logits.dtype = DType::F32;
@@ -140,10 +141,10 @@ struct PythonRelease {
     logits.bytes.resize(raw.size());
     std::memcpy(logits.bytes.data(), raw.data(), raw.size());
     const auto t0 = Clock::now();
-    json reply = judge_cell_output(logits, r["latency_ms"].cast<double>(), report, fixture_dir, req);
+    CellReply reply = judge_cell_output(logits, r["latency_ms"].cast<double>(), report, fixture_dir, req);
     timing["compare_ms"] = ms_since(t0);
-    reply["timing"] = timing;
-    return reply;
+    reply.timing = timing;
+    return reply.to_json();
   }
 };
 

@@ -1,6 +1,10 @@
 #pragma once
 // One function per subcommand; main.cpp parses arguments with CLI11 and
 // calls these. Each returns the process exit code and prints its own errors.
+//
+// Vocabulary (docs/ARCHITECTURE.md): a producer is the release that saved a
+// checkpoint (`--release` where it selects producers, `--from` in query);
+// a consumer loads it (`--consumer`, `--to` in query); `--spec` names specs.
 #include <cstdint>
 #include <string>
 #include <vector>

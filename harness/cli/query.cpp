@@ -6,8 +6,8 @@
 #include "harness/cli/commands.hpp"
 #include "harness/core/error.hpp"
 #include "harness/core/paths.hpp"
-#include "harness/sweep/sweep.hpp"
 #include "matrix/query.hpp"
+#include "matrix/run_change.hpp"
 
 namespace xcompat::cli {
 
@@ -19,8 +19,8 @@ Store open_existing(const std::string& path) {
 
 json change_json(const CellChange& c) {
   return {{"spec", c.key.spec}, {"producer", c.key.producer}, {"consumer", c.key.consumer},
-          {"device", c.key.device}, {"dtype", c.key.dtype}, {"before", c.before}, {"after", c.after},
-          {"flaky", c.flaky}};
+          {"device", c.key.device}, {"dtype", c.key.dtype}, {"before", c.before_name()},
+          {"after", verdict_name(c.after)}, {"flaky", c.flaky}};
 }
 }  // namespace
 
@@ -78,7 +78,7 @@ int diff(const Common& c, int64_t run1, int64_t run2) {
   auto print = [](const char* label, const std::vector<CellChange>& list) {
     for (auto& ch : list)
       fmt::print("{:<10} {} {} -> {}: {} -> {}{}\n", label, ch.key.spec, ch.key.producer, ch.key.consumer,
-                 ch.before.empty() ? "(new)" : ch.before, ch.after, ch.flaky ? " [flaky]" : "");
+                 ch.before ? verdict_name(*ch.before) : "(new)", verdict_name(ch.after), ch.flaky ? " [flaky]" : "");
   };
   print("REGRESSED", d.regressed);
   print("fixed", d.fixed);

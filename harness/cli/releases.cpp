@@ -6,7 +6,8 @@
 #include <mutex>
 
 #include "harness/cli/commands.hpp"
-#include "harness/core/config.hpp"
+#include "harness/core/pins.hpp"
+#include "harness/core/spec.hpp"
 #include "harness/core/consumers.hpp"
 #include "harness/core/parallel.hpp"
 #include "harness/core/paths.hpp"

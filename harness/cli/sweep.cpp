@@ -20,14 +20,13 @@ void print_summary(const SweepSummary& s, const Plan& plan) {
   // Counts per consumer and verdict: the table a CI log shows at the end.
   std::map<std::string, std::map<std::string, int>> table;
   for (auto& c : s.results) ++table[c.key.consumer][verdict_name(c.verdict)];
-  const char* cols[] = {"IDENTICAL", "CLOSE", "CONVERTED", "DRIFT", "LOAD_FAIL", "ERROR", "UNSUPPORTED"};
   fmt::print("\n{:<12}", "consumer");
-  for (auto col : cols) fmt::print(" {:>11}", col);
+  for (auto& v : kVerdicts) fmt::print(" {:>11}", v.name);
   fmt::print("\n");
   for (auto& consumer : plan.consumers) {
     if (!table.count(consumer.name)) continue;
     fmt::print("{:<12}", consumer.name);
-    for (auto col : cols) fmt::print(" {:>11}", table[consumer.name][col]);
+    for (auto& v : kVerdicts) fmt::print(" {:>11}", table[consumer.name][v.name]);
     fmt::print("\n");
   }
   fmt::print("\nrun {}: {} cells planned, {} evaluated, {} reused from cache, {} re-run, {} flaky; "
@@ -36,8 +35,8 @@ void print_summary(const SweepSummary& s, const Plan& plan) {
              s.worker_start_seconds, s.seconds);
   fmt::print("time: {}\n", s.timing.line());
   for (auto& r : s.regressions)
-    fmt::print("REGRESSED {} {} -> {}: {} -> {}{}\n", r.key.spec, r.key.producer, r.key.consumer, r.before, r.after,
-               r.flaky ? " [flaky]" : "");
+    fmt::print("REGRESSED {} {} -> {}: {} -> {}{}\n", r.key.spec, r.key.producer, r.key.consumer, r.before_name(),
+               verdict_name(r.after), r.flaky ? " [flaky]" : "");
 }
 }  // namespace
 
@@ -78,7 +77,7 @@ int sweep(const Common& c, const SweepArgs& a) {
               {"regressions", json::array()}, {"db", c.db_path}};
     for (auto& r : s.regressions)
       j["regressions"].push_back({{"spec", r.key.spec}, {"producer", r.key.producer}, {"consumer", r.key.consumer},
-                                  {"before", r.before}, {"after", r.after}});
+                                  {"before", r.before_name()}, {"after", verdict_name(r.after)}});
     std::cout << j.dump(2) << "\n";
   } else {
     print_summary(s, plan);

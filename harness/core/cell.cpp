@@ -8,20 +8,16 @@ namespace xcompat {
 
 using json = nlohmann::json;
 
-namespace {
-constexpr const char* kVerdictNames[] = {"IDENTICAL", "CLOSE", "CONVERTED", "DRIFT", "LOAD_FAIL", "ERROR", "UNSUPPORTED"};
-}
-
-const char* verdict_name(Verdict v) { return kVerdictNames[static_cast<int>(v)]; }
-
 Verdict verdict_from_name(const std::string& name) {
-  for (int i = 0; i < 7; ++i)
-    if (name == kVerdictNames[i]) return static_cast<Verdict>(i);
+  for (auto& v : kVerdicts)
+    if (name == v.name) return v.verdict;
   throw Error("unknown verdict '" + name + "'");
 }
 
-bool verdict_passes(Verdict v) {
-  return v == Verdict::Identical || v == Verdict::Close || v == Verdict::Converted;
+std::string verdict_letters() {
+  std::string s;
+  for (auto& v : kVerdicts) s += v.letter;
+  return s;
 }
 
 std::string nmse_band(double nmse) {
@@ -51,7 +47,7 @@ Metrics Metrics::from_json(const json& j) {
 }
 
 json LoadReport::to_json() const {
-  return {{"missing", missing}, {"unexpected", unexpected}, {"mismatched", mismatched}};
+  return {{"missing", missing}, {"unexpected", unexpected}, {"misshaped", misshaped}};
 }
 
 LoadReport LoadReport::from_json(const json& j) {
@@ -59,7 +55,8 @@ LoadReport LoadReport::from_json(const json& j) {
   if (!j.is_object()) return r;
   r.missing = j.value("missing", std::vector<std::string>{});
   r.unexpected = j.value("unexpected", std::vector<std::string>{});
-  r.mismatched = j.value("mismatched", std::vector<std::string>{});
+  // "mismatched" is what databases before schema 4 hold.
+  r.misshaped = j.value("misshaped", j.value("mismatched", std::vector<std::string>{}));
   return r;
 }
 
@@ -67,8 +64,8 @@ std::string CellResult::line() const {
   std::string s = fmt::format("{} {} -> {}: {}", key.spec, key.producer, key.consumer, verdict_name(verdict));
   if (metrics) s += fmt::format(" (nmse {:.3g}, max_abs {:.3g})", metrics->nmse, metrics->max_abs);
   if (verdict == Verdict::LoadFail)
-    s += fmt::format(" (missing {}, unexpected {}, mismatched {})", load_report.missing.size(),
-                     load_report.unexpected.size(), load_report.mismatched.size());
+    s += fmt::format(" (missing {}, unexpected {}, mis-shaped {})", load_report.missing.size(),
+                     load_report.unexpected.size(), load_report.misshaped.size());
   if ((verdict == Verdict::Error || verdict == Verdict::Unsupported) && !error.empty()) {
     auto first = error.substr(0, error.find('\n'));
     s += " (" + first.substr(0, 160) + ")";
@@ -83,22 +80,8 @@ json CellResult::to_json() const {
             {"latency_ms", latency_ms}, {"load_report", load_report.to_json()}, {"error", error},
             {"cache_key", cache_key}, {"flaky", flaky}};
   j["metrics"] = metrics ? metrics->to_json() : json(nullptr);
-  if (!tolerance_note.empty()) j["tolerance_override"] = tolerance_note;
+  if (!tolerance_override.empty()) j["tolerance_override"] = tolerance_override;
   return j;
-}
-
-CellResult CellResult::from_json(const json& j) {
-  CellResult c;
-  c.key = {j.at("spec"), j.at("producer"), j.at("consumer"), j.value("device", "cpu"), j.value("dtype", "float32")};
-  c.verdict = verdict_from_name(j.at("verdict"));
-  if (j.contains("metrics") && j["metrics"].is_object()) c.metrics = Metrics::from_json(j["metrics"]);
-  c.latency_ms = j.value("latency_ms", 0.0);
-  c.load_report = LoadReport::from_json(j.value("load_report", json::object()));
-  c.error = j.value("error", "");
-  c.cache_key = j.value("cache_key", "");
-  c.tolerance_note = j.value("tolerance_override", "");
-  c.flaky = j.value("flaky", false);
-  return c;
 }
 
 }  // namespace xcompat

@@ -7,14 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "harness/core/verdict.hpp"
+
 namespace xcompat {
-
-enum class Verdict { Identical, Close, Converted, Drift, LoadFail, Error, Unsupported };
-
-const char* verdict_name(Verdict v);  // "IDENTICAL", ...
-Verdict verdict_from_name(const std::string& name);
-// IDENTICAL, CLOSE and CONVERTED count as passing.
-bool verdict_passes(Verdict v);
 
 struct Metrics {
   double max_abs = 0, max_rel = 0, mean_abs = 0, nmse = 0, cosine = 1, top1 = 1;
@@ -27,8 +22,8 @@ struct Metrics {
 std::string nmse_band(double nmse);
 
 struct LoadReport {
-  std::vector<std::string> missing, unexpected, mismatched;
-  bool empty() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
+  std::vector<std::string> missing, unexpected, misshaped;
+  bool empty() const { return missing.empty() && unexpected.empty() && misshaped.empty(); }
   nlohmann::json to_json() const;
   static LoadReport from_json(const nlohmann::json& j);
 };
@@ -46,13 +41,12 @@ struct CellResult {
   LoadReport load_report;
   std::string error;           // exception text, crash signal + stderr tail, or the UNSUPPORTED reason
   std::string cache_key;
-  std::string tolerance_note;  // the override's reason, when one applied
+  std::string tolerance_override;  // the override's reason, when one applied
   bool flaky = false;
 
   // `spec producer -> consumer: VERDICT (nmse ..., max_abs ...)`
   std::string line() const;
   nlohmann::json to_json() const;
-  static CellResult from_json(const nlohmann::json& j);
 };
 
 }  // namespace xcompat

@@ -1,7 +1,7 @@
 #pragma once
 // Output comparison: one reference, every consumer judged by the same code.
 #include "harness/core/cell.hpp"
-#include "harness/core/config.hpp"
+#include "harness/core/pins.hpp"
 #include "harness/core/tensor.hpp"
 
 namespace xcompat {

@@ -4,7 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "harness/core/config.hpp"
+#include "harness/core/pins.hpp"
+#include "harness/core/spec.hpp"
 
 namespace xcompat {
 

@@ -73,7 +73,7 @@ std::string load_error_message(const LoadReport& r) {
   std::string msg = "Error(s) in loading state_dict for the cpp-native port:";
   if (!r.missing.empty()) msg += "\n\tMissing key(s) in state_dict: " + join(r.missing) + ".";
   if (!r.unexpected.empty()) msg += "\n\tUnexpected key(s) in state_dict: " + join(r.unexpected) + ".";
-  for (const auto& m : r.mismatched) msg += "\n\tsize mismatch for " + m + ".";
+  for (const auto& m : r.misshaped) msg += "\n\tsize mismatch for " + m + ".";
   return msg;
 }
 

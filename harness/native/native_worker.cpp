@@ -2,7 +2,7 @@
 // Requests (the same protocol as the release workers, docs/ARCHITECTURE.md):
 //   info                                          -> {info: {...}}
 //   evaluate {spec, fixture_dir, checkpoint, tolerance, repeats = 3}
-//            -> a cell reply: judge_cell_output, load_fail_reply or unsupported_reply
+//            -> a CellReply (harness/worker/cell_reply.hpp): judged, LOAD_FAIL or UNSUPPORTED
 // Exceptions (unreadable fixture, bad input) propagate: the loop answers them
 // as errors. Only NativeUnsupported becomes an UNSUPPORTED cell.
 #include "harness/native/native_worker.hpp"
@@ -16,7 +16,7 @@
 #include <fstream>
 
 #include "harness/checkpoint/safetensors.hpp"
-#include "harness/worker/cell_eval.hpp"
+#include "harness/worker/cell_reply.hpp"
 #include "harness/core/consumers.hpp"
 #include "harness/core/error.hpp"
 #include "harness/core/json_file.hpp"
@@ -58,22 +58,22 @@ json evaluate(const json& req) {
     const auto t2 = Clock::now();
     json timing = {{"build_ms", ms(t0, t1)}, {"load_ms", ms(t1, t2)}};
     if (!report.empty()) {
-      json reply = load_fail_reply(report, native::load_error_message(report));
-      reply["timing"] = timing;
-      return reply;
+      CellReply reply = CellReply::load_fail(report, native::load_error_message(report));
+      reply.timing = timing;
+      return reply.to_json();
     }
     const TensorMap inputs = read_safetensors(fixture_dir / "inputs.safetensors");
     std::vector<double> times;
     const TensorData logits = port.forward(inputs, repeats, &times);
     const auto t3 = Clock::now();
     std::sort(times.begin(), times.end());
-    json reply = judge_cell_output(logits, times[times.size() / 2], report, fixture_dir, req);
+    CellReply reply = judge_cell_output(logits, times[times.size() / 2], report, fixture_dir, req);
     timing["forward_ms"] = ms(t2, t3);
     timing["compare_ms"] = ms(t3, Clock::now());
-    reply["timing"] = timing;
-    return reply;
+    reply.timing = timing;
+    return reply.to_json();
   } catch (const NativeUnsupported& e) {
-    return unsupported_reply(std::string("cpp-native does not support ") + e.what());
+    return CellReply::unsupported(std::string("cpp-native does not support ") + e.what()).to_json();
   }
 }
 

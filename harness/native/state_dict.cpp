@@ -71,7 +71,7 @@ LoadReport load_checkpoint(torch::nn::Module& m, const TensorMap& checkpoint, co
       continue;
     }
     if (it->second.sizes().vec() != data.shape) {
-      report.mismatched.push_back(key + ": checkpoint " + shape_str(data.shape) + " vs model " + shape_str(it->second.sizes()));
+      report.misshaped.push_back(key + ": checkpoint " + shape_str(data.shape) + " vs model " + shape_str(it->second.sizes()));
     }
     matched[port_key] = &data;
   }
@@ -79,7 +79,7 @@ LoadReport load_checkpoint(torch::nn::Module& m, const TensorMap& checkpoint, co
     if (!matched.count(name)) report.missing.push_back(map.to_release(name));
   std::sort(report.missing.begin(), report.missing.end());
   std::sort(report.unexpected.begin(), report.unexpected.end());
-  std::sort(report.mismatched.begin(), report.mismatched.end());
+  std::sort(report.misshaped.begin(), report.misshaped.end());
   if (!report.empty()) return report;
 
   torch::NoGradGuard no_grad;

@@ -328,12 +328,12 @@ def make_fixture(spec, out_dir, xcompat_version):
 def _load_report(model_state, ckpt):
     missing = sorted(k for k in model_state if k not in ckpt)
     unexpected = sorted(k for k in ckpt if k not in model_state)
-    mismatched = sorted(
+    misshaped = sorted(
         f"{k}: checkpoint {list(ckpt[k].shape)} vs model {list(model_state[k].shape)}"
         for k in model_state
         if k in ckpt and tuple(ckpt[k].shape) != tuple(model_state[k].shape)
     )
-    return {"missing": missing, "unexpected": unexpected, "mismatched": mismatched}
+    return {"missing": missing, "unexpected": unexpected, "misshaped": misshaped}
 
 
 def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3):

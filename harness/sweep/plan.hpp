@@ -4,7 +4,8 @@
 #include <vector>
 
 #include "harness/core/cell.hpp"
-#include "harness/core/config.hpp"
+#include "harness/core/pins.hpp"
+#include "harness/core/spec.hpp"
 #include "harness/core/consumers.hpp"
 
 namespace xcompat {

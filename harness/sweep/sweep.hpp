@@ -3,16 +3,19 @@
 // evaluated by its consumer's worker, recorded in batches, compared with the
 // previous run.
 //
-//   planned --run_sweep()--> fixtures --> cells --> complete
+//   planned --run_sweep()--> fixtures (fixtures/fixture_phase.hpp)
+//           --> cells (cell_phase.hpp) --> complete
 //   (killed at any point: the run stays "running" and the next open of the
 //    store marks it "interrupted"; recorded cells are kept, and the next
 //    sweep skips them by cache key)
-#include <functional>
+#include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "harness/core/cell.hpp"
 #include "harness/sweep/plan.hpp"
+#include "matrix/run_change.hpp"
 #include "matrix/store.hpp"
 
 namespace xcompat {
@@ -24,12 +27,6 @@ struct SweepOptions {
   bool progress_bar = false;  // a terminal: one updating line; else a line per cell
   bool quiet = false;
   std::string checkpoint = "model.pt";  // which fixture file consumers load
-};
-
-struct CellChange {
-  CellKey key;
-  std::string before, after;  // verdict names ("" when the cell is new)
-  bool flaky = false;
 };
 
 // Where a sweep's time went. Phases overlap across -j lanes, so these are
@@ -59,11 +56,5 @@ struct SweepSummary {
 
 SweepSummary run_sweep(Plan& plan, const Pins& pins, Store& store, const SweepOptions& opts,
                        const nlohmann::json& run_args);
-
-// Cells whose verdict differs between the matrix as of two runs.
-struct MatrixDiff {
-  std::vector<CellChange> regressed, fixed, changed, flaky;
-};
-MatrixDiff diff_runs(Store& store, int64_t before_run, int64_t after_run);
 
 }  // namespace xcompat

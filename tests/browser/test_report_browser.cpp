@@ -99,7 +99,7 @@ Run run_xcompat(const std::string& args) { return sh(quote(XCOMPAT_BIN) + " " + 
 std::map<char, int64_t> db_counts(const fs::path& db) {
   Store s(db.string(), false);
   std::map<char, int64_t> out;
-  for (auto& r : s.matrix_as_of()) ++out[report::verdict_letter(r.cell.verdict)];
+  for (auto& r : s.matrix_as_of()) ++out[verdict_letter(r.cell.verdict)];
   return out;
 }
 
@@ -172,7 +172,7 @@ void hostile_store(const fs::path& db) {
           if (r.verdict == Verdict::LoadFail) {
             r.error = kHostileError;
             r.load_report.missing = {kHostileError};
-            r.tolerance_note = kHostileError;
+            r.tolerance_override = kHostileError;
             r.flaky = true;
           }
           cells.push_back(r);

@@ -15,7 +15,8 @@
 #include "catch.hpp"
 #include "harness/checkpoint/safetensors.hpp"
 #include "harness/core/compare.hpp"
-#include "harness/core/config.hpp"
+#include "harness/core/pins.hpp"
+#include "harness/core/spec.hpp"
 #include "harness/core/paths.hpp"
 #include "harness/native/native_port.hpp"
 #include "harness/native/release_switches.hpp"
@@ -112,7 +113,7 @@ inline std::string describe(const FixtureRef& f, const PortCell& c) {
   if (!c.unsupported.empty()) s += ": " + c.unsupported;
   for (auto& k : c.report.missing) s += "\n  missing " + k;
   for (auto& k : c.report.unexpected) s += "\n  unexpected " + k;
-  for (auto& k : c.report.mismatched) s += "\n  mismatched " + k;
+  for (auto& k : c.report.misshaped) s += "\n  misshaped " + k;
   return s;
 }
 

@@ -115,6 +115,6 @@ TEST_CASE("a mis-shaped parameter is reported as the checkpoint names it", "[nat
   const PortCell c = evaluate_with_port(refs[0].dir, "model.safetensors", nullptr, spec);
   INFO(describe(refs[0], c));
   REQUIRE(c.verdict == Verdict::LoadFail);
-  CHECK(std::find(c.report.mismatched.begin(), c.report.mismatched.end(),
-                  "attn_layers.layers.0.1.to_q.weight: checkpoint [256, 32] vs model [128, 32]") != c.report.mismatched.end());
+  CHECK(std::find(c.report.misshaped.begin(), c.report.misshaped.end(),
+                  "attn_layers.layers.0.1.to_q.weight: checkpoint [256, 32] vs model [128, 32]") != c.report.misshaped.end());
 }

@@ -26,7 +26,7 @@ std::string maps_after(const test::TempDir& state, const std::string& args) {
 TEST_CASE("no subcommand of the command line maps libtorch or libpython", "[release]") {
   test::TempDir state;
   const std::string db = " --db '" + (state / "m.db").string() + "'";
-  for (const std::string& args : std::vector<std::string>{"--version", "sweep --releases 1.31.4,2.31.10 --specs decoder-absolute --no-progress" + db,
+  for (const std::string& args : std::vector<std::string>{"--version", "sweep --release 1.31.4,2.31.10 --spec decoder-absolute --no-progress" + db,
         "query --from 1.31.4 --to 2.31.10" + db, "runs" + db, "diff 1 1" + db,
         "report --out '" + (state / "report").string() + "'" + db, std::string("releases --no-import-check"),
         "inspect '" + std::string(XCOMPAT_TEST_DATA) + "/checkpoints/state_dict.safetensors'"}) {

@@ -14,8 +14,8 @@ using namespace xcompat;
 using json = nlohmann::json;
 
 namespace {
-const std::string kPlan = "--releases 1.0.4,1.31.4,2.31.10 --specs decoder-absolute,decoder-glu "
-                          "--consumers 1.0.4,1.31.4,2.31.10 --no-progress";
+const std::string kPlan = "--release 1.0.4,1.31.4,2.31.10 --spec decoder-absolute --spec decoder-glu "
+                          "--consumer 1.0.4 --consumer 1.31.4,2.31.10 --no-progress";
 
 // The matrix as comparable values: cell -> verdict and figures (no latency).
 std::map<std::string, std::string> matrix_of(const fs::path& db) {

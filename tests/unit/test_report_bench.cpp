@@ -123,7 +123,7 @@ TEST_CASE("generate a synthetic matrix for scripts/bench_report", "[.bench]") {
     written += static_cast<int64_t>(batch.size());
     store.finish_run(id, "complete");
   }
-  store.db().exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  store.checkpoint();
   WARN(fmt::format("{}: {} results ({} specs x {} releases x {} consumers x {} runs)", path, written, n_specs, n_rel,
                    n_rel + 1, n_runs));
   CHECK(written == static_cast<int64_t>(n_specs) * n_rel * (n_rel + 1) * n_runs);

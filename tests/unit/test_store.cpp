@@ -59,7 +59,7 @@ TEST_CASE("a version-1 database migrates forward and keeps its rows", "[unit]") 
   auto m = s.matrix_as_of();
   REQUIRE(m.size() == 1);
   CHECK(m[0].cell.verdict == Verdict::Identical);
-  CHECK(m[0].cell.tolerance_note.empty());  // the v2 column, defaulted
+  CHECK(m[0].cell.tolerance_override.empty());  // the v2 column, defaulted
   CHECK(s.find_cached("k1").has_value());
 }
 
@@ -94,7 +94,7 @@ TEST_CASE("a file that is not a database, or a damaged one, gives a clear error"
                                                       "k" + std::to_string(i)));
     s.record(run, {many.begin(), many.begin() + 1});
     s.finish_run(run, "complete");
-    s.db().exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    s.checkpoint();
   }
   {
     std::fstream f(damaged, std::ios::in | std::ios::out | std::ios::binary);
@@ -129,7 +129,7 @@ TEST_CASE("the matrix as of a run shows each cell's latest result up to that run
   auto then = s.matrix_as_of(r1);
   for (auto& r : then) CHECK(r.cell.verdict == Verdict::Close);
   CHECK(s.history({"dec", "1.0.0", "2.0.0", "cpu", "float32"}).size() == 2);
-  CHECK(s.previous_run_id(r2) == r1);
+  CHECK(s.recording_runs() == std::vector<int64_t>{r1, r2});  // the run before r2 that recorded anything is r1
 }
 
 TEST_CASE("a run left running by a killed process is marked interrupted on the next open", "[unit]") {

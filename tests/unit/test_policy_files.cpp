@@ -2,7 +2,8 @@
 #include <fstream>
 
 #include "catch.hpp"
-#include "harness/core/config.hpp"
+#include "harness/core/pins.hpp"
+#include "harness/core/spec.hpp"
 #include "harness/core/error.hpp"
 #include "harness/core/paths.hpp"
 #include "support.hpp"

@@ -1,7 +1,6 @@
 #pragma once
-// The policy files: matrix/pins.toml (releases, tolerances, overrides) and
-// fixtures/specs.toml (the spec catalogue). Parsed once, validated, then
-// passed around as plain values.
+// The pins: matrix/pins.toml (releases, the torch pin, tolerances and their
+// overrides). Parsed once, validated, then passed around as plain values.
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -48,22 +47,11 @@ struct Pins {
                           const std::string& dtype) const;
 };
 
-struct Spec {
-  std::string name;
-  json definition;  // the [[spec]] table as JSON, passed verbatim to workers
-  std::string dtype() const { return definition.value("dtype", "float32"); }
-  std::vector<std::string> features() const;
-  // sha256 of the canonical JSON: part of every fixture's cache key.
-  std::string content_hash() const;
-};
-
-// Throw Error naming the file and the offending entry.
+// Throws Error naming the file and the offending entry.
 Pins load_pins(const std::filesystem::path& path);
-std::vector<Spec> load_specs(const std::filesystem::path& path);
 
-// Keep the entries whose name is in `wanted` (all when empty); an unknown
-// name is an Error listing what is known.
+// Keep the releases named in `wanted` (all when empty); an unknown name is an
+// Error listing what is known.
 std::vector<Release> select_releases(const Pins& pins, const std::vector<std::string>& wanted);
-std::vector<Spec> select_specs(const std::vector<Spec>& specs, const std::vector<std::string>& wanted);
 
 }  // namespace xcompat

@@ -1,0 +1,78 @@
+#include "harness/core/pins.hpp"
+
+#include <fmt/format.h>
+
+#include <set>
+
+#include "harness/core/error.hpp"
+#include "harness/core/select.hpp"
+#include "harness/core/toml_file.hpp"
+
+namespace xcompat {
+
+json Tolerance::to_json() const {
+  json j = {{"rtol", rtol}, {"atol", atol}, {"nmse", nmse}};
+  if (!reason.empty()) j["reason"] = reason;
+  return j;
+}
+
+Tolerance Tolerance::from_json(const json& j) {
+  Tolerance t;
+  t.rtol = j.value("rtol", t.rtol);
+  t.atol = j.value("atol", t.atol);
+  t.nmse = j.value("nmse", t.nmse);
+  t.reason = j.value("reason", "");
+  return t;
+}
+
+const Release* Pins::find(const std::string& version) const {
+  for (auto& r : releases)
+    if (r.version == version) return &r;
+  return nullptr;
+}
+
+Tolerance Pins::tolerance_for(const std::string& spec, const std::string& consumer,
+                              const std::string& dtype) const {
+  for (auto& o : overrides)
+    if (o.spec == spec && o.consumer == consumer) return o.tolerance;
+  auto it = tolerances.find(dtype);
+  return it != tolerances.end() ? it->second : Tolerance{};
+}
+
+Pins load_pins(const std::filesystem::path& path) {
+  json j = parse_toml_file(path);
+  const std::string where = path.string();
+  Pins pins;
+  pins.torch = j.value("torch", "");
+  std::set<std::string> seen;
+  const json release_list = j.value("release", json::array());
+  for (auto& r : release_list) {
+    Release rel;
+    rel.version = require_string(r, "version", where + " [[release]]");
+    rel.reason = r.value("reason", "");
+    for (auto& e : r.value("extras", json::array())) rel.extras.push_back(e.get<std::string>());  // copy: safe
+    if (!seen.insert(rel.version).second) throw Error(where + ": release " + rel.version + " pinned twice");
+    pins.releases.push_back(std::move(rel));
+  }
+  if (pins.releases.empty()) throw Error(where + ": no [[release]] entries");
+  const json tolerances = j.value("tolerance", json::object());
+  for (auto& [dtype, t] : tolerances.items())
+    pins.tolerances[dtype] = Tolerance::from_json(t);
+  const json override_list = j.value("override", json::array());
+  for (auto& o : override_list) {
+    ToleranceOverride ov;
+    ov.spec = require_string(o, "spec", where + " [[override]]");
+    ov.consumer = require_string(o, "consumer", where + " [[override]]");
+    ov.tolerance = Tolerance::from_json(o);
+    if (ov.tolerance.reason.empty())
+      throw Error(fmt::format("{}: override for ({}, {}) needs a written reason", where, ov.spec, ov.consumer));
+    pins.overrides.push_back(std::move(ov));
+  }
+  return pins;
+}
+
+std::vector<Release> select_releases(const Pins& pins, const std::vector<std::string>& wanted) {
+  return select_by_name(pins.releases, wanted, [](const Release& r) { return r.version; }, "release");
+}
+
+}  // namespace xcompat

@@ -1,0 +1,146 @@
+#include "harness/sweep/cell_phase.hpp"
+
+#include <fmt/format.h>
+
+#include <mutex>
+
+#include "harness/core/parallel.hpp"
+#include "harness/worker/cell_reply.hpp"
+
+namespace xcompat {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// What the fixtures alone say about a cell, before any worker is asked.
+struct Decision {
+  CellResult outcome;      // the result when `run` is false (key, verdict, error set)
+  bool run = false;        // the consumer must evaluate it
+  std::string content;     // what the cache key hashes of the fixtures
+};
+
+Decision decide(const PlannedCell& cell, const FixturePhase& fixtures) {
+  Decision d;
+  d.outcome.key = cell.key;
+  const Fixture& fx = fixtures.at(cell.producer->version, cell.spec->name);
+  d.content = fx.state == Fixture::State::Ready ? fx.content_hash : "state:" + fx.reason;
+  if (fx.state == Fixture::State::Unsupported) {
+    d.outcome.verdict = Verdict::Unsupported;
+    d.outcome.error =
+        fmt::format("producer {} cannot build {}: {}", cell.producer->version, cell.spec->name, fx.reason);
+  } else if (fx.state != Fixture::State::Ready) {
+    d.outcome.verdict = Verdict::Error;
+    d.outcome.error = fmt::format("no fixture from {}: {}", cell.producer->version, fx.reason);
+  } else if (cell.consumer->kind == "python" &&
+             fixtures.at(cell.consumer->name, cell.spec->name).state == Fixture::State::Unsupported) {
+    d.outcome.verdict = Verdict::Unsupported;
+    d.outcome.error = fmt::format("consumer {} cannot build {}: {}", cell.consumer->name, cell.spec->name,
+                                  fixtures.at(cell.consumer->name, cell.spec->name).reason);
+    d.content += "|consumer-unsupported";
+  } else {
+    d.run = true;
+  }
+  return d;
+}
+
+// A worker fault (crash, timeout, failed start) as the cell's ERROR; else
+// the reply's outcome.
+CellResult result_of(const CellKey& key, const WorkerReply& reply) {
+  if (!reply.ok()) {
+    CellResult c;
+    c.key = key;
+    c.verdict = Verdict::Error;
+    c.error = fmt::format("[{}] {}", worker_fault_name(reply.fault), reply.error);
+    return c;
+  }
+  return CellReply::from_json(reply.body).result(key);
+}
+
+}  // namespace
+
+std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
+  // Grouped by consumer, so each worker is one thread's.
+  std::map<std::string, std::vector<const PlannedCell*>> by_consumer;
+  for (auto& cell : plan.cells) by_consumer[cell.consumer->name].push_back(&cell);
+  std::vector<std::string> order;
+  for (auto& c : plan.consumers)
+    if (by_consumer.count(c.name)) order.push_back(c.name);
+
+  std::mutex m;  // guards summary and current
+  std::map<CellKey, CellResult> current;
+  auto count = [&](const CellResult& r, int64_t SweepSummary::*counter) {
+    std::lock_guard lock(m);
+    ++(summary.*counter);
+    current[r.key] = r;
+  };
+
+  parallel_for(order.size(), opts.jobs, [&](std::size_t ci, int) {
+    const auto lane_t0 = Clock::now();
+    for (const PlannedCell* cell : by_consumer[order[ci]]) {
+      const Tolerance tol = pins.tolerance_for(cell->spec->name, cell->consumer->name, cell->key.dtype);
+      Decision d = decide(*cell, fixtures);
+      const std::string key = cell_cache_key(cell->key, d.content, *cell->consumer, tol);
+
+      if (auto cached = recorder.with_store([&](Store& s) { return s.find_cached(key); })) {
+        cached->key = cell->key;
+        progress.cell(*cached, true);
+        count(*cached, &SweepSummary::reused);
+        continue;
+      }
+
+      CellResult result = d.outcome;
+      result.cache_key = key;
+      if (d.run) {
+        const Fixture& fx = fixtures.at(cell->producer->version, cell->spec->name);
+        const json request = {{"op", "evaluate"}, {"spec", cell->spec->definition},
+                              {"fixture_dir", fx.dir.string()}, {"checkpoint", opts.checkpoint},
+                              {"tolerance", tol.to_json()}};
+        WorkerProcess& w = pool.get(*cell->consumer);
+        WorkerReply reply = w.request(request, opts.cell_timeout);
+        // A crash, timeout or failed start is retried once on a fresh worker
+        // before it counts: on a loaded machine a slow start is not a finding.
+        if (!reply.ok() && reply.fault != WorkerFault::Exception) reply = w.request(request, opts.cell_timeout);
+        if (reply.ok()) {
+          const json t = reply.body.value("timing", json::object());
+          std::lock_guard lock(m);
+          summary.timing.build_load += (t.value("build_ms", 0.0) + t.value("load_ms", 0.0)) / 1e3;
+          summary.timing.forward += t.value("forward_ms", 0.0) / 1e3;
+          summary.timing.compare += t.value("compare_ms", 0.0) / 1e3;
+        }
+        result = result_of(cell->key, reply);
+        // A worker fault says nothing lasting about the cell: record it, but
+        // let the next sweep try again.
+        const bool infrastructure_fault = !reply.ok() && reply.fault != WorkerFault::Exception;
+        result.cache_key = infrastructure_fault ? "retry:" + key : key;
+        // A verdict that differs from the cell's last recorded one is checked
+        // again before it is believed; disagreement means flaky.
+        auto before = recorder.with_store([&](Store& s) {
+          auto h = s.history(cell->key);
+          return h.empty() ? std::optional<Verdict>{} : std::optional<Verdict>{h.back().cell.verdict};
+        });
+        if (before && *before != result.verdict) {
+          CellResult again = result_of(cell->key, w.request(request, opts.cell_timeout));
+          std::lock_guard lock(m);
+          ++summary.rerun;
+          if (again.verdict != result.verdict ||
+              (again.metrics && result.metrics && again.metrics->nmse != result.metrics->nmse)) {
+            result.flaky = true;
+            ++summary.flaky;
+          }
+        }
+      }
+      result.tolerance_override = tol.reason;
+      recorder.add(result);
+      progress.cell(result, false);
+      count(result, &SweepSummary::evaluated);
+    }
+    pool.release(order[ci]);
+    std::lock_guard lock(m);
+    summary.timing.lanes += std::chrono::duration<double>(Clock::now() - lane_t0).count();
+  });
+  return current;
+}
+
+}  // namespace xcompat

@@ -1,0 +1,31 @@
+#pragma once
+// The cell phase of a sweep. Each planned cell is decided from its fixtures
+// (UNSUPPORTED when the producer or a consuming release cannot build the
+// spec, ERROR when the producer's fixture could not be made), answered from
+// the store when its cache key is already recorded, and otherwise evaluated
+// by its consumer's worker: one worker per consumer, `jobs` consumers at a
+// time. Results go to the store through the Recorder as they come.
+#include <map>
+
+#include "fixtures/fixture_phase.hpp"
+#include "harness/sweep/progress.hpp"
+#include "harness/sweep/recorder.hpp"
+#include "harness/sweep/sweep.hpp"
+#include "harness/worker/worker_pool.hpp"
+
+namespace xcompat {
+
+struct CellPhase {
+  const Plan& plan;
+  const Pins& pins;
+  const FixturePhase& fixtures;
+  const SweepOptions& opts;
+  WorkerPool& pool;
+  Recorder& recorder;
+  Progress& progress;
+
+  // Fills summary's counters and timing; returns every planned cell's result.
+  std::map<CellKey, CellResult> run(SweepSummary& summary);
+};
+
+}  // namespace xcompat

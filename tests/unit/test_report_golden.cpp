@@ -1,0 +1,71 @@
+// Approval tests of the reports: every page of the HTML site and the Markdown
+// overview, rendered from the hand-made store of report_fixture.hpp, must
+// equal tests/golden/report/ byte for byte once the volatile parts (times,
+// the version) are normalised. A change to a page is a change to its golden
+// file, reviewed in the diff: XCOMPAT_UPDATE_GOLDEN=1 rewrites them.
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+
+#include "catch.hpp"
+#include "report_fixture.hpp"
+#include "reports/html_report.hpp"
+#include "reports/markdown_report.hpp"
+#include "support.hpp"
+
+namespace fs = std::filesystem;
+using namespace xcompat;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Times come from the clock at record and render time, the version from the
+// build: neither belongs in a golden file.
+std::string normalised(const std::string& page) {
+  static const std::regex time(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)");
+  static const std::regex version(R"(xcompat \d+\.\d+\.\d+)");
+  return std::regex_replace(std::regex_replace(page, time, "<time>"), version, "xcompat <version>");
+}
+
+}  // namespace
+
+TEST_CASE("every report page equals its golden file", "[unit]") {
+  test::TempDir dir;
+  const fs::path db = dir / "golden.db";
+  {
+    Store s(db.string());
+    test::fill(s);
+  }
+  Store store(db.string(), false);
+  const auto data = report::load_report_data(store);
+  report::write_html_report(data, (dir / "site").string());
+  report::write_markdown_report(data, (dir / "site").string());
+
+  const fs::path golden = fs::path(XCOMPAT_TEST_DATA).parent_path() / "golden" / "report";
+  const bool update = std::getenv("XCOMPAT_UPDATE_GOLDEN") != nullptr;
+  std::vector<fs::path> pages;
+  for (auto& e : fs::recursive_directory_iterator(dir / "site"))
+    if (e.is_regular_file() && e.path().extension() != "" && e.path().filename() != ".xcompat-report")
+      pages.push_back(fs::relative(e.path(), dir / "site"));
+  std::sort(pages.begin(), pages.end());
+  REQUIRE(pages.size() >= 10);  // index, two spec pages, upgrade index and pages, history, assets, markdown
+  for (auto& rel : pages) {
+    const std::string actual = normalised(slurp(dir / "site" / rel));
+    if (update) {
+      fs::create_directories((golden / rel).parent_path());
+      std::ofstream(golden / rel, std::ios::binary) << actual;
+      continue;
+    }
+    INFO("tests/golden/report/" << rel.string() << " differs; if the change is meant, rerun with "
+                                                   "XCOMPAT_UPDATE_GOLDEN=1 and review the diff");
+    REQUIRE(fs::exists(golden / rel));
+    CHECK(actual == slurp(golden / rel));
+  }
+  // No golden page may be left without a rendered one.
+  for (auto& e : fs::recursive_directory_iterator(golden))
+    if (e.is_regular_file()) CHECK(fs::exists(dir / "site" / fs::relative(e.path(), golden)));
+}
