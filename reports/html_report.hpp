@@ -6,19 +6,17 @@
 //   upgrade/<rel>.html   "coming from <rel>": each consumer's score and verdicts
 //   history.html         the runs, and the verdict changes between them
 //   assets/              the stylesheet and the (optional) filter script
+// One file per page kind in reports/html/, over the shared frame of
+// reports/html/site.hpp.
 // Self-contained: works from file://, nothing fetched from the network.
 #include <cstdint>
 #include <string>
 
 #include "matrix/store.hpp"
+#include "reports/render_stats.hpp"
 #include "reports/report_data.hpp"
 
 namespace xcompat::report {
-
-struct RenderStats {
-  std::string main_path;  // index.html or COMPATIBILITY.md
-  int64_t files = 0, bytes = 0, cells = 0, results = 0, runs = 0;
-};
 
 // Writes the site into out_dir (created if needed). A directory that holds an
 // earlier report (marked by .xcompat-report) has its spec/ and upgrade/

@@ -7,6 +7,7 @@
 #include <iterator>
 
 #include "harness/core/error.hpp"
+#include "reports/grid_view.hpp"
 #include "reports/html_writer.hpp"
 
 namespace xcompat::report {
@@ -42,36 +43,28 @@ std::string markdown_overview(const ReportData& d) {
   }
   put(o, "{} cells in {} specs; {} results over {} runs.\n\n", d.current.size(), d.grids.size(), d.history_rows,
       d.runs.size());
-  o += "Rows: the release that saved the checkpoint. Columns: the consumer that loads it. "
-       "`I` IDENTICAL · `C` CLOSE · `V` CONVERTED · `D` DRIFT · `L` LOAD_FAIL · `E` ERROR · `U` UNSUPPORTED · "
-       "`·` no result · `*` flaky.\n\n";
+  o += "Rows: the release that saved the checkpoint. Columns: the consumer that loads it. ";
+  for (auto& v : kVerdicts) put(o, "`{}` {} · ", v.letter, v.name);
+  o += "`·` no result · `*` flaky.\n\n";
   o += "| verdict | cells |\n|---|--:|\n";
   for (int v = 0; v < kVerdictCount; ++v)
     put(o, "| {} {} | {} |\n", kVerdicts[v].letter, verdict_name(static_cast<Verdict>(v)), d.counts[v]);
   o += "\n";
-  const size_t width = d.consumers.size();
   for (const Grid& g : d.grids) {
     put(o, "## {}\n\n", md(g.label));
     counts_line(o, g.counts);
     if (g.min_run == g.max_run) put(o, "\nFrom run #{} ({}).\n\n", g.max_run, md(d.run_time(g.max_run)));
     else put(o, "\nFrom runs #{}–#{} (latest {}).\n\n", g.min_run, g.max_run, md(d.run_time(g.max_run)));
-    std::vector<char> col_used(width, 0), row_used(d.producers.size(), 0);
-    for (size_t p = 0; p < d.producers.size(); ++p)
-      for (size_t c = 0; c < width; ++c)
-        if (g.cells[p * width + c] >= 0) col_used[c] = row_used[p] = 1;
+    const GridView view(d, g);
     o += "| saved by \\\\ loaded by |";
-    for (size_t c = 0; c < width; ++c)
-      if (col_used[c]) put(o, " {} |", md(d.consumers[c].name));
+    for (size_t c : view.cols) put(o, " {} |", md(d.consumers[c].name));
     o += "\n|---|";
-    for (size_t c = 0; c < width; ++c)
-      if (col_used[c]) o += ":-:|";
+    for (size_t i = 0; i < view.cols.size(); ++i) o += ":-:|";
     o += "\n";
-    for (size_t p = 0; p < d.producers.size(); ++p) {
-      if (!row_used[p]) continue;
+    for (size_t p : view.rows) {
       put(o, "| {} |", md(d.producers[p]));
-      for (size_t c = 0; c < width; ++c) {
-        if (!col_used[c]) continue;
-        const int32_t i = g.cells[p * width + c];
+      for (size_t c : view.cols) {
+        const int32_t i = view.cell(p, c);
         if (i < 0) {
           o += " · |";
           continue;

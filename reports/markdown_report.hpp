@@ -4,7 +4,9 @@
 // verdict counts. Every name from the database is escaped for Markdown.
 #include <string>
 
-#include "reports/html_report.hpp"
+#include "matrix/store.hpp"
+#include "reports/render_stats.hpp"
+#include "reports/report_data.hpp"
 
 namespace xcompat::report {
 

@@ -49,10 +49,13 @@ TEST_CASE("every report page equals its golden file", "[unit]") {
   const bool update = std::getenv("XCOMPAT_UPDATE_GOLDEN") != nullptr;
   std::vector<fs::path> pages;
   for (auto& e : fs::recursive_directory_iterator(dir / "site"))
-    if (e.is_regular_file() && e.path().extension() != "" && e.path().filename() != ".xcompat-report")
+    // The assets are the embedded files themselves (reports/assets/), tested by
+    // the browser tests; the pages are what a golden file guards.
+    if (e.is_regular_file() && e.path().extension() != "" && e.path().filename() != ".xcompat-report" &&
+        fs::relative(e.path(), dir / "site").begin()->string() != "assets")
       pages.push_back(fs::relative(e.path(), dir / "site"));
   std::sort(pages.begin(), pages.end());
-  REQUIRE(pages.size() >= 10);  // index, two spec pages, upgrade index and pages, history, assets, markdown
+  REQUIRE(pages.size() >= 10);  // index, two spec pages, upgrade index and five pages, history, markdown
   for (auto& rel : pages) {
     const std::string actual = normalised(slurp(dir / "site" / rel));
     if (update) {

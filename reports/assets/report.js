@@ -1,8 +1,10 @@
-
+/* xcompat report script (embedded at build time by reports/assets/embed.cmake):
+   filters, sorting, verdict names. The verdict lists are filled in from
+   harness/core/verdict.hpp where the markers stand. */
 (function () {
   "use strict";
-  var LETTERS = "ICVDLEU";
-  var NAMES = ["IDENTICAL", "CLOSE", "CONVERTED", "DRIFT", "LOAD_FAIL", "ERROR", "UNSUPPORTED"];
+  var LETTERS = "/* @verdict-letters */";
+  var NAMES = [/* @verdict-names */];
   function each(sel, fn, root) { Array.prototype.forEach.call((root || document).querySelectorAll(sel), fn); }
   function byId(id) { return document.getElementById(id); }
   function letterOf(x) {
