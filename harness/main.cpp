@@ -75,6 +75,7 @@ int main(int argc, char** argv) {
   add_common(fix);
   fix_releases.add(fix, "release", "releases", "release(s) to use (default: all pins)");
   fix_specs.add(fix, "spec", "specs", "spec(s) to build (default: the catalogue)");
+  fix->add_option("--dtype", fargs.dtypes, "dtype(s): float32, bfloat16 (default: the pins' dtypes)")->delimiter(',');
   fix->add_option("-j,--jobs", fargs.jobs, "parallel workers")->check(CLI::PositiveNumber);
   fix->add_flag("--verify", fargs.verify, "check every cached file against its sha256");
 
@@ -94,7 +95,9 @@ int main(int argc, char** argv) {
   sw->add_option("-j,--jobs", sargs.jobs, "parallel workers")->check(CLI::PositiveNumber);
   sw->add_option("--shard", sargs.shard, "K/N: this job's share of the plan");
   sw->add_option("--junit", sargs.junit, "write JUnit XML (one test case per cell)");
-  sw->add_option("--checkpoint", sargs.checkpoint, "which checkpoint file consumers load: pt or safetensors");
+  sw->add_option("--checkpoint", sargs.checkpoints, "checkpoint file(s) consumers load: pt, safetensors (default pt)")
+      ->delimiter(',');
+  sw->add_option("--dtype", sargs.dtypes, "dtype(s): float32, bfloat16 (default: the pins' dtypes)")->delimiter(',');
   sw->add_option("--cell-timeout", sargs.cell_timeout_s, "seconds before a cell's worker is killed");
   sw->add_flag("--no-progress", sargs.no_progress, "plain lines even on a terminal");
 

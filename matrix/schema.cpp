@@ -65,7 +65,40 @@ constexpr const char* kV4 = R"sql(
 ALTER TABLE results RENAME COLUMN tolerance_note TO tolerance_override;
 )sql";
 
-constexpr const char* kSteps[] = {kV1, kV2, kV3, kV4};
+// v5: the checkpoint format joins a cell's identity (pt and safetensors cells
+// side by side), and a run records the cells it reused by cache key. SQLite
+// cannot change a UNIQUE constraint in place: the table is rebuilt.
+constexpr const char* kV5 = R"sql(
+CREATE TABLE results_v5 (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  spec_id INTEGER NOT NULL REFERENCES specs(id),
+  producer_id INTEGER NOT NULL REFERENCES releases(id),
+  consumer_id INTEGER NOT NULL REFERENCES consumers(id),
+  device TEXT NOT NULL, dtype TEXT NOT NULL, checkpoint TEXT NOT NULL DEFAULT 'pt',
+  verdict TEXT NOT NULL CHECK (verdict IN
+    ('IDENTICAL','CLOSE','CONVERTED','DRIFT','LOAD_FAIL','ERROR','UNSUPPORTED')),
+  max_abs REAL, max_rel REAL, mean_abs REAL, nmse REAL, cosine REAL, top1 REAL,
+  latency_ms REAL, load_report TEXT NOT NULL DEFAULT '{}', error TEXT NOT NULL DEFAULT '',
+  cache_key TEXT NOT NULL, flaky INTEGER NOT NULL DEFAULT 0,
+  recorded_at TEXT NOT NULL,
+  tolerance_override TEXT NOT NULL DEFAULT '', bitwise INTEGER NOT NULL DEFAULT 0,
+  reused INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (run_id, spec_id, producer_id, consumer_id, device, dtype, checkpoint));
+INSERT INTO results_v5 (id, run_id, spec_id, producer_id, consumer_id, device, dtype, checkpoint, verdict,
+  max_abs, max_rel, mean_abs, nmse, cosine, top1, latency_ms, load_report, error, cache_key, flaky, recorded_at,
+  tolerance_override, bitwise, reused)
+SELECT id, run_id, spec_id, producer_id, consumer_id, device, dtype, 'pt', verdict,
+  max_abs, max_rel, mean_abs, nmse, cosine, top1, latency_ms, load_report, error, cache_key, flaky, recorded_at,
+  tolerance_override, bitwise, 0 FROM results;
+DROP TABLE results;
+ALTER TABLE results_v5 RENAME TO results;
+CREATE INDEX results_by_cache_key ON results (cache_key);
+CREATE INDEX results_by_cell ON results (spec_id, producer_id, consumer_id, device, dtype, checkpoint, run_id);
+CREATE INDEX results_by_pair ON results (producer_id, consumer_id, spec_id, device, dtype, checkpoint, run_id);
+)sql";
+
+constexpr const char* kSteps[] = {kV1, kV2, kV3, kV4, kV5};
 
 int user_version(sql::Db& db) {
   auto st = db.prepare("PRAGMA user_version");

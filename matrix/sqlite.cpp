@@ -103,6 +103,7 @@ std::string Stmt::text_at(int i) const {
   return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i))) : std::string();
 }
 bool Stmt::is_null(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }
+bool Stmt::is_text(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_TEXT; }
 
 Transaction::Transaction(Db& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
 Transaction::~Transaction() {

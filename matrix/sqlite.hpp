@@ -44,6 +44,7 @@ class Stmt {
   double real_at(int i) const;
   std::string text_at(int i) const;
   bool is_null(int i) const;
+  bool is_text(int i) const;
 
  private:
   Db* db_;

@@ -46,10 +46,12 @@ void check_is_database(const std::string& path) {
     throw Error("database " + path + " is not an xcompat matrix (not an SQLite file); move it away or pass --db");
 }
 
-// SQLite stores NaN as NULL; a NULL metric reads back as "no figure".
-std::optional<double> finite_or_null(double v) {
-  if (std::isnan(v)) return std::nullopt;
-  return v;
+// SQLite turns a bound NaN into NULL, which reads back as "no figure": NaN is
+// stored as the text 'NaN' instead (±Inf are REALs). store_reads.cpp's
+// figure_at() reads both back.
+void bind_figure(sql::Stmt& st, int i, double v) {
+  if (std::isnan(v)) st.bind(i, "NaN");
+  else st.bind(i, v);
 }
 
 }  // namespace
@@ -146,13 +148,14 @@ void Store::record(int64_t run_id, const std::vector<CellResult>& cells) {
   if (cells.empty()) return;
   static const std::string sql = [] {
     // A cell recorded twice in one run keeps its last result.
-    const std::set<std::string_view> key = {"run_id", "spec_id", "producer_id", "consumer_id", "device", "dtype"};
+    const std::set<std::string_view> key = {"run_id",      "spec_id", "producer_id", "consumer_id",
+                                            "device",      "dtype",   "checkpoint"};
     std::string set;
     for (auto c : kColumns)
       if (!key.count(c)) set += (set.empty() ? "" : ", ") + std::string(c) + " = excluded." + c;
     return "INSERT INTO results (" + column_list([](const std::string& c) { return c; }) + ") VALUES (" +
            column_list([](const std::string&) { return std::string("?"); }) +
-           ") ON CONFLICT (run_id, spec_id, producer_id, consumer_id, device, dtype) DO UPDATE SET " + set;
+           ") ON CONFLICT (" + kCellIdentity + ") DO UPDATE SET " + set;
   }();
   sql::Transaction tx(db_);
   auto st = db_.prepare(sql);
@@ -165,14 +168,13 @@ void Store::record(int64_t run_id, const std::vector<CellResult>& cells) {
         .bind(at("consumer_id"), id_of("consumers", "name", c.key.consumer))
         .bind(at("device"), c.key.device)
         .bind(at("dtype"), c.key.dtype)
+        .bind(at("checkpoint"), c.key.checkpoint)
         .bind(at("verdict"), verdict_name(c.verdict));
     if (c.metrics) {
-      st.bind(at("max_abs"), finite_or_null(c.metrics->max_abs))
-          .bind(at("max_rel"), finite_or_null(c.metrics->max_rel))
-          .bind(at("mean_abs"), finite_or_null(c.metrics->mean_abs))
-          .bind(at("nmse"), c.metrics->nmse)
-          .bind(at("cosine"), finite_or_null(c.metrics->cosine))
-          .bind(at("top1"), c.metrics->top1);
+      const Metrics& m = *c.metrics;
+      for (auto [name, v] : {std::pair{"max_abs", m.max_abs}, {"max_rel", m.max_rel}, {"mean_abs", m.mean_abs},
+                             {"nmse", m.nmse}, {"cosine", m.cosine}, {"top1", m.top1}})
+        bind_figure(st, at(name), v);
     } else {
       for (auto m : {"max_abs", "max_rel", "mean_abs", "nmse", "cosine", "top1"}) st.bind_null(at(m));
     }
@@ -183,7 +185,8 @@ void Store::record(int64_t run_id, const std::vector<CellResult>& cells) {
         .bind(at("flaky"), c.flaky ? 1 : 0)
         .bind(at("recorded_at"), now)
         .bind(at("tolerance_override"), c.tolerance_override)
-        .bind(at("bitwise"), c.metrics && c.metrics->bitwise ? 1 : 0);
+        .bind(at("bitwise"), c.metrics && c.metrics->bitwise ? 1 : 0)
+        .bind(at("reused"), c.reused ? 1 : 0);
     st.run();
   }
   tx.commit();

@@ -24,7 +24,7 @@
 
 namespace xcompat {
 
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 struct RunInfo {
   int64_t id = 0;

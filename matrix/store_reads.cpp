@@ -2,6 +2,7 @@
 // runs, and the named queries the report and the command line use.
 #include <sqlite3.h>
 
+#include <cmath>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -23,16 +24,20 @@ StoredResult row_to_result(const sql::Stmt& st) {
   s.recorded_at = st.text_at(col("recorded_at"));
   CellResult& c = s.cell;
   c.key = {st.text_at(col("spec_id")), st.text_at(col("producer_id")), st.text_at(col("consumer_id")),
-           st.text_at(col("device")), st.text_at(col("dtype"))};
+           st.text_at(col("device")), st.text_at(col("dtype")), st.text_at(col("checkpoint"))};
   c.verdict = verdict_from_name(st.text_at(col("verdict")));
   if (!st.is_null(col("nmse"))) {
     Metrics m;
-    m.max_abs = st.real_at(col("max_abs"));
-    m.max_rel = st.real_at(col("max_rel"));
-    m.mean_abs = st.real_at(col("mean_abs"));
-    m.nmse = st.real_at(col("nmse"));
-    m.cosine = st.real_at(col("cosine"));
-    m.top1 = st.real_at(col("top1"));
+    auto figure_at = [&](std::string_view name) {
+      const int i = col(name);
+      return st.is_text(i) ? figure_from_json(st.text_at(i), NAN) : st.real_at(i);
+    };
+    m.max_abs = figure_at("max_abs");
+    m.max_rel = figure_at("max_rel");
+    m.mean_abs = figure_at("mean_abs");
+    m.nmse = figure_at("nmse");
+    m.cosine = figure_at("cosine");
+    m.top1 = figure_at("top1");
     m.bitwise = st.int_at(col("bitwise")) != 0;
     c.metrics = m;
   }
@@ -45,6 +50,7 @@ StoredResult row_to_result(const sql::Stmt& st) {
   c.cache_key = st.text_at(col("cache_key"));
   c.flaky = st.int_at(col("flaky")) != 0;
   c.tolerance_override = st.text_at(col("tolerance_override"));
+  c.reused = st.int_at(col("reused")) != 0;
   return s;
 }
 
@@ -61,9 +67,9 @@ std::optional<CellResult> Store::find_cached(const std::string& cache_key) {
 std::vector<StoredResult> Store::matrix_as_of(int64_t run_id) {
   auto st = db_.prepare(kSelectResults +
                         "WHERE r.id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY spec_id, "
-                        "producer_id, consumer_id, device, dtype ORDER BY run_id DESC, id DESC) AS k "
+                        "producer_id, consumer_id, device, dtype, checkpoint ORDER BY run_id DESC, id DESC) AS k "
                         "FROM results WHERE run_id <= ?) WHERE k = 1) "
-                        "ORDER BY s.name, p.id, c.id, r.device, r.dtype");
+                        "ORDER BY s.name, p.id, c.id, r.device, r.dtype, r.checkpoint");
   st.bind(1, run_id > 0 ? run_id : INT64_MAX);
   std::vector<StoredResult> out;
   while (st.step()) out.push_back(row_to_result(st));
@@ -76,7 +82,8 @@ std::vector<StoredResult> Store::latest_for_pair(const std::string& producer, co
   // the maximum: one row per cell, its latest run, through results_by_pair.
   auto st = db_.prepare(kSelectResults.substr(0, kSelectResults.find(" FROM")) + ", MAX(r.run_id)" +
                         kSelectResults.substr(kSelectResults.find(" FROM")) + "WHERE p.version = ? AND c.name = ? AND (? = '' OR s.name = ?) "
-                        "GROUP BY r.spec_id, r.device, r.dtype ORDER BY s.name, r.device, r.dtype");
+                        "GROUP BY r.spec_id, r.device, r.dtype, r.checkpoint "
+                        "ORDER BY s.name, r.device, r.dtype, r.checkpoint");
   st.bind(1, producer).bind(2, consumer).bind(3, spec).bind(4, spec);
   std::vector<StoredResult> out;
   while (st.step()) out.push_back(row_to_result(st));
@@ -98,8 +105,10 @@ bool Store::has_consumer(const std::string& name) {
 std::vector<StoredResult> Store::history(const CellKey& key) {
   auto st = db_.prepare(kSelectResults +
                         "WHERE s.name = ? AND p.version = ? AND c.name = ? AND r.device = ? AND r.dtype = ? "
+                        "AND r.checkpoint = ? "
                         "ORDER BY r.run_id, r.id");
-  st.bind(1, key.spec).bind(2, key.producer).bind(3, key.consumer).bind(4, key.device).bind(5, key.dtype);
+  st.bind(1, key.spec).bind(2, key.producer).bind(3, key.consumer).bind(4, key.device).bind(5, key.dtype)
+      .bind(6, key.checkpoint);
   std::vector<StoredResult> out;
   while (st.step()) out.push_back(row_to_result(st));
   return out;
@@ -168,19 +177,20 @@ void Store::for_each_result_in_cell_order(const std::function<void(const Timelin
   auto releases = names("SELECT id, version FROM releases");
   auto consumers = names("SELECT id, name FROM consumers");
   auto st = db_.prepare(
-      "SELECT spec_id, producer_id, consumer_id, device, dtype, run_id, verdict, flaky FROM results "
-      "ORDER BY spec_id, producer_id, consumer_id, device, dtype, run_id, id");
+      "SELECT spec_id, producer_id, consumer_id, device, dtype, checkpoint, run_id, verdict, flaky FROM results "
+      "ORDER BY spec_id, producer_id, consumer_id, device, dtype, checkpoint, run_id, id");
   TimelineRow row;
   int64_t ids[3] = {-1, -1, -1};
   while (st.step()) {
     const int64_t s = st.int_at(0), p = st.int_at(1), c = st.int_at(2);
-    if (s != ids[0] || p != ids[1] || c != ids[2] || st.text_at(3) != row.key.device || st.text_at(4) != row.key.dtype) {
+    if (s != ids[0] || p != ids[1] || c != ids[2] || st.text_at(3) != row.key.device ||
+        st.text_at(4) != row.key.dtype || st.text_at(5) != row.key.checkpoint) {
       ids[0] = s, ids[1] = p, ids[2] = c;
-      row.key = {specs[s], releases[p], consumers[c], st.text_at(3), st.text_at(4)};
+      row.key = {specs[s], releases[p], consumers[c], st.text_at(3), st.text_at(4), st.text_at(5)};
     }
-    row.run_id = st.int_at(5);
-    row.verdict = verdict_from_name(st.text_at(6));
-    row.flaky = st.int_at(7) != 0;
+    row.run_id = st.int_at(6);
+    row.verdict = verdict_from_name(st.text_at(7));
+    row.flaky = st.int_at(8) != 0;
     fn(row);
   }
 }

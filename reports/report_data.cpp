@@ -118,12 +118,14 @@ ReportData load_report_data(Store& store) {
     d.consumers.push_back(ci);
   }
 
-  // Grids: one per (spec, device, dtype).
+  // Grids: one per (spec, device, dtype, checkpoint).
   std::map<std::string, int> producer_index, consumer_index;
   for (size_t i = 0; i < d.producers.size(); ++i) producer_index[d.producers[i]] = static_cast<int>(i);
   for (size_t i = 0; i < d.consumers.size(); ++i) consumer_index[d.consumers[i].name] = static_cast<int>(i);
-  std::map<std::tuple<std::string, std::string, std::string>, int> grid_of;
-  for (auto& r : d.current) grid_of[{r.cell.key.spec, r.cell.key.device, r.cell.key.dtype}] = 0;
+  using Variant = std::tuple<std::string, std::string, std::string, std::string>;
+  auto variant_of = [](const CellKey& k) { return Variant{k.spec, k.device, k.dtype, k.checkpoint}; };
+  std::map<Variant, int> grid_of;
+  for (auto& r : d.current) grid_of[variant_of(r.cell.key)] = 0;
   std::map<std::string, int> variants;
   for (auto& [k, _] : grid_of) ++variants[std::get<0>(k)];
   std::set<std::string> slugs;
@@ -131,12 +133,17 @@ ReportData load_report_data(Store& store) {
   for (auto& [k, idx] : grid_of) {
     idx = static_cast<int>(d.grids.size());
     Grid g;
-    std::tie(g.spec, g.device, g.dtype) = k;
+    std::tie(g.spec, g.device, g.dtype, g.checkpoint) = k;
     g.label = g.spec;
     std::string base = slug(g.spec);
     if (variants[g.spec] > 1) {
-      g.label += " (" + g.device + ", " + g.dtype + ")";
-      base += "--" + slug(g.device) + "-" + slug(g.dtype);
+      // The dtype always, the other axes when they are not the default.
+      std::string axes = g.dtype;
+      if (g.checkpoint != "pt") axes += ", " + g.checkpoint;
+      if (g.device != "cpu") axes += ", " + g.device;
+      g.label += " (" + axes + ")";
+      base += "--" + slug(g.dtype) + (g.checkpoint != "pt" ? "-" + slug(g.checkpoint) : "") +
+              (g.device != "cpu" ? "-" + slug(g.device) : "");
     }
     g.slug = base;
     for (int n = 2; slugs.count(g.slug); ++n) g.slug = base + "-" + std::to_string(n);
@@ -151,7 +158,7 @@ ReportData load_report_data(Store& store) {
   for (size_t i = 0; i < d.current.size(); ++i) {
     const auto& r = d.current[i];
     const auto& k = r.cell.key;
-    const int gi = grid_of[{k.spec, k.device, k.dtype}];
+    const int gi = grid_of[variant_of(k)];
     const int p = producer_index[k.producer], c = consumer_index[k.consumer];
     Grid& g = d.grids[gi];
     g.cells[p * width + c] = static_cast<int32_t>(i);

@@ -55,11 +55,11 @@ struct RunSummary {
   int64_t new_cells = 0, flaky = 0, regressed = 0, fixed = 0, changed = 0;
 };
 
-// One spec at one (device, dtype): a producer x consumer grid.
+// One spec at one (device, dtype, checkpoint): a producer x consumer grid.
 struct Grid {
-  std::string spec, device, dtype;
+  std::string spec, device, dtype, checkpoint;
   std::string slug;   // file name stem of its page (unique, safe)
-  std::string label;  // "spec" or "spec (device, dtype)"
+  std::string label;  // "spec", or "spec (bfloat16)" ... when the spec has several variants
   std::vector<int32_t> cells;  // [producer * consumers + consumer] -> index into current, or -1
   VerdictCounts counts{};
   int64_t total = 0, flaky = 0, min_run = 0, max_run = 0;
@@ -76,7 +76,7 @@ struct ReportData {
   std::vector<ConsumerInfo> consumers;  // releases in release order, then the other consumers
   std::vector<StoredResult> current;     // the latest result of every cell
   std::vector<std::vector<HistoryStep>> history;  // per current cell
-  std::vector<Grid> grids;               // ordered by spec, device, dtype
+  std::vector<Grid> grids;               // ordered by spec, device, dtype, checkpoint
   std::vector<int> cell_grid, cell_producer, cell_consumer;  // per current cell
   std::vector<RunChange> changes;        // ordered by run (newest first), then kind
   std::map<int64_t, RunSummary> run_summary;

@@ -1,4 +1,5 @@
 #pragma once
+#include "support.hpp"
 // Helpers shared by the checkpoint readers' tests: the generated test data
 // (tests/data/make_checkpoints.py) and byte-level file handling.
 #include <cstddef>
@@ -32,11 +33,6 @@ inline std::string hex(const std::vector<std::byte>& bytes) {
     out += digits[std::to_integer<int>(b) & 15];
   }
   return out;
-}
-
-inline std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 inline void spit(const fs::path& p, const std::string& bytes) {

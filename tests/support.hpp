@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 
@@ -28,6 +29,12 @@ struct TempDir {
   }
   fs::path operator/(const std::string& s) const { return path / s; }
 };
+
+// A whole file as a string ("" when it cannot be read).
+inline std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
 
 struct CommandResult {
   int exit_code = -1;

@@ -68,7 +68,8 @@ py::object start_interpreter(const fs::path& venv) {
 struct PythonRelease {
   std::string release;
   py::object driver;
-  py::object unsupported;  // driver.Unsupported
+  py::object unsupported;  // driver.Unsupported: a verdict (UNSUPPORTED)
+  py::object broken;       // driver.Broken: the release fails on the spec
 
   // Puts the sandbox first on sys.path, imports x_transformers, and proves
   // it came from the sandbox with the pinned version. The hello's fields.
@@ -82,6 +83,7 @@ struct PythonRelease {
     path.insert(0, sandbox.string());
     json info = from_python(driver.attr("bind_release")(sandbox.string()));
     unsupported = driver.attr("Unsupported");
+    broken = driver.attr("Broken");
     const fs::path got = info.value("x_transformers_path", "");
     if (fs::weakly_canonical(got.parent_path()) != fs::weakly_canonical(sandbox))
       throw Error("x_transformers was imported from " + got.string() + ", not from the sandbox " + sandbox.string());
@@ -106,12 +108,14 @@ struct PythonRelease {
         return json::object();
       }
     } catch (py::error_already_set& e) {
-      if (e.matches(unsupported)) {
-        std::string reason = py::str(e.value()).cast<std::string>();
+      const std::string reason = py::str(e.value()).cast<std::string>();
+      if (e.matches(unsupported))
         return op == "make_fixture" ? json{{"status", "unsupported"}, {"reason", reason}}
                                     : CellReply::unsupported(reason).to_json();
-      }
-      throw Error(e.what());
+      // A release failing on its own spec is recorded with the fixture; in
+      // a consumer it is that cell's ERROR (an exception reply).
+      if (e.matches(broken) && op == "make_fixture") return {{"status", "broken"}, {"reason", reason}};
+      throw Error(e.matches(broken) ? reason : e.what());
     }
     throw Error("unknown op '" + op + "'");
   }
@@ -135,7 +139,7 @@ struct PythonRelease {
       return reply.to_json();
     }
     TensorData logits;
-    logits.dtype = DType::F32;
+    logits.dtype = dtype_from_name(r["dtype"].cast<std::string>());
     logits.shape = r["shape"].cast<std::vector<int64_t>>();
     const std::string raw = r["logits"].cast<std::string>();
     logits.bytes.resize(raw.size());

@@ -19,7 +19,7 @@ struct Common {
 int releases(const Common& c, bool check_import);
 
 struct FixturesArgs {
-  std::vector<std::string> releases, specs;
+  std::vector<std::string> releases, specs, dtypes;
   int jobs = 1;
   bool verify = false;
 };
@@ -32,10 +32,11 @@ int exec_worker(const std::string& release, const std::string& consumer);
 
 struct SweepArgs {
   std::vector<std::string> releases, specs, consumers;
+  std::vector<std::string> dtypes;                // default: the pins' dtypes
+  std::vector<std::string> checkpoints = {"pt"};  // the checkpoint files consumers load
   int jobs = 1;
   std::string shard = "1/1";
   std::string junit;
-  std::string checkpoint = "pt";
   bool no_progress = false;
   int cell_timeout_s = 120;
 };

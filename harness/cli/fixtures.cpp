@@ -3,6 +3,7 @@
 // fixture phase, on its own). Cached pairs start no worker.
 #include <fmt/format.h>
 
+#include <deque>
 #include <iostream>
 
 #include "fixtures/fixture_phase.hpp"
@@ -14,9 +15,12 @@ int fixtures(const Common& c, const FixturesArgs& a) {
   const Pins pins = load_pins(c.pins_path);
   const auto specs = select_specs(load_specs(c.specs_path), a.specs);
   const auto releases = select_releases(pins, a.releases);
+  std::deque<Spec> variants;  // stable addresses for the needs
+  for (auto& spec : specs)
+    for (auto& dtype : spec.dtypes(a.dtypes.empty() ? pins.dtypes : a.dtypes)) variants.push_back(spec.variant(dtype));
   std::vector<FixtureNeed> needs;
   for (auto& rel : releases)
-    for (auto& spec : specs) needs.push_back({&rel, &spec});
+    for (auto& variant : variants) needs.push_back({&rel, &variant});
 
   json rows = json::array();
   int failed = 0;
@@ -28,12 +32,15 @@ int fixtures(const Common& c, const FixturesArgs& a) {
     if (a.verify && f.state == Fixture::State::Ready && !verify_fixture_files(f, why)) f.state = Fixture::State::Failed;
     const char* state = f.state == Fixture::State::Ready         ? "fixture"
                         : f.state == Fixture::State::Unsupported ? "UNSUPPORTED"
+                        : f.state == Fixture::State::Broken      ? "BROKEN"
                                                                  : "FAILED";
     if (f.state == Fixture::State::Failed) ++failed;
-    rows.push_back({{"release", e.release.version}, {"spec", e.spec.name}, {"state", state}, {"cached", e.cached},
+    rows.push_back({{"release", e.release.version}, {"spec", e.spec.name}, {"dtype", e.spec.dtype()},
+                    {"state", state}, {"cached", e.cached},
                     {"dir", f.dir.string()}, {"reason", why}});
     if (!c.json)
-      fmt::print(stderr, "{:<24} {:<9} {}{}{}\n", e.spec.name, e.release.version, state, e.cached ? " (cached)" : "",
+      fmt::print(stderr, "{:<24} {:<9} {:<8} {}{}{}\n", e.spec.name, e.release.version, e.spec.dtype(), state,
+                 e.cached ? " (cached)" : "",
                  why.empty() ? "" : ": " + why.substr(0, 200));
   });
   pool.stop_all();
@@ -42,13 +49,14 @@ int fixtures(const Common& c, const FixturesArgs& a) {
     std::cout << json{{"fixtures", rows}, {"workers_started", pool.starts()}, {"seconds", secs},
                       {"worker_start_seconds", pool.start_seconds()}}.dump(2) << "\n";
   } else {
-    int ready = 0, unsupported = 0;
+    int ready = 0, unsupported = 0, broken = 0;
     for (auto& r : rows) {
       if (r["state"] == "fixture") ++ready;
       else if (r["state"] == "UNSUPPORTED") ++unsupported;
+      else if (r["state"] == "BROKEN") ++broken;
     }
-    fmt::print("{} fixtures, {} unsupported, {} failed; {} workers started ({:.1f} s starting); {:.1f} s\n", ready,
-               unsupported, failed, pool.starts(), pool.start_seconds(), secs);
+    fmt::print("{} fixtures, {} unsupported, {} broken, {} failed; {} workers started ({:.1f} s starting); {:.1f} s\n",
+               ready, unsupported, broken, failed, pool.starts(), pool.start_seconds(), secs);
   }
   return failed ? 1 : 0;
 }

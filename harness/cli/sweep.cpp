@@ -52,9 +52,13 @@ int sweep(const Common& c, const SweepArgs& a) {
     for (auto& r : plan.producers) plan.consumers.push_back(release_consumer(r));
     plan.consumers.push_back(native_consumer());
   }
+  for (auto& c : a.checkpoints)
+    if (c != "pt" && c != "safetensors") throw Error("--checkpoint is pt or safetensors, not " + c);
+  plan.checkpoints = a.checkpoints;
+  plan.dtypes = a.dtypes.empty() ? pins.dtypes : a.dtypes;
+  for (auto& d : plan.dtypes)
+    if (d != "float32" && d != "bfloat16") throw Error("--dtype is float32 or bfloat16, not " + d);
   build_plan(plan, Shard::parse(a.shard));
-  if (a.checkpoint != "pt" && a.checkpoint != "safetensors")
-    throw Error("--checkpoint is pt or safetensors, not " + a.checkpoint);
 
   fs::create_directories(fs::path(c.db_path).parent_path().empty() ? "." : fs::path(c.db_path).parent_path());
   Store store(c.db_path);
@@ -64,9 +68,9 @@ int sweep(const Common& c, const SweepArgs& a) {
   opts.progress_bar = !a.no_progress && isatty(2);
   opts.quiet = c.json;
   opts.cell_timeout = std::chrono::seconds(a.cell_timeout_s);
-  opts.checkpoint = "model." + a.checkpoint;
   const json run_args = {{"releases", a.releases}, {"specs", a.specs}, {"consumers", a.consumers},
-                         {"shard", a.shard},       {"jobs", a.jobs},   {"checkpoint", a.checkpoint}};
+                         {"shard", a.shard},       {"jobs", a.jobs},   {"checkpoints", a.checkpoints},
+                         {"dtypes", plan.dtypes}};
   SweepSummary s = run_sweep(plan, pins, store, opts, run_args);
   if (!a.junit.empty()) write_junit(a.junit, s.results, fmt::format("xcompat run {}", s.run_id));
   if (c.json) {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "harness/core/error.hpp"
 
 namespace xcompat {
@@ -21,6 +23,7 @@ std::string verdict_letters() {
 }
 
 std::string nmse_band(double nmse) {
+  if (std::isnan(nmse)) return "NaN";
   if (nmse == 0) return "0";
   if (nmse < 1e-6) return "<1e-6";
   if (nmse < 1e-4) return "<1e-4";
@@ -29,19 +32,42 @@ std::string nmse_band(double nmse) {
   return "worse";
 }
 
+json figure_to_json(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  return v;
+}
+
+double figure_from_json(const json& j, double fallback) {
+  if (j.is_number()) return j.get<double>();
+  if (j.is_string()) {
+    const std::string s = j.get<std::string>();
+    if (s == "NaN") return NAN;
+    if (s == "Infinity") return INFINITY;
+    if (s == "-Infinity") return -INFINITY;
+    throw Error("not a figure: '" + s.substr(0, 40) + "'");
+  }
+  if (j.is_null()) return NAN;  // what JSON writers make of NaN
+  return fallback;
+}
+
 json Metrics::to_json() const {
-  return {{"max_abs", max_abs}, {"max_rel", max_rel}, {"mean_abs", mean_abs}, {"nmse", nmse},
-          {"nmse_band", nmse_band(nmse)}, {"cosine", cosine}, {"top1", top1}, {"bitwise", bitwise}};
+  return {{"max_abs", figure_to_json(max_abs)}, {"max_rel", figure_to_json(max_rel)},
+          {"mean_abs", figure_to_json(mean_abs)}, {"nmse", figure_to_json(nmse)}, {"nmse_band", nmse_band(nmse)},
+          {"cosine", figure_to_json(cosine)},    {"top1", figure_to_json(top1)},   {"bitwise", bitwise}};
 }
 
 Metrics Metrics::from_json(const json& j) {
   Metrics m;
-  m.max_abs = j.value("max_abs", 0.0);
-  m.max_rel = j.value("max_rel", 0.0);
-  m.mean_abs = j.value("mean_abs", 0.0);
-  m.nmse = j.value("nmse", 0.0);
-  m.cosine = j.value("cosine", 1.0);
-  m.top1 = j.value("top1", 1.0);
+  auto figure = [&](const char* key, double fallback) {
+    return j.contains(key) ? figure_from_json(j[key], fallback) : fallback;
+  };
+  m.max_abs = figure("max_abs", 0.0);
+  m.max_rel = figure("max_rel", 0.0);
+  m.mean_abs = figure("mean_abs", 0.0);
+  m.nmse = figure("nmse", 0.0);
+  m.cosine = figure("cosine", 1.0);
+  m.top1 = figure("top1", 1.0);
   m.bitwise = j.value("bitwise", false);
   return m;
 }
@@ -60,13 +86,24 @@ LoadReport LoadReport::from_json(const json& j) {
   return r;
 }
 
+std::string CellKey::str() const {
+  return fmt::format("{} {} -> {} [{} {} {}]", spec, producer, consumer, device, dtype, checkpoint);
+}
+
 std::string CellResult::line() const {
-  std::string s = fmt::format("{} {} -> {}: {}", key.spec, key.producer, key.consumer, verdict_name(verdict));
+  std::string s = fmt::format("{} {} -> {}", key.spec, key.producer, key.consumer);
+  // The default axes stay implicit, so the line is short and re-runnable.
+  std::string axes;
+  if (key.device != "cpu") axes += key.device;
+  if (key.dtype != "float32") axes += (axes.empty() ? "" : " ") + key.dtype;
+  if (key.checkpoint != "pt") axes += (axes.empty() ? "" : " ") + key.checkpoint;
+  if (!axes.empty()) s += " [" + axes + "]";
+  s += fmt::format(": {}", verdict_name(verdict));
   if (metrics) s += fmt::format(" (nmse {:.3g}, max_abs {:.3g})", metrics->nmse, metrics->max_abs);
   if (verdict == Verdict::LoadFail)
     s += fmt::format(" (missing {}, unexpected {}, mis-shaped {})", load_report.missing.size(),
                      load_report.unexpected.size(), load_report.misshaped.size());
-  if ((verdict == Verdict::Error || verdict == Verdict::Unsupported) && !error.empty()) {
+  if ((verdict == Verdict::Error || verdict == Verdict::Unsupported || verdict == Verdict::Drift) && !error.empty()) {
     auto first = error.substr(0, error.find('\n'));
     s += " (" + first.substr(0, 160) + ")";
   }
@@ -76,9 +113,10 @@ std::string CellResult::line() const {
 
 json CellResult::to_json() const {
   json j = {{"spec", key.spec}, {"producer", key.producer}, {"consumer", key.consumer},
-            {"device", key.device}, {"dtype", key.dtype}, {"verdict", verdict_name(verdict)},
+            {"device", key.device}, {"dtype", key.dtype}, {"checkpoint", key.checkpoint},
+            {"verdict", verdict_name(verdict)},
             {"latency_ms", latency_ms}, {"load_report", load_report.to_json()}, {"error", error},
-            {"cache_key", cache_key}, {"flaky", flaky}};
+            {"cache_key", cache_key}, {"flaky", flaky}, {"reused", reused}};
   j["metrics"] = metrics ? metrics->to_json() : json(nullptr);
   if (!tolerance_override.empty()) j["tolerance_override"] = tolerance_override;
   return j;

@@ -11,6 +11,11 @@
 
 namespace xcompat {
 
+// JSON has no NaN or Infinity: non-finite figures travel as the strings
+// "NaN", "Infinity" and "-Infinity" (and null reads as NaN), both ways.
+nlohmann::json figure_to_json(double v);
+double figure_from_json(const nlohmann::json& j, double fallback);
+
 struct Metrics {
   double max_abs = 0, max_rel = 0, mean_abs = 0, nmse = 0, cosine = 1, top1 = 1;
   bool bitwise = false;
@@ -28,9 +33,12 @@ struct LoadReport {
   static LoadReport from_json(const nlohmann::json& j);
 };
 
+// A cell's identity. `checkpoint` is the file the consumer loads: the same
+// tensors in two formats are two cells ("pt" or "safetensors").
 struct CellKey {
-  std::string spec, producer, consumer, device = "cpu", dtype = "float32";
+  std::string spec, producer, consumer, device = "cpu", dtype = "float32", checkpoint = "pt";
   auto operator<=>(const CellKey&) const = default;
+  std::string str() const;  // "spec producer -> consumer [device dtype checkpoint]"
 };
 
 struct CellResult {
@@ -43,6 +51,7 @@ struct CellResult {
   std::string cache_key;
   std::string tolerance_override;  // the override's reason, when one applied
   bool flaky = false;
+  bool reused = false;  // answered from the store by cache key in this run, not evaluated again
 
   // `spec producer -> consumer: VERDICT (nmse ..., max_abs ...)`
   std::string line() const;

@@ -1,25 +1,39 @@
 #pragma once
-// Output comparison: one reference, every consumer judged by the same code.
+// Output comparison: one reference, every consumer judged by the same code
+// (each consumer's worker calls it through judge_cell_output()).
+//
+// In this order, before any figure is trusted:
+//   1. shapes differ            -> DRIFT  (no metrics: nothing lines up)
+//   2. nothing to compare       -> ERROR  (an empty output)
+//   3. the reference is not finite -> ERROR (the fixture itself computes NaN/Inf)
+//   4. dtypes differ            -> DRIFT  (metrics measured, never IDENTICAL or CLOSE)
+//   5. the output is not finite -> DRIFT  (NaN or Inf anywhere, counted;
+//                                          NaN where the reference has NaN too
+//                                          is still NaN: assert_close's equal_nan=False)
+//   6. bitwise equal            -> IDENTICAL
+//   7. every element within atol + rtol * |ref| (torch.testing.assert_close's
+//      rule) and nmse <= the bound -> CLOSE
+//   8. otherwise                -> DRIFT
+// Every DRIFT and ERROR from steps 1-5 carries a one-line reason.
+#include <optional>
+#include <string>
+
 #include "harness/core/cell.hpp"
 #include "harness/core/pins.hpp"
 #include "harness/core/tensor.hpp"
 
 namespace xcompat {
 
-// Metrics of `out` against `ref` (any float dtypes; compared in double).
-// Throws Error when the shapes differ.
-Metrics compare_outputs(const TensorData& out, const TensorData& ref);
-
-// IDENTICAL when bitwise equal; CLOSE when every element satisfies
-// |out - ref| <= atol + rtol * |ref| (torch.testing.assert_close's rule) and
-// nmse <= tolerance.nmse; DRIFT otherwise. NaN anywhere is DRIFT.
-Verdict judge(const Metrics& m, bool all_close, const Tolerance& tol);
-
-// compare_outputs + the elementwise closeness test + judge, in one pass.
 struct Comparison {
-  Metrics metrics;
-  Verdict verdict;
+  Verdict verdict = Verdict::Error;
+  std::optional<Metrics> metrics;  // absent when shapes differ or there is nothing to compare
+  std::string reason;              // why, for the verdicts of steps 1-5
 };
+
 Comparison compare_and_judge(const TensorData& out, const TensorData& ref, const Tolerance& tol);
+
+// Metrics of `out` against `ref` (any float dtypes, compared in double; the
+// shapes must be equal). Non-finite figures stay non-finite.
+Metrics compare_outputs(const TensorData& out, const TensorData& ref);
 
 }  // namespace xcompat

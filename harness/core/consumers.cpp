@@ -1,18 +1,20 @@
 #include "harness/core/consumers.hpp"
 
 #include "harness/core/error.hpp"
+#include "harness/core/identity.hpp"
+#include "harness/core/paths.hpp"
 
 namespace xcompat {
 
 Consumer release_consumer(const Release& r) {
   std::string extras;
   for (auto& e : r.extras) extras += "+" + e;
-  return {r.version, "python", "x-transformers==" + r.version + extras};
+  return {r.version, "python",
+          "x-transformers==" + r.version + extras + "/driver-" + driver_source_hash().substr(0, 16) + "/venv-" +
+              venv_lock_hash(default_venv()).substr(0, 16)};
 }
 
-Consumer native_consumer() {
-  return {"cpp-native", "cpp", std::string("xcompat-") + XCOMPAT_VERSION + "/port-" + kNativePortVersion};
-}
+Consumer native_consumer() { return {"cpp-native", "cpp", port_identity()}; }
 
 std::vector<Consumer> default_consumers(const Pins& pins) {
   std::vector<Consumer> out;

@@ -9,13 +9,13 @@
 
 namespace xcompat {
 
-// Bump when the port's forward logic changes: cpp-native cells re-run.
-inline constexpr const char* kNativePortVersion = "1";
-
 struct Consumer {
   std::string name;     // "1.31.4" or "cpp-native"
   std::string kind;     // "python" | "cpp"
-  std::string version;  // identity that goes into cell cache keys
+  // Identity in every cell's cache key: for a release, its pin and extras,
+  // the driver's source and the venv's distributions; for cpp-native, the
+  // port's source and libtorch (harness/core/identity.hpp).
+  std::string version;
 
   // How it is named in progress lines and errors: "release 1.31.4", "cpp-native".
   std::string label() const { return kind == "python" ? "release " + name : name; }

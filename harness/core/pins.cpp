@@ -44,6 +44,15 @@ Pins load_pins(const std::filesystem::path& path) {
   const std::string where = path.string();
   Pins pins;
   pins.torch = j.value("torch", "");
+  if (j.contains("dtypes")) {
+    pins.dtypes.clear();
+    for (auto& d : j["dtypes"]) {
+      if (!d.is_string() || (d != "float32" && d != "bfloat16"))
+        throw Error(fmt::format("{}: dtypes: {} is not a dtype xcompat computes in (float32, bfloat16)", where,
+                                d.dump()));
+      pins.dtypes.push_back(d.get<std::string>());
+    }
+  }
   std::set<std::string> seen;
   const json release_list = j.value("release", json::array());
   for (auto& r : release_list) {

@@ -37,6 +37,7 @@ struct ToleranceOverride {
 struct Pins {
   std::string torch;
   std::vector<Release> releases;
+  std::vector<std::string> dtypes = {"float32"};  // the dtype axis of a default sweep
   std::map<std::string, Tolerance> tolerances;  // by dtype
   std::vector<ToleranceOverride> overrides;
 

@@ -19,6 +19,22 @@ std::vector<std::string> Spec::features() const {
 
 std::string Spec::content_hash() const { return sha256_hex(definition.dump()); }
 
+std::vector<std::string> Spec::dtypes(const std::vector<std::string>& wanted) const {
+  if (!definition.contains("dtypes")) return wanted;
+  std::vector<std::string> out;
+  for (auto& d : wanted)
+    for (auto& own : definition["dtypes"])
+      if (own == d) out.push_back(d);
+  return out;
+}
+
+Spec Spec::variant(const std::string& dtype) const {
+  Spec v{name, definition};
+  v.definition.erase("dtypes");
+  v.definition["dtype"] = dtype;
+  return v;
+}
+
 std::vector<Spec> load_specs(const std::filesystem::path& path) {
   json j = parse_toml_file(path);
   const std::string where = path.string();

@@ -14,7 +14,14 @@ using json = nlohmann::json;
 struct Spec {
   std::string name;
   json definition;  // the [[spec]] table as JSON, passed verbatim to workers
+  // The dtype a variant computes in ("float32" unless variant() set another).
   std::string dtype() const { return definition.value("dtype", "float32"); }
+  // The dtypes this spec is swept in: `wanted` (the plan's), narrowed by the
+  // spec's own `dtypes = [...]` when it has one.
+  std::vector<std::string> dtypes(const std::vector<std::string>& wanted) const;
+  // The spec computed in `dtype`: the definition workers receive (its
+  // `dtypes` list dropped, `dtype` set), under the same name.
+  Spec variant(const std::string& dtype) const;
   std::vector<std::string> features() const;
   // sha256 of the canonical JSON: part of every fixture's cache key.
   std::string content_hash() const;

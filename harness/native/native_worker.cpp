@@ -17,7 +17,7 @@
 
 #include "harness/checkpoint/safetensors.hpp"
 #include "harness/worker/cell_reply.hpp"
-#include "harness/core/consumers.hpp"
+#include "harness/core/identity.hpp"
 #include "harness/core/error.hpp"
 #include "harness/core/json_file.hpp"
 #include "harness/worker/worker_loop.hpp"
@@ -33,7 +33,7 @@ using native::NativeUnsupported;
 
 json port_info() {
   return {{"consumer", "cpp-native"},
-          {"port_version", kNativePortVersion},  // harness/core/consumers.hpp: bump when the port computes differently
+          {"identity", port_identity()},  // harness/core/identity.hpp: the port's sources, hashed at build time
           {"torch", TORCH_VERSION},
           {"threads", at::get_num_threads()},
           {"releases", {native::kOldestRelease.str(), native::kNewestRelease.str()}}};

@@ -7,12 +7,13 @@ builds models from specs, writes fixtures and runs forward passes.
 
 Every public function takes and returns plain dicts/str/bytes so the bridge
 stays thin. Errors are raised as exceptions; the bridge turns them into a
-protocol error. `Unsupported` means the release cannot build the spec.
+protocol error. Two of them are verdicts about the release, never guesses:
+`Unsupported` (proven: the release does not have what the spec asks for) and
+`Broken` (the release has it but fails on it: an ERROR cell).
 """
 
 import hashlib
 import importlib
-import inspect
 import json
 import os
 import platform
@@ -28,8 +29,7 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 
 torch.use_deterministic_algorithms(True, warn_only=True)
 
-FIXTURE_FORMAT = 2
-_MODULE_SOURCE = None
+FIXTURE_FORMAT = 3
 
 # The release this worker serves: imported by bind_release(), never at module
 # import, so that a zygote can import this module (and torch) before it forks.
@@ -100,7 +100,22 @@ def bind_release(sandbox):
 
 
 class Unsupported(Exception):
-    """The release cannot build this spec (missing feature or rejected argument)."""
+    """The release does not have what the spec asks for: it rejects an
+    argument, or (for releases that ignore unknown arguments) an argument
+    provably changes nothing in the model it builds."""
+
+
+class Broken(Exception):
+    """The release has what the spec asks for but fails on it (raises while
+    building or running its own model): a finding about the release."""
+
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+# Releases that silently drop constructor arguments they do not know
+# (XT-HISTORY: 0.0.14 - 1.28.5; from 1.29.0 AttentionLayers asserts). Their
+# fixtures prove that every spec argument takes effect.
+IGNORES_UNKNOWN_ARGUMENTS = ((0, 0, 14), (1, 29, 0))
 
 
 def release_version():
@@ -125,76 +140,188 @@ def info():
 
 # --- spec -> model ------------------------------------------------------------
 
-# Argument prefixes that x-transformers routes to sub-modules (Attention,
-# FeedForward); the rest of the name is what the sub-module must know.
-_ROUTED_PREFIXES = ("attn_", "ff_", "enc_", "dec_")
+# Argument prefixes that x-transformers routes to sub-modules (XTransformer's
+# enc_/dec_, then Attention's attn_ / cross_attn_, FeedForward's ff_).
+_ROUTED_PREFIXES = ("enc_", "dec_", "cross_attn_", "attn_", "ff_")
 
 
-def _module_source():
-    global _MODULE_SOURCE
-    if _MODULE_SOURCE is None:
-        parts = []
-        for mod in list(sys.modules.values()):
-            name = getattr(mod, "__name__", "")
-            if name.startswith("x_transformers"):
-                try:
-                    parts.append(inspect.getsource(mod))
-                except (OSError, TypeError):
-                    pass
-        _MODULE_SOURCE = "\n".join(parts)
-    return _MODULE_SOURCE
-
-
-_KNOWN_ARGUMENTS = set()
-
-
-def _check_known_arguments(kwargs, where):
-    """Old releases (0.0.14 - 1.28.5) silently ignore unknown keyword
-    arguments and build a plain model. Refuse any argument whose name the
-    release's source never mentions, so such a spec is UNSUPPORTED instead of
-    a silently different model."""
-    src = _module_source()
-
-    def known(name):
-        if name not in _KNOWN_ARGUMENTS and re.search(r"\b%s\b" % re.escape(name), src):
-            _KNOWN_ARGUMENTS.add(name)
-        return name in _KNOWN_ARGUMENTS
-
-    for key in kwargs:
-        name = key
-        # Strip routing prefixes one at a time (XTransformer's
-        # `dec_attn_dim_head` is routed to the decoder, then to Attention).
-        while not known(name):
-            prefix = next((p for p in _ROUTED_PREFIXES if name.startswith(p)), None)
-            if prefix is None:
-                raise Unsupported(f"release does not know {where} argument '{key}'")
-            name = name[len(prefix):]
-
-
-def build_model(spec):
-    """Builds the spec's model with the spec's seed, in eval mode."""
-    torch.manual_seed(int(spec["seed"]))
-    kind = spec["model"]
+def _version_tuple():
     try:
-        if kind in ("decoder", "encoder"):
-            layers_cls = x_transformers.Decoder if kind == "decoder" else x_transformers.Encoder
-            layers_kw = dict(spec.get("layers", {}))
-            wrapper_kw = dict(spec.get("wrapper", {}))
-            _check_known_arguments(layers_kw, "layers")
-            _check_known_arguments(wrapper_kw, "wrapper")
-            model = x_transformers.TransformerWrapper(attn_layers=layers_cls(**layers_kw), **wrapper_kw)
-        elif kind == "xtransformer":
-            kw = dict(spec.get("xtransformer", {}))
-            _check_known_arguments(kw, "xtransformer")
-            model = x_transformers.XTransformer(**kw)
-        else:
-            raise Unsupported(f"unknown model kind '{kind}'")
+        return tuple(int(p) for p in release_version().split(".")[:3])
+    except ValueError:
+        return None
+
+
+def _spec_arguments(spec):
+    """(section, name, value) of every constructor argument in the spec."""
+    for section in ("wrapper", "layers", "xtransformer"):
+        for name, value in (spec.get(section) or {}).items():
+            yield section, name, value
+
+
+def _unaccepted_argument(error, spec):
+    """The spec argument a construction error rejects, or None. Only a
+    release saying it does not know one of the spec's own arguments counts:
+    any other exception is the release failing (Broken)."""
+    text = str(error)
+    names = {}
+    for section, name, _ in _spec_arguments(spec):
+        stripped = name
+        while True:
+            names.setdefault(stripped, (section, name))
+            prefix = next((p for p in _ROUTED_PREFIXES if stripped.startswith(p)), None)
+            if prefix is None:
+                break
+            stripped = stripped[len(prefix):]
+    if isinstance(error, TypeError):
+        m = re.search(r"unexpected keyword argument '(\w+)'", text)
+        if m and m.group(1) in names:
+            return names[m.group(1)]
+    if isinstance(error, AssertionError):
+        m = re.search(r"unrecognized kwargs passed in dict_keys\(\[(.*)\]\)", text)
+        if m:
+            for quoted in re.findall(r"'(\w+)'", m.group(1)):
+                if quoted in names:
+                    return names[quoted]
+    return None
+
+
+def _construct(spec):
+    kind = spec["model"]
+    if kind in ("decoder", "encoder"):
+        layers_cls = x_transformers.Decoder if kind == "decoder" else x_transformers.Encoder
+        layers = layers_cls(**dict(spec.get("layers", {})))
+        return x_transformers.TransformerWrapper(attn_layers=layers, **dict(spec.get("wrapper", {})))
+    if kind == "xtransformer":
+        return x_transformers.XTransformer(**dict(spec.get("xtransformer", {})))
+    raise Unsupported(f"unknown model kind '{kind}'")
+
+
+def build_model(spec, cast=True):
+    """Builds the spec's model with the spec's seed, in eval mode, in the
+    spec's dtype (drawn in float32 first, so every dtype starts from the
+    same weights). Raises Unsupported or Broken."""
+    torch.manual_seed(int(spec["seed"]))
+    try:
+        model = _construct(spec)
     except Unsupported:
         raise
-    except (TypeError, ValueError, AssertionError, NotImplementedError) as e:
-        # From 1.29.0 unknown arguments are rejected; asserts guard bad combos.
-        raise Unsupported(f"release cannot build the spec: {type(e).__name__}: {e}")
-    return model.eval()
+    except Exception as e:
+        rejected = _unaccepted_argument(e, spec)
+        if rejected is not None:
+            raise Unsupported(f"release does not accept {rejected[0]} argument '{rejected[1]}' "
+                              f"({type(e).__name__}: {str(e).strip()[:200]})") from e
+        raise Broken(f"release fails to build the spec: {type(e).__name__}: {str(e).strip()[:500]}") from e
+    model = model.eval()
+    dtype = spec.get("dtype", "float32")
+    if dtype not in DTYPES:
+        raise Unsupported(f"dtype '{dtype}' (xcompat computes in {', '.join(DTYPES)})")
+    return model.to(DTYPES[dtype]) if cast else model
+
+
+def _simple_attributes(model):
+    """Every module's plain settings (numbers, flags, strings): where an
+    argument that leaves no tensor (a dropout rate, a flag read in forward)
+    shows that the release took it."""
+    out = []
+    for name, module in model.named_modules():
+        for key, value in sorted(vars(module).items()):
+            if key.startswith("_"):
+                continue
+            if isinstance(value, (bool, int, float, str, type(None))) or (
+                    isinstance(value, tuple) and all(isinstance(v, (bool, int, float, str)) for v in value)):
+                out.append((name, key, repr(value)))
+    return out
+
+
+def _fingerprint(spec, inputs):
+    """What a spec builds, as comparable values: state-dict names and shapes,
+    the module tree, the modules' settings, and the output on the inputs.
+    None when the release raises on it (it reacted to the spec)."""
+    try:
+        model = build_model(spec, cast=False)
+        out = forward(model, spec, inputs)
+    except Exception:
+        return None
+    state = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
+    return state, repr(model), _simple_attributes(model), out
+
+
+def _same(a, b):
+    return a is not None and b is not None and a[:3] == b[:3] and a[3].shape == b[3].shape and torch.equal(a[3], b[3])
+
+
+def _another_value(value):
+    """A value of the same kind that a release taking the argument would
+    build differently from; None when there is no safe one to try."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value + 0.5 if value + 0.5 < 1 else value / 2
+    return None
+
+
+def _named_parameter(section, name):
+    """True when the constructor that receives a wrapper or layers argument
+    names it in its signature: the release has the argument, even where its
+    value changes nothing (use_abs_pos_emb beside rotary, a rotary width
+    below its minimum). XTransformer's enc_/dec_ routing is the release's own
+    and is where arguments were dropped: those are always proven."""
+    import inspect
+
+    def named(cls, n):
+        try:
+            return n in inspect.signature(cls.__init__).parameters
+        except (TypeError, ValueError):
+            return False
+
+    if section == "wrapper":
+        return named(x_transformers.TransformerWrapper, name)
+    if section == "layers":
+        routed = {"attn_": "Attention", "cross_attn_": "Attention", "ff_": "FeedForward"}
+        for prefix, cls in routed.items():
+            if name.startswith(prefix):
+                return named(getattr(x_transformers.x_transformers, cls, None), name[len(prefix):])
+        return named(x_transformers.x_transformers.AttentionLayers, name)
+    return False
+
+
+def ignored_argument(spec, inputs):
+    """For releases that drop unknown arguments: the first spec argument the
+    receiving constructor does not name and that provably changes nothing
+    (the spec built without it, and with another value, gives the same
+    model and outputs), as a reason; else None. An argument whose value
+    equals the release's default changes nothing when removed but does when
+    altered: it is taken."""
+    full = None
+    for section, name, value in _spec_arguments(spec):
+        if _named_parameter(section, name):
+            continue
+        if full is None:
+            full = _fingerprint(spec, inputs)
+        without = json.loads(json.dumps(spec))
+        del without[section][name]
+        base = _fingerprint(without, inputs)
+        if not _same(base, full):
+            continue
+        other = _another_value(value)
+        if other is None:
+            continue  # cannot tell: the argument is given the benefit of the doubt
+        altered = json.loads(json.dumps(spec))
+        altered[section][name] = other
+        if not _same(_fingerprint(altered, inputs), base):
+            continue
+        return (f"release ignores {section} argument '{name}': the spec built without it, or with "
+                f"{name} = {other!r}, gives the same model and outputs")
+    return None
+
+
+def _may_ignore_arguments():
+    v = _version_tuple()
+    low, high = IGNORES_UNKNOWN_ARGUMENTS
+    return v is not None and low <= v < high
 
 
 # Models evaluate() built whose checkpoint failed to load, by spec, with a
@@ -282,13 +409,17 @@ def _sha256(path):
 def make_fixture(spec, out_dir, xcompat_version):
     """Writes a fixture for `spec` into `out_dir` (which must exist and be
     empty; the C++ side renames it into the cache when this returns).
-    Returns meta (also written to meta.json). Raises Unsupported."""
+    Returns meta (also written to meta.json). Raises Unsupported or Broken."""
     model = build_model(spec)
     inputs = make_inputs(spec)
     try:
-        logits = forward(model, spec, inputs).float().contiguous()
+        logits = forward(model, spec, inputs).contiguous()
     except Exception as e:  # e.g. tie_embedding, broken from 0.24.0 to 1.16.7
-        raise Unsupported(f"release fails to run the spec on its own weights: {type(e).__name__}: {e}")
+        raise Broken(f"release fails to run the spec on its own weights: {type(e).__name__}: {str(e)[:500]}") from e
+    if _may_ignore_arguments():
+        reason = ignored_argument(spec, inputs)
+        if reason:
+            raise Unsupported(reason)
     state = model.state_dict()
 
     torch.save(state, os.path.join(out_dir, "model.pt"))
@@ -311,6 +442,7 @@ def make_fixture(spec, out_dir, xcompat_version):
         "release": release_version(),
         "spec": spec,
         "seed": int(spec["seed"]),
+        "dtype": spec.get("dtype", "float32"),
         "parameters": [
             {"name": k, "shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")}
             for k, v in state.items()
@@ -340,9 +472,11 @@ def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3):
     """Loads the fixture's checkpoint into this release's build of the spec
     (strict) and runs forward on the fixture's inputs.
 
-    Returns {"status": "ok", "logits": bytes (float32), "shape": [...],
-    "latency_ms": median} or {"status": "load_fail", "load_report": {...},
-    "error": str}. Raises Unsupported when this release cannot build the spec.
+    Returns {"status": "ok", "logits": bytes, "dtype": "float32" |
+    "bfloat16", "shape": [...], "latency_ms": median, "timing": {...}} or
+    {"status": "load_fail", "load_report": {...}, "error": str}. Raises
+    Unsupported when this release does not have what the spec asks for,
+    Broken when it fails on it.
     The checkpoint is untrusted: torch.load(weights_only=True) refuses every
     pickled global outside tensors and plain containers."""
     t0 = time.perf_counter()
@@ -370,10 +504,14 @@ def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3):
         logits = forward(model, spec, inputs)
         times.append((time.perf_counter() - t) * 1e3)
     times.sort()
-    logits = logits.float().contiguous()
+    logits = logits.contiguous()
     return {
         "status": "ok",
-        "logits": logits.numpy().tobytes(),
+        # Raw bytes in the model's own dtype (bfloat16 has no numpy dtype:
+        # viewed as int16 to get at them); the C++ side reads `dtype`.
+        "logits": logits.view(torch.int16).numpy().tobytes() if logits.dtype == torch.bfloat16
+                  else logits.numpy().tobytes(),
+        "dtype": str(logits.dtype).replace("torch.", ""),
         "shape": list(logits.shape),
         "latency_ms": times[len(times) // 2],
         "load_report": report,

@@ -24,20 +24,25 @@ struct Decision {
 Decision decide(const PlannedCell& cell, const FixturePhase& fixtures) {
   Decision d;
   d.outcome.key = cell.key;
-  const Fixture& fx = fixtures.at(cell.producer->version, cell.spec->name);
+  const Fixture& fx = fixtures.at(cell.producer->version, *cell.spec);
   d.content = fx.state == Fixture::State::Ready ? fx.content_hash : "state:" + fx.reason;
   if (fx.state == Fixture::State::Unsupported) {
     d.outcome.verdict = Verdict::Unsupported;
     d.outcome.error =
         fmt::format("producer {} cannot build {}: {}", cell.producer->version, cell.spec->name, fx.reason);
+  } else if (fx.state == Fixture::State::Broken) {
+    // The release has what the spec asks for but fails on it: a finding
+    // about the producer, not a gap in it.
+    d.outcome.verdict = Verdict::Error;
+    d.outcome.error = fmt::format("producer {} fails on {}: {}", cell.producer->version, cell.spec->name, fx.reason);
   } else if (fx.state != Fixture::State::Ready) {
     d.outcome.verdict = Verdict::Error;
     d.outcome.error = fmt::format("no fixture from {}: {}", cell.producer->version, fx.reason);
   } else if (cell.consumer->kind == "python" &&
-             fixtures.at(cell.consumer->name, cell.spec->name).state == Fixture::State::Unsupported) {
+             fixtures.at(cell.consumer->name, *cell.spec).state == Fixture::State::Unsupported) {
     d.outcome.verdict = Verdict::Unsupported;
     d.outcome.error = fmt::format("consumer {} cannot build {}: {}", cell.consumer->name, cell.spec->name,
-                                  fixtures.at(cell.consumer->name, cell.spec->name).reason);
+                                  fixtures.at(cell.consumer->name, *cell.spec).reason);
     d.content += "|consumer-unsupported";
   } else {
     d.run = true;
@@ -55,7 +60,15 @@ CellResult result_of(const CellKey& key, const WorkerReply& reply) {
     c.error = fmt::format("[{}] {}", worker_fault_name(reply.fault), reply.error);
     return c;
   }
-  return CellReply::from_json(reply.body).result(key);
+  try {
+    return CellReply::from_json(reply.body).result(key);
+  } catch (const std::exception& e) {  // one bad reply is one ERROR cell, never the end of the sweep
+    CellResult c;
+    c.key = key;
+    c.verdict = Verdict::Error;
+    c.error = std::string("[protocol] unreadable evaluate reply: ") + e.what();
+    return c;
+  }
 }
 
 }  // namespace
@@ -81,10 +94,15 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
     for (const PlannedCell* cell : by_consumer[order[ci]]) {
       const Tolerance tol = pins.tolerance_for(cell->spec->name, cell->consumer->name, cell->key.dtype);
       Decision d = decide(*cell, fixtures);
-      const std::string key = cell_cache_key(cell->key, d.content, *cell->consumer, tol);
+      const std::string key = cell_cache_key(cell->key, *cell->spec, d.content, *cell->consumer, tol);
 
       if (auto cached = recorder.with_store([&](Store& s) { return s.find_cached(key); })) {
+        // Recorded in this run too, marked reused: every reader of the run
+        // (query, report, diff) then sees what this sweep's summary says.
         cached->key = cell->key;
+        cached->reused = true;
+        cached->flaky = false;
+        recorder.add(*cached);
         progress.cell(*cached, true);
         count(*cached, &SweepSummary::reused);
         continue;
@@ -93,9 +111,9 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
       CellResult result = d.outcome;
       result.cache_key = key;
       if (d.run) {
-        const Fixture& fx = fixtures.at(cell->producer->version, cell->spec->name);
+        const Fixture& fx = fixtures.at(cell->producer->version, *cell->spec);
         const json request = {{"op", "evaluate"}, {"spec", cell->spec->definition},
-                              {"fixture_dir", fx.dir.string()}, {"checkpoint", opts.checkpoint},
+                              {"fixture_dir", fx.dir.string()}, {"checkpoint", "model." + cell->key.checkpoint},
                               {"tolerance", tol.to_json()}};
         WorkerProcess& w = pool.get(*cell->consumer);
         WorkerReply reply = w.request(request, opts.cell_timeout);

@@ -1,5 +1,6 @@
 #pragma once
 // The plan of a sweep: which cells, in which order, on which shard.
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -19,26 +20,32 @@ struct Shard {
 
 struct PlannedCell {
   CellKey key;
-  const Spec* spec;
+  const Spec* spec;  // the spec's variant in the cell's dtype (Spec::variant)
   const Release* producer;
   const Consumer* consumer;
 };
 
 struct Plan {
-  std::vector<Spec> specs;
+  std::vector<Spec> specs;  // the catalogue's, as selected
   std::vector<Release> producers;
   std::vector<Consumer> consumers;
-  std::vector<PlannedCell> cells;  // ordered by spec, producer, consumer
+  std::vector<std::string> dtypes = {"float32"};   // each spec narrows them with its own `dtypes`
+  std::vector<std::string> checkpoints = {"pt"};   // "pt", "safetensors"
+  std::deque<Spec> variants;       // every (spec, dtype) variant the cells point at
+  std::vector<PlannedCell> cells;  // ordered by spec, dtype, checkpoint, producer, consumer
 };
 
-// Every (spec, producer, consumer) on this shard. Pointers point into the
-// returned plan, so keep it alive (and do not copy it).
+// Every (spec, dtype, checkpoint, producer, consumer) on this shard. Pointers
+// point into the plan, so keep it alive (and do not copy it).
 void build_plan(Plan& plan, const Shard& shard);
 
-// The cell's cache key: fixture content, consumer identity, tolerance
-// policy, harness version, device and dtype. A recorded result with this
-// key is reused instead of re-running the cell.
-std::string cell_cache_key(const CellKey& key, const std::string& fixture_content, const Consumer& consumer,
-                           const Tolerance& tol);
+// The cell's cache key names every input of its verdict: the cell itself
+// (spec, producer, consumer, device, dtype, checkpoint format), the spec
+// variant's definition, the producer fixture's content, the consumer's
+// identity (a release's pin, driver source and venv; the port's source),
+// the tolerance policy, and the judging code (harness/core/identity.hpp).
+// A recorded result with this key is reused instead of re-running the cell.
+std::string cell_cache_key(const CellKey& key, const Spec& variant, const std::string& fixture_content,
+                           const Consumer& consumer, const Tolerance& tol);
 
 }  // namespace xcompat

@@ -21,10 +21,10 @@ namespace {
 // Each cell needs its producer's fixture and, for a release consumer, its
 // own (to tell "cannot build this spec" apart from a real outcome).
 std::vector<FixtureNeed> fixture_needs(const Plan& plan, const Pins& pins) {
-  std::set<std::pair<std::string, std::string>> seen;
+  std::set<std::tuple<std::string, std::string, std::string>> seen;
   std::vector<FixtureNeed> needs;
   auto need = [&](const std::string& version, const Spec* spec) {
-    if (!seen.insert({version, spec->name}).second) return;
+    if (!seen.insert({version, spec->name, spec->dtype()}).second) return;
     const Release* rel = pins.find(version);
     if (!rel) throw Error("release " + version + " is not pinned in the policy file");
     needs.push_back({rel, spec});

@@ -26,7 +26,6 @@ struct SweepOptions {
   std::chrono::milliseconds cell_timeout{std::chrono::seconds(120)};
   bool progress_bar = false;  // a terminal: one updating line; else a line per cell
   bool quiet = false;
-  std::string checkpoint = "model.pt";  // which fixture file consumers load
 };
 
 // Where a sweep's time went. Phases overlap across -j lanes, so these are

@@ -63,14 +63,10 @@ CellReply judge_cell_output(const TensorData& logits, double latency_ms, const L
   CellReply reply;
   reply.latency_ms = latency_ms;
   reply.load_report = report;
-  try {
-    auto c = compare_and_judge(logits, it->second, tol);
-    reply.verdict = c.verdict;
-    reply.metrics = c.metrics;
-  } catch (const Error& e) {  // shape differs: it loaded and ran, but computes something else
-    reply.verdict = Verdict::Drift;
-    reply.error = e.what();
-  }
+  const Comparison c = compare_and_judge(logits, it->second, tol);
+  reply.verdict = c.verdict;
+  reply.metrics = c.metrics;
+  reply.error = c.reason;
   return reply;
 }
 

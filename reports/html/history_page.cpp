@@ -50,8 +50,7 @@ struct HistoryPage : Frame {
                "<td>{}</td><td>{}</td><td>{}</td><td class=\"vc {}\">{}</td><td class=\"vc {}\"><a href=\"{}\">{}</a></td><td>{}</td></tr>\n",
             html(key.spec), d.rank_of(key.producer), d.consumers[d.cell_consumer[ch.cell]].rank, b, a,
             change_kind_name(ch.kind), static_cast<int>(ch.kind), change_kind_name(ch.kind),
-            html(key.spec + (d.grids[d.cell_grid[ch.cell]].label != key.spec
-                                 ? " (" + key.device + ", " + key.dtype + ")" : "")),
+            html(d.grids[d.cell_grid[ch.cell]].label),
             html(key.producer), html(key.consumer), b, verdict_name(ch.before), a, html(cell_href(ch.cell, "")),
             verdict_name(ch.after), ch.flaky ? "<span class=\"flaky\">flaky</span>" : "");
       }

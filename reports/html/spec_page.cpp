@@ -49,7 +49,8 @@ struct SpecPage : Frame {
         html(c.key.producer));
     put(o, "<dt>loaded by</dt><dd>{} <span class=\"muted\">({} consumer, identity <code>{}</code>)</span></dd>",
         html(cons.name), html(cons.kind), html(cons.version));
-    put(o, "<dt>device, dtype</dt><dd>{}, {}</dd>", html(c.key.device), html(c.key.dtype));
+    put(o, "<dt>device, dtype, checkpoint</dt><dd>{}, {}, {}</dd>", html(c.key.device), html(c.key.dtype),
+        html(c.key.checkpoint));
     put(o, "<dt>recorded</dt><dd>run #{} at {}</dd>", sr.run_id, html(sr.recorded_at));
     if (c.metrics) {
       const Metrics& m = *c.metrics;

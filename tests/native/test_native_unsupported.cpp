@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "harness/worker/worker_process.hpp"
+#include "harness/core/consumers.hpp"
 #include "native_test_support.hpp"
 
 using namespace native_test;
@@ -129,7 +130,8 @@ TEST_CASE("the cpp-native worker: hello, info, evaluate and an UNSUPPORTED reply
   CHECK(info.body.at("info").at("consumer") == "cpp-native");
   CHECK(w.hello().at("consumer") == "cpp-native");
   CHECK(w.hello().at("torch").get<std::string>().rfind("2.", 0) == 0);
-  CHECK(w.hello().contains("port_version"));
+  // The port's identity is its sources' hash, the same the command line puts in cpp-native cells' keys.
+  CHECK(w.hello().at("identity") == native_consumer().version);
 
   for (const char* checkpoint : {"model.safetensors", "model.pt"}) {
     auto r = w.request({{"op", "evaluate"}, {"spec", meta.at("spec")}, {"fixture_dir", refs[0].dir},

@@ -3,6 +3,8 @@
 #include <fstream>
 #include <map>
 
+#include <fmt/format.h>
+
 #include "catch.hpp"
 #include "matrix/store.hpp"
 #include "support.hpp"
@@ -14,18 +16,21 @@ using namespace xcompat;
 using json = nlohmann::json;
 
 namespace {
-const std::string kPlan = "--release 1.0.4,1.31.4,2.31.10 --spec decoder-absolute --spec decoder-glu "
+const std::string kPlan = "--release 1.0.4,1.31.4,2.31.10 --spec decoder-absolute --spec decoder-glu --dtype float32 "
                           "--consumer 1.0.4 --consumer 1.31.4,2.31.10 --no-progress";
 
-// The matrix as comparable values: cell -> verdict and figures (no latency).
+// The matrix as comparable values: cell -> verdict, every figure exactly
+// (hexadecimal floats: equal strings are equal doubles) and the load report.
 std::map<std::string, std::string> matrix_of(const fs::path& db) {
   Store s(db.string(), false);
   std::map<std::string, std::string> m;
   for (auto& r : s.matrix_as_of()) {
     const auto& c = r.cell;
-    m[c.key.spec + "|" + c.key.producer + "|" + c.key.consumer] =
-        std::string(verdict_name(c.verdict)) + (c.metrics ? " " + std::to_string(c.metrics->nmse) : "") +
-        " missing=" + std::to_string(c.load_report.missing.size());
+    std::string v = verdict_name(c.verdict);
+    if (c.metrics)
+      v += fmt::format(" {:a} {:a} {:a} {:a} {:a} {:a} {}", c.metrics->max_abs, c.metrics->max_rel,
+                       c.metrics->mean_abs, c.metrics->nmse, c.metrics->cosine, c.metrics->top1, c.metrics->bitwise);
+    m[c.key.str()] = v + " " + c.load_report.to_json().dump() + " " + c.error;
   }
   return m;
 }

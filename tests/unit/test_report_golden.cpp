@@ -16,12 +16,9 @@
 namespace fs = std::filesystem;
 using namespace xcompat;
 
-namespace {
+using test::slurp;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+namespace {
 
 // Times come from the clock at record and render time, the version from the
 // build: neither belongs in a golden file.

@@ -1,0 +1,211 @@
+// Verdict truth through the real workers and the sweep: non-finite outputs
+// are verdicts (never an abort), arguments a release drops are UNSUPPORTED
+// (never a silently different model), the two checkpoint formats are cells
+// of their own, and a cache hit is only ever a result of the same inputs.
+#include <unistd.h>
+
+#include <fstream>
+
+#include "catch.hpp"
+#include "harness/core/paths.hpp"
+#include "matrix/store.hpp"
+#include "support.hpp"
+
+using namespace xcompat;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+json sweep(const fs::path& state, const std::string& args, const std::string& env = "") {
+  auto r = test::run_command(env + " XCOMPAT_STATE='" + state.string() + "' '" XCOMPAT_BIN "' sweep --json " + args);
+  INFO(r.out);
+  REQUIRE((r.exit_code == 0 || r.exit_code == 3));
+  return json::parse(r.out);
+}
+
+const Spec& find_spec(const std::vector<Spec>& all, const std::string& name) {
+  for (auto& s : all)
+    if (s.name == name) return s;
+  FAIL("no spec " << name);
+  return all.front();
+}
+
+// Replaces a cached fixture's checkpoint with a mutated one (meta.json's
+// hashes updated): to the sweep, a producer that saved these tensors.
+void mutate_in_place(const fs::path& fixture, const std::string& mutation) {
+  const fs::path tmp = fixture.string() + ".mutating";
+  auto r = test::run_command("'" + (default_venv() / "bin" / "python").string() + "' '" XCOMPAT_TEST_DATA
+                             "/mutate_fixture.py' '" + fixture.string() + "' '" + tmp.string() + "' " + mutation);
+  REQUIRE(r.exit_code == 0);
+  fs::remove_all(fixture);
+  fs::rename(tmp, fixture);
+}
+
+fs::path fixture_dir_of(const fs::path& state, const std::string& release, const std::string& spec) {
+  for (auto& e : fs::directory_iterator(state / "fixtures" / release))
+    if (e.path().filename().string().rfind(spec + "-float32-", 0) == 0) return e.path();
+  FAIL("no fixture of " << spec << " by " << release);
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("a NaN weight is a DRIFT cell with its reason, and the sweep completes", "[release]") {
+  test::TempDir state;
+  const std::string plan = "--release 2.31.10 --consumer 2.31.10,cpp-native --spec decoder-absolute --dtype float32 "
+                           "--no-progress --db '" + (state / "m.db").string() + "'";
+  REQUIRE(test::xcompat(state.path, "fixtures --release 2.31.10 --spec decoder-absolute --dtype float32").exit_code == 0);
+  mutate_in_place(fixture_dir_of(state.path, "2.31.10", "decoder-absolute"), "nan");
+
+  const json s = sweep(state.path, plan);
+  CHECK(s["evaluated"] == 2);
+  Store store((state / "m.db").string(), false);
+  const auto runs = store.runs();
+  REQUIRE(runs.size() == 1);
+  CHECK(runs[0].status == "complete");
+  for (auto& r : store.matrix_as_of()) {
+    INFO(r.cell.line());
+    CHECK(r.cell.verdict == Verdict::Drift);
+    CHECK_THAT(r.cell.error, Catch::Contains("NaN"));
+    REQUIRE(r.cell.metrics);
+    CHECK(std::isnan(r.cell.metrics->max_abs));  // stored and read back as NaN, not as "no figure"
+  }
+}
+
+TEST_CASE("a release that drops an argument cannot build the spec; one that routes it can", "[release]") {
+  test::TempDir state;
+  auto r = test::xcompat(state.path,
+                         "fixtures --json --specs-file '" XCOMPAT_TEST_DATA "/verdict_specs.toml' "
+                         "--release 0.28.4,1.0.4,1.26.6,2.31.10");
+  REQUIRE(r.exit_code == 0);
+  std::map<std::string, json> row;
+  const json listing = json::parse(r.out);
+  for (auto& f : listing["fixtures"]) row[f["spec"].get<std::string>() + " " + f["release"].get<std::string>()] = f;
+  for (auto release : {"0.28.4", "1.0.4"}) {
+    INFO(release);
+    const json& f = row.at(std::string("xtransformer-no-enc-abs ") + release);
+    CHECK(f["state"] == "UNSUPPORTED");
+    CHECK_THAT(f["reason"].get<std::string>(), Catch::Contains("release ignores xtransformer argument 'enc_use_abs_pos_emb'"));
+  }
+  CHECK(row.at("xtransformer-no-enc-abs 2.31.10")["state"] == "fixture");
+  // cross_attn_ reaches cross-attention from 1.2x on; 0.28.4 drops it.
+  CHECK(row.at("xtransformer-cross-dim-head 1.26.6")["state"] == "fixture");
+  CHECK(row.at("xtransformer-cross-dim-head 2.31.10")["state"] == "fixture");
+  CHECK_THAT(row.at("xtransformer-cross-dim-head 0.28.4")["reason"].get<std::string>(),
+             Catch::Contains("ignores xtransformer argument 'dec_cross_attn_dim_head'"));
+}
+
+TEST_CASE("a release failing on its own spec is ERROR, never UNSUPPORTED", "[release]") {
+  // tie_embedding is broken in the releases themselves from 0.24.0 to 1.16.7.
+  test::TempDir state;
+  sweep(state.path, "--release 1.0.4 --consumer 1.0.4 --spec decoder-tied --dtype float32 --no-progress --db '" +
+                        (state / "m.db").string() + "'");
+  Store store((state / "m.db").string(), false);
+  auto m = store.matrix_as_of();
+  REQUIRE(m.size() == 1);
+  CHECK(m[0].cell.verdict == Verdict::Error);
+  CHECK_THAT(m[0].cell.error, Catch::Contains("fails on decoder-tied"));
+  CHECK_THAT(m[0].cell.error, Catch::Contains("AttributeError"));
+}
+
+TEST_CASE("pt and safetensors cells live side by side in one matrix", "[release]") {
+  test::TempDir state;
+  const std::string db = " --db '" + (state / "m.db").string() + "'";
+  const json first = sweep(state.path, "--release 1.31.1,1.31.4 --spec decoder-absolute --dtype float32 "
+                                       "--checkpoint pt --no-progress" + db);
+  CHECK(first["evaluated"] == 6);  // 2 producers x 3 consumers
+  const json both = sweep(state.path, "--release 1.31.1,1.31.4 --spec decoder-absolute --dtype float32 "
+                                      "--checkpoint pt,safetensors --no-progress" + db);
+  CHECK(both["reused"] == 6);      // the pt cells, as recorded
+  CHECK(both["evaluated"] == 6);   // the safetensors cells are new
+  Store store((state / "m.db").string(), false);
+  std::map<std::string, int> by_format;
+  for (auto& r : store.matrix_as_of()) {
+    ++by_format[r.cell.key.checkpoint];
+    // 1.31.1 -> 1.31.4: same keys, unit-offset norms: a real DRIFT end to end.
+    if (r.cell.key.producer == "1.31.1" && r.cell.key.consumer == "1.31.4") CHECK(r.cell.verdict == Verdict::Drift);
+  }
+  CHECK(by_format["pt"] == 6);
+  CHECK(by_format["safetensors"] == 6);
+  // Reused cells are recorded in the run that reused them.
+  CHECK(store.runs().back().results == 12);
+}
+
+TEST_CASE("editing a spec, the driver, the venv or the port re-evaluates exactly the cells it affects", "[release]") {
+  test::TempDir state;
+  const fs::path specs = state / "specs.toml";
+  fs::copy_file(default_specs_path(), specs);
+  const std::string db = " --db '" + (state / "m.db").string() + "'";
+  const std::string plan = "--release 1.31.4,2.31.10 --consumer 1.31.4,2.31.10,cpp-native "
+                           "--spec decoder-absolute,decoder-glu --dtype float32 --no-progress --specs-file '" +
+                           specs.string() + "'" + db;
+  CHECK(sweep(state.path, plan)["evaluated"] == 12);
+  CHECK(sweep(state.path, plan)["evaluated"] == 0);
+
+  SECTION("a spec edit that leaves the producer's bytes unchanged re-evaluates that spec's cells") {
+    std::string text = test::slurp(specs);
+    const std::string from = "features = [\"glu-feedforward\"]";
+    REQUIRE(text.find(from) != std::string::npos);
+    text.replace(text.find(from), from.size(), "features = [\"glu-feedforward\", \"edited\"]");
+    std::ofstream(specs) << text;
+    const json s = sweep(state.path, plan);
+    CHECK(s["evaluated"] == 6);  // decoder-glu: 2 producers x 3 consumers
+    CHECK(s["reused"] == 6);
+  }
+  SECTION("the port's sources re-evaluate the cpp-native cells only") {
+    const json s = sweep(state.path, plan, "XCOMPAT_TEST_HOOKS=1 XCOMPAT_TEST_PORT_IDENTITY=port-edited");
+    CHECK(s["evaluated"] == 4);  // 2 specs x 2 producers
+    CHECK(s["reused"] == 8);
+  }
+  SECTION("the driver's source re-evaluates the release consumers' cells and remakes the fixtures") {
+    // A root whose driver differs by one comment; everything else is the checkout's.
+    const fs::path root = state / "root";
+    fs::create_directories(root / "harness" / "python");
+    std::ofstream(root / "harness" / "python" / "xcompat_driver.py")
+        << test::slurp(python_driver_dir() / "xcompat_driver.py") << "\n# edited\n";
+    const std::string env = "XCOMPAT_ROOT='" + root.string() + "' XCOMPAT_RELEASES='" +
+                            release_sandbox("x").parent_path().string() + "' XCOMPAT_VENV='" + default_venv().string() +
+                            "'";
+    const json s = sweep(state.path, plan + " --pins '" + default_pins_path().string() + "'", env);
+    CHECK(s["evaluated"] == 8);  // the release consumers' cells
+    CHECK(s["reused"] == 4);     // cpp-native reads fixtures whose bytes did not change
+    CHECK(s["timing"]["fixtures_s"].get<double>() > 0);  // the fixtures were made again by the new driver
+  }
+  SECTION("the venv's distributions re-evaluate the release consumers' cells") {
+    // The same venv plus one more distribution, through symlinks.
+    const fs::path venv = state / "venv";
+    const fs::path site = venv_site_packages(venv);
+    fs::create_directories(site);
+    fs::create_directories(venv / "bin");
+    fs::create_symlink(fs::canonical(default_venv() / "bin" / "python"), venv / "bin" / "python");
+    for (auto& e : fs::directory_iterator(venv_site_packages(default_venv())))
+      fs::create_symlink(e.path(), site / e.path().filename());
+    fs::create_directories(site / "xcompat_test_extra-1.0.dist-info");
+    const json s = sweep(state.path, plan, "XCOMPAT_VENV='" + venv.string() + "'");
+    CHECK(s["evaluated"] == 8);
+    CHECK(s["reused"] == 4);
+  }
+}
+
+TEST_CASE("after a policy change and back, every reader shows what the last sweep says", "[release]") {
+  // A -> B -> A: the third sweep reuses A's results and records them in its
+  // own run, so query (which reads the latest run) agrees with its summary.
+  test::TempDir state;
+  const fs::path pins_b = state / "pins-b.toml";
+  std::ofstream(pins_b) << test::slurp(default_pins_path())
+                        << "\n[[override]]\nspec = \"decoder-absolute\"\nconsumer = \"1.31.4\"\nrtol = 10.0\n"
+                           "atol = 10.0\nnmse = 10.0\nreason = \"test: anything goes\"\n";
+  const std::string db = " --db '" + (state / "m.db").string() + "'";
+  const std::string plan = "--release 1.31.1 --consumer 1.31.4 --spec decoder-absolute --dtype float32 --no-progress";
+  const json a = sweep(state.path, plan + db);
+  const json b = sweep(state.path, plan + db + " --pins '" + pins_b.string() + "'");
+  const json again = sweep(state.path, plan + db);
+  CHECK(a["verdicts"]["DRIFT"] == 1);
+  CHECK(b["verdicts"]["CLOSE"] == 1);  // the override makes the unit-offset DRIFT pass
+  CHECK(again["reused"] == 1);
+  CHECK(again["verdicts"]["DRIFT"] == 1);
+  auto q = test::xcompat(state.path, "query --json --from 1.31.1 --to 1.31.4" + db);
+  REQUIRE(q.exit_code == 0);
+  CHECK(json::parse(q.out)["specs"][0]["verdict"] == "DRIFT");
+}
