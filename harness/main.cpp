@@ -127,10 +127,11 @@ int main(int argc, char** argv) {
   df->add_option("run2", run2)->required();
 
   auto* rp = app.add_subcommand("report", "render the matrix as a static HTML site (or Markdown)");
-  std::string report_out, report_format = "html";
+  std::string report_out, report_format = "html", report_section;
   add_common(rp);
   add_db(rp);
-  rp->add_option("--out", report_out, "output directory")->required();
+  rp->add_option("--out", report_out, "output directory (not with --section)");
+  rp->add_option("--section", report_section, "print one generated Markdown section: eras, pairs, native");
   rp->add_option("--format", report_format, "html or markdown")->check(CLI::IsMember({"html", "markdown", "md"}));
 
   auto* insp = app.add_subcommand("inspect", "list a checkpoint's tensors without executing pickled code");
@@ -157,7 +158,7 @@ int main(int argc, char** argv) {
     if (qy->parsed()) return cli::query(common, qargs);
     if (rn->parsed()) return cli::runs(common);
     if (df->parsed()) return cli::diff(common, run1, run2);
-    if (rp->parsed()) return cli::report(common, report_out, report_format);
+    if (rp->parsed()) return cli::report(common, report_out, report_format, report_section);
     if (insp->parsed()) return cli::run_inspect(inspect_path, common.json);
     if (work->parsed()) return cli::exec_worker(worker_release, worker_consumer);
   } catch (const std::exception& e) {

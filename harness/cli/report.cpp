@@ -12,14 +12,20 @@
 #include "harness/core/paths.hpp"
 #include "reports/html_report.hpp"
 #include "reports/markdown_report.hpp"
+#include "reports/markdown_sections.hpp"
 
 namespace xcompat::cli {
 
-int report(const Common& c, const std::string& out_dir, const std::string& format) {
+int report(const Common& c, const std::string& out_dir, const std::string& format, const std::string& section) {
   const bool markdown = format == "markdown" || format == "md";
   if (!markdown && format != "html") throw Error("unknown report format '" + format + "'; use html or markdown");
-  if (out_dir.empty()) throw Error("give --out DIR");
   if (!fs::exists(c.db_path)) throw Error("no matrix at " + c.db_path + "; run `xcompat sweep` first (or pass --db)");
+  if (!section.empty()) {
+    Store store(c.db_path, false);
+    std::cout << report::markdown_section(report::load_report_data(store), section);
+    return 0;
+  }
+  if (out_dir.empty()) throw Error("give --out DIR (or --section NAME)");
   const auto t0 = std::chrono::steady_clock::now();
   Store store(c.db_path, false);
   const auto data = report::load_report_data(store);

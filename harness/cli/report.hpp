@@ -9,6 +9,7 @@ namespace xcompat::cli {
 
 // format: "html" (default) or "markdown" ("md"). Prints the path of index.html
 // (or COMPATIBILITY.md) and the render time.
-int report(const Common& c, const std::string& out_dir, const std::string& format);
+// With `section`, prints that generated Markdown section to stdout instead.
+int report(const Common& c, const std::string& out_dir, const std::string& format, const std::string& section);
 
 }  // namespace xcompat::cli

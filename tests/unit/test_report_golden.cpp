@@ -11,6 +11,7 @@
 #include "report_fixture.hpp"
 #include "reports/html_report.hpp"
 #include "reports/markdown_report.hpp"
+#include "reports/markdown_sections.hpp"
 #include "support.hpp"
 
 namespace fs = std::filesystem;
@@ -41,6 +42,9 @@ TEST_CASE("every report page equals its golden file", "[unit]") {
   const auto data = report::load_report_data(store);
   report::write_html_report(data, (dir / "site").string());
   report::write_markdown_report(data, (dir / "site").string());
+  fs::create_directories(dir / "site" / "sections");
+  for (auto& name : report::markdown_section_names())
+    std::ofstream(dir / "site" / "sections" / (name + ".md")) << report::markdown_section(data, name);
 
   const fs::path golden = fs::path(XCOMPAT_TEST_DATA).parent_path() / "golden" / "report";
   const bool update = std::getenv("XCOMPAT_UPDATE_GOLDEN") != nullptr;
@@ -68,4 +72,21 @@ TEST_CASE("every report page equals its golden file", "[unit]") {
   // No golden page may be left without a rendered one.
   for (auto& e : fs::recursive_directory_iterator(golden))
     if (e.is_regular_file()) CHECK(fs::exists(dir / "site" / fs::relative(e.path(), golden)));
+}
+
+TEST_CASE("every generated block in docs/ names a known section and ends", "[unit]") {
+  const fs::path docs = fs::path(XCOMPAT_TEST_DATA).parent_path().parent_path() / "docs";
+  const std::regex open(R"(<!-- generated: xcompat report --format markdown --section (\w+) -->)");
+  int blocks = 0;
+  for (auto& e : fs::directory_iterator(docs)) {
+    if (e.path().extension() != ".md") continue;
+    const std::string text = slurp(e.path());
+    for (std::sregex_iterator it(text.begin(), text.end(), open), end; it != end; ++it, ++blocks) {
+      INFO(e.path().filename().string() << ": section " << (*it)[1]);
+      const auto& names = report::markdown_section_names();
+      CHECK(std::find(names.begin(), names.end(), (*it)[1].str()) != names.end());
+      CHECK(text.find("<!-- end generated -->", static_cast<size_t>(it->position())) != std::string::npos);
+    }
+  }
+  CHECK(blocks >= 3);  // RELEASES.md (pairs, eras) and NATIVE_PORT.md (native)
 }

@@ -1,0 +1,21 @@
+#pragma once
+// Figures that the project's docs state about the matrix, as Markdown
+// sections generated from the store, never typed by hand:
+//   eras    verdict counts by the producer's major version, all consumers
+//   pairs   neighbouring releases (A -> B): what B makes of A's checkpoints,
+//           the common verdict and every exception with its figure or key
+//   native  cpp-native's verdicts by dtype and checkpoint format
+// `xcompat report --format markdown --section NAME` prints one;
+// scripts/gen_docs splices them into docs/*.md between their markers.
+#include <string>
+#include <vector>
+
+#include "reports/report_data.hpp"
+
+namespace xcompat::report {
+
+const std::vector<std::string>& markdown_section_names();
+// Throws Error on an unknown name.
+std::string markdown_section(const ReportData& d, const std::string& name);
+
+}  // namespace xcompat::report
