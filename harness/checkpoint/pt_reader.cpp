@@ -1,5 +1,14 @@
 #include "harness/checkpoint/pt_reader.hpp"
 
+#include "harness/checkpoint/crc32.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <array>
 #include <bit>
 #include <cstring>
@@ -25,16 +34,53 @@ using Bytes = std::span<const std::byte>;
 // Raw file access
 // ===========================================================================
 
-std::vector<std::byte> read_whole_file(const fs::path& file) {
-  std::error_code ec;
-  const auto size = fs::file_size(file, ec);
-  if (ec) throw CheckpointError(file, "cannot read: " + ec.message());
-  std::ifstream in(file, std::ios::binary);
-  std::vector<std::byte> data(size);
-  in.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(size));
-  if (!in || static_cast<uint64_t>(in.gcount()) != size) throw CheckpointError(file, "cannot read the whole file");
-  return data;
-}
+// The file mapped read-only: the zip directory and the pickle are read in
+// place, and each storage's pages are touched only when a tensor of it is
+// read (and handed back afterwards), so a large checkpoint never has to fit
+// in memory at once.
+class MappedFile {
+ public:
+  explicit MappedFile(const fs::path& file) {
+    fd_ = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw CheckpointError(file, std::string("cannot open: ") + std::strerror(errno));
+    struct stat st{};
+    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd_);
+      throw CheckpointError(file, "not a regular file");
+    }
+    size_ = static_cast<std::size_t>(st.st_size);
+    if (size_ > 0) {
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
+      if (p == MAP_FAILED) {
+        ::close(fd_);
+        throw CheckpointError(file, std::string("cannot map: ") + std::strerror(errno));
+      }
+      data_ = static_cast<const std::byte*>(p);
+    }
+  }
+  ~MappedFile() {
+    if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  Bytes bytes() const { return {data_, size_}; }
+  // Lets the kernel drop the pages of [at, at + n) from this process: they
+  // are re-read from the file if touched again.
+  void release(Bytes range) const {
+    if (range.empty()) return;
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    auto begin = reinterpret_cast<uintptr_t>(range.data()) / page * page;
+    const auto end = reinterpret_cast<uintptr_t>(range.data() + range.size());
+    ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  }
+
+ private:
+  int fd_ = -1;
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
 
 // Little-endian unsigned field of `width` bytes at `offset`; throws when the
 // field would run past the end of `data`.
@@ -46,22 +92,7 @@ uint64_t field(Bytes data, uint64_t offset, unsigned width, const fs::path& file
   return v;
 }
 
-constexpr std::array<uint32_t, 256> make_crc_table() {
-  std::array<uint32_t, 256> t{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    t[i] = c;
-  }
-  return t;
-}
-
-uint32_t crc32(Bytes data) {
-  static constexpr auto table = make_crc_table();
-  uint32_t c = 0xFFFFFFFFu;
-  for (std::byte b : data) c = table[(c ^ std::to_integer<uint32_t>(b)) & 0xFF] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
-}
+uint32_t crc32(Bytes data) { return crc32_update(0, data); }
 
 // ===========================================================================
 // Zip: central directory only (torch writes sizes into data descriptors and
@@ -208,11 +239,15 @@ class ZipArchive {
   // The entry's bytes, after checking its CRC-32 (so a flipped byte anywhere
   // in a tensor is reported, not silently loaded).
   Bytes read(const std::string& name) const {
+    Bytes bytes = read_unchecked(name);
+    if (crc32(bytes) != entries_.at(name).crc) throw CheckpointError(file_, "zip entry '" + name + "' fails its CRC check");
+    return bytes;
+  }
+  // Where the entry's bytes are, unchecked.
+  Bytes read_unchecked(const std::string& name) const {
     const auto it = entries_.find(name);
     if (it == entries_.end()) throw CheckpointError(file_, "zip entry '" + name + "' is missing");
-    Bytes bytes = data_.subspan(it->second.data_offset, it->second.size);
-    if (crc32(bytes) != it->second.crc) throw CheckpointError(file_, "zip entry '" + name + "' fails its CRC check");
-    return bytes;
+    return data_.subspan(it->second.data_offset, it->second.size);
   }
 
  private:
@@ -317,7 +352,19 @@ class Unpickler {
   }
 
   const Value& at(std::size_t id) const { return arena_[id]; }
-  TensorData& tensor(const Value& v) { return tensors_[static_cast<std::size_t>(v.i)]; }
+
+  // A tensor as the pickle describes it: a view into a storage, checked
+  // against the storage's declared size but not read until materialised.
+  struct View {
+    std::string storage;
+    DType dtype;
+    int64_t storage_numel, offset;
+    std::vector<int64_t> size, stride;
+  };
+  const View& view(const Value& v) const { return views_[static_cast<std::size_t>(v.i)]; }
+
+  // The view's elements, contiguous; the storage's bytes come from fetch.
+  TensorData materialise(const View& v) { return materialise(fetch_(v.storage, v.dtype, v.storage_numel), v.dtype, v.offset, v.size, v.stride); }
 
  private:
   [[noreturn]] void fail(const std::string& what) const {
@@ -510,9 +557,31 @@ class Unpickler {
     const std::vector<int64_t> stride = int_tuple(a[3], "tensor stride");
     if (offset < 0) fail("negative storage offset");
     if (size.size() != stride.size()) fail("tensor size and stride differ in rank");
-    const Bytes storage = fetch_(st.s, st.dtype, st.i);
-    tensors_.push_back(materialise(storage, st.dtype, offset, size, stride));
-    return make_int(Kind::Tensor, static_cast<int64_t>(tensors_.size() - 1));
+    check_view(st.i, st.dtype, offset, size, stride);
+    views_.push_back({st.s, st.dtype, st.i, offset, size, stride});
+    return make_int(Kind::Tensor, static_cast<int64_t>(views_.size() - 1));
+  }
+
+  // The view must fit the storage's declared element count (the storage
+  // itself is checked to hold exactly that many when it is read).
+  void check_view(int64_t storage_numel, DType dtype, int64_t offset, const std::vector<int64_t>& size,
+                  const std::vector<int64_t>& stride) const {
+    const uint64_t es = dtype_size(dtype);
+    const auto numel = checked_numel(size);
+    uint64_t bytes = 0;
+    if (!numel || __builtin_mul_overflow(uint64_t(*numel), es, &bytes)) fail("tensor size overflows");
+    uint64_t storage_bytes = 0;
+    if (storage_numel < 0 || __builtin_mul_overflow(uint64_t(storage_numel), es, &storage_bytes))
+      fail("storage size overflows");
+    if (bytes > storage_bytes && bytes > kMaxBroadcastBytes) fail("tensor view is larger than its storage allows");
+    if (*numel == 0) return;
+    int64_t last = offset;
+    for (std::size_t d = 0; d < size.size(); ++d) {
+      int64_t span = 0;
+      if (__builtin_mul_overflow(size[d] - 1, stride[d], &span) || __builtin_add_overflow(last, span, &last))
+        fail("tensor view overflows");
+    }
+    if (last < 0 || last >= storage_numel) fail("tensor view reaches past the end of its storage");
   }
 
   TensorData materialise(Bytes storage, DType dtype, int64_t offset, const std::vector<int64_t>& size,
@@ -625,7 +694,7 @@ class Unpickler {
   fs::path file_;
   StorageFetch fetch_;
   std::deque<Value> arena_;  // deque: growing it keeps references valid
-  std::deque<TensorData> tensors_;
+  std::deque<View> views_;
   // dict id -> key -> slot of the key's value in the dict's items
   std::unordered_map<std::size_t, std::unordered_map<std::string, std::size_t>> dict_index_;
   std::vector<std::size_t> stack_;
@@ -684,23 +753,24 @@ StorageFetch storage_fetcher(const ZipArchive& zip, const std::string& prefix, c
   };
 }
 
-// Turns the unpickled top-level dict into tensors and scalars. A tensor that
-// appears under several names (tied weights) is copied for all but the last.
-PtContents collect(Unpickler& u, std::size_t root, const fs::path& file) {
+// The unpickled top-level dict: each tensor entry as a view (not yet read),
+// each scalar entry as its value.
+struct Collected {
+  std::map<std::string, std::size_t> views;  // name -> arena id of the tensor value
+  std::map<std::string, PtScalar> scalars;
+};
+
+Collected collect(Unpickler& u, std::size_t root, const fs::path& file) {
   const Value& dict = u.at(root);
   if (dict.kind != Kind::Dict)
     throw CheckpointError(file, std::string("top-level object is a ") + kind_name(dict.kind) + ", not a dict");
-  std::unordered_map<std::size_t, int> uses;
-  for (std::size_t j = 1; j < dict.items.size(); j += 2) ++uses[dict.items[j]];
-  PtContents out;
+  Collected out;
   for (std::size_t j = 0; j < dict.items.size(); j += 2) {
     const Value& key = u.at(dict.items[j]);
     if (key.kind != Kind::Str) throw CheckpointError(file, "top-level key is a " + std::string(kind_name(key.kind)));
     const Value& v = u.at(dict.items[j + 1]);
     switch (v.kind) {
-      case Kind::Tensor:
-        out.tensors[key.s] = --uses[dict.items[j + 1]] ? u.tensor(v) : std::move(u.tensor(v));
-        break;
+      case Kind::Tensor: out.views[key.s] = dict.items[j + 1]; break;
       case Kind::None: out.scalars[key.s] = std::monostate{}; break;
       case Kind::Bool: out.scalars[key.s] = v.i != 0; break;
       case Kind::Int: out.scalars[key.s] = v.i; break;
@@ -717,14 +787,54 @@ PtContents collect(Unpickler& u, std::size_t root, const fs::path& file) {
 
 }  // namespace
 
+struct PtReader::Impl {
+  fs::path path;
+  MappedFile file;
+  ZipArchive zip;
+  std::string prefix;
+  Unpickler unpickler;
+  Collected collected;
+  std::vector<TensorInfo> infos;
+
+  explicit Impl(const fs::path& p)
+      : path(p), file(p), zip((check_is_zip(file.bytes(), p), file.bytes()), p), prefix(archive_prefix(zip, p)),
+        unpickler((check_byteorder(zip, prefix, p), zip.read(prefix + "data.pkl")), p, storage_fetcher(zip, prefix, p)) {
+    collected = collect(unpickler, unpickler.run(), path);
+    for (auto& [name, id] : collected.views) {
+      const auto& v = unpickler.view(unpickler.at(id));
+      infos.push_back({name, v.dtype, v.size});
+    }
+  }
+};
+
+PtReader::PtReader(const fs::path& file) : impl_(std::make_unique<Impl>(file)) {}
+PtReader::~PtReader() = default;
+
+const std::vector<TensorInfo>& PtReader::tensors() const { return impl_->infos; }
+const std::map<std::string, PtScalar>& PtReader::scalars() const { return impl_->collected.scalars; }
+
+TensorData PtReader::read(const std::string& name) {
+  auto it = impl_->collected.views.find(name);
+  if (it == impl_->collected.views.end()) throw CheckpointError(impl_->path, "no tensor '" + printable(name) + "'");
+  const auto& v = impl_->unpickler.view(impl_->unpickler.at(it->second));
+  TensorData t = impl_->unpickler.materialise(v);
+  impl_->file.release(impl_->zip.read_unchecked(impl_->prefix + "data/" + v.storage));
+  return t;
+}
+
+std::string PtReader::xcompat_record() const {
+  const std::string name = impl_->prefix + "xcompat.json";
+  if (!impl_->zip.contains(name)) return "";
+  const Bytes b = impl_->zip.read(name);
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
 PtContents read_pt_full(const fs::path& file) {
-  const std::vector<std::byte> data = read_whole_file(file);
-  check_is_zip(data, file);
-  const ZipArchive zip(data, file);
-  const std::string prefix = archive_prefix(zip, file);
-  check_byteorder(zip, prefix, file);
-  Unpickler u(zip.read(prefix + "data.pkl"), file, storage_fetcher(zip, prefix, file));
-  return collect(u, u.run(), file);
+  PtReader reader(file);
+  PtContents out;
+  for (auto& info : reader.tensors()) out.tensors.emplace(info.name, reader.read(info.name));
+  out.scalars = reader.scalars();
+  return out;
 }
 
 TensorMap read_pt(const fs::path& file) { return read_pt_full(file).tensors; }

@@ -6,8 +6,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "harness/checkpoint/checkpoint_error.hpp"
 #include "harness/core/tensor.hpp"
@@ -31,6 +33,29 @@ struct PtContents {
 // the refused global; nothing is ever called), a top level that is not a dict
 // of such values (nested checkpoints like {"state_dict": {...}} included).
 PtContents read_pt_full(const std::filesystem::path& file);
+
+// The same file opened for reading one tensor at a time: the zip directory
+// and the pickle are checked up front (every check above), each storage is
+// read, CRC-checked and materialised only when one of its tensors is asked
+// for, and its pages are handed back afterwards. Memory stays about one
+// tensor, whatever the file's size.
+class PtReader {
+ public:
+  explicit PtReader(const std::filesystem::path& file);
+  ~PtReader();
+  PtReader(const PtReader&) = delete;
+  PtReader& operator=(const PtReader&) = delete;
+
+  const std::vector<TensorInfo>& tensors() const;  // by name
+  const std::map<std::string, PtScalar>& scalars() const;
+  TensorData read(const std::string& name);
+  // <archive>/xcompat.json (written by PtWriter), "" when absent.
+  std::string xcompat_record() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // read_pt_full(file).tensors: the same checks, scalar entries dropped.
 TensorMap read_pt(const std::filesystem::path& file);

@@ -221,6 +221,112 @@ TensorMap read_safetensors(const fs::path& file) {
   return out;
 }
 
+struct SafetensorsReader::Impl {
+  fs::path path;
+  uint64_t size = 0;
+  std::ifstream in;
+  Header header;
+  std::vector<TensorInfo> infos;
+  std::map<std::string, std::size_t> index;
+};
+
+SafetensorsReader::SafetensorsReader(const fs::path& file) : impl_(std::make_unique<Impl>()) {
+  impl_->path = file;
+  impl_->in = open_for_read(file, impl_->size);
+  impl_->header = read_header(impl_->in, impl_->size, file);
+  std::sort(impl_->header.entries.begin(), impl_->header.entries.end(),
+            [](const Entry& a, const Entry& b) { return a.name < b.name; });
+  for (std::size_t i = 0; i < impl_->header.entries.size(); ++i) {
+    const Entry& e = impl_->header.entries[i];
+    impl_->infos.push_back({e.name, e.dtype, e.shape});
+    impl_->index[e.name] = i;
+  }
+}
+
+SafetensorsReader::~SafetensorsReader() = default;
+
+const std::vector<TensorInfo>& SafetensorsReader::tensors() const { return impl_->infos; }
+const std::map<std::string, std::string>& SafetensorsReader::metadata() const { return impl_->header.metadata; }
+
+TensorData SafetensorsReader::read(const std::string& name) {
+  auto it = impl_->index.find(name);
+  if (it == impl_->index.end()) throw CheckpointError(impl_->path, "no tensor '" + name + "'");
+  const Entry& e = impl_->header.entries[it->second];
+  TensorData t{e.dtype, e.shape, std::vector<std::byte>(e.end - e.begin)};
+  if (!t.bytes.empty()) read_exact(impl_->in, impl_->header.data_start + e.begin, t.bytes.data(), t.bytes.size(), impl_->path);
+  return t;
+}
+
+struct SafetensorsWriter::Impl {
+  fs::path target, tmp;
+  std::ofstream out;
+  std::vector<TensorInfo> order;
+  std::size_t next = 0;
+  bool committed = false;
+};
+
+SafetensorsWriter::SafetensorsWriter(const fs::path& file, const std::vector<TensorInfo>& tensors,
+                                     const std::map<std::string, std::string>& metadata)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->target = file;
+  impl_->tmp = temporary_sibling(file);
+  impl_->order = tensors;
+  json j = json::object();
+  if (!metadata.empty()) j[kMetadataKey] = metadata;
+  uint64_t offset = 0;
+  for (const auto& t : tensors) {
+    if (t.name == kMetadataKey) throw CheckpointError(file, "a tensor cannot be named __metadata__");
+    const auto numel = checked_numel(t.shape);
+    if (!numel) throw CheckpointError(file, "tensor '" + t.name + "' shape overflows");
+    const uint64_t bytes = uint64_t(*numel) * dtype_size(t.dtype);
+    j[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+  }
+  std::string header;
+  try {
+    header = j.dump();
+  } catch (const json::exception& e) {
+    throw CheckpointError(file, std::string("cannot encode header: ") + e.what());
+  }
+  header.append((8 - header.size() % 8) % 8, ' ');
+  impl_->out.open(impl_->tmp, std::ios::binary | std::ios::trunc);
+  if (!impl_->out) throw CheckpointError(file, "cannot create " + impl_->tmp.string());
+  unsigned char len_bytes[8];
+  for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(uint64_t(header.size()) >> (8 * i));
+  impl_->out.write(reinterpret_cast<const char*>(len_bytes), 8);
+  impl_->out.write(header.data(), static_cast<std::streamsize>(header.size()));
+}
+
+SafetensorsWriter::~SafetensorsWriter() {
+  if (!impl_->committed) {
+    impl_->out.close();
+    std::error_code ec;
+    fs::remove(impl_->tmp, ec);
+  }
+}
+
+void SafetensorsWriter::write(const TensorInfo& info, const TensorData& data) {
+  if (impl_->next >= impl_->order.size() || !(impl_->order[impl_->next] == info))
+    throw CheckpointError(impl_->target, "tensor '" + info.name + "' written out of the declared order");
+  if (data.dtype != info.dtype || data.shape != info.shape ||
+      data.bytes.size() != uint64_t(*checked_numel(info.shape)) * dtype_size(info.dtype))
+    throw CheckpointError(impl_->target, "tensor '" + info.name + "' does not match its declared dtype and shape");
+  impl_->out.write(reinterpret_cast<const char*>(data.bytes.data()), static_cast<std::streamsize>(data.bytes.size()));
+  if (!impl_->out) throw CheckpointError(impl_->target, "write failed (disk full?)");
+  ++impl_->next;
+}
+
+void SafetensorsWriter::commit() {
+  if (impl_->next != impl_->order.size())
+    throw CheckpointError(impl_->target, std::to_string(impl_->order.size() - impl_->next) + " tensors never written");
+  impl_->out.close();
+  if (!impl_->out) throw CheckpointError(impl_->target, "write failed (disk full?)");
+  std::error_code ec;
+  fs::rename(impl_->tmp, impl_->target, ec);
+  if (ec) throw CheckpointError(impl_->target, "cannot replace: " + ec.message());
+  impl_->committed = true;
+}
+
 std::map<std::string, std::string> read_safetensors_metadata(const fs::path& file) {
   uint64_t size = 0;
   std::ifstream in = open_for_read(file, size);

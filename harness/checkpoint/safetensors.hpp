@@ -7,7 +7,9 @@
 // validates, so a file accepted here is one the Python library accepts too.
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "harness/checkpoint/checkpoint_error.hpp"
 #include "harness/core/tensor.hpp"
@@ -34,5 +36,43 @@ std::map<std::string, std::string> read_safetensors_metadata(const std::filesyst
 // not UTF-8, or the file system refuses.
 void write_safetensors(const std::filesystem::path& file, const TensorMap& tensors,
                        const std::map<std::string, std::string>& metadata = {});
+
+// One tensor at a time, for files larger than memory: the header is read and
+// validated (as read_safetensors does) up front, each tensor's bytes when
+// asked for.
+class SafetensorsReader {
+ public:
+  explicit SafetensorsReader(const std::filesystem::path& file);
+  ~SafetensorsReader();
+  SafetensorsReader(const SafetensorsReader&) = delete;
+  SafetensorsReader& operator=(const SafetensorsReader&) = delete;
+
+  const std::vector<TensorInfo>& tensors() const;  // by name
+  const std::map<std::string, std::string>& metadata() const;
+  TensorData read(const std::string& name);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Writes tensors one at a time, in the declared order, after the header:
+// into a temporary file beside `file` that commit() renames into place (a
+// writer destroyed before commit removes it: no partial file is ever seen).
+class SafetensorsWriter {
+ public:
+  SafetensorsWriter(const std::filesystem::path& file, const std::vector<TensorInfo>& tensors,
+                    const std::map<std::string, std::string>& metadata = {});
+  ~SafetensorsWriter();
+  SafetensorsWriter(const SafetensorsWriter&) = delete;
+  SafetensorsWriter& operator=(const SafetensorsWriter&) = delete;
+
+  void write(const TensorInfo& info, const TensorData& data);
+  void commit();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace xcompat

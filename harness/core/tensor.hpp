@@ -33,6 +33,14 @@ struct TensorData {
   std::vector<double> to_doubles() const;
 };
 
+// A tensor's name, dtype and shape, without its data.
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  bool operator==(const TensorInfo&) const = default;
+};
+
 // Name -> tensor, ordered by name so every listing is deterministic.
 using TensorMap = std::map<std::string, TensorData>;
 

@@ -1,0 +1,47 @@
+#pragma once
+// A checkpoint file of either format, one tensor at a time: what `convert`,
+// `inspect` and the stamp read and write. The format is told by the bytes
+// (a zip is a torch.save file, anything else is tried as safetensors) when
+// reading, by the extension when writing.
+//
+// xcompat's own record travels inside the file: safetensors `__metadata__`
+// key "xcompat", a .pt's <archive>/xcompat.json (docs/CHECKPOINT_FORMATS.md):
+// a JSON object (the version stamp, a conversion's provenance).
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/core/tensor.hpp"
+
+namespace xcompat {
+
+class CheckpointReader {
+ public:
+  virtual ~CheckpointReader() = default;
+  virtual const std::vector<TensorInfo>& tensors() const = 0;  // by name
+  virtual TensorData read(const std::string& name) = 0;
+  // The "xcompat" record, or an empty object.
+  virtual nlohmann::json xcompat_record() const = 0;
+  virtual const char* format() const = 0;  // "pt" or "safetensors"
+};
+
+// Throws CheckpointError (naming the file) for anything the restricted
+// readers refuse.
+std::unique_ptr<CheckpointReader> open_checkpoint(const std::filesystem::path& file);
+
+class CheckpointWriter {
+ public:
+  virtual ~CheckpointWriter() = default;
+  virtual void write(const TensorInfo& info, const TensorData& data) = 0;  // in the declared order
+  virtual void commit() = 0;  // atomic: nothing appears under the name before
+};
+
+// By extension: .safetensors, or .pt / .pth / .bin for torch.save's format.
+std::unique_ptr<CheckpointWriter> create_checkpoint(const std::filesystem::path& file,
+                                                    const std::vector<TensorInfo>& tensors,
+                                                    const nlohmann::json& xcompat_record);
+
+}  // namespace xcompat
