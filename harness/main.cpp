@@ -134,6 +134,18 @@ int main(int argc, char** argv) {
   rp->add_option("--section", report_section, "print one generated Markdown section: eras, pairs, native");
   rp->add_option("--format", report_format, "html or markdown")->check(CLI::IsMember({"html", "markdown", "md"}));
 
+  auto* cv = app.add_subcommand("convert", "carry a checkpoint from the release that saved it to another release");
+  cli::ConvertArgs cargs;
+  cv->add_option("file", cargs.in, ".pt or .safetensors")->required();
+  cv->add_option("--to", cargs.to, "the release to convert to")->required();
+  cv->add_option("--from", cargs.from, "the release that saved it (default: its stamp, or a meta.json beside it)");
+  cv->add_option("--spec", cargs.spec, "the spec it was built from (heads, conditional changes)");
+  cv->add_option("--specs-file", common.specs_path, "spec catalogue (TOML)");
+  cv->add_option("--out", cargs.out, "where to write (.safetensors or .pt)");
+  cv->add_flag("--strict", cargs.strict, "refuse a conversion that loses anything");
+  cv->add_flag("--dry-run", cargs.dry_run, "plan only, write nothing");
+  cv->add_flag("--json", common.json, "machine-readable output");
+
   auto* insp = app.add_subcommand("inspect", "list a checkpoint's tensors without executing pickled code");
   std::string inspect_path;
   insp->add_option("file", inspect_path, ".pt or .safetensors")->required();
@@ -160,6 +172,7 @@ int main(int argc, char** argv) {
     if (df->parsed()) return cli::diff(common, run1, run2);
     if (rp->parsed()) return cli::report(common, report_out, report_format, report_section);
     if (insp->parsed()) return cli::run_inspect(inspect_path, common.json);
+    if (cv->parsed()) return cli::convert(common, cargs);
     if (work->parsed()) return cli::exec_worker(worker_release, worker_consumer);
   } catch (const std::exception& e) {
     fmt::print(stderr, "xcompat: {}\n", e.what());

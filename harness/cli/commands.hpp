@@ -43,6 +43,12 @@ struct SweepArgs {
 int sweep(const Common& c, const SweepArgs& a);
 int merge(const std::string& out, const std::vector<std::string>& inputs);
 
+struct ConvertArgs {
+  std::string in, out, to, from, spec;
+  bool strict = false, dry_run = false;
+};
+int convert(const Common& c, const ConvertArgs& a);
+
 struct QueryArgs {
   std::string from, to, spec;
 };

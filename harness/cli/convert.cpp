@@ -1,0 +1,72 @@
+// `xcompat convert IN --to B [--from A] [--spec S [--specs-file F]] --out OUT [--strict] [--dry-run] [--json]`:
+// carries a checkpoint from the release that saved it to release B with the
+// release history (matrix/history.toml), and says exactly what it did.
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "harness/cli/commands.hpp"
+#include "harness/convert/convert_file.hpp"
+#include "harness/core/error.hpp"
+#include "harness/core/spec.hpp"
+
+namespace xcompat::cli {
+
+namespace {
+// "layers.norm_add_unit_offset = False": how a user passes an argument.
+std::string python_args(const json& args) {
+  std::string out;
+  for (auto& [section, values] : args.items())
+    for (auto& [k, v] : values.items()) {
+      std::string value = v.is_boolean() ? (v.get<bool>() ? "True" : "False") : v.dump();
+      out += fmt::format("{}{}: {} = {}", out.empty() ? "" : "; ", section, k, value);
+    }
+  return out;
+}
+}  // namespace
+
+int convert(const Common& c, const ConvertArgs& a) {
+  if (a.out.empty() && !a.dry_run) throw Error("give --out FILE (.safetensors or .pt), or --dry-run");
+  auto to = Version::parse(a.to);
+  if (!to) throw Error("--to wants a release X.Y.Z, not '" + a.to + "'");
+  ConvertRequest req;
+  req.in = a.in;
+  req.out = a.out;
+  req.to = *to;
+  req.strict = a.strict;
+  req.dry_run = a.dry_run;
+  if (!a.from.empty()) {
+    auto from = Version::parse(a.from);
+    if (!from) throw Error("--from wants a release X.Y.Z, not '" + a.from + "'");
+    req.from = from;
+  }
+  if (!a.spec.empty()) {
+    const auto specs = select_specs(load_specs(c.specs_path), {a.spec});
+    req.spec = specs.front().definition;
+  }
+  const ReleaseHistory& history = release_history();
+  const ConvertResult r = convert_file(history, req);
+  const ConversionPlan& p = r.plan;
+  if (c.json) {
+    std::cout << r.to_json().dump(2) << "\n";
+    return 0;
+  }
+  fmt::print("{}: saved by {} ({}), converted to {}\n", a.in, p.from.release.str(), r.from_source, p.to.release.str());
+  if (p.changes.empty()) fmt::print("  no change of the release history lies between them\n");
+  for (auto& id : p.changes) {
+    const HistoryChange& ch = history.change(id);
+    fmt::print("  {} {}: {}\n", ch.boundary(), id, ch.reason);
+  }
+  fmt::print("outcome: {}\n", conversion_outcome_name(p.outcome));
+  if (!p.args.empty()) fmt::print("  build {} with {}\n", p.to.release.str(), python_args(p.args));
+  for (auto& [name, m] : r.lossy_tensors) fmt::print("  lost: {} (largest |x| {:.3g})\n", name, m);
+  for (auto& l : p.lost_behaviour) fmt::print("  lost: {}\n", l);
+  for (auto& n : p.notes) fmt::print("  note: {}\n", n);
+  if (!p.rounding.empty())
+    fmt::print("  expect CLOSE rather than IDENTICAL: {} computes the same function with other rounding\n",
+               fmt::join(p.rounding, ", "));
+  if (r.written) fmt::print("wrote {}\n", a.out);
+  return 0;
+}
+
+}  // namespace xcompat::cli

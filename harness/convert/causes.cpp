@@ -1,0 +1,95 @@
+#include "harness/convert/causes.hpp"
+
+#include <fmt/format.h>
+
+#include <set>
+
+namespace xcompat {
+
+using json = nlohmann::json;
+
+namespace {
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')).substr(0, 200); }
+
+std::string sample(const std::vector<std::string>& keys) {
+  std::string out;
+  for (std::size_t i = 0; i < keys.size() && i < 3; ++i) out += (out.empty() ? "" : ", ") + keys[i];
+  if (keys.size() > 3) out += fmt::format(" and {} more", keys.size() - 3);
+  return out;
+}
+
+}  // namespace
+
+json Cause::to_json() const { return {{"kind", kind}, {"change", change}, {"detail", detail}}; }
+
+json causes_json(const std::vector<Cause>& causes) {
+  json j = json::array();
+  for (auto& c : causes) j.push_back(c.to_json());
+  return j;
+}
+
+std::string causes_line(const json& causes) {
+  std::string out;
+  if (!causes.is_array()) return out;
+  for (auto& c : causes) {
+    out += out.empty() ? "" : ", ";
+    out += c.value("kind", "?");
+    if (!c.value("change", "").empty()) out += " (" + c.value("change", "") + ")";
+  }
+  return out;
+}
+
+std::vector<Cause> explain_cell(const ReleaseHistory& history, const CellResult& direct, const ConversionPlan& plan) {
+  std::vector<Cause> causes;
+  if (direct.verdict == Verdict::Error) return {{"error", "", first_line(direct.error)}};
+  if (plan.outcome == ConversionOutcome::Refused) return {{"refused", "", plan.refused}};
+
+  // What each crossed change does, by the ops it carries.
+  for (auto& id : plan.changes) {
+    const HistoryChange& c = history.change(id);
+    std::set<std::string> kinds;
+    for (auto& op : c.ops) {
+      switch (op.kind) {
+        case OpKind::Rename: kinds.insert("renamed"); break;
+        case OpKind::Drop: kinds.insert(plan.downgrade ? "added" : "removed"); break;
+        case OpKind::Add: kinds.insert(plan.downgrade ? "removed" : "added"); break;
+        case OpKind::PermuteRows: case OpKind::Reshape: case OpKind::Split: case OpKind::Concatenate:
+          kinds.insert(c.kind == "layout" ? "reshaped" : "computation");
+          break;
+        case OpKind::AddConstant: case OpKind::Scale: kinds.insert("computation"); break;
+      }
+    }
+    if (c.rounding_only()) kinds.insert("rounding");
+    if (c.kind == "behaviour") kinds.insert("computation");
+    if (plan.args.size() && (!c.args.empty() || !c.down_args.empty())) kinds.insert("argument");
+    for (auto& k : kinds) causes.push_back({k, id, c.reason});
+  }
+
+  if (direct.verdict == Verdict::LoadFail) {
+    // Every key the load report names must be accounted for by the plan:
+    // a missing key is one the conversion produces, an unexpected key one it
+    // renames or drops.
+    std::set<std::string> produced;
+    for (auto& o : plan.outputs) produced.insert(o.info.name);
+    std::vector<std::string> missing, unexpected;
+    for (auto& k : direct.load_report.missing)
+      if (!produced.count(k)) missing.push_back(k);
+    for (auto& k : direct.load_report.unexpected)
+      if (produced.count(k)) unexpected.push_back(k);
+    if (!missing.empty()) causes.push_back({"unexplained", "", "B expects " + sample(missing) + ", which no change provides"});
+    if (!unexpected.empty())
+      causes.push_back({"unexplained", "", "B does not take " + sample(unexpected) + ", which no change removes"});
+    bool any_layout = false;
+    for (auto& c : causes) any_layout |= c.kind == "renamed" || c.kind == "removed" || c.kind == "added" || c.kind == "reshaped";
+    if (!any_layout && missing.empty() && unexpected.empty())
+      causes.push_back({"unexplained", "", "the keys differ, and no change of layout lies between the releases"});
+  } else if (direct.verdict == Verdict::Drift) {
+    bool any = false;
+    for (auto& c : causes) any |= c.kind == "computation" || c.kind == "rounding" || c.kind == "argument" || c.kind == "reshaped";
+    if (!any) causes.push_back({"unexplained", "", "same keys, other outputs, and no change of computation lies between the releases"});
+  }
+  return causes;
+}
+
+}  // namespace xcompat

@@ -1,0 +1,545 @@
+#include "harness/convert/conversion.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "harness/convert/tensor_math.hpp"
+#include "harness/core/error.hpp"
+
+namespace xcompat {
+
+using json = nlohmann::json;
+
+namespace {
+
+bool torch_ok(const HistoryChange& c, const ReleasePoint& p) {
+  if (c.torch.empty()) return true;
+  int major = 0, minor = 0;
+  if (std::sscanf(c.torch.c_str() + 2, "%d.%d", &major, &minor) < 1) return true;
+  return std::pair(p.torch_major, p.torch_minor) >= std::pair(major, minor);
+}
+
+bool applied(const HistoryChange& c, const ReleasePoint& p) { return c.side(p.release) > 0 && torch_ok(c, p); }
+
+// The symbolic state of the checkpoint while the chain is planned: every
+// tensor by its current name, as a program over the input tensors.
+struct State {
+  std::map<std::string, OutputTensor> tensors;
+
+  // The tensors whose current name matches; `scalar` keeps single-element ones only.
+  std::vector<std::pair<std::string, KeyPattern::Captures>> matching(const KeyPattern& p, bool scalar = false) const {
+    std::vector<std::pair<std::string, KeyPattern::Captures>> out;
+    for (auto& [name, t] : tensors)
+      if (auto c = p.match(name))
+        if (!scalar || checked_numel(t.info.shape).value_or(0) == 1) out.push_back({name, *c});
+    return out;
+  }
+};
+
+struct Planner {
+  ConversionPlan& plan;
+  State state;
+  const ModelFacts& facts;
+
+  [[noreturn]] void refuse(const std::string& why) { throw Error(why); }
+
+  // A shape dimension: a number, or "<key pattern>:<axis>" read from a tensor.
+  int64_t dimension(const std::string& expr, const KeyPattern::Captures& captures, const std::string& change) {
+    if (auto colon = expr.rfind(':'); colon != std::string::npos) {
+      const std::string key = KeyPattern(expr.substr(0, colon)).render(captures);
+      const int axis = std::stoi(expr.substr(colon + 1));
+      auto it = state.tensors.find(key);
+      if (it == state.tensors.end() || axis >= static_cast<int>(it->second.info.shape.size()))
+        refuse(fmt::format("change {} needs the shape of {}, which the checkpoint does not have", change, key));
+      return it->second.info.shape[axis];
+    }
+    return std::stoll(expr);
+  }
+
+  std::vector<int64_t> shape_of(const std::vector<std::string>& exprs, const KeyPattern::Captures& captures,
+                                const std::string& change) {
+    std::vector<int64_t> s;
+    for (auto& e : exprs) s.push_back(dimension(e, captures, change));
+    return s;
+  }
+
+  double scale_value(const HistoryOp& op, const KeyPattern::Captures& captures, const std::string& change) {
+    if (op.value_expr.empty()) return op.value;
+    const std::string key = op.dim_of->render(captures);
+    auto it = state.tensors.find(key);
+    if (it == state.tensors.end() || op.dim_axis >= static_cast<int>(it->second.info.shape.size()))
+      refuse(fmt::format("change {} needs dim from {}, which the checkpoint does not have", change, key));
+    const double dim = static_cast<double>(it->second.info.shape[op.dim_axis]);
+    if (op.value_expr == "dim ** 0.5") return std::sqrt(dim);
+    if (op.value_expr == "dim ** -0.5") return 1.0 / std::sqrt(dim);
+    refuse("change " + change + ": unknown value expression '" + op.value_expr + "'");
+  }
+
+  void rename(const KeyPattern& from, const KeyPattern& to, bool& touched) {
+    std::vector<std::pair<std::string, std::string>> moves;
+    for (auto& [name, caps] : state.matching(from)) moves.push_back({name, to.render(caps)});
+    for (auto& [old_name, new_name] : moves) {
+      if (old_name == new_name) continue;
+      OutputTensor t = std::move(state.tensors.at(old_name));
+      state.tensors.erase(old_name);
+      if (state.tensors.count(new_name))
+        refuse("renaming " + old_name + " to " + new_name + " would overwrite a tensor the checkpoint already has");
+      t.info.name = new_name;
+      state.tensors.emplace(new_name, std::move(t));
+      touched = true;
+    }
+  }
+
+  void add_step(const KeyPattern& from, TensorStep step, bool scalar, bool& touched) {
+    for (auto& [name, _] : state.matching(from, scalar)) {
+      state.tensors.at(name).steps.push_back(step);
+      touched = true;
+    }
+  }
+
+  void drop(const HistoryOp& op, const KeyPattern& pattern, double fill, const std::string& change, bool& touched) {
+    for (auto& [name, _] : state.matching(pattern)) {
+      OutputTensor& t = state.tensors.at(name);
+      if (!op.unused) {
+        // Lossless only if the tensor holds exactly what B implies: known
+        // once its data is read (run_conversion). Only a plain input can be checked.
+        if (t.sources.size() == 1 && t.steps.empty())
+          plan.dropped.push_back({t.sources.front(), change, fill});
+        else if (!t.sources.empty() || t.fill != fill)
+          plan.lost_behaviour.push_back(change + ": " + name + " is dropped");
+      }
+      state.tensors.erase(name);
+      touched = true;
+    }
+  }
+
+  // A tensor of `fill` beside each key matching `anchor`, in the anchor's dtype.
+  void add(const KeyPattern& anchor, const KeyPattern& to, const std::vector<std::string>& shape, double fill,
+           const std::string& change, bool& touched) {
+    std::vector<OutputTensor> added;
+    for (auto& [name, caps] : state.matching(anchor)) {
+      OutputTensor t;
+      t.info.name = to.render(caps);
+      if (state.tensors.count(t.info.name)) continue;  // already there: nothing to add
+      t.info.dtype = state.tensors.at(name).info.dtype;
+      t.info.shape = shape_of(shape, caps, change);
+      t.fill = fill;
+      added.push_back(std::move(t));
+    }
+    for (auto& t : added) {
+      touched = true;
+      state.tensors.emplace(t.info.name, std::move(t));
+    }
+  }
+
+  // Splits along dim 0 into equal parts.
+  void split(const KeyPattern& from, const std::vector<KeyPattern>& to, bool& touched) {
+    for (auto& [name, caps] : state.matching(from)) {
+      OutputTensor src = state.tensors.at(name);
+      const int64_t parts = static_cast<int64_t>(to.size());
+      if (src.info.shape.empty() || src.info.shape[0] % parts != 0)
+        refuse(fmt::format("{} cannot be split in {} equal parts along its first dimension", name, parts));
+      const int64_t rows = src.info.shape[0] / parts;
+      state.tensors.erase(name);
+      for (int64_t k = 0; k < parts; ++k) {
+        OutputTensor t = src;
+        t.info.name = to[k].render(caps);
+        t.info.shape[0] = rows;
+        TensorStep s{TensorStep::Rows};
+        s.row_begin = k * rows;
+        s.row_end = (k + 1) * rows;
+        t.steps.push_back(s);
+        state.tensors.emplace(t.info.name, std::move(t));
+      }
+      touched = true;
+    }
+  }
+
+  void concatenate(const std::vector<KeyPattern>& from, const KeyPattern& to, bool& touched) {
+    for (auto& [first, caps] : state.matching(from[0])) {
+      std::vector<std::string> parts;
+      for (auto& p : from) parts.push_back(p.render(caps));
+      OutputTensor out;
+      out.info = state.tensors.at(first).info;
+      out.info.name = to.render(caps);
+      out.info.shape[0] = 0;
+      for (auto& p : parts) {
+        auto it = state.tensors.find(p);
+        if (it == state.tensors.end()) refuse("concatenating into " + out.info.name + " needs " + p);
+        if (!it->second.steps.empty() || it->second.sources.size() != 1)
+          refuse("concatenating " + p + ": only plain input tensors can be concatenated");
+        out.sources.push_back(it->second.sources.front());
+        out.info.shape[0] += it->second.info.shape[0];
+      }
+      for (auto& p : parts) state.tensors.erase(p);
+      state.tensors.emplace(out.info.name, std::move(out));
+      touched = true;
+    }
+  }
+
+  void apply(const HistoryChange& c, const HistoryOp& op, bool up, bool& touched) {
+    const std::string& id = c.id;
+    switch (op.kind) {
+      case OpKind::Rename:
+        up ? rename(op.from[0], op.to[0], touched) : rename(op.to[0], op.from[0], touched);
+        break;
+      case OpKind::AddConstant: {
+        TensorStep s{TensorStep::AddConstant};
+        s.value = up ? op.value : -op.value;
+        add_step(op.from[0], s, op.scalar, touched);
+        break;
+      }
+      case OpKind::Scale:
+        for (auto& [name, caps] : state.matching(op.from[0], op.scalar)) {
+          TensorStep s{TensorStep::Scale};
+          const double v = scale_value(op, caps, id);
+          s.value = up ? v : 1.0 / v;
+          state.tensors.at(name).steps.push_back(s);
+          touched = true;
+        }
+        break;
+      case OpKind::PermuteRows:
+        for (auto& p : op.from)
+          for (auto& [name, caps] : state.matching(p)) {
+            auto hit = facts.heads.find(caps.count("p") ? caps.at("p") : "");
+            if (hit == facts.heads.end() || hit->second <= 0)
+              refuse(fmt::format("change {} reorders {} head by head, and the number of heads is not known "
+                                 "(give the spec: --spec or --specs-file)", id, name));
+            const std::string rot_key = op.rot_of->render(caps);
+            auto rit = state.tensors.find(rot_key);
+            if (rit == state.tensors.end() || rit->second.info.shape.empty())
+              refuse(fmt::format("change {} needs the rotary width from {}", id, rot_key));
+            TensorStep s{TensorStep::PermuteRows};
+            s.heads = hit->second;
+            s.rot = 2 * rit->second.info.shape[0];
+            s.inverse = !up;
+            OutputTensor& t = state.tensors.at(name);
+            if (t.info.shape.empty() || t.info.shape[0] % s.heads != 0 || t.info.shape[0] / s.heads < s.rot)
+              refuse(fmt::format("{} with shape [{}] does not hold {} heads of at least {} rotary rows", name,
+                                 fmt::join(t.info.shape, ", "), s.heads, s.rot));
+            t.steps.push_back(s);
+            touched = true;
+          }
+        break;
+      case OpKind::Reshape:
+        if (!up) {
+          if (!state.matching(op.from[0]).empty())
+            refuse("change " + id + " reshapes tensors; undoing it is not described");
+          break;
+        }
+        for (auto& [name, caps] : state.matching(op.from[0])) {
+          TensorStep s{TensorStep::Reshape};
+          s.shape = shape_of(op.shape, caps, id);
+          state.tensors.at(name).steps.push_back(s);
+          state.tensors.at(name).info.shape = s.shape;
+          touched = true;
+        }
+        break;
+      case OpKind::Split:
+        up ? split(op.from[0], op.to, touched) : concatenate(op.to, op.from[0], touched);
+        break;
+      case OpKind::Concatenate:
+        up ? concatenate(op.from, op.to[0], touched) : split(op.to[0], op.from, touched);
+        break;
+      case OpKind::Drop:
+        if (up) {
+          drop(op, op.from[0], 0.0, id, touched);
+        } else if (op.anchor && !op.shape.empty()) {
+          add(*op.anchor, op.from[0], op.shape, 0.0, id, touched);
+        } else {
+          // Undoing a drop needs the tensor back: known only when the op
+          // says where and how big. Otherwise the older release has a
+          // parameter nothing can fill.
+          plan.lost_behaviour.push_back(id + ": the older release has " + op.from[0].text() +
+                                        ", which the newer checkpoint does not hold");
+          touched = true;
+        }
+        break;
+      case OpKind::Add:
+        if (up) add(op.from[0], op.to[0], op.shape, op.value, id, touched);
+        else drop(op, op.to[0], op.value, id, touched);
+        break;
+    }
+  }
+
+  // "layers.x" (set, truthy), "mask=padding" (equal), "!layers.x" (not so).
+  bool spec_condition(const std::string& text) const {
+    const bool negated = !text.empty() && text[0] == '!';
+    const std::string condition = negated ? text.substr(1) : text;
+    const auto eq = condition.find('=');
+    const std::string path = condition.substr(0, eq);
+    const auto dot = path.find('.');
+    const json* v = nullptr;
+    if (dot == std::string::npos) {
+      if (facts.spec.contains(path)) v = &facts.spec[path];
+    } else {
+      const std::string section = path.substr(0, dot), name = path.substr(dot + 1);
+      if (facts.spec.contains(section) && facts.spec[section].contains(name)) v = &facts.spec[section][name];
+      // XTransformer routes enc_/dec_ arguments to its two models.
+      if (!v && facts.spec.contains("xtransformer"))
+        for (auto prefix : {"enc_", "dec_"})
+          if (facts.spec["xtransformer"].contains(prefix + name)) v = &facts.spec["xtransformer"][prefix + name];
+    }
+    bool holds = false;
+    if (v && eq != std::string::npos) holds = v->is_string() && v->get<std::string>() == condition.substr(eq + 1);
+    else if (v) holds = v->is_boolean() ? v->get<bool>() : !v->is_null();
+    return negated ? !holds : holds;
+  }
+
+  // The change's conditions on the checkpoint (keys, a shape) and the spec.
+  // An argument condition without a spec cannot be decided: it is noted.
+  bool when_holds(const HistoryChange& c) {
+    if (c.when && state.matching(*c.when).empty()) return false;
+    if (!c.when_shape.empty()) {
+      const auto colon = c.when_shape.rfind(':'), eq = c.when_shape.rfind('=');
+      const KeyPattern key(c.when_shape.substr(0, colon));
+      const int axis = std::stoi(c.when_shape.substr(colon + 1, eq - colon - 1));
+      const int64_t want = std::stoll(c.when_shape.substr(eq + 1));
+      bool any = false;
+      for (auto& [name, _] : state.matching(key)) {
+        const auto& shape = state.tensors.at(name).info.shape;
+        any |= axis < static_cast<int>(shape.size()) && shape[axis] == want;
+      }
+      if (!any) return false;
+    }
+    if (!c.when_arg.empty()) {
+      if (facts.spec.is_null() || facts.spec.empty()) {
+        plan.notes.push_back(fmt::format("{}: applies if the model was built with {} ({}); give the spec to decide",
+                                         c.id, c.when_arg, c.reason));
+        return false;
+      }
+      // Conditions separated by commas must all hold.
+      std::size_t start = 0;
+      while (start <= c.when_arg.size()) {
+        const auto comma = c.when_arg.find(',', start);
+        if (!spec_condition(c.when_arg.substr(start, comma == std::string::npos ? std::string::npos : comma - start)))
+          return false;
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+    }
+    return true;
+  }
+
+  void merge_args(const json& args) {
+    for (auto& [section, values] : args.items())
+      for (auto& [k, v] : values.items()) plan.args[section][k] = v;
+  }
+
+  bool is_xtransformer() const {
+    if (facts.spec.is_object() && facts.spec.contains("model")) return facts.spec["model"] == "xtransformer";
+    for (auto& [name, _] : state.tensors)
+      if (name.rfind("encoder.", 0) == 0) return true;
+    return false;
+  }
+
+  // B can take the arguments: it is recent enough, and (XTransformer) they
+  // reach the model: XTransformer routes layer arguments to both of its
+  // models, but none of the wrapper arguments a conversion needs.
+  bool args_available(const HistoryChange& c, const json& args, bool up) {
+    if (up && plan.to.release < c.args_since.value_or(c.at)) return false;
+    if (up && c.args_until && plan.to.release >= *c.args_until) return false;
+    if (is_xtransformer() && args.contains("wrapper")) return false;
+    return true;
+  }
+
+  void cross(const HistoryChange& c, bool up) {
+    if (!when_holds(c)) return;
+    bool touched = false;
+    const json& args = up ? c.args : c.down_args;
+    const std::string& lossy = up ? c.lossy : c.down_lossy;
+    // Arguments, where B has them, reproduce A and the weights stay as they
+    // are; otherwise the ops carry what weights can.
+    const bool use_args = !args.empty() && args_available(c, args, up);
+    if (use_args) {
+      merge_args(args);
+      touched = true;
+    } else {
+      std::vector<const HistoryOp*> ops;
+      for (auto& op : c.ops) ops.push_back(&op);
+      if (!up) std::reverse(ops.begin(), ops.end());
+      for (auto* op : ops) apply(c, *op, up, touched);
+    }
+    if (use_args) {
+    } else if (!args.empty() && c.ops.empty()) {
+      plan.lost_behaviour.push_back(fmt::format("{}: {} (the arguments that restore it, {}, exist {}{})", c.id,
+                                                lossy.empty() ? c.reason : lossy, args.dump(),
+                                                "from " + c.args_since.value_or(c.at).str(),
+                                                c.args_until ? " until " + c.args_until->str() : ""));
+      touched = true;
+    } else if (!lossy.empty()) {
+      plan.lost_behaviour.push_back(c.id + ": " + lossy);
+      touched = true;
+    } else if (c.ops.empty() && c.kind != "rounding" && c.note.empty()) {
+      plan.lost_behaviour.push_back(c.id + ": " + c.reason);
+      touched = true;
+    }
+    if (c.rounding_only()) {
+      plan.rounding.push_back(c.id);
+      touched = true;
+    }
+    if (!c.note.empty()) {
+      plan.notes.push_back(c.id + ": " + c.note);
+      touched = true;
+    }
+    if (touched) plan.changes.push_back(c.id);
+  }
+};
+
+}  // namespace
+
+const char* conversion_outcome_name(ConversionOutcome o) {
+  switch (o) {
+    case ConversionOutcome::Unchanged: return "unchanged";
+    case ConversionOutcome::Lossless: return "lossless";
+    case ConversionOutcome::LosslessWithArgs: return "lossless with arguments";
+    case ConversionOutcome::Lossy: return "lossy";
+    case ConversionOutcome::Refused: return "refused";
+  }
+  return "?";
+}
+
+Chain change_chain(const ReleaseHistory& history, const ReleasePoint& from, const ReleasePoint& to) {
+  Chain chain;
+  for (auto& c : history.changes) {
+    const int sa = c.side(from.release), sb = c.side(to.release);
+    if ((sa == 0 || sb == 0) && !c.rounding_only() && chain.refused.empty())
+      chain.refused = fmt::format("change '{}' ({}) happened {}: {} lies inside that range, so which side it is on "
+                                  "is not known",
+                                  c.id, c.reason, c.boundary(), (sa == 0 ? from : to).release.str());
+    const bool a = applied(c, from), b = applied(c, to);
+    if (b && !a) chain.up.push_back(&c);
+    if (a && !b) chain.down.push_back(&c);
+  }
+  std::reverse(chain.down.begin(), chain.down.end());
+  return chain;
+}
+
+std::string rename_key(const Chain& chain, const std::string& key) {
+  std::string k = key;
+  for (auto* c : chain.down)
+    for (auto it = c->ops.rbegin(); it != c->ops.rend(); ++it)
+      if (it->kind == OpKind::Rename)
+        if (auto caps = it->to[0].match(k)) k = it->from[0].render(*caps);
+  for (auto* c : chain.up)
+    for (auto& op : c->ops)
+      if (op.kind == OpKind::Rename)
+        if (auto caps = op.from[0].match(k)) k = op.to[0].render(*caps);
+  return k;
+}
+
+std::string rename_key_back(const Chain& chain, const std::string& key) {
+  std::string k = key;
+  for (auto it = chain.up.rbegin(); it != chain.up.rend(); ++it)
+    for (auto op = (*it)->ops.rbegin(); op != (*it)->ops.rend(); ++op)
+      if (op->kind == OpKind::Rename)
+        if (auto caps = op->to[0].match(k)) k = op->from[0].render(*caps);
+  for (auto it = chain.down.rbegin(); it != chain.down.rend(); ++it)
+    for (auto& op : (*it)->ops)
+      if (op.kind == OpKind::Rename)
+        if (auto caps = op.from[0].match(k)) k = op.to[0].render(*caps);
+  return k;
+}
+
+ConversionPlan plan_conversion(const ReleaseHistory& history, const ReleasePoint& from, const ReleasePoint& to,
+                               const std::vector<TensorInfo>& inputs, const ModelFacts& facts) {
+  ConversionPlan plan;
+  plan.from = from;
+  plan.to = to;
+  plan.downgrade = to.release < from.release;
+  const Chain chain = change_chain(history, from, to);
+  if (!chain.refused.empty()) {
+    plan.outcome = ConversionOutcome::Refused;
+    plan.refused = chain.refused;
+    return plan;
+  }
+  Planner p{plan, {}, facts};
+  for (auto& t : inputs) p.state.tensors[t.name] = OutputTensor{t, {t.name}, {}, 0};
+  try {
+    for (auto* c : chain.down) p.cross(*c, false);
+    for (auto* c : chain.up) p.cross(*c, true);
+  } catch (const Error& e) {
+    plan.outcome = ConversionOutcome::Refused;
+    plan.refused = e.what();
+    plan.outputs.clear();
+    return plan;
+  }
+  for (auto& [_, t] : p.state.tensors) plan.outputs.push_back(std::move(t));
+  if (!plan.lost_behaviour.empty() || !plan.dropped.empty()) plan.outcome = ConversionOutcome::Lossy;
+  else if (!plan.args.empty()) plan.outcome = ConversionOutcome::LosslessWithArgs;
+  else if (!plan.changes.empty()) plan.outcome = ConversionOutcome::Lossless;
+  else plan.outcome = ConversionOutcome::Unchanged;
+  return plan;
+}
+
+ModelFacts facts_from_spec(const json& spec) {
+  ModelFacts f;
+  f.spec = spec;
+  if (!spec.is_object()) return f;
+  // x-transformers' default is 8 heads.
+  auto heads_in = [](const json& section, const std::string& key) -> int64_t {
+    return section.contains(key) && section[key].is_number_integer() ? section[key].get<int64_t>() : 8;
+  };
+  if (spec.value("model", "") == "xtransformer") {
+    const json x = spec.value("xtransformer", json::object());
+    f.heads["encoder."] = heads_in(x, "enc_heads");
+    f.heads["decoder.net."] = heads_in(x, "dec_heads");
+  } else {
+    f.heads[""] = heads_in(spec.value("layers", json::object()), "heads");
+  }
+  return f;
+}
+
+json ConversionPlan::to_json() const {
+  json dropped_j = json::array();
+  for (auto& d : dropped) dropped_j.push_back({{"name", d.name}, {"change", d.change_id}, {"fill", d.fill}});
+  return {{"from", from.release.str()}, {"to", to.release.str()},
+          {"outcome", conversion_outcome_name(outcome)}, {"downgrade", downgrade},
+          {"changes", changes}, {"args", args},
+          {"lost", lost_behaviour}, {"dropped", dropped_j},
+          {"rounding", rounding}, {"notes", notes}, {"refused", refused}};
+}
+
+std::string ConversionPlan::summary() const {
+  std::string s = conversion_outcome_name(outcome);
+  if (outcome == ConversionOutcome::Refused) return s + ": " + refused;
+  if (!changes.empty()) s += fmt::format(" ({}: {})", changes.size() == 1 ? "1 change" : fmt::format("{} changes", changes.size()), fmt::join(changes, ", "));
+  if (!args.empty()) s += "; pass " + args.dump();
+  for (auto& l : lost_behaviour) s += "; lost: " + l;
+  return s;
+}
+
+std::vector<std::pair<std::string, double>> run_conversion(ConversionPlan& plan, const TensorSource& source,
+                                                           const TensorSink& sink) {
+  std::vector<std::pair<std::string, double>> lossy;
+  for (auto& d : plan.dropped) {
+    const TensorData t = source(d.name);
+    const double worst = max_abs_difference(t, d.fill);
+    if (worst != 0 || std::isnan(worst)) lossy.push_back({d.name, worst});
+  }
+  if (!lossy.empty()) plan.outcome = ConversionOutcome::Lossy;
+  else if (plan.lost_behaviour.empty() && plan.outcome == ConversionOutcome::Lossy)
+    plan.outcome = plan.args.empty() ? ConversionOutcome::Lossless : ConversionOutcome::LosslessWithArgs;
+  for (auto& out : plan.outputs) {
+    TensorData data;
+    if (out.sources.empty()) {
+      data = filled(out.info.dtype, out.info.shape, out.fill);
+    } else {
+      std::vector<TensorData> parts;
+      for (auto& s : out.sources) parts.push_back(source(s));
+      data = parts.size() == 1 ? std::move(parts.front()) : concatenate_rows(parts);
+      for (auto& step : out.steps) apply_step(data, step);
+    }
+    if (data.shape != out.info.shape)
+      throw Error(fmt::format("conversion produced {} with shape [{}], the plan says [{}]", out.info.name,
+                              fmt::join(data.shape, ", "), fmt::join(out.info.shape, ", ")));
+    sink(out.info, data);
+  }
+  return lossy;
+}
+
+}  // namespace xcompat

@@ -1,0 +1,137 @@
+#pragma once
+// Carrying a checkpoint from release A to release B with the release history
+// (history.hpp): which changes lie between them, what each does to the
+// tensors, which constructor arguments B needs, and what cannot be carried.
+//
+//   plan_conversion()   names and shapes only (no tensor data): the chain of
+//                       changes, the output tensors as programs over the
+//                       input ones, B's arguments, what is lost or refused
+//   run_conversion()    executes a plan tensor by tensor, from a checkpoint
+//                       reader to a writer, holding one tensor (or one op's
+//                       inputs) at a time: a 2 GiB file converts in about its
+//                       largest tensor's worth of memory
+//
+// The chain: a change is "applied" for (release, torch) when the release is
+// at or after its boundary and its torch condition holds. Upgrading applies,
+// in boundary order, the changes applied for B and not for A; downgrading
+// undoes, in reverse order, those applied for A and not for B, with each
+// op's inverse.
+//
+// Outcomes, honest about loss (a value, never an exception):
+//   Unchanged         no change lies between A and B
+//   Lossless          the weights are transformed so that B's defaults reproduce A
+//   LosslessWithArgs  B reproduces A given the constructor arguments in `args`
+//   Lossy             carried, but something is lost: each tensor with its
+//                     largest magnitude, each behaviour B computes otherwise
+//   Refused           nothing sensible can be written, and why
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/convert/history.hpp"
+#include "harness/core/tensor.hpp"
+
+namespace xcompat {
+
+// Where a release stands: its version, and the torch it saves or loads
+// under (layouts of 1.27.1 - 1.30.x depended on it). torch {0, 0}: unknown,
+// taken as the current torch (>= 2.1).
+struct ReleasePoint {
+  Version release;
+  int torch_major = 2, torch_minor = 13;
+};
+
+enum class ConversionOutcome { Unchanged, Lossless, LosslessWithArgs, Lossy, Refused };
+const char* conversion_outcome_name(ConversionOutcome o);  // "unchanged", "lossless", ...
+
+// One step of an output tensor's program, applied in order to its source.
+struct TensorStep {
+  enum Kind { AddConstant, Scale, PermuteRows, Reshape, Rows } kind;
+  double value = 0;                 // AddConstant, Scale
+  int64_t heads = 0, rot = 0;       // PermuteRows: within each head's first `rot` rows
+  bool inverse = false;             // PermuteRows: the inverse permutation
+  std::vector<int64_t> shape;       // Reshape
+  int64_t row_begin = 0, row_end = 0;  // Rows: a slice of dim 0 (split)
+};
+
+// How one output tensor is made: from input tensors (concatenated along dim
+// 0 when several) through steps, or a constant fill.
+struct OutputTensor {
+  TensorInfo info;
+  std::vector<std::string> sources;  // input names; empty: `fill`
+  std::vector<TensorStep> steps;
+  double fill = 0;
+};
+
+struct LostTensor {
+  std::string name;       // as the input names it
+  std::string change_id;  // the change that drops it
+  double fill = 0;        // the value B implies for it: lossless when every element equals it
+};
+
+struct ConversionPlan {
+  ReleasePoint from, to;
+  ConversionOutcome outcome = ConversionOutcome::Unchanged;
+  std::vector<std::string> changes;        // the ids applied, in order (downgrades first, as undone)
+  bool downgrade = false;
+  nlohmann::json args = nlohmann::json::object();  // for B, per section: the args that reproduce A
+  std::vector<std::string> lost_behaviour;         // per change: what B computes otherwise
+  std::vector<LostTensor> dropped;                 // tensors B cannot hold: lossy unless all equal `fill`
+  std::vector<std::string> rounding;               // rounding-only changes crossed: expect CLOSE, not IDENTICAL
+  std::vector<std::string> notes;                  // caveats that are not losses
+  std::string refused;                             // the reason, when Refused
+  std::vector<OutputTensor> outputs;               // in name order
+
+  nlohmann::json to_json() const;
+  // One line: "lossless (2 changes: ff-net-renamed-ff, ...)", "lossy: ...".
+  std::string summary() const;
+};
+
+// What the plan needs to know that the tensors do not say.
+struct ModelFacts {
+  // Attention heads by model prefix ("" for a TransformerWrapper; "encoder."
+  // and "decoder.net." for XTransformer): rotary permutations need them.
+  std::map<std::string, int64_t> heads;
+  // The spec (its sections wrapper, layers, xtransformer; mask), when known:
+  // changes that matter only for some arguments (`when_arg`) are decided by
+  // it; without it they are listed as caveats.
+  nlohmann::json spec;
+};
+
+ConversionPlan plan_conversion(const ReleaseHistory& history, const ReleasePoint& from, const ReleasePoint& to,
+                               const std::vector<TensorInfo>& inputs, const ModelFacts& facts = {});
+
+// The facts a spec definition gives: its heads per model prefix, and itself.
+ModelFacts facts_from_spec(const nlohmann::json& spec);
+
+// The chain's change ids between two points, without any tensors (causes,
+// coverage, the port's key maps). `refused` is set when a change's unbisected
+// range holds either point.
+struct Chain {
+  std::vector<const HistoryChange*> up, down;  // up in boundary order; down in reverse order
+  std::string refused;
+};
+Chain change_chain(const ReleaseHistory& history, const ReleasePoint& from, const ReleasePoint& to);
+
+// Renames only, applied in the chain's order: the port's key maps, and how a
+// key of A is named in B.
+std::string rename_key(const Chain& chain, const std::string& key);
+// The inverse: how B's key was named in A.
+std::string rename_key_back(const Chain& chain, const std::string& key);
+
+// Reads an input tensor (the caller streams from a file).
+using TensorSource = std::function<TensorData(const std::string& name)>;
+// Receives each output tensor in plan order.
+using TensorSink = std::function<void(const TensorInfo& info, const TensorData& data)>;
+
+// Executes the plan. Dropped tensors are read to measure what is lost; the
+// plan's outcome becomes Lossy when one holds anything but its fill. Returns
+// the largest magnitude of each lossy tensor, by name.
+std::vector<std::pair<std::string, double>> run_conversion(ConversionPlan& plan, const TensorSource& source,
+                                                           const TensorSink& sink);
+
+}  // namespace xcompat

@@ -1,0 +1,113 @@
+#include "harness/convert/convert_file.hpp"
+
+#include <fmt/format.h>
+
+#include "harness/checkpoint/checkpoint_file.hpp"
+#include "harness/core/cell.hpp"
+#include "harness/core/error.hpp"
+#include "harness/core/hash.hpp"
+#include "harness/core/json_file.hpp"
+
+namespace xcompat {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::optional<std::pair<int, int>> parse_torch(const std::string& text) {
+  int major = 0, minor = 0;
+  if (std::sscanf(text.c_str(), "%d.%d", &major, &minor) != 2) return std::nullopt;
+  return std::pair(major, minor);
+}
+
+}  // namespace
+
+std::optional<Provenance> provenance_of(const fs::path& checkpoint) {
+  const json record = open_checkpoint(checkpoint)->xcompat_record();
+  for (auto key : {"x_transformers", "release"})
+    if (record.contains(key) && record[key].is_string())
+      if (auto v = Version::parse(record[key].get<std::string>())) {
+        Provenance p{*v, std::nullopt, "stamp", record.value("spec", json())};
+        if (record.contains("torch") && record["torch"].is_string()) p.torch = parse_torch(record["torch"]);
+        return p;
+      }
+  const fs::path meta_path = checkpoint.parent_path() / "meta.json";
+  if (fs::exists(meta_path)) {
+    const json meta = read_json_file(meta_path);
+    if (auto v = Version::parse(meta.value("release", ""))) {
+      Provenance p{*v, std::nullopt, "meta.json", meta.value("spec", json())};
+      if (meta.contains("versions")) p.torch = parse_torch(meta["versions"].value("torch", ""));
+      return p;
+    }
+  }
+  return std::nullopt;
+}
+
+json ConvertResult::to_json() const {
+  json lost = json::array();
+  for (auto& [name, m] : lossy_tensors) lost.push_back({{"tensor", name}, {"max_abs", figure_to_json(m)}});
+  json j = plan.to_json();
+  j["lossy_tensors"] = lost;
+  j["source_sha256"] = source_sha256;
+  j["from_source"] = from_source;
+  j["written"] = written;
+  return j;
+}
+
+ConvertResult convert_file(const ReleaseHistory& history, const ConvertRequest& req) {
+  ConvertResult result;
+  auto reader = open_checkpoint(req.in);
+  std::optional<Provenance> prov = provenance_of(req.in);
+  ReleasePoint from, to;
+  if (req.from) {
+    from.release = *req.from;
+    result.from_source = "--from";
+  } else if (prov) {
+    from.release = prov->release;
+    result.from_source = prov->source;
+  } else {
+    throw Error(req.in.string() + ": which release saved it is not recorded in the file (no xcompat stamp, no "
+                "meta.json beside it); pass --from");
+  }
+  if (auto t = req.from_torch ? req.from_torch : (prov ? prov->torch : std::nullopt)) {
+    from.torch_major = t->first;
+    from.torch_minor = t->second;
+  }
+  to.release = req.to;
+  json spec = req.spec;
+  if (spec.is_null() && prov) spec = prov->spec;
+
+  result.plan = plan_conversion(history, from, to, reader->tensors(), facts_from_spec(spec));
+  ConversionPlan& plan = result.plan;
+  if (plan.outcome == ConversionOutcome::Refused)
+    throw Error(fmt::format("{}: converting from {} to {} is refused: {}", req.in.string(), from.release.str(),
+                            to.release.str(), plan.refused));
+  if (req.strict && !plan.lost_behaviour.empty())
+    throw Error(fmt::format("{}: converting from {} to {} loses {} (--strict)", req.in.string(), from.release.str(),
+                            to.release.str(), plan.lost_behaviour.front()));
+  result.source_sha256 = sha256_file(req.in);
+  if (req.dry_run) return result;
+
+  std::vector<TensorInfo> outputs;
+  for (auto& o : plan.outputs) outputs.push_back(o.info);
+  result.record = {{"xcompat", XCOMPAT_VERSION},
+                   {"converted_from", from.release.str()},
+                   {"x_transformers", to.release.str()},
+                   {"source_sha256", result.source_sha256},
+                   {"changes", plan.changes},
+                   {"args", plan.args}};
+  auto writer = create_checkpoint(req.out, outputs, result.record);
+  result.lossy_tensors =
+      run_conversion(plan, [&](const std::string& name) { return reader->read(name); },
+                     [&](const TensorInfo& info, const TensorData& data) { writer->write(info, data); });
+  if (req.strict && !result.lossy_tensors.empty())
+    throw Error(fmt::format("{}: converting from {} to {} drops {} (largest |x| {:.3g}) (--strict)", req.in.string(),
+                            from.release.str(), to.release.str(), result.lossy_tensors.front().first,
+                            result.lossy_tensors.front().second));
+  writer->commit();
+  result.written = true;
+  return result;
+}
+
+}  // namespace xcompat

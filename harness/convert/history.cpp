@@ -1,0 +1,251 @@
+#include "harness/convert/history.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
+#include <set>
+
+#include "harness/core/error.hpp"
+#include "harness/core/hash.hpp"
+#include "harness/core/paths.hpp"
+#include "harness/core/toml_file.hpp"
+
+namespace xcompat {
+
+using json = nlohmann::json;
+
+namespace {
+
+const std::map<std::string, OpKind>& op_kinds() {
+  static const std::map<std::string, OpKind> kinds = {
+      {"rename", OpKind::Rename},   {"add_constant", OpKind::AddConstant}, {"scale", OpKind::Scale},
+      {"permute_rows", OpKind::PermuteRows}, {"reshape", OpKind::Reshape},  {"split", OpKind::Split},
+      {"concatenate", OpKind::Concatenate},  {"drop", OpKind::Drop},        {"add", OpKind::Add}};
+  return kinds;
+}
+
+// The fields an entry or op may have: anything else is a typo, refused.
+void only_fields(const json& j, const std::set<std::string>& allowed, const std::string& where) {
+  for (auto& [k, _] : j.items())
+    if (!allowed.count(k)) throw Error(where + ": unknown field '" + k + "'");
+}
+
+std::vector<KeyPattern> patterns(const json& j, const char* field, const std::string& where) {
+  std::vector<KeyPattern> out;
+  if (!j.contains(field)) return out;
+  const json& v = j[field];
+  try {
+    if (v.is_string()) out.emplace_back(v.get<std::string>());
+    else if (v.is_array())
+      for (auto& p : v) out.emplace_back(p.get<std::string>());
+    else throw Error("a pattern or a list of patterns");
+  } catch (const std::exception& e) {
+    throw Error(where + ": " + field + ": " + e.what());
+  }
+  return out;
+}
+
+Version version_field(const json& j, const char* field, const std::string& where) {
+  if (!j.contains(field) || !j[field].is_string()) throw Error(where + ": missing release string '" + field + "'");
+  auto v = Version::parse(j[field].get<std::string>());
+  if (!v) throw Error(where + ": '" + field + "' is not an X.Y.Z release: " + j[field].get<std::string>());
+  return *v;
+}
+
+HistoryOp parse_op(const json& j, const std::string& where) {
+  if (!j.is_object() || !j.contains("op") || !j["op"].is_string()) throw Error(where + ": an op needs `op = \"...\"`");
+  const std::string name = j["op"];
+  auto it = op_kinds().find(name);
+  if (it == op_kinds().end()) {
+    std::string known;
+    for (auto& [k, _] : op_kinds()) known += (known.empty() ? "" : ", ") + k;
+    throw Error(where + ": unknown op '" + name + "' (the vocabulary: " + known + ")");
+  }
+  only_fields(j, {"op", "from", "to", "value", "dim_of", "dim_axis", "permutation", "rot_of", "shape", "unused", "anchor",
+                  "scalar"},
+              where + " op " + name);
+  HistoryOp op;
+  op.kind = it->second;
+  op.from = patterns(j, "from", where);
+  op.to = patterns(j, "to", where);
+  if (j.contains("value")) {
+    if (j["value"].is_number()) op.value = j["value"].get<double>();
+    else if (j["value"].is_string()) op.value_expr = j["value"].get<std::string>();
+    else throw Error(where + ": op " + name + ": value must be a number or an expression");
+  }
+  if (j.contains("dim_of")) op.dim_of.emplace(j["dim_of"].get<std::string>());
+  op.dim_axis = j.value("dim_axis", 0);
+  op.permutation = j.value("permutation", "");
+  if (j.contains("rot_of")) op.rot_of.emplace(j["rot_of"].get<std::string>());
+  for (auto& d : j.value("shape", json::array())) op.shape.push_back(d.is_string() ? d.get<std::string>() : d.dump());
+  op.unused = j.value("unused", false);
+  op.scalar = j.value("scalar", false);
+  if (j.contains("anchor")) op.anchor.emplace(j["anchor"].get<std::string>());
+
+  auto need = [&](bool ok, const char* what) {
+    if (!ok) throw Error(where + ": op " + name + " needs " + what);
+  };
+  switch (op.kind) {
+    case OpKind::Rename: need(op.from.size() == 1 && op.to.size() == 1, "one `from` and one `to`"); break;
+    case OpKind::AddConstant: need(op.from.size() == 1 && j.contains("value"), "`from` and a numeric `value`"); break;
+    case OpKind::Scale:
+      need(op.from.size() == 1 && j.contains("value"), "`from` and a `value`");
+      need(op.value_expr.empty() || op.dim_of.has_value(), "`dim_of` for a value that names dim");
+      break;
+    case OpKind::PermuteRows:
+      need(!op.from.empty() && op.permutation == "rotary-halves-to-pairs" && op.rot_of.has_value(),
+           "`from`, `permutation = \"rotary-halves-to-pairs\"` and `rot_of`");
+      break;
+    case OpKind::Reshape: need(op.from.size() == 1 && !op.shape.empty(), "`from` and a `shape`"); break;
+    case OpKind::Split: need(op.from.size() == 1 && op.to.size() >= 2, "one `from` and several `to`"); break;
+    case OpKind::Concatenate: need(op.from.size() >= 2 && op.to.size() == 1, "several `from` and one `to`"); break;
+    case OpKind::Drop: need(op.from.size() == 1, "`from`"); break;
+    case OpKind::Add: need(op.to.size() == 1 && op.from.size() == 1 && !op.shape.empty(),
+                           "`to`, an anchor `from` (the key it is added beside) and a `shape`");
+      break;
+  }
+  return op;
+}
+
+HistoryChange parse_change(const json& j, const std::string& where_file) {
+  if (!j.is_object() || !j.contains("id") || !j["id"].is_string())
+    throw Error(where_file + ": a [[change]] without an `id`");
+  HistoryChange c;
+  c.id = j["id"];
+  const std::string where = where_file + " change '" + c.id + "'";
+  only_fields(j, {"id", "kind", "reason", "at", "after", "when", "when_shape", "when_arg", "torch", "ops", "args",
+                  "args_since", "args_until", "down_args", "lossy", "down_lossy", "note", "exercised"},
+              where);
+  c.kind = j.value("kind", "");
+  if (c.kind != "layout" && c.kind != "numeric" && c.kind != "behaviour" && c.kind != "rounding")
+    throw Error(where + ": kind must be layout, numeric, behaviour or rounding, not '" + c.kind + "'");
+  c.reason = j.value("reason", "");
+  if (c.reason.empty()) throw Error(where + ": every change needs its one-line `reason`");
+  c.at = version_field(j, "at", where);
+  if (j.contains("after")) {
+    c.after = version_field(j, "after", where);
+    if (!(*c.after < c.at)) throw Error(where + ": `after` must come before `at`");
+  }
+  if (j.contains("when")) {
+    try {
+      c.when.emplace(j["when"].get<std::string>());
+    } catch (const std::exception& e) {
+      throw Error(where + ": when: " + e.what());
+    }
+  }
+  c.when_shape = j.value("when_shape", "");
+  if (!c.when_shape.empty() && (c.when_shape.find(':') == std::string::npos || c.when_shape.find('=') == std::string::npos))
+    throw Error(where + ": when_shape reads \"<key pattern>:<axis>=<n>\"");
+  c.when_arg = j.value("when_arg", "");
+  c.note = j.value("note", "");
+  c.torch = j.value("torch", "");
+  if (!c.torch.empty() && c.torch.rfind(">=", 0) != 0) throw Error(where + ": torch must read \">=X.Y\"");
+  for (auto& op : j.value("ops", json::array())) c.ops.push_back(parse_op(op, where));
+  c.args = j.value("args", json::object());
+  c.down_args = j.value("down_args", json::object());
+  for (auto* a : {&c.args, &c.down_args})
+    for (auto& [section, values] : a->items())
+      if ((section != "wrapper" && section != "layers" && section != "xtransformer") || !values.is_object())
+        throw Error(where + ": args are given per section: wrapper, layers or xtransformer, each a table");
+  if (j.contains("args_since")) c.args_since = version_field(j, "args_since", where);
+  if (j.contains("args_until")) c.args_until = version_field(j, "args_until", where);
+  c.lossy = j.value("lossy", "");
+  c.down_lossy = j.value("down_lossy", "");
+  c.exercised = j.value("exercised", "");
+  return c;
+}
+
+}  // namespace
+
+const char* op_kind_name(OpKind k) {
+  for (auto& [name, kind] : op_kinds())
+    if (kind == k) return name.c_str();
+  return "?";
+}
+
+json HistoryOp::to_json() const {
+  json j = {{"op", op_kind_name(kind)}};
+  auto list = [](const std::vector<KeyPattern>& v) {
+    json a = json::array();
+    for (auto& p : v) a.push_back(p.text());
+    return a;
+  };
+  if (!from.empty()) j["from"] = list(from);
+  if (!to.empty()) j["to"] = list(to);
+  if (kind == OpKind::AddConstant || kind == OpKind::Scale || kind == OpKind::Add)
+    j["value"] = value_expr.empty() ? json(value) : json(value_expr);
+  if (dim_of) j["dim_of"] = dim_of->text();
+  if (!permutation.empty()) j["permutation"] = permutation;
+  if (!shape.empty()) j["shape"] = shape;
+  if (unused) j["unused"] = true;
+  return j;
+}
+
+std::string HistoryChange::boundary() const {
+  if (exact()) return "at " + at.str();
+  return "between " + after->str() + " and " + at.str();
+}
+
+int HistoryChange::side(const Version& release) const {
+  if (release >= at) return 1;
+  if (exact() || release <= *after) return -1;
+  return 0;
+}
+
+json HistoryChange::to_json() const {
+  json ops_j = json::array();
+  for (auto& op : ops) ops_j.push_back(op.to_json());
+  json j = {{"id", id}, {"kind", kind}, {"reason", reason}, {"boundary", boundary()}, {"at", at.str()}, {"ops", ops_j}};
+  if (after) j["after"] = after->str();
+  if (!args.empty()) j["args"] = args;
+  if (!down_args.empty()) j["down_args"] = down_args;
+  if (!lossy.empty()) j["lossy"] = lossy;
+  if (!down_lossy.empty()) j["down_lossy"] = down_lossy;
+  return j;
+}
+
+const HistoryChange* ReleaseHistory::find(const std::string& id) const {
+  for (auto& c : changes)
+    if (c.id == id) return &c;
+  return nullptr;
+}
+
+const HistoryChange& ReleaseHistory::change(const std::string& id) const {
+  if (auto* c = find(id)) return *c;
+  throw Error("the release history has no change '" + id + "' (matrix/history.toml)");
+}
+
+ReleaseHistory load_history(const std::filesystem::path& path) {
+  if (!std::filesystem::exists(path)) throw Error("no release history at " + path.string());
+  const json j = parse_toml_file(path);
+  const std::string where = path.string();
+  only_fields(j, {"format", "change"}, where);
+  if (j.value("format", 0) != 1) throw Error(where + ": format must be 1");
+  ReleaseHistory h;
+  std::set<std::string> ids;
+  for (auto& c : j.value("change", json::array())) {
+    h.changes.push_back(parse_change(c, where));
+    if (!ids.insert(h.changes.back().id).second) throw Error(where + ": change '" + h.changes.back().id + "' twice");
+  }
+  // Boundary order, so a chain of changes applies in release order.
+  std::stable_sort(h.changes.begin(), h.changes.end(),
+                   [](const HistoryChange& a, const HistoryChange& b) { return a.at < b.at; });
+  h.source_hash = sha256_file(path);
+  return h;
+}
+
+std::filesystem::path default_history_path() {
+  if (const char* p = std::getenv("XCOMPAT_HISTORY"); p && *p) return p;
+  return project_root() / "matrix" / "history.toml";
+}
+
+const ReleaseHistory& release_history() {
+  static std::once_flag once;
+  static ReleaseHistory h;
+  std::call_once(once, [] { h = load_history(default_history_path()); });
+  return h;
+}
+
+}  // namespace xcompat

@@ -1,0 +1,114 @@
+#pragma once
+// The release history of x-transformers as data (matrix/history.toml): every
+// change of layout or behaviour between the releases xcompat covers, with the
+// release where it happened, why, and what carries a checkpoint across it.
+// One description feeds everything that needs to know how releases differ:
+// the C++ port's key maps and behaviour switches, `xcompat convert`, the
+// causes shown for a broken cell, and fingerprinting. A fact about a release
+// lives in one place; a bisected boundary is updated there.
+//
+// The operations are a small closed vocabulary, each with its inverse (the
+// downgrade direction), written in the upgrade direction:
+//   rename        key pattern -> key pattern
+//   add_constant  x + value          (inverse: x - value)
+//   scale         x * value          (inverse: x / value); value may name
+//                 `dim`, read from a tensor's shape (`dim_of`)
+//   permute_rows  rows of the matched weights reordered within each head by
+//                 a named permutation (rotary halves -> interleaved pairs)
+//   reshape       to a shape expression (inverse: back to the old shape)
+//   split         one tensor -> several along dim 0 (inverse: concatenate)
+//   concatenate   several -> one along dim 0 (inverse: split)
+//   drop          a tensor the newer release no longer has (inverse: add,
+//                 when the op says where and how big: `anchor`, `shape`)
+//   add           a tensor the newer release has, with a fixed value, beside
+//                 each key matching its anchor `from` (inverse: drop)
+// plus constructor arguments that make a release reproduce the other side's
+// behaviour (`args`, `down_args`), and, where nothing reproduces it, what is
+// lost (`lossy`, `down_lossy`).
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/convert/key_pattern.hpp"
+#include "harness/core/version.hpp"
+
+namespace xcompat {
+
+enum class OpKind { Rename, AddConstant, Scale, PermuteRows, Reshape, Split, Concatenate, Drop, Add };
+const char* op_kind_name(OpKind k);
+
+struct HistoryOp {
+  OpKind kind = OpKind::Rename;
+  std::vector<KeyPattern> from;   // the keys it reads (rename, split: one; concatenate: several)
+  std::vector<KeyPattern> to;     // the keys it writes (rename, concatenate: one; split: several)
+  double value = 0;               // add_constant, scale, add (the fill)
+  std::string value_expr;         // scale: "dim ** 0.5", "dim ** -0.5" (empty: `value`)
+  std::optional<KeyPattern> dim_of;  // scale: the tensor whose shape gives `dim`
+  int dim_axis = 0;
+  std::string permutation;        // permute_rows: "rotary-halves-to-pairs"
+  std::optional<KeyPattern> rot_of;  // permute_rows: the tensor giving the rotary width (2 * its length)
+  // add / reshape / drop's inverse: dimensions, each a number or
+  // "<key pattern>:<axis>", the pattern rendered with the anchor's captures
+  std::vector<std::string> shape;
+  std::optional<KeyPattern> anchor;  // drop: where its inverse (add) takes its captures from
+  bool unused = false;            // drop: the older release never computes with it (lossless whatever its value)
+  bool scalar = false;            // only single-element tensors (ScaleNorm's g, beside RMSNorm's vector g)
+  nlohmann::json to_json() const;
+};
+
+struct HistoryChange {
+  std::string id;
+  std::string kind;      // layout | numeric | behaviour | rounding
+  std::string reason;    // one line
+  Version at;            // first release with the new way
+  std::optional<Version> after;  // set while the boundary is known only to lie in (after, at]
+  // When the change matters (all that are given must hold):
+  std::optional<KeyPattern> when;  // a checkpoint key matches
+  std::string when_shape;  // "<key pattern>:<axis>=<n>": that tensor's dimension is n
+  std::string when_arg;    // "layers.add_value_residual", "mask=padding": the spec sets it (truthy, or to that
+                           // value); "!layers.use_rmsnorm": it does not
+  std::string torch;     // ">=2.1": only for checkpoints made under such a torch (layouts that depended on it)
+  std::vector<HistoryOp> ops;
+  nlohmann::json args = nlohmann::json::object();       // for the newer release, to compute as the older did
+  std::optional<Version> args_since;                    // the release from which `args` exist
+  std::optional<Version> args_until;                    // the first release that no longer has them
+  nlohmann::json down_args = nlohmann::json::object();  // for the older release, to compute as the newer does
+  std::string lossy;       // upgrading: what no weight or argument carries over
+  std::string down_lossy;  // downgrading: the same
+  std::string note;        // a caveat that is not a loss (outputs differ only for some inputs)
+  std::string exercised;   // which specs or features show it (docs, coverage)
+
+  bool exact() const { return !after.has_value(); }
+  bool rounding_only() const { return kind == "rounding"; }
+  // "at 1.31.3" or "between 1.0.4 and 1.14.0"
+  std::string boundary() const;
+  // Which side `release` is on: -1 before, +1 at or after, 0 inside an
+  // unbisected range.
+  int side(const Version& release) const;
+  nlohmann::json to_json() const;
+};
+
+struct ReleaseHistory {
+  std::vector<HistoryChange> changes;  // in boundary order
+  std::string source_hash;             // sha256 of the file: identity of everything derived from it
+
+  // Throws Error naming the entry when `id` is not in the history.
+  const HistoryChange& change(const std::string& id) const;
+  const HistoryChange* find(const std::string& id) const;
+};
+
+// Parses and validates a history file: every field known, every op of the
+// closed vocabulary with what it needs, boundaries in order. Throws Error
+// naming the file, the entry and the field.
+ReleaseHistory load_history(const std::filesystem::path& path);
+
+// matrix/history.toml of the checkout (XCOMPAT_HISTORY overrides), loaded
+// once per process.
+const ReleaseHistory& release_history();
+std::filesystem::path default_history_path();
+
+}  // namespace xcompat
