@@ -98,7 +98,15 @@ CREATE INDEX results_by_cell ON results (spec_id, producer_id, consumer_id, devi
 CREATE INDEX results_by_pair ON results (producer_id, consumer_id, spec_id, device, dtype, checkpoint, run_id);
 )sql";
 
-constexpr const char* kSteps[] = {kV1, kV2, kV3, kV4, kV5};
+// v6: the converted path of a cell (direct verdict, the conversion as JSON)
+// and the classified causes of a direct verdict that does not pass.
+constexpr const char* kV6 = R"sql(
+ALTER TABLE results ADD COLUMN direct_verdict TEXT;
+ALTER TABLE results ADD COLUMN conversion TEXT;
+ALTER TABLE results ADD COLUMN causes TEXT;
+)sql";
+
+constexpr const char* kSteps[] = {kV1, kV2, kV3, kV4, kV5, kV6};
 
 int user_version(sql::Db& db) {
   auto st = db.prepare("PRAGMA user_version");

@@ -187,6 +187,12 @@ void Store::record(int64_t run_id, const std::vector<CellResult>& cells) {
         .bind(at("tolerance_override"), c.tolerance_override)
         .bind(at("bitwise"), c.metrics && c.metrics->bitwise ? 1 : 0)
         .bind(at("reused"), c.reused ? 1 : 0);
+    if (c.direct_verdict) st.bind(at("direct_verdict"), verdict_name(*c.direct_verdict));
+    else st.bind_null(at("direct_verdict"));
+    if (c.conversion.is_null()) st.bind_null(at("conversion"));
+    else st.bind(at("conversion"), c.conversion.dump(-1, ' ', false, json::error_handler_t::replace));
+    if (c.causes.is_null()) st.bind_null(at("causes"));
+    else st.bind(at("causes"), c.causes.dump(-1, ' ', false, json::error_handler_t::replace));
     st.run();
   }
   tx.commit();

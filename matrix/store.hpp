@@ -24,7 +24,7 @@
 
 namespace xcompat {
 
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 struct RunInfo {
   int64_t id = 0;

@@ -12,10 +12,11 @@
 
 namespace xcompat::store_columns {
 
-constexpr std::array<const char*, 23> kColumns = {
+constexpr std::array<const char*, 26> kColumns = {
     "run_id",   "spec_id", "producer_id", "consumer_id", "device",     "dtype", "checkpoint", "verdict",
     "max_abs",  "max_rel", "mean_abs",    "nmse",        "cosine",     "top1",  "latency_ms",
-    "load_report", "error", "cache_key",  "flaky",       "recorded_at", "tolerance_override", "bitwise", "reused"};
+    "load_report", "error", "cache_key",  "flaky",       "recorded_at", "tolerance_override", "bitwise", "reused",
+    "direct_verdict", "conversion", "causes"};
 
 // A cell's identity within a run: the UNIQUE key of the results table.
 inline constexpr const char* kCellIdentity = "run_id, spec_id, producer_id, consumer_id, device, dtype, checkpoint";

@@ -51,6 +51,14 @@ StoredResult row_to_result(const sql::Stmt& st) {
   c.flaky = st.int_at(col("flaky")) != 0;
   c.tolerance_override = st.text_at(col("tolerance_override"));
   c.reused = st.int_at(col("reused")) != 0;
+  if (!st.is_null(col("direct_verdict"))) c.direct_verdict = verdict_from_name(st.text_at(col("direct_verdict")));
+  for (auto [name, field] : {std::pair{"conversion", &c.conversion}, {"causes", &c.causes}})
+    if (!st.is_null(col(name))) {
+      try {
+        *field = json::parse(st.text_at(col(name)));
+      } catch (const json::exception&) {
+      }
+    }
   return s;
 }
 

@@ -117,6 +117,9 @@ json CellResult::to_json() const {
             {"verdict", verdict_name(verdict)},
             {"latency_ms", latency_ms}, {"load_report", load_report.to_json()}, {"error", error},
             {"cache_key", cache_key}, {"flaky", flaky}, {"reused", reused}};
+  if (direct_verdict) j["direct_verdict"] = verdict_name(*direct_verdict);
+  if (!conversion.is_null()) j["conversion"] = conversion;
+  if (!causes.is_null()) j["causes"] = causes;
   j["metrics"] = metrics ? metrics->to_json() : json(nullptr);
   if (!tolerance_override.empty()) j["tolerance_override"] = tolerance_override;
   return j;

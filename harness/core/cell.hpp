@@ -52,6 +52,13 @@ struct CellResult {
   std::string tolerance_override;  // the override's reason, when one applied
   bool flaky = false;
   bool reused = false;  // answered from the store by cache key in this run, not evaluated again
+  // When the checkpoint does not load or compute the same as it is (LOAD_FAIL
+  // or DRIFT), the sweep also evaluates it converted (harness/convert/):
+  // `verdict` is then CONVERTED when the converted path passes, and
+  // `direct_verdict` keeps what the checkpoint did as it was.
+  std::optional<Verdict> direct_verdict;
+  nlohmann::json conversion;  // null, or {outcome, verdict, changes, args, lost, metrics, error, command}
+  nlohmann::json causes;      // null, or [{kind, change, detail}]: why the direct path does not pass
 
   // `spec producer -> consumer: VERDICT (nmse ..., max_abs ...)`
   std::string line() const;

@@ -186,12 +186,41 @@ def _unaccepted_argument(error, spec):
     return None
 
 
+def with_args(spec, args):
+    """The spec with constructor arguments added (a conversion's `args`, per
+    section). XTransformer takes layer arguments once per model, prefixed."""
+    spec = json.loads(json.dumps(spec))
+    for section, values in (args or {}).items():
+        if spec["model"] == "xtransformer":
+            target = spec.setdefault("xtransformer", {})
+            for name, value in values.items():
+                if section != "layers":
+                    raise Unsupported(f"XTransformer cannot take the {section} argument {name}")
+                target["enc_" + name] = value
+                target["dec_" + name] = value
+        else:
+            spec.setdefault(section, {}).update(values)
+    return spec
+
+
+def _wrapper_kwargs(spec):
+    """TransformerWrapper's arguments, with module descriptions made modules:
+    {"module": "Linear", "bias": true} for to_logits is nn.Linear(dim, logits)."""
+    kw = dict(spec.get("wrapper", {}))
+    for name, value in list(kw.items()):
+        if isinstance(value, dict) and value.get("module") == "Linear":
+            dim = int(spec["layers"]["dim"])
+            out = int(kw.get("logits_dim") or kw["num_tokens"])
+            kw[name] = torch.nn.Linear(dim, out, bias=bool(value.get("bias", True)))
+    return kw
+
+
 def _construct(spec):
     kind = spec["model"]
     if kind in ("decoder", "encoder"):
         layers_cls = x_transformers.Decoder if kind == "decoder" else x_transformers.Encoder
         layers = layers_cls(**dict(spec.get("layers", {})))
-        return x_transformers.TransformerWrapper(attn_layers=layers, **dict(spec.get("wrapper", {})))
+        return x_transformers.TransformerWrapper(attn_layers=layers, **_wrapper_kwargs(spec))
     if kind == "xtransformer":
         return x_transformers.XTransformer(**dict(spec.get("xtransformer", {})))
     raise Unsupported(f"unknown model kind '{kind}'")
@@ -468,7 +497,7 @@ def _load_report(model_state, ckpt):
     return {"missing": missing, "unexpected": unexpected, "misshaped": misshaped}
 
 
-def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3):
+def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3, args=None):
     """Loads the fixture's checkpoint into this release's build of the spec
     (strict) and runs forward on the fixture's inputs.
 
@@ -480,6 +509,8 @@ def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3):
     The checkpoint is untrusted: torch.load(weights_only=True) refuses every
     pickled global outside tensors and plain containers."""
     t0 = time.perf_counter()
+    if args:
+        spec = with_args(spec, args)
     key = json.dumps(spec, sort_keys=True)
     model, pristine = _take_model(spec, key)
     t1 = time.perf_counter()

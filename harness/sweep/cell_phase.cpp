@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "harness/core/parallel.hpp"
+#include "harness/sweep/converted_path.hpp"
 #include "harness/worker/cell_reply.hpp"
 
 namespace xcompat {
@@ -94,7 +95,8 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
     for (const PlannedCell* cell : by_consumer[order[ci]]) {
       const Tolerance tol = pins.tolerance_for(cell->spec->name, cell->consumer->name, cell->key.dtype);
       Decision d = decide(*cell, fixtures);
-      const std::string key = cell_cache_key(cell->key, *cell->spec, d.content, *cell->consumer, tol);
+      const std::string key = cell_cache_key(cell->key, *cell->spec, d.content, *cell->consumer, tol,
+                                             conversion_identity(history, *cell));
 
       if (auto cached = recorder.with_store([&](Store& s) { return s.find_cached(key); })) {
         // Recorded in this run too, marked reused: every reader of the run
@@ -138,7 +140,7 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
           auto h = s.history(cell->key);
           return h.empty() ? std::optional<Verdict>{} : std::optional<Verdict>{h.back().cell.verdict};
         });
-        if (before && *before != result.verdict) {
+        if (before && *before != result.verdict && (!result.direct_verdict || *before != *result.direct_verdict)) {
           CellResult again = result_of(cell->key, w.request(request, opts.cell_timeout));
           std::lock_guard lock(m);
           ++summary.rerun;
@@ -148,6 +150,13 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
             ++summary.flaky;
           }
         }
+      }
+      if (d.run && wants_conversion(*cell, result)) {
+        const auto t0 = Clock::now();
+        add_converted_path(result, *cell, fixtures.at(cell->producer->version, *cell->spec), history,
+                           pool.get(*cell->consumer), tol, opts.cell_timeout);
+        std::lock_guard lock(m);
+        summary.timing.conversion += std::chrono::duration<double>(Clock::now() - t0).count();
       }
       result.tolerance_override = tol.reason;
       recorder.add(result);

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "fixtures/fixture_phase.hpp"
+#include "harness/convert/history.hpp"
 #include "harness/sweep/progress.hpp"
 #include "harness/sweep/recorder.hpp"
 #include "harness/sweep/sweep.hpp"
@@ -23,6 +24,7 @@ struct CellPhase {
   WorkerPool& pool;
   Recorder& recorder;
   Progress& progress;
+  const ReleaseHistory& history;  // for the converted paths
 
   // Fills summary's counters and timing; returns every planned cell's result.
   std::map<CellKey, CellResult> run(SweepSummary& summary);

@@ -43,14 +43,15 @@ void build_plan(Plan& plan, const Shard& shard) {
 }
 
 std::string cell_cache_key(const CellKey& key, const Spec& variant, const std::string& fixture_content,
-                           const Consumer& consumer, const Tolerance& tol) {
+                           const Consumer& consumer, const Tolerance& tol, const std::string& conversion) {
   // The cell's own name is part of the key: two cells may share their
   // fixture content (an UNSUPPORTED reason, say) and must not share a result.
   return sha256_hex(fmt::format("cell-v3\nspec={}\nspec-definition={}\nproducer={}\nfixture={}\n"
-                                "consumer={}@{}\ntolerance={}\njudge={}\ndevice={}\ndtype={}\ncheckpoint={}\n",
+                                "consumer={}@{}\ntolerance={}\njudge={}\ndevice={}\ndtype={}\ncheckpoint={}\n"
+                                "conversion={}\n",
                                 key.spec, variant.content_hash(), key.producer, fixture_content, consumer.name,
                                 consumer.version, tol.to_json().dump(), judge_identity(), key.device, key.dtype,
-                                key.checkpoint));
+                                key.checkpoint, conversion));
 }
 
 }  // namespace xcompat

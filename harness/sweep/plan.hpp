@@ -45,7 +45,9 @@ void build_plan(Plan& plan, const Shard& shard);
 // identity (a release's pin, driver source and venv; the port's source),
 // the tolerance policy, and the judging code (harness/core/identity.hpp).
 // A recorded result with this key is reused instead of re-running the cell.
+// `conversion`: the identity of the chain of history changes its converted
+// path would cross (harness/sweep/converted_path.hpp), "" when it has none.
 std::string cell_cache_key(const CellKey& key, const Spec& variant, const std::string& fixture_content,
-                           const Consumer& consumer, const Tolerance& tol);
+                           const Consumer& consumer, const Tolerance& tol, const std::string& conversion = "");
 
 }  // namespace xcompat

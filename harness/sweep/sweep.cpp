@@ -72,7 +72,8 @@ SweepSummary run_sweep(Plan& plan, const Pins& pins, Store& store, const SweepOp
   summary.timing.fixtures = fixtures.making_seconds;
 
   Recorder recorder(store, summary.run_id);
-  const auto current = CellPhase{plan, pins, fixtures, opts, pool, recorder, progress}.run(summary);
+  const auto current =
+      CellPhase{plan, pins, fixtures, opts, pool, recorder, progress, release_history()}.run(summary);
   recorder.flush();
   pool.stop_all();
   store.finish_run(summary.run_id, "complete");
@@ -92,13 +93,13 @@ SweepSummary run_sweep(Plan& plan, const Pins& pins, Store& store, const SweepOp
 json SweepTiming::to_json() const {
   return {{"worker_start_s", worker_start}, {"fixtures_s", fixtures}, {"build_load_s", build_load},
           {"forward_s", forward},           {"compare_s", compare},   {"database_s", database},
-          {"lanes_s", lanes}};
+          {"conversion_s", conversion},     {"lanes_s", lanes}};
 }
 
 std::string SweepTiming::line() const {
   return fmt::format("worker start {:.1f} s, fixtures {:.1f} s, build+load {:.1f} s, forward {:.1f} s, "
-                     "compare {:.1f} s, database {:.1f} s (lane-seconds; cell phase {:.1f} lane-s)",
-                     worker_start, fixtures, build_load, forward, compare, database, lanes);
+                     "compare {:.1f} s, conversion {:.1f} s, database {:.1f} s (lane-seconds; cell phase {:.1f} lane-s)",
+                     worker_start, fixtures, build_load, forward, compare, conversion, database, lanes);
 }
 
 }  // namespace xcompat

@@ -37,6 +37,7 @@ struct SweepTiming {
   double forward = 0;       // consumers' forward passes (all repeats)
   double compare = 0;       // judging outputs against the reference
   double database = 0;      // store reads and writes of the sweep's own process
+  double conversion = 0;    // converted paths: converting checkpoints and evaluating them
   double lanes = 0;         // lane-seconds of the cell phase in all (the rest is protocol and overhead)
   nlohmann::json to_json() const;
   std::string line() const;  // "worker start 1.2 s, fixtures 0.0 s, ..."
