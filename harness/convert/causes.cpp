@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <set>
 
 namespace xcompat {
@@ -62,7 +63,7 @@ std::vector<Cause> explain_cell(const ReleaseHistory& history, const CellResult&
     }
     if (c.rounding_only()) kinds.insert("rounding");
     if (c.kind == "behaviour") kinds.insert("computation");
-    if (plan.args.size() && (!c.args.empty() || !c.down_args.empty())) kinds.insert("argument");
+    if (std::find(plan.by_args.begin(), plan.by_args.end(), id) != plan.by_args.end()) kinds.insert("argument");
     for (auto& k : kinds) causes.push_back({k, id, c.reason});
   }
 
@@ -70,13 +71,23 @@ std::vector<Cause> explain_cell(const ReleaseHistory& history, const CellResult&
     // Every key the load report names must be accounted for by the plan:
     // a missing key is one the conversion produces, an unexpected key one it
     // renames or drops.
+    // A change carried by B's arguments keeps its keys as they are: B,
+    // built with them, expects exactly those.
     std::set<std::string> produced;
     for (auto& o : plan.outputs) produced.insert(o.info.name);
+    auto by_args = [&](const std::string& key) {
+      for (auto& id : plan.by_args)
+        for (auto& op : history.change(id).ops)
+          for (auto* list : {&op.from, &op.to})
+            for (auto& p : *list)
+              if (p.match(key)) return true;
+      return false;
+    };
     std::vector<std::string> missing, unexpected;
     for (auto& k : direct.load_report.missing)
-      if (!produced.count(k)) missing.push_back(k);
+      if (!produced.count(k) && !by_args(k)) missing.push_back(k);
     for (auto& k : direct.load_report.unexpected)
-      if (produced.count(k)) unexpected.push_back(k);
+      if (produced.count(k) && !by_args(k)) unexpected.push_back(k);
     if (!missing.empty()) causes.push_back({"unexplained", "", "B expects " + sample(missing) + ", which no change provides"});
     if (!unexpected.empty())
       causes.push_back({"unexplained", "", "B does not take " + sample(unexpected) + ", which no change removes"});

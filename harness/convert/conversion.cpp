@@ -25,19 +25,98 @@ bool torch_ok(const HistoryChange& c, const ReleasePoint& p) {
 
 bool applied(const HistoryChange& c, const ReleasePoint& p) { return c.side(p.release) > 0 && torch_ok(c, p); }
 
+// The reserved capture {last}: the index of the last layer under the
+// captured model prefix {p} (a post-norm model's last layer differs from the
+// others). A key matches a pattern naming it only under that layer; a
+// pattern rendered with it names that layer.
+using LastLayer = std::function<std::optional<int64_t>(const std::string& prefix)>;
+
+std::string prefix_of(const KeyPattern::Captures& caps) { return caps.count("p") ? caps.at("p") : ""; }
+
+bool uses_last(const KeyPattern& p) {
+  return std::find(p.names().begin(), p.names().end(), "last") != p.names().end();
+}
+
+std::optional<KeyPattern::Captures> match_key(const KeyPattern& p, const std::string& key, const LastLayer& last) {
+  auto caps = p.match(key);
+  if (!caps || !caps->count("last")) return caps;
+  const auto l = last ? last(prefix_of(*caps)) : std::nullopt;
+  if (!l || std::to_string(*l) != caps->at("last")) return std::nullopt;
+  return caps;
+}
+
+std::string render_key(const KeyPattern& p, KeyPattern::Captures caps, const LastLayer& last) {
+  if (uses_last(p) && !caps.count("last")) {
+    const auto l = last ? last(prefix_of(caps)) : std::nullopt;
+    if (!l) throw Error("key pattern '" + p.text() + "' names the last layer, and the checkpoint has no layers under '" +
+                        prefix_of(caps) + "'");
+    caps["last"] = std::to_string(*l);
+  }
+  return p.render(caps);
+}
+
+// "layers.x" (set, truthy), "mask=padding" / "layers.pre_norm=false"
+// (equal), "!layers.x" (not so).
+bool spec_condition(const std::string& text, const json& spec) {
+  const bool negated = !text.empty() && text[0] == '!';
+  const std::string condition = negated ? text.substr(1) : text;
+  const auto eq = condition.find('=');
+  const std::string path = condition.substr(0, eq);
+  const auto dot = path.find('.');
+  const json* v = nullptr;
+  if (dot == std::string::npos) {
+    if (spec.contains(path)) v = &spec[path];
+  } else {
+    const std::string section = path.substr(0, dot), name = path.substr(dot + 1);
+    if (spec.contains(section) && spec[section].contains(name)) v = &spec[section][name];
+    // XTransformer routes enc_/dec_ arguments to its two models.
+    if (!v && spec.contains("xtransformer"))
+      for (auto prefix : {"enc_", "dec_"})
+        if (spec["xtransformer"].contains(prefix + name)) v = &spec["xtransformer"][prefix + name];
+  }
+  bool holds = false;
+  if (v && eq != std::string::npos) {
+    const std::string want = condition.substr(eq + 1);
+    holds = v->is_string() ? v->get<std::string>() == want : v->dump() == want;
+  } else if (v) {
+    // Set: true, a non-zero number, anything else but null.
+    holds = v->is_boolean() ? v->get<bool>() : v->is_number() ? v->get<double>() != 0 : !v->is_null();
+  }
+  return negated ? !holds : holds;
+}
+
 // The symbolic state of the checkpoint while the chain is planned: every
 // tensor by its current name, as a program over the input tensors.
 struct State {
   std::map<std::string, OutputTensor> tensors;
 
+  // The highest layer index under a prefix ({last}).
+  std::optional<int64_t> last_layer(const std::string& prefix) const {
+    const std::string head = prefix + "attn_layers.layers.";
+    std::optional<int64_t> last;
+    for (auto it = tensors.lower_bound(head); it != tensors.end() && it->first.rfind(head, 0) == 0; ++it) {
+      const std::string rest = it->first.substr(head.size());
+      const auto dot = rest.find('.');
+      if (dot == 0 || dot == std::string::npos || rest.find_first_not_of("0123456789") < dot) continue;
+      const int64_t i = std::stoll(rest.substr(0, dot));
+      last = std::max(last.value_or(i), i);
+    }
+    return last;
+  }
+  LastLayer last_of() const {
+    return [this](const std::string& prefix) { return last_layer(prefix); };
+  }
+
   // The tensors whose current name matches; `scalar` keeps single-element ones only.
   std::vector<std::pair<std::string, KeyPattern::Captures>> matching(const KeyPattern& p, bool scalar = false) const {
     std::vector<std::pair<std::string, KeyPattern::Captures>> out;
+    const LastLayer last = last_of();
     for (auto& [name, t] : tensors)
-      if (auto c = p.match(name))
+      if (auto c = match_key(p, name, last))
         if (!scalar || checked_numel(t.info.shape).value_or(0) == 1) out.push_back({name, *c});
     return out;
   }
+  std::string render(const KeyPattern& p, const KeyPattern::Captures& caps) const { return render_key(p, caps, last_of()); }
 };
 
 struct Planner {
@@ -81,7 +160,7 @@ struct Planner {
 
   void rename(const KeyPattern& from, const KeyPattern& to, bool& touched) {
     std::vector<std::pair<std::string, std::string>> moves;
-    for (auto& [name, caps] : state.matching(from)) moves.push_back({name, to.render(caps)});
+    for (auto& [name, caps] : state.matching(from)) moves.push_back({name, state.render(to, caps)});
     for (auto& [old_name, new_name] : moves) {
       if (old_name == new_name) continue;
       OutputTensor t = std::move(state.tensors.at(old_name));
@@ -94,11 +173,21 @@ struct Planner {
     }
   }
 
-  void add_step(const KeyPattern& from, TensorStep step, bool scalar, bool& touched) {
+  void add_step(const KeyPattern& from, TensorStep step, bool scalar, const std::string& change, bool& touched) {
     for (auto& [name, _] : state.matching(from, scalar)) {
+      note_half_precision(change, state.tensors.at(name));
       state.tensors.at(name).steps.push_back(step);
       touched = true;
     }
+  }
+
+  // Arithmetic on a half-precision tensor rounds its result to 8 (bfloat16)
+  // or 11 (float16) bits: exact for most values, not for all. The outputs
+  // may then differ by rounding, which the plan says.
+  void note_half_precision(const std::string& change, const OutputTensor& t) {
+    if (t.info.dtype != DType::BF16 && t.info.dtype != DType::F16) return;
+    const std::string entry = fmt::format("{} (arithmetic in {})", change, dtype_name(t.info.dtype));
+    if (std::find(plan.rounding.begin(), plan.rounding.end(), entry) == plan.rounding.end()) plan.rounding.push_back(entry);
   }
 
   void drop(const HistoryOp& op, const KeyPattern& pattern, double fill, const std::string& change, bool& touched) {
@@ -117,17 +206,17 @@ struct Planner {
     }
   }
 
-  // A tensor of `fill` beside each key matching `anchor`, in the anchor's dtype.
-  void add(const KeyPattern& anchor, const KeyPattern& to, const std::vector<std::string>& shape, double fill,
-           const std::string& change, bool& touched) {
+  // A tensor of the op's value beside each key matching `anchor`, in the anchor's dtype.
+  void add(const HistoryOp& op, const KeyPattern& anchor, const KeyPattern& to, const std::string& change,
+           bool& touched) {
     std::vector<OutputTensor> added;
     for (auto& [name, caps] : state.matching(anchor)) {
       OutputTensor t;
-      t.info.name = to.render(caps);
+      t.info.name = state.render(to, caps);
       if (state.tensors.count(t.info.name)) continue;  // already there: nothing to add
       t.info.dtype = state.tensors.at(name).info.dtype;
-      t.info.shape = shape_of(shape, caps, change);
-      t.fill = fill;
+      t.info.shape = shape_of(op.shape, caps, change);
+      t.fill = scale_value(op, caps, change);
       added.push_back(std::move(t));
     }
     for (auto& t : added) {
@@ -190,7 +279,7 @@ struct Planner {
       case OpKind::AddConstant: {
         TensorStep s{TensorStep::AddConstant};
         s.value = up ? op.value : -op.value;
-        add_step(op.from[0], s, op.scalar, touched);
+        add_step(op.from[0], s, op.scalar, id, touched);
         break;
       }
       case OpKind::Scale:
@@ -198,6 +287,7 @@ struct Planner {
           TensorStep s{TensorStep::Scale};
           const double v = scale_value(op, caps, id);
           s.value = up ? v : 1.0 / v;
+          note_half_precision(id, state.tensors.at(name));
           state.tensors.at(name).steps.push_back(s);
           touched = true;
         }
@@ -216,11 +306,14 @@ struct Planner {
             TensorStep s{TensorStep::PermuteRows};
             s.heads = hit->second;
             s.rot = 2 * rit->second.info.shape[0];
+            s.axis = op.axis;
             s.inverse = !up;
             OutputTensor& t = state.tensors.at(name);
-            if (t.info.shape.empty() || t.info.shape[0] % s.heads != 0 || t.info.shape[0] / s.heads < s.rot)
-              refuse(fmt::format("{} with shape [{}] does not hold {} heads of at least {} rotary rows", name,
-                                 fmt::join(t.info.shape, ", "), s.heads, s.rot));
+            const auto& shape = t.info.shape;
+            const bool has_axis = op.axis == 0 ? !shape.empty() : shape.size() == 2;
+            if (!has_axis || shape[op.axis] % s.heads != 0 || shape[op.axis] / s.heads < s.rot)
+              refuse(fmt::format("{} with shape [{}] does not hold {} heads of at least {} rotary {}", name,
+                                 fmt::join(shape, ", "), s.heads, s.rot, op.axis == 0 ? "rows" : "columns"));
             t.steps.push_back(s);
             touched = true;
           }
@@ -247,9 +340,9 @@ struct Planner {
         break;
       case OpKind::Drop:
         if (up) {
-          drop(op, op.from[0], 0.0, id, touched);
+          drop(op, op.from[0], op.value, id, touched);
         } else if (op.anchor && !op.shape.empty()) {
-          add(*op.anchor, op.from[0], op.shape, 0.0, id, touched);
+          add(op, *op.anchor, op.from[0], id, touched);
         } else {
           // Undoing a drop needs the tensor back: known only when the op
           // says where and how big. Otherwise the older release has a
@@ -260,34 +353,17 @@ struct Planner {
         }
         break;
       case OpKind::Add:
-        if (up) add(op.from[0], op.to[0], op.shape, op.value, id, touched);
-        else drop(op, op.to[0], op.value, id, touched);
+        if (up && !op.from.empty()) {
+          add(op, op.from[0], op.to[0], id, touched);
+        } else if (up) {
+          plan.lost_behaviour.push_back(id + ": the newer release has " + op.to[0].text() +
+                                        ", and nothing says how to make it");
+          touched = true;
+        } else {
+          drop(op, op.to[0], op.value, id, touched);
+        }
         break;
     }
-  }
-
-  // "layers.x" (set, truthy), "mask=padding" (equal), "!layers.x" (not so).
-  bool spec_condition(const std::string& text) const {
-    const bool negated = !text.empty() && text[0] == '!';
-    const std::string condition = negated ? text.substr(1) : text;
-    const auto eq = condition.find('=');
-    const std::string path = condition.substr(0, eq);
-    const auto dot = path.find('.');
-    const json* v = nullptr;
-    if (dot == std::string::npos) {
-      if (facts.spec.contains(path)) v = &facts.spec[path];
-    } else {
-      const std::string section = path.substr(0, dot), name = path.substr(dot + 1);
-      if (facts.spec.contains(section) && facts.spec[section].contains(name)) v = &facts.spec[section][name];
-      // XTransformer routes enc_/dec_ arguments to its two models.
-      if (!v && facts.spec.contains("xtransformer"))
-        for (auto prefix : {"enc_", "dec_"})
-          if (facts.spec["xtransformer"].contains(prefix + name)) v = &facts.spec["xtransformer"][prefix + name];
-    }
-    bool holds = false;
-    if (v && eq != std::string::npos) holds = v->is_string() && v->get<std::string>() == condition.substr(eq + 1);
-    else if (v) holds = v->is_boolean() ? v->get<bool>() : !v->is_null();
-    return negated ? !holds : holds;
   }
 
   // The change's conditions on the checkpoint (keys, a shape) and the spec.
@@ -306,23 +382,23 @@ struct Planner {
       }
       if (!any) return false;
     }
-    if (!c.when_arg.empty()) {
-      if (facts.spec.is_null() || facts.spec.empty()) {
-        plan.notes.push_back(fmt::format("{}: applies if the model was built with {} ({}); give the spec to decide",
-                                         c.id, c.when_arg, c.reason));
-        return false;
-      }
-      // Conditions separated by commas must all hold.
-      std::size_t start = 0;
-      while (start <= c.when_arg.size()) {
-        const auto comma = c.when_arg.find(',', start);
-        if (!spec_condition(c.when_arg.substr(start, comma == std::string::npos ? std::string::npos : comma - start)))
-          return false;
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
+    const auto holds = spec_condition_holds(c, effective_spec());
+    if (!holds) {
+      plan.notes.push_back(fmt::format("{}: applies if the model was built with {} ({}); give the spec to decide",
+                                       c.id, c.when_arg, c.reason));
+      return false;
     }
-    return true;
+    return *holds;
+  }
+
+  // The spec as B will build it: the arguments chosen for earlier changes
+  // count (rotating values by argument makes the interleaving permute them too).
+  json effective_spec() const {
+    if (!facts.spec.is_object() || facts.spec.empty() || plan.args.empty()) return facts.spec;
+    json s = facts.spec;
+    for (auto& [section, values] : plan.args.items())
+      for (auto& [k, v] : values.items()) s[section][k] = v;
+    return s;
   }
 
   void merge_args(const json& args) {
@@ -342,6 +418,7 @@ struct Planner {
   // models, but none of the wrapper arguments a conversion needs.
   bool args_available(const HistoryChange& c, const json& args, bool up) {
     if (up && plan.to.release < c.args_since.value_or(c.at)) return false;
+    if (!up && c.down_args_since && plan.to.release < *c.down_args_since) return false;
     if (up && c.args_until && plan.to.release >= *c.args_until) return false;
     if (is_xtransformer() && args.contains("wrapper")) return false;
     return true;
@@ -357,6 +434,7 @@ struct Planner {
     const bool use_args = !args.empty() && args_available(c, args, up);
     if (use_args) {
       merge_args(args);
+      plan.by_args.push_back(c.id);
       touched = true;
     } else {
       std::vector<const HistoryOp*> ops;
@@ -419,29 +497,76 @@ Chain change_chain(const ReleaseHistory& history, const ReleasePoint& from, cons
   return chain;
 }
 
-std::string rename_key(const Chain& chain, const std::string& key) {
+std::optional<bool> spec_condition_holds(const HistoryChange& c, const json& spec) {
+  if (c.when_arg.empty()) return true;
+  if (!spec.is_object() || spec.empty()) return std::nullopt;
+  // Conditions separated by commas must all hold; of alternatives separated
+  // by bars, one.
+  auto split = [](const std::string& text, char sep) {
+    std::vector<std::string> parts;
+    std::size_t start = 0;
+    while (true) {
+      const auto at = text.find(sep, start);
+      parts.push_back(text.substr(start, at == std::string::npos ? std::string::npos : at - start));
+      if (at == std::string::npos) return parts;
+      start = at + 1;
+    }
+  };
+  for (auto& all : split(c.when_arg, ',')) {
+    bool any = false;
+    for (auto& alternative : split(all, '|')) any = any || spec_condition(alternative, spec);
+    if (!any) return false;
+  }
+  return true;
+}
+
+namespace {
+
+// A rename applies to a key when its change's spec condition holds (or
+// cannot be decided); `{last}` is resolved from the context.
+struct KeyRenamer {
+  const KeyContext& ctx;
+  LastLayer last = [this](const std::string& prefix) -> std::optional<int64_t> {
+    auto it = ctx.last_layer.find(prefix);
+    if (it == ctx.last_layer.end()) return std::nullopt;
+    return it->second;
+  };
+
+  bool applies(const HistoryChange& c) const { return spec_condition_holds(c, ctx.spec).value_or(true); }
+
+  // One rename, one way: `key` matched against `from`, rendered by `to`.
+  void step(const KeyPattern& from, const KeyPattern& to, std::string& key) const {
+    if (auto caps = match_key(from, key, last)) key = render_key(to, *caps, last);
+  }
+};
+
+}  // namespace
+
+std::string rename_key(const Chain& chain, const std::string& key, const KeyContext& ctx) {
+  const KeyRenamer r{ctx};
   std::string k = key;
   for (auto* c : chain.down)
-    for (auto it = c->ops.rbegin(); it != c->ops.rend(); ++it)
-      if (it->kind == OpKind::Rename)
-        if (auto caps = it->to[0].match(k)) k = it->from[0].render(*caps);
+    if (r.applies(*c))
+      for (auto it = c->ops.rbegin(); it != c->ops.rend(); ++it)
+        if (it->kind == OpKind::Rename) r.step(it->to[0], it->from[0], k);
   for (auto* c : chain.up)
-    for (auto& op : c->ops)
-      if (op.kind == OpKind::Rename)
-        if (auto caps = op.from[0].match(k)) k = op.to[0].render(*caps);
+    if (r.applies(*c))
+      for (auto& op : c->ops)
+        if (op.kind == OpKind::Rename) r.step(op.from[0], op.to[0], k);
   return k;
 }
 
-std::string rename_key_back(const Chain& chain, const std::string& key) {
+std::string rename_key_back(const Chain& chain, const std::string& key, const KeyContext& ctx) {
+  const KeyRenamer r{ctx};
   std::string k = key;
   for (auto it = chain.up.rbegin(); it != chain.up.rend(); ++it)
-    for (auto op = (*it)->ops.rbegin(); op != (*it)->ops.rend(); ++op)
-      if (op->kind == OpKind::Rename)
-        if (auto caps = op->to[0].match(k)) k = op->from[0].render(*caps);
+    if (r.applies(**it))
+      for (auto op = (*it)->ops.rbegin(); op != (*it)->ops.rend(); ++op)
+        if (op->kind == OpKind::Rename) r.step(op->to[0], op->from[0], k);
   for (auto it = chain.down.rbegin(); it != chain.down.rend(); ++it)
-    for (auto& op : (*it)->ops)
-      if (op.kind == OpKind::Rename)
-        if (auto caps = op.from[0].match(k)) k = op.to[0].render(*caps);
+    if (r.applies(**it))
+      for (auto& op : (*it)->ops)
+        if (op.kind == OpKind::Rename) r.step(op.from[0], op.to[0], k);
   return k;
 }
 
@@ -499,7 +624,7 @@ json ConversionPlan::to_json() const {
   for (auto& d : dropped) dropped_j.push_back({{"name", d.name}, {"change", d.change_id}, {"fill", d.fill}});
   return {{"from", from.release.str()}, {"to", to.release.str()},
           {"outcome", conversion_outcome_name(outcome)}, {"downgrade", downgrade},
-          {"changes", changes}, {"args", args},
+          {"changes", changes}, {"args", args}, {"by_args", by_args},
           {"lost", lost_behaviour}, {"dropped", dropped_j},
           {"rounding", rounding}, {"notes", notes}, {"refused", refused}};
 }

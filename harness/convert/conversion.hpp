@@ -52,7 +52,8 @@ const char* conversion_outcome_name(ConversionOutcome o);  // "unchanged", "loss
 struct TensorStep {
   enum Kind { AddConstant, Scale, PermuteRows, Reshape, Rows } kind;
   double value = 0;                 // AddConstant, Scale
-  int64_t heads = 0, rot = 0;       // PermuteRows: within each head's first `rot` rows
+  int64_t heads = 0, rot = 0;       // PermuteRows: within each head's first `rot` rows (or columns)
+  int axis = 0;                     // PermuteRows: 0 rows, 1 columns
   bool inverse = false;             // PermuteRows: the inverse permutation
   std::vector<int64_t> shape;       // Reshape
   int64_t row_begin = 0, row_end = 0;  // Rows: a slice of dim 0 (split)
@@ -79,6 +80,7 @@ struct ConversionPlan {
   std::vector<std::string> changes;        // the ids applied, in order (downgrades first, as undone)
   bool downgrade = false;
   nlohmann::json args = nlohmann::json::object();  // for B, per section: the args that reproduce A
+  std::vector<std::string> by_args;                // the changes B's arguments carry (their ops not applied)
   std::vector<std::string> lost_behaviour;         // per change: what B computes otherwise
   std::vector<LostTensor> dropped;                 // tensors B cannot hold: lossy unless all equal `fill`
   std::vector<std::string> rounding;               // rounding-only changes crossed: expect CLOSE, not IDENTICAL
@@ -117,11 +119,26 @@ struct Chain {
 };
 Chain change_chain(const ReleaseHistory& history, const ReleasePoint& from, const ReleasePoint& to);
 
+// Whether a change's spec condition (`when_arg`) holds for a spec: "layers.x"
+// (set and truthy), "mask=padding", "layers.pre_norm=false" (equal),
+// "!layers.x" (not so), several joined by commas (all must hold). True when
+// the change has no condition; nullopt when the spec is empty (undecided).
+std::optional<bool> spec_condition_holds(const HistoryChange& c, const nlohmann::json& spec);
+
+// What a key rename needs beyond the key: the spec (renames that hold only
+// for some arguments) and each model prefix's last layer index (`{last}`).
+// Without a spec every rename applies; without a prefix's last layer, no
+// `{last}` pattern matches under it.
+struct KeyContext {
+  nlohmann::json spec;
+  std::map<std::string, int64_t> last_layer;  // by prefix: "", "encoder.", "decoder.net."
+};
+
 // Renames only, applied in the chain's order: the port's key maps, and how a
 // key of A is named in B.
-std::string rename_key(const Chain& chain, const std::string& key);
+std::string rename_key(const Chain& chain, const std::string& key, const KeyContext& ctx = {});
 // The inverse: how B's key was named in A.
-std::string rename_key_back(const Chain& chain, const std::string& key);
+std::string rename_key_back(const Chain& chain, const std::string& key, const KeyContext& ctx = {});
 
 // Reads an input tensor (the caller streams from a file).
 using TensorSource = std::function<TensorData(const std::string& name)>;

@@ -64,7 +64,7 @@ HistoryOp parse_op(const json& j, const std::string& where) {
     throw Error(where + ": unknown op '" + name + "' (the vocabulary: " + known + ")");
   }
   only_fields(j, {"op", "from", "to", "value", "dim_of", "dim_axis", "permutation", "rot_of", "shape", "unused", "anchor",
-                  "scalar"},
+                  "scalar", "axis"},
               where + " op " + name);
   HistoryOp op;
   op.kind = it->second;
@@ -77,6 +77,8 @@ HistoryOp parse_op(const json& j, const std::string& where) {
   }
   if (j.contains("dim_of")) op.dim_of.emplace(j["dim_of"].get<std::string>());
   op.dim_axis = j.value("dim_axis", 0);
+  op.axis = j.value("axis", 0);
+  if (op.axis != 0 && op.axis != 1) throw Error(where + ": op " + name + ": axis is 0 (rows) or 1 (columns)");
   op.permutation = j.value("permutation", "");
   if (j.contains("rot_of")) op.rot_of.emplace(j["rot_of"].get<std::string>());
   for (auto& d : j.value("shape", json::array())) op.shape.push_back(d.is_string() ? d.get<std::string>() : d.dump());
@@ -102,8 +104,12 @@ HistoryOp parse_op(const json& j, const std::string& where) {
     case OpKind::Split: need(op.from.size() == 1 && op.to.size() >= 2, "one `from` and several `to`"); break;
     case OpKind::Concatenate: need(op.from.size() >= 2 && op.to.size() == 1, "several `from` and one `to`"); break;
     case OpKind::Drop: need(op.from.size() == 1, "`from`"); break;
-    case OpKind::Add: need(op.to.size() == 1 && op.from.size() == 1 && !op.shape.empty(),
-                           "`to`, an anchor `from` (the key it is added beside) and a `shape`");
+    case OpKind::Add:
+      // Without an anchor and a shape the tensor cannot be made: the op is
+      // only ever undone (a downgrade drops it), like a drop without anchor.
+      need(op.to.size() == 1 && op.from.size() <= 1 && op.from.empty() == op.shape.empty(),
+           "`to`, and an anchor `from` (the key it is added beside) with a `shape`, or neither");
+      need(op.value_expr.empty() || op.dim_of.has_value(), "`dim_of` for a value that names dim");
       break;
   }
   return op;
@@ -116,7 +122,7 @@ HistoryChange parse_change(const json& j, const std::string& where_file) {
   c.id = j["id"];
   const std::string where = where_file + " change '" + c.id + "'";
   only_fields(j, {"id", "kind", "reason", "at", "after", "when", "when_shape", "when_arg", "torch", "ops", "args",
-                  "args_since", "args_until", "down_args", "lossy", "down_lossy", "note", "exercised"},
+                  "args_since", "args_until", "down_args", "down_args_since", "lossy", "down_lossy", "note", "exercised"},
               where);
   c.kind = j.value("kind", "");
   if (c.kind != "layout" && c.kind != "numeric" && c.kind != "behaviour" && c.kind != "rounding")
@@ -151,6 +157,7 @@ HistoryChange parse_change(const json& j, const std::string& where_file) {
         throw Error(where + ": args are given per section: wrapper, layers or xtransformer, each a table");
   if (j.contains("args_since")) c.args_since = version_field(j, "args_since", where);
   if (j.contains("args_until")) c.args_until = version_field(j, "args_until", where);
+  if (j.contains("down_args_since")) c.down_args_since = version_field(j, "down_args_since", where);
   c.lossy = j.value("lossy", "");
   c.down_lossy = j.value("down_lossy", "");
   c.exercised = j.value("exercised", "");
@@ -178,6 +185,7 @@ json HistoryOp::to_json() const {
     j["value"] = value_expr.empty() ? json(value) : json(value_expr);
   if (dim_of) j["dim_of"] = dim_of->text();
   if (!permutation.empty()) j["permutation"] = permutation;
+  if (axis != 0) j["axis"] = axis;
   if (!shape.empty()) j["shape"] = shape;
   if (unused) j["unused"] = true;
   return j;
@@ -241,11 +249,22 @@ std::filesystem::path default_history_path() {
   return project_root() / "matrix" / "history.toml";
 }
 
+namespace {
+const ReleaseHistory* g_override = nullptr;
+}
+
 const ReleaseHistory& release_history() {
+  if (g_override) return *g_override;
   static std::once_flag once;
   static ReleaseHistory h;
   std::call_once(once, [] { h = load_history(default_history_path()); });
   return h;
 }
+
+ScopedReleaseHistory::ScopedReleaseHistory(ReleaseHistory h) : previous_(g_override), history_(std::move(h)) {
+  g_override = &history_;
+}
+
+ScopedReleaseHistory::~ScopedReleaseHistory() { g_override = previous_; }
 
 }  // namespace xcompat

@@ -51,6 +51,7 @@ struct HistoryOp {
   int dim_axis = 0;
   std::string permutation;        // permute_rows: "rotary-halves-to-pairs"
   std::optional<KeyPattern> rot_of;  // permute_rows: the tensor giving the rotary width (2 * its length)
+  int axis = 0;                   // permute_rows: 0 rows (a projection's outputs), 1 columns (its inputs)
   // add / reshape / drop's inverse: dimensions, each a number or
   // "<key pattern>:<axis>", the pattern rendered with the anchor's captures
   std::vector<std::string> shape;
@@ -77,6 +78,7 @@ struct HistoryChange {
   std::optional<Version> args_since;                    // the release from which `args` exist
   std::optional<Version> args_until;                    // the first release that no longer has them
   nlohmann::json down_args = nlohmann::json::object();  // for the older release, to compute as the newer does
+  std::optional<Version> down_args_since;               // the release from which `down_args` exist
   std::string lossy;       // upgrading: what no weight or argument carries over
   std::string down_lossy;  // downgrading: the same
   std::string note;        // a caveat that is not a loss (outputs differ only for some inputs)
@@ -110,5 +112,19 @@ ReleaseHistory load_history(const std::filesystem::path& path);
 // once per process.
 const ReleaseHistory& release_history();
 std::filesystem::path default_history_path();
+
+// Tests: the process's history is `h` while this lives (an entry deleted,
+// a boundary left unbisected), then the file's again. Not thread-safe.
+class ScopedReleaseHistory {
+ public:
+  explicit ScopedReleaseHistory(ReleaseHistory h);
+  ~ScopedReleaseHistory();
+  ScopedReleaseHistory(const ScopedReleaseHistory&) = delete;
+  ScopedReleaseHistory& operator=(const ScopedReleaseHistory&) = delete;
+
+ private:
+  const ReleaseHistory* previous_;
+  ReleaseHistory history_;
+};
 
 }  // namespace xcompat

@@ -153,18 +153,26 @@ void apply_step(TensorData& t, const TensorStep& step) {
       break;
     }
     case TensorStep::PermuteRows: {
-      // Within each head's first `rot` rows: halves (j, j + rot/2) become
-      // neighbours (2j, 2j + 1); the inverse undoes it.
-      const int64_t rows = t.shape.at(0), per_head = rows / step.heads, half = step.rot / 2;
+      // Within each head's first `rot` rows (axis 0) or columns (axis 1):
+      // halves (j, j + rot/2) become neighbours (2j, 2j + 1); the inverse
+      // undoes it. A column permutation moves the same slots in every row.
+      const int64_t rows = t.shape.at(0);
+      const int64_t slots = step.axis == 0 ? rows : t.shape.at(1);
+      const int64_t per_head = slots / step.heads, half = step.rot / 2;
       const std::size_t row_bytes = t.bytes.size() / static_cast<std::size_t>(rows);
+      const std::size_t slot_bytes = step.axis == 0 ? row_bytes : dtype_size(t.dtype);
+      const std::size_t stride = step.axis == 0 ? 0 : row_bytes;  // per row, for columns
+      const int64_t repeats = step.axis == 0 ? 1 : rows;
       std::vector<std::byte> out = t.bytes;
-      for (int64_t h = 0; h < step.heads; ++h)
-        for (int64_t j = 0; j < half; ++j)
-          for (int pair = 0; pair < 2; ++pair) {
-            const int64_t halves = h * per_head + j + pair * half, pairs = h * per_head + 2 * j + pair;
-            const int64_t dst = step.inverse ? halves : pairs, src = step.inverse ? pairs : halves;
-            std::memcpy(out.data() + dst * row_bytes, t.bytes.data() + src * row_bytes, row_bytes);
-          }
+      for (int64_t r = 0; r < repeats; ++r)
+        for (int64_t h = 0; h < step.heads; ++h)
+          for (int64_t j = 0; j < half; ++j)
+            for (int pair = 0; pair < 2; ++pair) {
+              const int64_t halves = h * per_head + j + pair * half, pairs = h * per_head + 2 * j + pair;
+              const int64_t dst = step.inverse ? halves : pairs, src = step.inverse ? pairs : halves;
+              std::memcpy(out.data() + r * stride + dst * slot_bytes, t.bytes.data() + r * stride + src * slot_bytes,
+                          slot_bytes);
+            }
       t.bytes = std::move(out);
       break;
     }

@@ -32,9 +32,11 @@ Attention::Attention(AttentionOptions o) : options(o) {
     mem_v = register_parameter("mem_v", torch::zeros({o.heads, o.num_mem_kv, o.dim_head}));
   }
   if (o.learned_value_residual_mix) {
-    // nn.Sequential(nn.Linear(dim, heads), nn.Sigmoid(), Rearrange('b n h -> b h n 1'))
+    // nn.Sequential(nn.Linear(dim, heads), nn.Sigmoid(), Rearrange('b n h -> b h n 1'));
+    // before per-head mixes nn.Linear(dim, 1), Rearrange('b n 1 -> b 1 n 1')
     to_value_residual_mix = register_module("to_value_residual_mix", std::make_shared<Container>());
-    value_residual_mix_proj = to_value_residual_mix->add("0", std::make_shared<Linear>(o.dim, o.heads, true));
+    const int64_t mixes = o.value_residual_mix_per_head ? o.heads : 1;
+    value_residual_mix_proj = to_value_residual_mix->add("0", std::make_shared<Linear>(o.dim, mixes, true));
   }
   to_out = register_module("to_out", std::make_shared<Linear>(inner, o.dim, false));
 }
@@ -49,9 +51,12 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
   Tensor k = split_heads(to_k->forward(kv_input), h);
   Tensor v = split_heads(to_v->forward(kv_input), h);
 
-  // value residual (add_value_residual, from 1.42.17): mix in the first self-attention's values
+  // value residual (add_value_residual): mix in the first self-attention's values
   Tensor orig_values = v;
-  if (in.value_residual.defined()) {
+  if (in.value_residual.defined() && !o.value_residual_halved) {
+    v = v + in.value_residual;  // v = v + value_residual
+  } else if (in.value_residual.defined()) {
+    // 0.5 * (v + value_residual) equals v * 0.5 + value_residual * 0.5 bit for bit
     if (value_residual_mix_proj) {
       Tensor mix = at::sigmoid(value_residual_mix_proj->forward(x)).permute({0, 2, 1}).unsqueeze(-1);  // b h n 1
       v = o.value_residual_lerp ? at::lerp(in.value_residual, v, mix) : v * mix + in.value_residual * (1.0 - mix);
@@ -73,7 +78,7 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
   // kKeyPaddingMaskOnly compute the same thing.
   if (o.key_padding_mask_only == Era::Unknown && in.mask.defined())
     throw NativeUnsupported("release " + o.release.str() + " with a padding mask: it is not known whether it has '" +
-                            std::string(kKeyPaddingMaskOnly.name) + "' (changed somewhere " + kKeyPaddingMaskOnly.range() + ")");
+                            kKeyPaddingMaskOnly.name() + "' (changed somewhere " + kKeyPaddingMaskOnly.range() + ")");
   const bool key_only = o.key_padding_mask_only != Era::Old;
 
   // which keys each query may attend to (true = keep), before memory key / values
@@ -116,7 +121,7 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
     if (fully_masked.any().item<bool>()) {
       if (o.zero_fully_masked_rows == Era::Unknown)
         throw NativeUnsupported("release " + o.release.str() + ": it is not known whether it has '" +
-                                std::string(kZeroFullyMaskedRows.name) + "' (changed somewhere " +
+                                kZeroFullyMaskedRows.name() + "' (changed somewhere " +
                                 kZeroFullyMaskedRows.range() + ") and this input has such a query");
       if (o.zero_fully_masked_rows == Era::New) out = out.masked_fill(fully_masked.unsqueeze(-1), 0.0);
     }

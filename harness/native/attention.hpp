@@ -5,8 +5,8 @@
 //
 // Parameters: to_q, to_k, to_v, to_out (nn.Linear without bias since 0.26.0),
 // mem_k / mem_v [heads, num_mem_kv, dim_head] with attn_num_mem_kv,
-// to_value_residual_mix.0 (nn.Linear(dim, heads)) with a learned value
-// residual mix.
+// to_value_residual_mix.0 (nn.Linear(dim, heads), or (dim, 1) before
+// per-head mixes) with a learned value residual mix.
 #include <functional>
 #include <optional>
 
@@ -28,6 +28,8 @@ struct AttentionOptions {  // Attention(dim, dim_head = 64, heads = 8, causal = 
   Era key_padding_mask_only = Era::New;  // kKeyPaddingMaskOnly (Unknown: UNSUPPORTED when a padding mask is given)
   Era zero_fully_masked_rows = Era::New; // kZeroFullyMaskedRows (Unknown: UNSUPPORTED if such a row occurs)
   bool value_residual_lerp = true;       // kValueResidualLerp
+  bool value_residual_halved = true;     // kValueResidualHalved (before: v + first_v)
+  bool value_residual_mix_per_head = true;  // kValueResidualMixPerHead (before: Linear(dim, 1))
   ReleaseVersion release;                // for the messages of run-time checks
 };
 

@@ -32,11 +32,18 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
 
   // value residual (resformer)
   bool learned_mix = false;
-  bool value_residual_lerp = true;
+  bool value_residual_lerp = true, value_residual_halved = true, mix_per_head = true;
   if (o.add_value_residual) {
+    value_residual_halved = ctx.is_new(kValueResidualHalved);
     learned_mix = o.learned_value_residual_mix.has_value() ? *o.learned_value_residual_mix
                                                            : ctx.is_new(kLearnedValueResidualMixDefault);
     value_residual_lerp = ctx.is_new(kValueResidualLerp);
+    if (learned_mix) {
+      if (!ctx.is_new(kValueResidualMixArgument))
+        throw NativeUnsupported("a learned value residual mix for release " + ctx.release.str() + " (it appears " +
+                                kValueResidualMixArgument.range() + ")");
+      mix_per_head = ctx.is_new(kValueResidualMixPerHead);
+    }
   }
 
   // what every attention block shares
@@ -50,6 +57,8 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   base.key_padding_mask_only = era_of(kKeyPaddingMaskOnly, ctx.release);
   base.zero_fully_masked_rows = era_of(kZeroFullyMaskedRows, ctx.release);
   base.value_residual_lerp = value_residual_lerp;
+  base.value_residual_halved = value_residual_halved;
+  base.value_residual_mix_per_head = mix_per_head;
   base.release = ctx.release;
 
   // layer types: default_block * depth
@@ -70,7 +79,14 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
     auto slot = layers->add(std::to_string(ind), std::make_shared<Container>());
     auto norms = slot->add("0", std::make_shared<Container>());
     if (o.pre_norm) L.pre_branch_norm = norms->add("0", make_norm(kind, o.dim, ctx));
-    if (!o.pre_norm && (final_norm_in_layers || !is_last)) L.post_main_norm = norms->add("2", make_norm(kind, o.dim, ctx));
+    if (!o.pre_norm) {
+      // Before the final norm moved into AttentionLayers, a post-norm model's
+      // last layer had no post-main norm: TransformerWrapper.norm, always an
+      // nn.LayerNorm, stood in for it. The history renames it here.
+      const bool wrapper_norm = !final_norm_in_layers && is_last;
+      L.post_main_norm = norms->add("2", wrapper_norm ? std::shared_ptr<Norm>(std::make_shared<LayerNorm>(LayerNormOptions::torch_layer_norm(o.dim)))
+                                                      : make_norm(kind, o.dim, ctx));
+    }
 
     if (L.type == 'f') {
       FeedForwardOptions fo = o.ff;
@@ -86,7 +102,7 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
     layer_list.push_back(L);
   }
 
-  if (!final_norm_in_layers) {
+  if (o.pre_norm && !final_norm_in_layers) {
     // TransformerWrapper.norm = nn.LayerNorm(dim), whatever the layers' norm class (key map: `norm.` -> `attn_layers.final_norm.`)
     final_norm = register_module("final_norm", std::make_shared<LayerNorm>(LayerNormOptions::torch_layer_norm(o.dim)));
   } else if (o.pre_norm) {

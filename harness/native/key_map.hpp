@@ -1,49 +1,44 @@
 #pragma once
-// Key maps: how each release range names the parameters the port registers.
+// Key maps: how a release names the parameters the port registers.
 //
-// The port registers the layout of 1.31.0 and later (`ff.0` / `ff.2`,
-// `attn_layers.final_norm`, norms with `gamma` / `beta` / `g`). A checkpoint
-// from an older release is renamed key by key before loading; the renames
-// that apply are the ones whose switch the release predates. Each rename has
-// an inverse, so a missing parameter is reported under the name the
-// producing release would have saved it as.
+// The port registers the layout of the newest release it follows
+// (kNewestRelease: `ff.0` / `ff.2`, `attn_layers.final_norm`, norms with
+// `gamma` / `beta` / `g`). A checkpoint from an older release is renamed key
+// by key before loading with the renames of the release history
+// (matrix/history.toml) between its release and the port's: the same renames
+// `xcompat convert` applies, read from the same entries. Each rename has an
+// inverse, so a missing parameter is reported under the name the producing
+// release would have saved it as.
 //
-//   rename                                   applies to releases   switch
-//   layers.<i>.1.net.*  -> layers.<i>.1.ff.*    < 0.33.0           kFeedForwardNamedFf
-//   layers.<i>.1.ff.3.* -> layers.<i>.1.ff.2.*  < 1.18.0           kFeedForwardFiltersNone
-//   norm.*              -> attn_layers.final_norm.*  < 1.15.0      kFinalNormInAttentionLayers
-//   <norm>.weight/.bias -> <norm>.gamma/.beta   < 1.31.0           kLayerNormGammaOnly
-// (<norm>: attn_layers.layers.<i>.0.<k> or attn_layers.final_norm; every
-// name may carry the XTransformer prefixes `encoder.` / `decoder.net.`.)
-#include <functional>
+// Renames that hold only for some arguments (`when_arg`: the post-norm final
+// norm becomes the last layer's post-main norm) are decided by the spec, and
+// `{last}` by the port's own layer counts.
 #include <map>
-#include <optional>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "harness/convert/conversion.hpp"
 #include "harness/native/release_switches.hpp"
 
 namespace xcompat::native {
 
-
-struct KeyRename {
-  const ReleaseSwitch* until;  // applies to checkpoints from releases before this switch
-  const char* description;
-  // checkpoint name -> port name, and back; nullopt when the name is not theirs
-  std::function<std::optional<std::string>(const std::string&)> to_port;
-  std::function<std::optional<std::string>(const std::string&)> to_release;
-};
-
 class KeyMap {
  public:
-  explicit KeyMap(const ReleaseContext& ctx);
+  KeyMap() = default;
+  // `last_layer`: the index of the last layer under each model prefix
+  // ("" for a TransformerWrapper, "encoder." and "decoder.net." for XTransformer).
+  KeyMap(const ReleaseContext& ctx, const nlohmann::json& spec, std::map<std::string, int64_t> last_layer);
   std::string to_port(const std::string& checkpoint_key) const;
   std::string to_release(const std::string& port_key) const;
-  // The renames this release needs, in the order to_port applies them.
+  // The history entries whose renames this release needs, in the order
+  // to_port applies them: "<id>: <reason>".
   std::vector<std::string> descriptions() const;
 
  private:
-  std::vector<KeyRename> renames_;
+  Chain chain_;
+  KeyContext context_;
 };
 
 }  // namespace xcompat::native

@@ -17,14 +17,19 @@ Tensor input(const TensorMap& inputs, const std::string& name, bool required, to
 }
 }  // namespace
 
-NativeModel::NativeModel(const nlohmann::json& spec, const ReleaseContext& ctx) : spec_(parse_spec(spec, ctx)), key_map_(ctx) {
+NativeModel::NativeModel(const nlohmann::json& spec, const ReleaseContext& ctx) : spec_(parse_spec(spec, ctx)) {
+  auto last = [](const TransformerWrapper& w) { return static_cast<int64_t>(w.attn_layers->layer_list.size()) - 1; };
+  std::map<std::string, int64_t> last_layer;
   if (spec_.kind == ModelKind::XTransformer) {
     xtransformer_ = std::make_shared<XTransformer>(spec_.xtransformer, ctx);
     module_ = xtransformer_;
+    last_layer = {{"encoder.", last(*xtransformer_->encoder)}, {"decoder.net.", last(*xtransformer_->decoder_net)}};
   } else {
     wrapper_ = std::make_shared<TransformerWrapper>(spec_.wrapper, spec_.layers, ctx);
     module_ = wrapper_;
+    last_layer = {{"", last(*wrapper_)}};
   }
+  key_map_ = KeyMap(ctx, spec, std::move(last_layer));
   module_->eval();
 }
 

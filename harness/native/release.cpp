@@ -27,25 +27,26 @@ ReleaseVersion ReleaseVersion::parse(const std::string& text) {
   return {parts[0], parts[1], parts[2]};
 }
 
-std::string ReleaseSwitch::range() const {
-  if (exact()) return "from " + first_new.str();
-  return "between " + last_old.str() + " and " + first_new.str();
+const HistoryChange& ReleaseSwitch::change() const { return release_history().change(change_id); }
+std::string ReleaseSwitch::name() const { return change().reason; }
+std::string ReleaseSwitch::range() const { return change().boundary(); }
+
+Era era_of(const HistoryChange& c, const ReleaseVersion& release) {
+  switch (c.side(release.version())) {
+    case 1: return Era::New;
+    case -1: return Era::Old;
+    default: return Era::Unknown;
+  }
 }
 
-Era era_of(const ReleaseSwitch& s, const ReleaseVersion& release) {
-  if (release >= s.first_new) return Era::New;
-  if (s.exact() || release <= s.last_old) return Era::Old;
-  return Era::Unknown;
-}
-
-bool is_new(const ReleaseSwitch& s, const ReleaseVersion& release) {
-  switch (era_of(s, release)) {
+bool is_new(const HistoryChange& c, const ReleaseVersion& release) {
+  switch (era_of(c, release)) {
     case Era::New: return true;
     case Era::Old: return false;
     case Era::Unknown:
-      if (s.rounding_only) return true;
-      throw NativeUnsupported("release " + release.str() + ": it is not known whether it has '" + s.name +
-                              "' (changed somewhere " + s.range() + ")");
+      if (c.rounding_only()) return true;
+      throw NativeUnsupported("release " + release.str() + ": it is not known whether it has '" + c.reason +
+                              "' (changed somewhere " + c.boundary() + ")");
   }
   return true;
 }

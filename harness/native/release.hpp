@@ -2,18 +2,18 @@
 // Releases as the port sees them: a version, the range the port covers, and
 // ReleaseSwitch, one behaviour or layout that changes at one release.
 //
-// Every switch names the newest release known to behave the old way and the
-// oldest known to behave the new way. When the boundary is known exactly
-// (from docs/ and the shared XT-HISTORY.md) only `first_new` is given.
-// Otherwise it lies somewhere after `last_old`: a checkpoint from a release
-// strictly between the two is UNSUPPORTED whenever the switch matters for the
-// spec, unless both ways compute the same function and differ only in float
-// rounding (`rounding_only`), in which case the new way is used.
+// A switch's boundary comes from the release history: the first release with
+// the new way, and, while not bisected, the last known old one. A checkpoint
+// from a release strictly between the two is UNSUPPORTED whenever the switch
+// matters for the spec, unless the change is rounding only (both ways compute
+// the same function), in which case the new way is used.
 //
 // No torch here: the switches and the key maps are plain data.
 #include <compare>
 #include <stdexcept>
 #include <string>
+
+#include "harness/convert/history.hpp"
 
 namespace xcompat::native {
 
@@ -35,6 +35,7 @@ struct ReleaseVersion {
   // "unknown") throws NativeUnsupported: the port only follows plain
   // published versions.
   static ReleaseVersion parse(const std::string& text);
+  Version version() const { return {major, minor, patch}; }
 };
 
 // The oldest and newest releases whose sources the port was written from
@@ -42,26 +43,29 @@ struct ReleaseVersion {
 inline constexpr ReleaseVersion kOldestRelease{0, 28, 4};
 inline constexpr ReleaseVersion kNewestRelease{2, 31, 10};
 
+// One behaviour or layout of x-transformers that changes at one release: a
+// change of the release history (matrix/history.toml), named by its id. The
+// boundary lives there, once, shared with `xcompat convert`; a switch whose
+// entry is missing throws Error when consulted.
 struct ReleaseSwitch {
-  const char* name;            // what changes, e.g. "rotary embedding applied to values too"
-  ReleaseVersion first_new;    // oldest release known to behave the new way
-  ReleaseVersion last_old{};   // newest known old release; {0,0,0}: the boundary is exactly first_new
-  bool rounding_only = false;  // old and new compute the same function up to float rounding
+  const char* change_id;  // e.g. "rotary-interleaved"
 
-  bool exact() const { return last_old == ReleaseVersion{}; }
-  // "from 1.20.0" or "between 1.14.0 and 1.19.1"
-  std::string range() const;
+  const HistoryChange& change() const;
+  std::string name() const;   // the change's one-line reason
+  std::string range() const;  // "at 1.20.0" or "between 1.14.0 and 1.19.1"
 };
 
 enum class Era { Old, New, Unknown };
 
-// Which side of the switch a release is on.
-Era era_of(const ReleaseSwitch& s, const ReleaseVersion& release);
+// Which side of a change a release is on.
+Era era_of(const HistoryChange& c, const ReleaseVersion& release);
+inline Era era_of(const ReleaseSwitch& s, const ReleaseVersion& release) { return era_of(s.change(), release); }
 
 // True when `release` behaves the new way. An Unknown era throws
-// NativeUnsupported naming the switch, unless the switch is rounding_only
-// (then the new way is taken).
-bool is_new(const ReleaseSwitch& s, const ReleaseVersion& release);
+// NativeUnsupported naming the change, unless it is rounding only (then the
+// new way is taken).
+bool is_new(const HistoryChange& c, const ReleaseVersion& release);
+inline bool is_new(const ReleaseSwitch& s, const ReleaseVersion& release) { return is_new(s.change(), release); }
 
 // Throws NativeUnsupported unless kOldestRelease <= release <= kNewestRelease.
 void check_release_in_range(const ReleaseVersion& release);

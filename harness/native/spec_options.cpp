@@ -83,7 +83,7 @@ const std::map<std::string, WrapperSetter>& wrapper_arguments() {
          o.tie_embedding = as_bool(v, "tie_embedding");
          if (!o.tie_embedding) return;
          if (!ctx.is_new(kTieEmbeddingWorks))
-           throw NativeUnsupported("tie_embedding for release " + ctx.release.str() + " (broken from 0.24.0 to 1.16.7: the release itself cannot run it)");
+           throw NativeUnsupported("tie_embedding for release " + ctx.release.str() + " (" + kTieEmbeddingWorks.name() + ", " + kTieEmbeddingWorks.range() + ": the release itself cannot run it)");
          o.tied_logits_scaled = ctx.is_new(kTiedLogitsScaled);
        }},
       {"emb_dropout", [](const json& v, TransformerWrapperOptions&, const ReleaseContext&) { no_forward_effect(v, "emb_dropout"); }},

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "harness/core/parallel.hpp"
+#include "harness/convert/causes.hpp"
 #include "harness/sweep/converted_path.hpp"
 #include "harness/worker/cell_reply.hpp"
 
@@ -158,6 +159,8 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
         std::lock_guard lock(m);
         summary.timing.conversion += std::chrono::duration<double>(Clock::now() - t0).count();
       }
+      if (result.verdict == Verdict::Error && result.causes.empty())
+        result.causes = causes_json({{"error", "", result.error.substr(0, result.error.find('\n')).substr(0, 300)}});
       result.tolerance_override = tol.reason;
       recorder.add(result);
       progress.cell(result, false);

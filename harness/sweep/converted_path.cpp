@@ -113,6 +113,10 @@ void add_converted_path(CellResult& result, const PlannedCell& cell, const Fixtu
   if (!reply.ok()) {
     conv["verdict"] = verdict_name(Verdict::Error);
     conv["error"] = fmt::format("[{}] {}", worker_fault_name(reply.fault), reply.error).substr(0, 2000);
+    // Converted, and B fails on it: named by B's own error (a release that
+    // cannot run the spec in this dtype at all, for one).
+    result.causes.push_back({{"kind", "error"}, {"change", ""},
+                             {"detail", "B fails on the converted checkpoint: " + reply.error.substr(0, 300)}});
   } else {
     const CellReply r = CellReply::from_json(reply.body);
     conv["verdict"] = verdict_name(r.verdict);
@@ -121,6 +125,11 @@ void add_converted_path(CellResult& result, const PlannedCell& cell, const Fixtu
     if (!r.load_report.empty()) conv["load_report"] = r.load_report.to_json();
     if (verdict_passes(r.verdict)) {
       result.verdict = Verdict::Converted;
+    } else if (conv["outcome"] != "lossy" && r.verdict == Verdict::Drift && !plan.rounding.empty()) {
+      // The weights carry over exactly; the releases compute the same
+      // function with other rounding, beyond this dtype's tolerance.
+      result.causes.push_back({{"kind", "rounding"}, {"change", fmt::format("{}", fmt::join(plan.rounding, ", "))},
+                               {"detail", "converted losslessly; the releases round differently"}});
     } else if (conv["outcome"] != "lossy") {
       // Lossless by the history, yet not reproduced: the history is wrong
       // or incomplete here.

@@ -15,10 +15,27 @@ ReleaseContext ctx(const std::string& release, const std::string& torch = "2.13.
   c.set_torch_version(torch);
   return c;
 }
+
+json decoder(json layers = json::object()) {
+  json spec = {{"model", "decoder"}, {"layers", {{"dim", 32}, {"depth", 2}, {"heads", 4}}}};
+  for (auto& [k, v] : layers.items()) spec["layers"][k] = v;
+  return spec;
+}
+
+// A decoder of depth 2: layers 0 - 3, the last one 3.
+KeyMap key_map(const std::string& release, const std::string& torch = "2.13.0", const json& spec = decoder()) {
+  return KeyMap(ctx(release, torch), spec, {{"", 3}, {"encoder.", 3}, {"decoder.net.", 5}});
+}
+
+std::vector<std::string> ids(const KeyMap& m) {
+  std::vector<std::string> out;
+  for (auto& d : m.descriptions()) out.push_back(d.substr(0, d.find(':')));
+  return out;
+}
 }  // namespace
 
 TEST_CASE("0.28.4 names: net, net.3, the wrapper norm and nn.LayerNorm weight / bias", "[native]") {
-  KeyMap m(ctx("0.28.4"));
+  const KeyMap m = key_map("0.28.4");
   CHECK(m.to_port("attn_layers.layers.1.1.net.0.0.weight") == "attn_layers.layers.1.1.ff.0.0.weight");
   CHECK(m.to_port("attn_layers.layers.1.1.net.3.bias") == "attn_layers.layers.1.1.ff.2.bias");
   CHECK(m.to_port("attn_layers.layers.1.1.net.0.proj.weight") == "attn_layers.layers.1.1.ff.0.proj.weight");
@@ -38,23 +55,35 @@ TEST_CASE("0.28.4 names: net, net.3, the wrapper norm and nn.LayerNorm weight / 
   CHECK(m.to_release("decoder.net.attn_layers.final_norm.beta") == "decoder.net.norm.bias");
 }
 
-TEST_CASE("the renames each release range needs", "[native]") {
-  CHECK(KeyMap(ctx("0.32.3")).descriptions().size() == 4);
-  CHECK(KeyMap(ctx("0.33.0")).to_port("attn_layers.layers.1.1.ff.3.weight") == "attn_layers.layers.1.1.ff.2.weight");
-  CHECK(KeyMap(ctx("1.14.0")).to_port("norm.bias") == "attn_layers.final_norm.beta");
-  CHECK(KeyMap(ctx("1.15.0")).to_port("norm.bias") == "norm.bias");  // no wrapper norm any more: unexpected
-  CHECK(KeyMap(ctx("1.17.9")).to_port("attn_layers.layers.1.1.ff.3.weight") == "attn_layers.layers.1.1.ff.2.weight");
-  CHECK(KeyMap(ctx("1.18.0")).to_port("attn_layers.layers.1.1.ff.3.weight") == "attn_layers.layers.1.1.ff.3.weight");
-  CHECK(KeyMap(ctx("1.26.6")).to_release("attn_layers.final_norm.beta") == "attn_layers.final_norm.bias");
+TEST_CASE("post-norm before 1.15.0: the wrapper norm is the last layer's post-main norm", "[native]") {
+  const KeyMap m = key_map("1.14.0", "2.13.0", decoder({{"pre_norm", false}}));
+  CHECK(m.to_port("norm.weight") == "attn_layers.layers.3.0.2.gamma");
+  CHECK(m.to_port("attn_layers.layers.1.0.2.weight") == "attn_layers.layers.1.0.2.gamma");
+  CHECK(m.to_release("attn_layers.layers.3.0.2.beta") == "norm.bias");
+  CHECK(m.to_release("attn_layers.layers.1.0.2.beta") == "attn_layers.layers.1.0.2.bias");  // not the last layer
+  // A pre-norm spec keeps the wrapper norm as the final norm.
+  CHECK(key_map("1.14.0").to_port("norm.weight") == "attn_layers.final_norm.gamma");
+}
+
+TEST_CASE("the renames each release range needs, named by their history entries", "[native]") {
+  CHECK(ids(key_map("0.32.3")) == std::vector<std::string>{"ff-net-renamed-ff", "final-norm-in-attention-layers",
+                                                            "ff-project-out-at-ff2", "layernorm-custom-class",
+                                                            "layernorm-torch-biasless", "layernorm-gamma-only"});
+  CHECK(key_map("0.33.0").to_port("attn_layers.layers.1.1.ff.3.weight") == "attn_layers.layers.1.1.ff.2.weight");
+  CHECK(key_map("1.14.0").to_port("norm.bias") == "attn_layers.final_norm.beta");
+  CHECK(key_map("1.15.0").to_port("norm.bias") == "norm.bias");  // no wrapper norm any more: unexpected
+  CHECK(key_map("1.17.9").to_port("attn_layers.layers.1.1.ff.3.weight") == "attn_layers.layers.1.1.ff.2.weight");
+  CHECK(key_map("1.18.0").to_port("attn_layers.layers.1.1.ff.3.weight") == "attn_layers.layers.1.1.ff.3.weight");
+  CHECK(key_map("1.26.6").to_release("attn_layers.final_norm.beta") == "attn_layers.final_norm.bias");
   // 1.27.0: gamma and the persistent beta buffer, saved as such
-  CHECK(KeyMap(ctx("1.27.0")).to_release("attn_layers.final_norm.gamma") == "attn_layers.final_norm.gamma");
-  CHECK(KeyMap(ctx("1.27.0")).to_release("attn_layers.final_norm.beta") == "attn_layers.final_norm.beta");
+  CHECK(key_map("1.27.0").to_release("attn_layers.final_norm.gamma") == "attn_layers.final_norm.gamma");
+  CHECK(key_map("1.27.0").to_release("attn_layers.final_norm.beta") == "attn_layers.final_norm.beta");
   // 1.27.1 - 1.30.x: nn.LayerNorm(bias = False) under torch >= 2.1, the 1.27.0 class before
-  CHECK(KeyMap(ctx("1.30.23", "2.13.0")).to_port("attn_layers.final_norm.weight") == "attn_layers.final_norm.gamma");
-  CHECK(KeyMap(ctx("1.30.23", "2.13.0")).to_release("attn_layers.final_norm.gamma") == "attn_layers.final_norm.weight");
-  CHECK(KeyMap(ctx("1.30.23", "2.0.1")).to_release("attn_layers.final_norm.gamma") == "attn_layers.final_norm.gamma");
-  CHECK(KeyMap(ctx("1.31.0")).descriptions().empty());
-  CHECK(KeyMap(ctx("2.31.10")).descriptions().empty());
+  CHECK(key_map("1.30.23", "2.13.0").to_port("attn_layers.final_norm.weight") == "attn_layers.final_norm.gamma");
+  CHECK(key_map("1.30.23", "2.13.0").to_release("attn_layers.final_norm.gamma") == "attn_layers.final_norm.weight");
+  CHECK(key_map("1.30.23", "2.0.1").to_release("attn_layers.final_norm.gamma") == "attn_layers.final_norm.gamma");
+  CHECK(key_map("1.31.0").descriptions().empty());
+  CHECK(key_map("2.31.10").descriptions().empty());
 }
 
 TEST_CASE("real checkpoints of every layout map onto the port exactly, and back", "[native]") {

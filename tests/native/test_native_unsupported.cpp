@@ -41,21 +41,37 @@ std::string refusal(const json& spec, const std::string& release) {
 }
 }  // namespace
 
-TEST_CASE("release switches: exact boundaries, unknown gaps and rounding-only changes", "[native]") {
+TEST_CASE("release switches read their boundaries from the release history", "[native]") {
   using native::Era;
   using native::era_of;
   const auto v = ReleaseVersion::parse;
   CHECK(era_of(native::kRotaryInterleaved, v("1.30.0")) == Era::Old);
   CHECK(era_of(native::kRotaryInterleaved, v("1.30.1")) == Era::New);
-  CHECK(era_of(native::kKeyPaddingMaskOnly, v("1.0.4")) == Era::Old);
-  CHECK(era_of(native::kKeyPaddingMaskOnly, v("1.7.0")) == Era::Unknown);
-  CHECK(era_of(native::kKeyPaddingMaskOnly, v("1.14.0")) == Era::New);
-  CHECK_THROWS_AS(native::is_new(native::kKeyPaddingMaskOnly, v("1.7.0")), NativeUnsupported);
-  CHECK(native::is_new(native::kRMSNormNormalize, v("1.16.0")));  // rounding only: the new form
-  CHECK(native::kFinalNormInAttentionLayers.range() == "from 1.15.0");
-  CHECK(native::kKeyPaddingMaskOnly.range() == "between 1.0.4 and 1.14.0");
+  CHECK(era_of(native::kKeyPaddingMaskOnly, v("1.2.4")) == Era::Old);
+  CHECK(era_of(native::kKeyPaddingMaskOnly, v("1.4.0")) == Era::New);
+  CHECK(native::kFinalNormInAttentionLayers.range() == "at 1.15.0");
+  CHECK(native::kFinalNormInAttentionLayers.name() == release_history().change("final-norm-in-attention-layers").reason);
   CHECK_THROWS_AS(ReleaseVersion::parse("2.0.0rc1"), NativeUnsupported);
   CHECK_THROWS_AS(ReleaseVersion::parse("unknown"), NativeUnsupported);
+}
+
+TEST_CASE("a change not bisected yet: releases inside its range are UNSUPPORTED unless it only rounds", "[native]") {
+  using native::Era;
+  const auto v = ReleaseVersion::parse;
+  HistoryChange c;
+  c.id = "masking";
+  c.kind = "behaviour";
+  c.reason = "padding masks mask keys only";
+  c.at = *Version::parse("1.14.0");
+  c.after = *Version::parse("1.0.4");
+  CHECK(native::era_of(c, v("1.0.4")) == Era::Old);
+  CHECK(native::era_of(c, v("1.7.0")) == Era::Unknown);
+  CHECK(native::era_of(c, v("1.14.0")) == Era::New);
+  CHECK_THROWS_WITH(native::is_new(c, v("1.7.0")),
+                    "release 1.7.0: it is not known whether it has 'padding masks mask keys only' (changed somewhere "
+                    "between 1.0.4 and 1.14.0)");
+  c.kind = "rounding";
+  CHECK(native::is_new(c, v("1.7.0")));  // the same function either way: the new form
 }
 
 TEST_CASE("a release outside the port's range is UNSUPPORTED", "[native]") {
@@ -83,23 +99,30 @@ TEST_CASE("an argument the port does not handle is UNSUPPORTED, named", "[native
 TEST_CASE("combinations whose release semantics are not measured are UNSUPPORTED", "[native]") {
   CHECK(refusal(decoder_spec({{"attn_num_mem_kv", 2}, {"alibi_pos_bias", true}}), "2.31.10").find("attn_num_mem_kv") != std::string::npos);
   CHECK(refusal(decoder_spec({{"use_rmsnorm", true}, {"use_scalenorm", true}}), "1.0.4").find("use_scalenorm") != std::string::npos);
-  // add_value_residual: absent through 1.31.4, unknown until 1.42.17
+  // add_value_residual: absent before 1.40.7; a learned mix is an argument from 1.42.14
   CHECK(refusal(decoder_spec({{"add_value_residual", true}}), "1.31.4").find("add_value_residual") != std::string::npos);
-  CHECK(refusal(decoder_spec({{"add_value_residual", true}}), "1.40.0").find("add_value_residual") != std::string::npos);
-  CHECK(refusal(decoder_spec({{"add_value_residual", true}}), "1.42.17").empty());
-  // its learned mix became the default somewhere between 1.42.17 and 1.44.8
-  CHECK(refusal(decoder_spec({{"add_value_residual", true}}), "1.43.0").find("learned_value_residual_mix") != std::string::npos);
-  CHECK(refusal(decoder_spec({{"add_value_residual", true}, {"learned_value_residual_mix", false}}), "1.43.0").empty());
-  // tie_embedding: broken in the releases themselves, and its scale appears after 2.16.1
-  CHECK(refusal(decoder_spec({}, {{"tie_embedding", true}}), "1.10.0").find("tie_embedding") != std::string::npos);
-  CHECK(refusal(decoder_spec({}, {{"tie_embedding", true}}), "2.20.0").find("tied logits scaled") != std::string::npos);
-  CHECK(refusal(decoder_spec({}, {{"tie_embedding", true}}), "2.16.1").empty());
+  CHECK(refusal(decoder_spec({{"add_value_residual", true}}), "1.40.6").find("add_value_residual") != std::string::npos);
+  CHECK(refusal(decoder_spec({{"add_value_residual", true}}), "1.40.7").empty());
+  CHECK(refusal(decoder_spec({{"add_value_residual", true}, {"learned_value_residual_mix", true}}), "1.42.13")
+            .find("learned value residual mix") != std::string::npos);
+  CHECK(refusal(decoder_spec({{"add_value_residual", true}, {"learned_value_residual_mix", true}}), "1.42.14").empty());
+  // tie_embedding: broken in the releases themselves before 1.16.8
+  CHECK(refusal(decoder_spec({}, {{"tie_embedding", true}}), "1.16.7").find("tie_embedding") != std::string::npos);
+  CHECK(refusal(decoder_spec({}, {{"tie_embedding", true}}), "1.16.8").empty());
   // rotary wider than a head (0.28.4 - 1.42.17 raise rotary_emb_dim to 32)
   CHECK(refusal(decoder_spec({{"rotary_pos_emb", true}, {"attn_dim_head", 16}}), "1.31.4").find("rotary") != std::string::npos);
   CHECK(refusal(decoder_spec({{"rotary_pos_emb", true}, {"attn_dim_head", 16}}), "2.31.10").empty());
 }
 
-TEST_CASE("a padding mask from a release inside the masking gap is UNSUPPORTED at run time", "[native]") {
+TEST_CASE("a padding mask from a release inside an unbisected masking change is UNSUPPORTED at run time", "[native]") {
+  // The history as it stood before the boundary was bisected: somewhere in (1.0.4, 1.14.0].
+  ReleaseHistory h = release_history();
+  for (auto& c : h.changes)
+    if (c.id == "padding-mask-keys-only") {
+      c.at = *Version::parse("1.14.0");
+      c.after = *Version::parse("1.0.4");
+    }
+  const ScopedReleaseHistory unbisected(std::move(h));
   // encoder-padmask's own weights, presented as a 1.7.0 checkpoint (1.0.4 < 1.7.0 < 1.14.0)
   const auto refs = make_fixtures({"1.0.4"}, {"encoder-padmask", "decoder-absolute"});
   for (const auto& f : refs) {
