@@ -146,6 +146,15 @@ int main(int argc, char** argv) {
   cv->add_flag("--dry-run", cargs.dry_run, "plan only, write nothing");
   cv->add_flag("--json", common.json, "machine-readable output");
 
+  auto* hs = app.add_subcommand("history", "the release history: every change between releases, and what carries it");
+  cli::HistoryArgs hargs;
+  add_common(hs);
+  add_db(hs);
+  hs->add_option("--format", hargs.format, "text or markdown (the rule tables of docs/CONVERSION.md)")
+      ->check(CLI::IsMember({"text", "markdown", "md"}));
+  hs->add_flag("--coverage", hargs.coverage, "each entry with the matrix cells whose conversion crosses it");
+  hs->add_flag("--strict", hargs.strict, "with --coverage: exit 1 when an entry has no CONVERTED cell");
+
   auto* insp = app.add_subcommand("inspect", "list a checkpoint's tensors without executing pickled code");
   std::string inspect_path;
   insp->add_option("file", inspect_path, ".pt or .safetensors")->required();
@@ -173,6 +182,7 @@ int main(int argc, char** argv) {
     if (rp->parsed()) return cli::report(common, report_out, report_format, report_section);
     if (insp->parsed()) return cli::run_inspect(inspect_path, common.json);
     if (cv->parsed()) return cli::convert(common, cargs);
+    if (hs->parsed()) return cli::history(common, hargs);
     if (work->parsed()) return cli::exec_worker(worker_release, worker_consumer);
   } catch (const std::exception& e) {
     fmt::print(stderr, "xcompat: {}\n", e.what());

@@ -6,7 +6,26 @@ namespace xcompat {
 
 using json = nlohmann::json;
 
+namespace {
+std::string direct_conclusion(const CellResult& c);
+}
+
 std::string conclude(const CellResult& c) {
+  if (!c.direct_verdict) return direct_conclusion(c);
+  if (c.verdict == Verdict::Converted) return "safe after conversion (" + c.conversion_line() + ")";
+  CellResult direct = c;
+  direct.verdict = *c.direct_verdict;
+  std::string s = direct_conclusion(direct) + "; converted: " + c.conversion_line();
+  // A conversion that carries every weight can still miss by rounding.
+  if (c.causes.is_array())
+    for (auto& cause : c.causes)
+      if (cause.value("kind", "") == "rounding" && cause.value("detail", "").rfind("converted", 0) == 0)
+        s += " (the releases round differently: " + cause.value("change", "") + ")";
+  return s;
+}
+
+namespace {
+std::string direct_conclusion(const CellResult& c) {
   switch (c.verdict) {
     case Verdict::Identical: return "safe: loads strictly, outputs bitwise identical";
     case Verdict::Close:
@@ -31,6 +50,7 @@ std::string conclude(const CellResult& c) {
   }
   return "";
 }
+}  // namespace
 
 UpgradeAnswer upgrade_answer(const std::vector<StoredResult>& matrix, const std::string& from, const std::string& to,
                              const std::string& spec) {
@@ -46,11 +66,15 @@ UpgradeAnswer upgrade_answer(const std::vector<StoredResult>& matrix, const std:
     if (verdict_passes(c.verdict)) ++a.passing;
     if (c.verdict == Verdict::LoadFail) a.any_load_fail = true;
   }
-  bool all_identical = true;
-  for (auto& row : a.rows)
+  bool all_identical = true, any_converted = false;
+  for (auto& row : a.rows) {
     if (row.cell.verdict != Verdict::Identical && row.cell.verdict != Verdict::Unsupported) all_identical = false;
+    any_converted |= row.cell.verdict == Verdict::Converted;
+  }
   if (a.rows.empty() || a.comparable == 0) a.overall = "no data";
-  else if (a.passing == a.comparable && !a.any_load_fail) a.overall = all_identical ? "safe" : "safe within tolerance";
+  else if (a.passing == a.comparable && !a.any_load_fail) a.overall = all_identical   ? "safe"
+                                                                        : any_converted ? "safe after conversion"
+                                                                                        : "safe within tolerance";
   else a.overall = "breaks";
   return a;
 }

@@ -23,7 +23,9 @@ struct UpgradeAnswer {
   int passing = 0;     // of those, IDENTICAL or CLOSE (or CONVERTED)
   bool any_load_fail = false;
   double score() const { return comparable ? static_cast<double>(passing) / comparable : 0.0; }
-  std::string overall;  // "safe", "safe within tolerance", "breaks", "no data"
+  // "safe", "safe within tolerance", "safe after conversion" (every spec
+  // passes, some only converted), "breaks", "no data"
+  std::string overall;
   nlohmann::json to_json() const;
 };
 

@@ -43,6 +43,11 @@ void write_junit(const std::string& path, const std::vector<CellResult>& cells, 
       body += fmt::format("    <failure type=\"{}\" message=\"{}\">{}</failure>\n", verdict_name(c.verdict),
                           xml_escape(c.line()), xml_escape(c.error + "\n" + c.load_report.to_json().dump(1)));
     }
+    // The converted path, passing or not, with the command that makes it.
+    if (c.direct_verdict)
+      body += fmt::format("    <system-out>{}</system-out>\n",
+                          xml_escape(c.path_letters() + " " + c.conversion_line() +
+                                     (c.convert_command().empty() ? "" : "\n" + c.convert_command())));
     body += "  </testcase>\n";
   }
   std::ofstream out(path);

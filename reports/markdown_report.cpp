@@ -70,7 +70,7 @@ std::string markdown_overview(const ReportData& d) {
           continue;
         }
         const CellResult& cell = d.current[i].cell;
-        put(o, " {}{} |", verdict_letter(cell.verdict), cell.flaky ? "\\*" : "");
+        put(o, " {}{} |", cell.path_letters(), cell.flaky ? "\\*" : "");
       }
       o += "\n";
     }

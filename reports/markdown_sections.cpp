@@ -6,6 +6,7 @@
 #include <map>
 
 #include "harness/core/error.hpp"
+#include "reports/conversion_sections.hpp"
 #include "reports/html_writer.hpp"
 
 namespace xcompat::report {
@@ -121,7 +122,7 @@ std::string native(const ReportData& d) {
 }  // namespace
 
 const std::vector<std::string>& markdown_section_names() {
-  static const std::vector<std::string> names = {"eras", "pairs", "native"};
+  static const std::vector<std::string> names = {"eras", "pairs", "native", "conversion", "coverage"};
   return names;
 }
 
@@ -129,6 +130,8 @@ std::string markdown_section(const ReportData& d, const std::string& name) {
   if (name == "eras") return eras(d);
   if (name == "pairs") return pairs(d);
   if (name == "native") return native(d);
+  if (name == "conversion") return conversion_markdown(d);
+  if (name == "coverage") return coverage_markdown(d, release_history());
   std::string known;
   for (auto& n : markdown_section_names()) known += (known.empty() ? "" : ", ") + n;
   throw Error("unknown report section '" + name + "' (known: " + known + ")");

@@ -5,6 +5,8 @@
 //   pairs   neighbouring releases (A -> B): what B makes of A's checkpoints,
 //           the common verdict and every exception with its figure or key
 //   native  cpp-native's verdicts by dtype and checkpoint format
+//   conversion, coverage  the converted share and each history entry's
+//           cells (conversion_sections.hpp)
 // `xcompat report --format markdown --section NAME` prints one;
 // scripts/gen_docs splices them into docs/*.md between their markers.
 #include <string>

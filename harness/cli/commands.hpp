@@ -49,6 +49,15 @@ struct ConvertArgs {
 };
 int convert(const Common& c, const ConvertArgs& a);
 
+// `xcompat history [--format text|markdown] [--json] [--coverage [--db F]]`:
+// the release history's entries; with --coverage, the matrix cells that
+// exercise each (exit 1 when an entry has no CONVERTED cell and --strict).
+struct HistoryArgs {
+  std::string format = "text";
+  bool coverage = false, strict = false;
+};
+int history(const Common& c, const HistoryArgs& a);
+
 struct QueryArgs {
   std::string from, to, spec;
 };

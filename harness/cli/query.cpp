@@ -36,9 +36,32 @@ int query(const Common& c, const QueryArgs& a) {
     std::cout << answer.to_json().dump(2) << "\n";
     return 0;
   }
-  fmt::print("checkpoints saved by {} loaded by {}:\n\n", a.from, a.to);
-  for (auto& row : answer.rows)
-    fmt::print("  {:<24} {:<11} {}\n", row.cell.key.spec, verdict_name(row.cell.verdict), row.conclusion);
+  fmt::print("checkpoints saved by {} loaded by {}:\n", a.from, a.to);
+  // One block per axis variant (dtype, checkpoint format, device), float32 first.
+  auto variant = [](const CellKey& k) {
+    return (k.dtype == "float32" ? "" : k.dtype + " ") + (k.checkpoint == "pt" ? "" : "." + k.checkpoint + " ") +
+           (k.device == "cpu" ? "" : k.device + " ");
+  };
+  std::stable_sort(answer.rows.begin(), answer.rows.end(), [&](const UpgradeRow& x, const UpgradeRow& y) {
+    return variant(x.cell.key) < variant(y.cell.key);
+  });
+  bool any_command = false;
+  std::string shown = "-";
+  for (auto& row : answer.rows) {
+    if (const std::string v = variant(row.cell.key); v != shown) {
+      fmt::print("\n{}\n", v.empty() ? "float32:" : v.substr(0, v.size() - 1) + ":");
+      shown = v;
+    }
+    // The path: "L→V" is a checkpoint that fails to load as it is and passes converted.
+    const std::string path = row.cell.path_letters();
+    fmt::print("  {:<24} {:<11} {:<5} {}\n", row.cell.key.spec, verdict_name(row.cell.verdict), path, row.conclusion);
+    if (const std::string cmd = row.cell.convert_command(); !cmd.empty()) {
+      fmt::print("  {:<24} {:<11} {:<5} run: {}\n", "", "", "", cmd);
+      any_command = true;
+    }
+  }
+  if (any_command)
+    fmt::print("\n(`model.pt` stands for your checkpoint; `xcompat convert --help` for .safetensors and --strict)\n");
   fmt::print("\n{}: {} of {} comparable specs pass (score {:.0f}%){}\n", answer.overall, answer.passing,
              answer.comparable, 100 * answer.score(), answer.any_load_fail ? "; some checkpoints fail to load" : "");
   return 0;

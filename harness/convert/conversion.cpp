@@ -186,7 +186,8 @@ struct Planner {
   // may then differ by rounding, which the plan says.
   void note_half_precision(const std::string& change, const OutputTensor& t) {
     if (t.info.dtype != DType::BF16 && t.info.dtype != DType::F16) return;
-    const std::string entry = fmt::format("{} (arithmetic in {})", change, dtype_name(t.info.dtype));
+    const std::string entry =
+        fmt::format("{} (arithmetic in {})", change, t.info.dtype == DType::BF16 ? "bfloat16" : "float16");
     if (std::find(plan.rounding.begin(), plan.rounding.end(), entry) == plan.rounding.end()) plan.rounding.push_back(entry);
   }
 
@@ -368,20 +369,26 @@ struct Planner {
 
   // The change's conditions on the checkpoint (keys, a shape) and the spec.
   // An argument condition without a spec cannot be decided: it is noted.
-  bool when_holds(const HistoryChange& c) {
-    if (c.when && state.matching(*c.when).empty()) return false;
-    if (!c.when_shape.empty()) {
-      const auto colon = c.when_shape.rfind(':'), eq = c.when_shape.rfind('=');
-      const KeyPattern key(c.when_shape.substr(0, colon));
-      const int axis = std::stoi(c.when_shape.substr(colon + 1, eq - colon - 1));
-      const int64_t want = std::stoll(c.when_shape.substr(eq + 1));
-      bool any = false;
-      for (auto& [name, _] : state.matching(key)) {
-        const auto& shape = state.tensors.at(name).info.shape;
-        any |= axis < static_cast<int>(shape.size()) && shape[axis] == want;
-      }
-      if (!any) return false;
+  // "<key pattern>:<axis>=<n>" or "...:<axis><<n>": some matching tensor's
+  // dimension is n, or below n.
+  bool shape_holds(const std::string& cond) const {
+    const auto colon = cond.rfind(':'), op = cond.find_first_of("=<", colon);
+    const KeyPattern key(cond.substr(0, colon));
+    const int axis = std::stoi(cond.substr(colon + 1, op - colon - 1));
+    const int64_t n = std::stoll(cond.substr(op + 1));
+    for (auto& [name, _] : state.matching(key)) {
+      const auto& shape = state.tensors.at(name).info.shape;
+      if (axis < static_cast<int>(shape.size()) && (cond[op] == '=' ? shape[axis] == n : shape[axis] < n)) return true;
     }
+    return false;
+  }
+
+  bool when_holds(const HistoryChange& c, bool up) {
+    if (c.when && state.matching(*c.when).empty()) return false;
+    // The shape condition reads the checkpoint on the side being converted
+    // from: the older one upgrading, the newer one downgrading.
+    const std::string& shape = up || c.down_when_shape.empty() ? c.when_shape : c.down_when_shape;
+    if (!shape.empty() && !shape_holds(shape)) return false;
     const auto holds = spec_condition_holds(c, effective_spec());
     if (!holds) {
       plan.notes.push_back(fmt::format("{}: applies if the model was built with {} ({}); give the spec to decide",
@@ -425,7 +432,7 @@ struct Planner {
   }
 
   void cross(const HistoryChange& c, bool up) {
-    if (!when_holds(c)) return;
+    if (!when_holds(c, up)) return;
     bool touched = false;
     const json& args = up ? c.args : c.down_args;
     const std::string& lossy = up ? c.lossy : c.down_lossy;

@@ -121,7 +121,7 @@ HistoryChange parse_change(const json& j, const std::string& where_file) {
   HistoryChange c;
   c.id = j["id"];
   const std::string where = where_file + " change '" + c.id + "'";
-  only_fields(j, {"id", "kind", "reason", "at", "after", "when", "when_shape", "when_arg", "torch", "ops", "args",
+  only_fields(j, {"id", "kind", "reason", "at", "after", "when", "when_shape", "down_when_shape", "when_arg", "torch", "ops", "args",
                   "args_since", "args_until", "down_args", "down_args_since", "lossy", "down_lossy", "note", "exercised"},
               where);
   c.kind = j.value("kind", "");
@@ -142,8 +142,10 @@ HistoryChange parse_change(const json& j, const std::string& where_file) {
     }
   }
   c.when_shape = j.value("when_shape", "");
-  if (!c.when_shape.empty() && (c.when_shape.find(':') == std::string::npos || c.when_shape.find('=') == std::string::npos))
-    throw Error(where + ": when_shape reads \"<key pattern>:<axis>=<n>\"");
+  c.down_when_shape = j.value("down_when_shape", "");
+  for (auto* s : {&c.when_shape, &c.down_when_shape})
+    if (!s->empty() && (s->rfind(':') == std::string::npos || s->find_first_of("=<", s->rfind(':')) == std::string::npos))
+      throw Error(where + ": a shape condition reads \"<key pattern>:<axis>=<n>\" or \"<key pattern>:<axis><<n>\"");
   c.when_arg = j.value("when_arg", "");
   c.note = j.value("note", "");
   c.torch = j.value("torch", "");

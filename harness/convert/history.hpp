@@ -69,7 +69,8 @@ struct HistoryChange {
   std::optional<Version> after;  // set while the boundary is known only to lie in (after, at]
   // When the change matters (all that are given must hold):
   std::optional<KeyPattern> when;  // a checkpoint key matches
-  std::string when_shape;  // "<key pattern>:<axis>=<n>": that tensor's dimension is n
+  std::string when_shape;  // "<key pattern>:<axis>=<n>" (or "<n"): that tensor's dimension, in the older checkpoint
+  std::string down_when_shape;  // the same, read from the newer checkpoint when downgrading (default: when_shape)
   std::string when_arg;    // "layers.add_value_residual", "mask=padding": the spec sets it (truthy, or to that
                            // value); "!layers.use_rmsnorm": it does not
   std::string torch;     // ">=2.1": only for checkpoints made under such a torch (layouts that depended on it)

@@ -107,8 +107,44 @@ std::string CellResult::line() const {
     auto first = error.substr(0, error.find('\n'));
     s += " (" + first.substr(0, 160) + ")";
   }
+  if (direct_verdict) s += " [direct " + std::string(verdict_name(*direct_verdict)) + "; conversion " + conversion_line() + "]";
   if (flaky) s += " [flaky]";
   return s;
+}
+
+std::string CellResult::path_letters() const {
+  if (!direct_verdict) return std::string(1, verdict_letter(verdict));
+  std::string converted = "\u00d7";
+  if (conversion.is_object() && conversion.contains("verdict") && conversion["verdict"].is_string()) {
+    try {
+      converted = std::string(1, verdict_letter(verdict_from_name(conversion["verdict"].get<std::string>())));
+      if (verdict == Verdict::Converted) converted = std::string(1, verdict_letter(Verdict::Converted));
+    } catch (const std::exception&) {
+    }
+  }
+  return std::string(1, verdict_letter(*direct_verdict)) + "\u2192" + converted;
+}
+
+std::string CellResult::conversion_line() const {
+  if (!conversion.is_object()) return "";
+  const std::string outcome = conversion.value("outcome", "?");
+  if (outcome == "refused") return "refused: " + conversion.value("refused", "");
+  std::string s = outcome;
+  const auto changes = conversion.value("changes", json::array());
+  s += fmt::format(", {} change{}", changes.size(), changes.size() == 1 ? "" : "s");
+  const json args = conversion.value("args", json::object());
+  if (!args.empty()) s += ", B built with " + args.dump();
+  std::vector<std::string> lost;
+  for (auto& l : conversion.value("lost", json::array()))
+    if (l.is_string()) lost.push_back(l.get<std::string>());
+  if (!lost.empty()) s += fmt::format(" (lost: {})", fmt::join(lost, "; "));
+  if (conversion.contains("verdict")) s += ": " + conversion.value("verdict", "");
+  return s;
+}
+
+std::string CellResult::convert_command() const {
+  if (!conversion.is_object() || conversion.value("outcome", "") == "refused") return "";
+  return conversion.value("command", "");
 }
 
 json CellResult::to_json() const {

@@ -62,6 +62,16 @@ struct CellResult {
 
   // `spec producer -> consumer: VERDICT (nmse ..., max_abs ...)`
   std::string line() const;
+  // "L→V": the direct verdict's letter, then the converted path's ("×" when
+  // the conversion was refused); the verdict's letter alone without one.
+  std::string path_letters() const;
+  // The converted path in one line: "lossless, 3 changes, B built with
+  // {...}: CONVERTED", "lossy (to_logits.bias dropped ...): LOAD_FAIL",
+  // "refused: ...". Empty without a conversion.
+  std::string conversion_line() const;
+  // The `xcompat convert` command that makes the converted checkpoint
+  // (empty unless the conversion was carried out).
+  std::string convert_command() const;
   nlohmann::json to_json() const;
 };
 

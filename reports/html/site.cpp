@@ -12,6 +12,7 @@ const char* overall_class(const std::string& overall) {
   if (overall == "safe") return "overall-safe";
   if (overall == "breaks") return "overall-breaks";
   if (overall == "safe within tolerance") return "overall-tol";
+  if (overall == "safe after conversion") return "overall-conv";
   return "muted";
 }
 
@@ -135,8 +136,9 @@ void Frame::grid_table(Out& o, const Grid& g, const std::string& href_prefix) co
       const CellResult& cell = d.current[i].cell;
       const char l = verdict_letter(cell.verdict);
       const bool diag = d.producers[p] == d.consumers[c].name;
-      put(o, "<td class=\"{}{}\"><a href=\"{}#c{}-{}\">{}{}</a></td>", l, diag ? " diag" : "", prefix, p, c, l,
-          cell.flaky ? "*" : "");
+      // A converted cell shows both paths: "L→V".
+      put(o, "<td class=\"{}{}\"><a href=\"{}#c{}-{}\">{}{}</a></td>", l, diag ? " diag" : "", prefix, p, c,
+          html(cell.path_letters()), cell.flaky ? "*" : "");
     }
     o += "</tr>\n";
   }

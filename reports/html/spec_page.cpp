@@ -30,6 +30,28 @@ struct SpecPage : Frame {
                        html(d.current[first].cell.key.producer), html(d.current[first].cell.key.consumer));
   }
 
+  // Why the direct path fails, and the converted path: what the conversion
+  // did, what B needs, what is lost, how it compared, and the command.
+  void conversion_detail(Out& o, const CellResult& c) const {
+    if (c.causes.is_array() && !c.causes.empty()) {
+      o += "<dt>why</dt><dd><ul class=\"causes\">";
+      for (auto& cause : c.causes) {
+        const std::string change = cause.value("change", "");
+        put(o, "<li><b>{}</b>{} {}</li>", html(cause.value("kind", "")),
+            change.empty() ? "" : fmt::format(" <code>{}</code>", html(change)), html(cause.value("detail", "")));
+      }
+      o += "</ul></dd>";
+    }
+    if (!c.conversion.is_object()) return;
+    const nlohmann::json& v = c.conversion;
+    put(o, "<dt>converted</dt><dd>{}", html(c.conversion_line()));
+    if (auto m = v.find("metrics"); m != v.end() && m->is_object())
+      put(o, "<br><span class=\"figs\">max abs <b>{}</b> &middot; nmse <b>{}</b></span>", num(m->value("max_abs", 0.0)),
+          num(m->value("nmse", 0.0)));
+    if (!c.convert_command().empty()) put(o, "<br><code>{}</code>", html(c.convert_command()));
+    o += "</dd>";
+  }
+
   void cell_detail(Out& o, int i, Seen& seen) const {
     const StoredResult& sr = d.current[i];
     const CellResult& c = sr.cell;
@@ -38,8 +60,9 @@ struct SpecPage : Frame {
     const char l = verdict_letter(c.verdict);
     put(o, "<article class=\"cell b{0}\" id=\"c{1}-{2}\" data-p=\"{3}\" data-c=\"{4}\" data-v=\"{0}\">", l, p, ci,
         d.rank_of(d.producers[p]), cons.rank);
-    put(o, "<h3><span class=\"badge {}\">{}</span> {} &rarr; {} <span class=\"muted\">{}</span>{}</h3>", l, l,
-        html(c.key.producer), html(c.key.consumer), verdict_name(c.verdict),
+    put(o, "<h3><span class=\"badge {}\">{}</span> {} &rarr; {} <span class=\"muted\">{}{}</span>{}</h3>", l,
+        html(c.path_letters()), html(c.key.producer), html(c.key.consumer), verdict_name(c.verdict),
+        c.direct_verdict ? fmt::format(" (direct {})", verdict_name(*c.direct_verdict)) : "",
         c.flaky ? " <span class=\"flaky\">flaky</span>" : "");
     put(o, "<p>{}</p>", html(conclude(c)));
     if (!c.tolerance_override.empty())
@@ -95,6 +118,7 @@ struct SpecPage : Frame {
             html(first.substr(0, 160)), html(c.error));
       else put(o, "<dt>error</dt><dd><pre>{}</pre></dd>", html(c.error));
     }
+    conversion_detail(o, c);
     if (!c.cache_key.empty()) put(o, "<dt>cache key</dt><dd><code>{}</code></dd>", html(c.cache_key));
     o += "<dt>history</dt><dd><ol class=\"hist\">";
     for (auto& s : d.history[i]) {

@@ -103,8 +103,8 @@ struct UpgradePages : Frame {
         }
         const CellResult& c = d.current[i].cell;
         const char l = verdict_letter(c.verdict);
-        put(o, "<td class=\"{0} vc\"><a href=\"../{1}\">{0}{2}</a></td>", l, html(cell_href(i, "")),
-            c.flaky ? "*" : "");
+        put(o, "<td class=\"{} vc\"><a href=\"../{}\">{}{}</a></td>", l, html(cell_href(i, "")),
+            html(c.path_letters()), c.flaky ? "*" : "");
       }
       o += "</tr>\n";
     }
@@ -152,6 +152,7 @@ struct UpgradePages : Frame {
         const char* cls = !a || a->comparable == 0          ? "U"
                           : a->overall == "safe"            ? "I"
                           : a->overall == "breaks"          ? "L"
+                          : a->overall == "safe after conversion" ? "V"
                                                             : "C";
         put(o, "<td class=\"{} vc\" data-c=\"{}\" title=\"{} &rarr; {}: {}\">{}</td>", cls, c.rank, html(r),
             html(c.name), a ? html(a->overall) : "no data",

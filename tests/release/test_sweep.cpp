@@ -108,8 +108,15 @@ TEST_CASE("shards plus merge equal a single sweep; a repeated sweep starts no wo
   auto q = test::xcompat(state.path, "query --json --from 1.0.4 --to 2.31.10 --db " + single.string());
   REQUIRE(q.exit_code == 0);
   auto answer = json::parse(q.out);
-  CHECK(answer["overall"] == "breaks");  // 1.x -> 2.x keys moved
+  // 1.x -> 2.x: the keys moved, and the conversion carries them.
+  CHECK(answer["overall"] == "safe after conversion");
   CHECK(answer["specs"].size() == 2);
+  for (auto& s : answer["specs"]) {
+    CHECK(s["verdict"] == "CONVERTED");
+    CHECK(s["direct_verdict"] == "LOAD_FAIL");
+    CHECK_THAT(s["conversion"]["command"].get<std::string>(),
+               Catch::StartsWith("xcompat convert model.pt --from 1.0.4 --to 2.31.10"));
+  }
   auto same = json::parse(test::xcompat(state.path, "query --json --from 2.31.10 --to 2.31.10 --db " +
                                                         single.string()).out);
   CHECK(same["overall"] == "safe");

@@ -123,8 +123,12 @@ TEST_CASE("pt and safetensors cells live side by side in one matrix", "[release]
   std::map<std::string, int> by_format;
   for (auto& r : store.matrix_as_of()) {
     ++by_format[r.cell.key.checkpoint];
-    // 1.31.1 -> 1.31.4: same keys, unit-offset norms: a real DRIFT end to end.
-    if (r.cell.key.producer == "1.31.1" && r.cell.key.consumer == "1.31.4") CHECK(r.cell.verdict == Verdict::Drift);
+    // 1.31.1 -> 1.31.4: same keys, unit-offset norms: a real DRIFT end to end,
+    // which the conversion (norm-unit-offset: g - 1) carries.
+    if (r.cell.key.producer == "1.31.1" && r.cell.key.consumer == "1.31.4") {
+      CHECK(r.cell.direct_verdict == Verdict::Drift);
+      CHECK(r.cell.verdict == Verdict::Converted);
+    }
   }
   CHECK(by_format["pt"] == 6);
   CHECK(by_format["safetensors"] == 6);
@@ -164,6 +168,8 @@ TEST_CASE("editing a spec, the driver, the venv or the port re-evaluates exactly
     fs::create_directories(root / "harness" / "python");
     std::ofstream(root / "harness" / "python" / "xcompat_driver.py")
         << test::slurp(python_driver_dir() / "xcompat_driver.py") << "\n# edited\n";
+    fs::create_directories(root / "matrix");
+    fs::copy_file(project_root() / "matrix" / "history.toml", root / "matrix" / "history.toml");
     const std::string env = "XCOMPAT_ROOT='" + root.string() + "' XCOMPAT_RELEASES='" +
                             release_sandbox("x").parent_path().string() + "' XCOMPAT_VENV='" + default_venv().string() +
                             "'";
@@ -201,11 +207,12 @@ TEST_CASE("after a policy change and back, every reader shows what the last swee
   const json a = sweep(state.path, plan + db);
   const json b = sweep(state.path, plan + db + " --pins '" + pins_b.string() + "'");
   const json again = sweep(state.path, plan + db);
-  CHECK(a["verdicts"]["DRIFT"] == 1);
-  CHECK(b["verdicts"]["CLOSE"] == 1);  // the override makes the unit-offset DRIFT pass
+  CHECK(a["verdicts"]["CONVERTED"] == 1);  // the unit-offset DRIFT, converted
+  CHECK(b["verdicts"]["CLOSE"] == 1);      // the override makes the direct path pass
   CHECK(again["reused"] == 1);
-  CHECK(again["verdicts"]["DRIFT"] == 1);
+  CHECK(again["verdicts"]["CONVERTED"] == 1);
   auto q = test::xcompat(state.path, "query --json --from 1.31.1 --to 1.31.4" + db);
   REQUIRE(q.exit_code == 0);
-  CHECK(json::parse(q.out)["specs"][0]["verdict"] == "DRIFT");
+  CHECK(json::parse(q.out)["specs"][0]["verdict"] == "CONVERTED");
+  CHECK(json::parse(q.out)["specs"][0]["direct_verdict"] == "DRIFT");
 }
