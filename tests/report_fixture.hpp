@@ -85,6 +85,27 @@ inline void fill(Store& s) {
       c.flaky = true;
     } else if (c.key.spec == "decoder-absolute" && c.key.producer == "0.28.4" && c.key.consumer == "cpp-native") {
       c.tolerance_override = "ALiBi slopes <u>in float64</u>";
+    } else if (c.key.spec == "decoder-absolute" && c.key.producer == "0.28.4" && c.key.consumer == "2.11.24") {
+      // Fails to load as it is, passes converted.
+      c.direct_verdict = Verdict::LoadFail;
+      c.verdict = Verdict::Converted;
+      c.conversion = {{"outcome", "lossless with arguments"},
+                      {"changes", {"ff-net-renamed-ff", "logits-without-bias"}},
+                      {"args", {{"wrapper", {{"to_logits", {{"module", "Linear"}, {"bias", true}}}}}}},
+                      {"verdict", "IDENTICAL"},
+                      {"metrics", {{"max_abs", 0.0}, {"nmse", 0.0}}},
+                      {"command", "xcompat convert model.pt --from 0.28.4 --to 2.11.24 --spec decoder-absolute "
+                                  "--out model-2.11.24.pt"}};
+      c.causes = {{{"kind", "renamed"}, {"change", "ff-net-renamed-ff"}, {"detail", "net <b>renamed</b> ff"}}};
+    } else if (c.key.spec == "decoder-absolute" && c.key.producer == "1.0.4" && c.key.consumer == "2.3.27") {
+      // Converted, and something is lost.
+      c.direct_verdict = Verdict::LoadFail;
+      c.conversion = {{"outcome", "lossy"},
+                      {"changes", {"final-norm-in-attention-layers"}},
+                      {"lost", {"to_logits.bias dropped (largest |x| 0.175) <script>"}},
+                      {"verdict", "DRIFT"},
+                      {"command", "xcompat convert model.pt --from 1.0.4 --to 2.3.27 --out m.pt"}};
+      c.causes = {{{"kind", "removed"}, {"change", "logits-without-bias"}, {"detail", "to_logits has no bias"}}};
     }
   s.record(id, cells);
   s.finish_run(id, "complete");

@@ -43,8 +43,11 @@ TEST_CASE("every report page equals its golden file", "[unit]") {
   report::write_html_report(data, (dir / "site").string());
   report::write_markdown_report(data, (dir / "site").string());
   fs::create_directories(dir / "site" / "sections");
+  // coverage lists matrix/history.toml's entries: its golden file would follow
+  // every edit of the history (tests/unit/test_conversion.cpp covers it).
   for (auto& name : report::markdown_section_names())
-    std::ofstream(dir / "site" / "sections" / (name + ".md")) << report::markdown_section(data, name);
+    if (name != "coverage")
+      std::ofstream(dir / "site" / "sections" / (name + ".md")) << report::markdown_section(data, name);
 
   const fs::path golden = fs::path(XCOMPAT_TEST_DATA).parent_path() / "golden" / "report";
   const bool update = std::getenv("XCOMPAT_UPDATE_GOLDEN") != nullptr;

@@ -111,14 +111,18 @@ TEST_CASE("report data: current matrix, transitions-only history, run changes", 
   CHECK(h[1].before == Verdict::Identical);
   CHECK(h[1].flaky);
 
-  // Changes: run 4 regressed (flaky), run 2 fixed; newest run first.
-  REQUIRE(d.changes.size() == 2);
+  // Changes: run 4 regressed one cell (flaky) and fixed one by conversion,
+  // run 2 fixed one; newest run first, regressions before fixes.
+  REQUIRE(d.changes.size() == 3);
   CHECK(d.changes[0].run_id == 4);
   CHECK(d.changes[0].kind == ChangeKind::Regressed);
   CHECK(d.changes[0].before_run == 3);
   CHECK(d.changes[0].flaky);
-  CHECK(d.changes[1].run_id == 2);
+  CHECK(d.changes[1].run_id == 4);
   CHECK(d.changes[1].kind == ChangeKind::Fixed);
+  CHECK(d.changes[1].after == Verdict::Converted);
+  CHECK(d.changes[2].run_id == 2);
+  CHECK(d.changes[2].kind == ChangeKind::Fixed);
   CHECK(d.run_summary.at(1).new_cells == 60);
   CHECK(d.run_summary.at(4).regressed == 1);
 }
@@ -195,10 +199,15 @@ TEST_CASE("HTML report: every database string escaped, counts, history, upgrades
     CHECK(a.find("nmse <b>3e-08</b> (&lt;1e-6)") != std::string::npos);
   }
   {
+    // Converted in run 4: both paths, why the direct one fails, the command.
     const std::string a = article(spec_page, p, index_of(cons, "2.11.24"));
     CHECK(a.find("&lt;b&gt;k&lt;/b&gt;") != std::string::npos);
     CHECK(a.find("1 missing, 2 unexpected, 0 mis-shaped") != std::string::npos);
-    CHECK(count_of(a, "<li>run #") == 1);
+    CHECK(count_of(a, "<li>run #") == 2);  // LOAD_FAIL (runs 1-3), CONVERTED (run 4)
+    CHECK(a.find("<span class=\"badge V\">L→V</span>") != std::string::npos);
+    CHECK(a.find("CONVERTED (direct LOAD_FAIL)") != std::string::npos);
+    CHECK(a.find("net &lt;b&gt;renamed&lt;/b&gt; ff") != std::string::npos);
+    CHECK(a.find("<code>xcompat convert model.pt --from 0.28.4 --to 2.11.24") != std::string::npos);
   }
   {
     const std::string a = article(spec_page, p, index_of(cons, "cpp-native"));
