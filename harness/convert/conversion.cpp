@@ -89,6 +89,9 @@ bool spec_condition(const std::string& text, const json& spec) {
 // tensor by its current name, as a program over the input tensors.
 struct State {
   std::map<std::string, OutputTensor> tensors;
+  // While a change is crossed: the models (prefixes) it holds for; its ops
+  // touch only their keys. Null: every key.
+  const std::set<std::string>* prefixes = nullptr;
 
   // The highest layer index under a prefix ({last}).
   std::optional<int64_t> last_layer(const std::string& prefix) const {
@@ -111,9 +114,11 @@ struct State {
   std::vector<std::pair<std::string, KeyPattern::Captures>> matching(const KeyPattern& p, bool scalar = false) const {
     std::vector<std::pair<std::string, KeyPattern::Captures>> out;
     const LastLayer last = last_of();
-    for (auto& [name, t] : tensors)
+    for (auto& [name, t] : tensors) {
+      if (prefixes && !prefixes->count(model_prefix(name))) continue;
       if (auto c = match_key(p, name, last))
         if (!scalar || checked_numel(t.info.shape).value_or(0) == 1) out.push_back({name, *c});
+    }
     return out;
   }
   std::string render(const KeyPattern& p, const KeyPattern::Captures& caps) const { return render_key(p, caps, last_of()); }
@@ -194,7 +199,9 @@ struct Planner {
   void drop(const HistoryOp& op, const KeyPattern& pattern, double fill, const std::string& change, bool& touched) {
     for (auto& [name, _] : state.matching(pattern)) {
       OutputTensor& t = state.tensors.at(name);
-      if (!op.unused) {
+      if (op.unused) {
+        if (t.sources.size() == 1) plan.dropped.push_back({t.sources.front(), change, fill, true});
+      } else {
         // Lossless only if the tensor holds exactly what B implies: known
         // once its data is read (run_conversion). Only a plain input can be checked.
         if (t.sources.size() == 1 && t.steps.empty())
@@ -383,19 +390,30 @@ struct Planner {
     return false;
   }
 
-  bool when_holds(const HistoryChange& c, bool up) {
-    if (c.when && state.matching(*c.when).empty()) return false;
-    // The shape condition reads the checkpoint on the side being converted
-    // from: the older one upgrading, the newer one downgrading.
-    const std::string& shape = up || c.down_when_shape.empty() ? c.when_shape : c.down_when_shape;
-    if (!shape.empty() && !shape_holds(shape)) return false;
-    const auto holds = spec_condition_holds(c, effective_spec());
-    if (!holds) {
+  // The models (prefixes) the change holds for: an XTransformer's encoder
+  // and decoder are judged each by its own keys and arguments.
+  std::set<std::string> holds_for(const HistoryChange& c, bool up) {
+    std::set<std::string> present, out;
+    for (auto& [name, _] : state.tensors) present.insert(model_prefix(name));
+    bool undecided = false;
+    for (auto& prefix : present) {
+      const std::set<std::string> only = {prefix};
+      state.prefixes = &only;
+      const bool keys_ok = !c.when || !state.matching(*c.when).empty();
+      // The shape condition reads the checkpoint on the side being converted
+      // from: the older one upgrading, the newer one downgrading.
+      const std::string& shape = up || c.down_when_shape.empty() ? c.when_shape : c.down_when_shape;
+      const bool shape_ok = shape.empty() || shape_holds(shape);
+      state.prefixes = nullptr;
+      if (!keys_ok || !shape_ok) continue;
+      const auto holds = spec_condition_holds(c, spec_for_prefix(effective_spec(), prefix));
+      if (!holds) undecided = true;
+      else if (*holds) out.insert(prefix);
+    }
+    if (undecided)
       plan.notes.push_back(fmt::format("{}: applies if the model was built with {} ({}); give the spec to decide",
                                        c.id, c.when_arg, c.reason));
-      return false;
-    }
-    return *holds;
+    return out;
   }
 
   // The spec as B will build it: the arguments chosen for earlier changes
@@ -431,8 +449,34 @@ struct Planner {
     return true;
   }
 
+  // The model was built with the arguments that make it compute the other
+  // side's way (a 2.x model with tie_embedding_scale = 1.0, going back to
+  // 2.16): the change does not lie between the two, whatever the releases.
+  bool built_the_other_way(const HistoryChange& c, bool up, const std::set<std::string>& prefixes) const {
+    const json& reproducing = up ? c.down_args : c.args;
+    if (reproducing.empty() || !facts.spec.is_object() || facts.spec.empty()) return false;
+    for (auto& prefix : prefixes) {
+      const json view = spec_for_prefix(facts.spec, prefix);
+      for (auto& [section, values] : reproducing.items())
+        for (auto& [k, v] : values.items())
+          if (!view.contains(section) || !view[section].contains(k) || view[section][k] != v) return false;
+    }
+    return true;
+  }
+
   void cross(const HistoryChange& c, bool up) {
-    if (!when_holds(c, up)) return;
+    const std::set<std::string> prefixes = holds_for(c, up);
+    if (prefixes.empty()) return;
+    if (built_the_other_way(c, up, prefixes)) {
+      plan.notes.push_back(fmt::format("{}: the model was built with {}, which already computes as {} does", c.id,
+                                       (up ? c.down_args : c.args).dump(), plan.to.release.str()));
+      return;
+    }
+    state.prefixes = &prefixes;
+    struct Reset {
+      State& s;
+      ~Reset() { s.prefixes = nullptr; }
+    } reset{state};
     bool touched = false;
     const json& args = up ? c.args : c.down_args;
     const std::string& lossy = up ? c.lossy : c.down_lossy;
@@ -504,6 +548,35 @@ Chain change_chain(const ReleaseHistory& history, const ReleasePoint& from, cons
   return chain;
 }
 
+std::string model_prefix(const std::string& key) {
+  for (const char* p : {"encoder.", "decoder.net."})
+    if (key.rfind(p, 0) == 0) return p;
+  return "";
+}
+
+json spec_for_prefix(const json& spec, const std::string& prefix) {
+  if (prefix.empty() || !spec.is_object() || spec.value("model", "") != "xtransformer") return spec;
+  const std::string side = prefix == "encoder." ? "enc_" : "dec_";
+  json model = {{"model", prefix == "encoder." ? "encoder" : "decoder"},
+                {"wrapper", json::object()},
+                {"layers", json::object()}};
+  if (spec.contains("mask")) model["mask"] = spec["mask"];
+  // Arguments B is given (plan args) sit in the plain sections; XTransformer routes layer ones to both models.
+  for (const char* section : {"wrapper", "layers"})
+    if (spec.contains(section) && spec[section].is_object())
+      for (auto& [k, v] : spec[section].items()) model[section][k] = v;
+  static const std::set<std::string> wrapper_args = {"num_tokens", "max_seq_len", "emb_dropout", "num_memory_tokens",
+                                                     "use_abs_pos_emb", "scaled_sinu_pos_emb", "tie_embedding"};
+  const json x = spec.value("xtransformer", json::object());
+  for (auto& [k, v] : x.items()) {
+    if (k == "dim") model["layers"]["dim"] = v;
+    if (k.rfind(side, 0) != 0) continue;
+    const std::string name = k.substr(side.size());
+    model[wrapper_args.count(name) ? "wrapper" : "layers"][name] = v;
+  }
+  return model;
+}
+
 std::optional<bool> spec_condition_holds(const HistoryChange& c, const json& spec) {
   if (c.when_arg.empty()) return true;
   if (!spec.is_object() || spec.empty()) return std::nullopt;
@@ -539,10 +612,13 @@ struct KeyRenamer {
     return it->second;
   };
 
-  bool applies(const HistoryChange& c) const { return spec_condition_holds(c, ctx.spec).value_or(true); }
+  bool applies(const HistoryChange& c, const std::string& key) const {
+    return spec_condition_holds(c, spec_for_prefix(ctx.spec, model_prefix(key))).value_or(true);
+  }
 
   // One rename, one way: `key` matched against `from`, rendered by `to`.
-  void step(const KeyPattern& from, const KeyPattern& to, std::string& key) const {
+  void step(const HistoryChange& c, const KeyPattern& from, const KeyPattern& to, std::string& key) const {
+    if (!applies(c, key)) return;
     if (auto caps = match_key(from, key, last)) key = render_key(to, *caps, last);
   }
 };
@@ -553,13 +629,11 @@ std::string rename_key(const Chain& chain, const std::string& key, const KeyCont
   const KeyRenamer r{ctx};
   std::string k = key;
   for (auto* c : chain.down)
-    if (r.applies(*c))
-      for (auto it = c->ops.rbegin(); it != c->ops.rend(); ++it)
-        if (it->kind == OpKind::Rename) r.step(it->to[0], it->from[0], k);
+    for (auto it = c->ops.rbegin(); it != c->ops.rend(); ++it)
+      if (it->kind == OpKind::Rename) r.step(*c, it->to[0], it->from[0], k);
   for (auto* c : chain.up)
-    if (r.applies(*c))
-      for (auto& op : c->ops)
-        if (op.kind == OpKind::Rename) r.step(op.from[0], op.to[0], k);
+    for (auto& op : c->ops)
+      if (op.kind == OpKind::Rename) r.step(*c, op.from[0], op.to[0], k);
   return k;
 }
 
@@ -567,13 +641,11 @@ std::string rename_key_back(const Chain& chain, const std::string& key, const Ke
   const KeyRenamer r{ctx};
   std::string k = key;
   for (auto it = chain.up.rbegin(); it != chain.up.rend(); ++it)
-    if (r.applies(**it))
-      for (auto op = (*it)->ops.rbegin(); op != (*it)->ops.rend(); ++op)
-        if (op->kind == OpKind::Rename) r.step(op->to[0], op->from[0], k);
+    for (auto op = (*it)->ops.rbegin(); op != (*it)->ops.rend(); ++op)
+      if (op->kind == OpKind::Rename) r.step(**it, op->to[0], op->from[0], k);
   for (auto it = chain.down.rbegin(); it != chain.down.rend(); ++it)
-    if (r.applies(**it))
-      for (auto& op : (*it)->ops)
-        if (op.kind == OpKind::Rename) r.step(op.from[0], op.to[0], k);
+    for (auto& op : (*it)->ops)
+      if (op.kind == OpKind::Rename) r.step(**it, op.from[0], op.to[0], k);
   return k;
 }
 
@@ -601,7 +673,8 @@ ConversionPlan plan_conversion(const ReleaseHistory& history, const ReleasePoint
     return plan;
   }
   for (auto& [_, t] : p.state.tensors) plan.outputs.push_back(std::move(t));
-  if (!plan.lost_behaviour.empty() || !plan.dropped.empty()) plan.outcome = ConversionOutcome::Lossy;
+  const bool may_lose = std::any_of(plan.dropped.begin(), plan.dropped.end(), [](auto& d) { return !d.unused; });
+  if (!plan.lost_behaviour.empty() || may_lose) plan.outcome = ConversionOutcome::Lossy;
   else if (!plan.args.empty()) plan.outcome = ConversionOutcome::LosslessWithArgs;
   else if (!plan.changes.empty()) plan.outcome = ConversionOutcome::Lossless;
   else plan.outcome = ConversionOutcome::Unchanged;
@@ -628,7 +701,8 @@ ModelFacts facts_from_spec(const json& spec) {
 
 json ConversionPlan::to_json() const {
   json dropped_j = json::array();
-  for (auto& d : dropped) dropped_j.push_back({{"name", d.name}, {"change", d.change_id}, {"fill", d.fill}});
+  for (auto& d : dropped)
+    dropped_j.push_back({{"name", d.name}, {"change", d.change_id}, {"fill", d.fill}, {"unused", d.unused}});
   return {{"from", from.release.str()}, {"to", to.release.str()},
           {"outcome", conversion_outcome_name(outcome)}, {"downgrade", downgrade},
           {"changes", changes}, {"args", args}, {"by_args", by_args},
@@ -649,6 +723,7 @@ std::vector<std::pair<std::string, double>> run_conversion(ConversionPlan& plan,
                                                            const TensorSink& sink) {
   std::vector<std::pair<std::string, double>> lossy;
   for (auto& d : plan.dropped) {
+    if (d.unused) continue;
     const TensorData t = source(d.name);
     const double worst = max_abs_difference(t, d.fill);
     if (worst != 0 || std::isnan(worst)) lossy.push_back({d.name, worst});

@@ -72,6 +72,7 @@ struct LostTensor {
   std::string name;       // as the input names it
   std::string change_id;  // the change that drops it
   double fill = 0;        // the value B implies for it: lossless when every element equals it
+  bool unused = false;    // A never computed with it: lossless whatever it holds (not read)
 };
 
 struct ConversionPlan {
@@ -118,6 +119,13 @@ struct Chain {
   std::string refused;
 };
 Chain change_chain(const ReleaseHistory& history, const ReleasePoint& from, const ReleasePoint& to);
+
+// The model prefix a key lives under: "encoder.", "decoder.net." or "".
+std::string model_prefix(const std::string& key);
+// The spec as the model under `prefix` sees it: an XTransformer's enc_ /
+// dec_ arguments become that model's layers and wrapper arguments; any
+// other spec is itself.
+nlohmann::json spec_for_prefix(const nlohmann::json& spec, const std::string& prefix);
 
 // Whether a change's spec condition (`when_arg`) holds for a spec: "layers.x"
 // (set and truthy), "mask=padding", "layers.pre_norm=false" (equal),

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "harness/checkpoint/checkpoint_file.hpp"
+#include "harness/convert/input_checks.hpp"
 #include "harness/core/cell.hpp"
 #include "harness/core/error.hpp"
 #include "harness/core/hash.hpp"
@@ -57,6 +58,9 @@ json ConvertResult::to_json() const {
 
 ConvertResult convert_file(const ReleaseHistory& history, const ConvertRequest& req) {
   ConvertResult result;
+  if (!req.dry_run && fs::exists(req.out) && fs::exists(req.in) && fs::equivalent(req.in, req.out))
+    throw Error(req.out.string() + ": the output would replace the checkpoint being converted; choose another --out");
+  check_release(history, req.to, "--to");
   auto reader = open_checkpoint(req.in);
   std::optional<Provenance> prov = provenance_of(req.in);
   ReleasePoint from, to;
@@ -74,11 +78,22 @@ ConvertResult convert_file(const ReleaseHistory& history, const ConvertRequest& 
     from.torch_major = t->first;
     from.torch_minor = t->second;
   }
+  check_release(history, from.release, result.from_source == "--from" ? "--from" : "saved by (" + result.from_source + ")");
   to.release = req.to;
   json spec = req.spec;
   if (spec.is_null() && prov) spec = prov->spec;
 
-  result.plan = plan_conversion(history, from, to, reader->tensors(), facts_from_spec(spec));
+  const auto tensors = reader->tensors();
+  if (auto misfits = spec_misfits(spec, tensors); !misfits.empty())
+    throw Error(fmt::format("{}: the spec does not fit the checkpoint: {}", req.in.string(), fmt::join(misfits, "; ")));
+  const ModelFacts facts = facts_from_spec(spec);
+  if (auto wrong = layout_mismatches(history, from, tensors, facts); !wrong.empty())
+    throw Error(fmt::format("{}: the checkpoint does not have the layout release {} saves: {}{} (keys as another "
+                            "release names them; is --from right?)",
+                            req.in.string(), from.release.str(), fmt::join(wrong.begin(), wrong.begin() + std::min<size_t>(3, wrong.size()), ", "),
+                            wrong.size() > 3 ? fmt::format(" and {} more", wrong.size() - 3) : ""));
+
+  result.plan = plan_conversion(history, from, to, tensors, facts);
   ConversionPlan& plan = result.plan;
   if (plan.outcome == ConversionOutcome::Refused)
     throw Error(fmt::format("{}: converting from {} to {} is refused: {}", req.in.string(), from.release.str(),
@@ -97,6 +112,7 @@ ConvertResult convert_file(const ReleaseHistory& history, const ConvertRequest& 
                    {"source_sha256", result.source_sha256},
                    {"changes", plan.changes},
                    {"args", plan.args}};
+  if (req.out.has_parent_path()) fs::create_directories(req.out.parent_path());
   auto writer = create_checkpoint(req.out, outputs, result.record);
   result.lossy_tensors =
       run_conversion(plan, [&](const std::string& name) { return reader->read(name); },

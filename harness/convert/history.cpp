@@ -231,9 +231,15 @@ ReleaseHistory load_history(const std::filesystem::path& path) {
   if (!std::filesystem::exists(path)) throw Error("no release history at " + path.string());
   const json j = parse_toml_file(path);
   const std::string where = path.string();
-  only_fields(j, {"format", "change"}, where);
+  only_fields(j, {"format", "covers", "change"}, where);
   if (j.value("format", 0) != 1) throw Error(where + ": format must be 1");
   ReleaseHistory h;
+  const json covers = j.value("covers", json::array());
+  if (!covers.is_array() || covers.size() != 2) throw Error(where + ": covers = [\"oldest\", \"newest\"] is required");
+  const json range = {{"oldest", covers[0]}, {"newest", covers[1]}};
+  h.oldest = version_field(range, "oldest", where + " covers");
+  h.newest = version_field(range, "newest", where + " covers");
+  if (h.newest < h.oldest) throw Error(where + ": covers lists the oldest release first");
   std::set<std::string> ids;
   for (auto& c : j.value("change", json::array())) {
     h.changes.push_back(parse_change(c, where));

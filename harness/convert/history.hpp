@@ -97,6 +97,7 @@ struct HistoryChange {
 
 struct ReleaseHistory {
   std::vector<HistoryChange> changes;  // in boundary order
+  Version oldest, newest;              // `covers`: the releases whose sources it was written from
   std::string source_hash;             // sha256 of the file: identity of everything derived from it
 
   // Throws Error naming the entry when `id` is not in the history.

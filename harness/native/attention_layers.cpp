@@ -52,7 +52,7 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   base.dim_head = dim_head;
   base.heads = o.heads;
   base.num_mem_kv = o.attn_num_mem_kv;
-  base.rotate_values = o.rotary_pos_emb && !ctx.is_new(kRotaryKeysOnly);
+  base.rotate_values = o.rotary_pos_emb && (!ctx.is_new(kRotaryKeysOnly) || o.rotary_embed_values);
   base.rotary_interleaved = ctx.is_new(kRotaryInterleaved);
   base.key_padding_mask_only = era_of(kKeyPaddingMaskOnly, ctx.release);
   base.zero_fully_masked_rows = era_of(kZeroFullyMaskedRows, ctx.release);

@@ -31,6 +31,7 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   int64_t rel_pos_max_distance = 128;
   bool rotary_pos_emb = false;
   std::optional<int64_t> rotary_emb_dim;
+  bool rotary_embed_values = false;  // attn_rotary_embed_values (1.20.0 - 1.44.x): rotate the values too
   bool pre_norm = true;
   bool add_value_residual = false;
   std::optional<bool> learned_value_residual_mix;  // unset: the release's default

@@ -39,7 +39,10 @@ std::vector<std::string> KeyMap::descriptions() const {
   std::vector<std::string> out;
   for (auto* list : {&chain_.down, &chain_.up})
     for (auto* c : *list)
-      if (renames(*c) && spec_condition_holds(*c, context_.spec).value_or(true)) out.push_back(c->id + ": " + c->reason);
+      if (renames(*c) && (spec_condition_holds(*c, spec_for_prefix(context_.spec, "")).value_or(true) ||
+                          spec_condition_holds(*c, spec_for_prefix(context_.spec, "encoder.")).value_or(true) ||
+                          spec_condition_holds(*c, spec_for_prefix(context_.spec, "decoder.net.")).value_or(true)))
+        out.push_back(c->id + ": " + c->reason);
   return out;
 }
 

@@ -52,6 +52,15 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
            throw NativeUnsupported("layers argument 'add_value_residual' for release " + ctx.release.str() + " (it appears " +
                                    kValueResidualArgument.range() + ")");
        }},
+      {"attn_rotary_embed_values",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         // Attention(rotary_embed_values) lives as long as the history's argument for it.
+         const HistoryChange& c = kRotaryKeysOnly.change();
+         if (!ctx.is_new(kRotaryKeysOnly) || (c.args_until && ctx.release.version() >= *c.args_until))
+           throw NativeUnsupported("layers argument 'attn_rotary_embed_values' for release " + ctx.release.str() +
+                                   " (it exists from " + c.at.str() + (c.args_until ? " until " + c.args_until->str() : "") + ")");
+         o.rotary_embed_values = as_bool(v, "attn_rotary_embed_values");
+       }},
       {"learned_value_residual_mix",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.learned_value_residual_mix = as_bool(v, "learned_value_residual_mix"); }},
       {"attn_dim_head", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.attn_dim_head = as_int(v, "attn_dim_head"); }},
@@ -87,6 +96,24 @@ const std::map<std::string, WrapperSetter>& wrapper_arguments() {
          o.tied_logits_scaled = ctx.is_new(kTiedLogitsScaled);
        }},
       {"emb_dropout", [](const json& v, TransformerWrapperOptions&, const ReleaseContext&) { no_forward_effect(v, "emb_dropout"); }},
+      {"to_logits",
+       [](const json& v, TransformerWrapperOptions& o, const ReleaseContext& ctx) {
+         // A module, as xcompat's specs write one: {module = "Linear", bias = true}.
+         const HistoryChange& c = kLogitsWithoutBias.change();
+         if (c.args_since && ctx.release.version() < *c.args_since)
+           throw NativeUnsupported("wrapper argument 'to_logits' for release " + ctx.release.str() + " (it exists from " +
+                                   c.args_since->str() + ")");
+         if (!v.is_object() || v.value("module", "") != "Linear")
+           throw NativeUnsupported("wrapper argument 'to_logits' = " + v.dump() + " (only {module = \"Linear\", bias = ...})");
+         o.to_logits_bias = v.value("bias", true);
+       }},
+      {"tie_embedding_scale",
+       [](const json& v, TransformerWrapperOptions& o, const ReleaseContext& ctx) {
+         if (!ctx.is_new(kTiedLogitsScaled))
+           throw NativeUnsupported("wrapper argument 'tie_embedding_scale' for release " + ctx.release.str() + " (it exists " +
+                                   kTiedLogitsScaled.range() + ")");
+         o.tie_embedding_scale = as_number(v, "tie_embedding_scale");
+       }},
   };
   return table;
 }
@@ -129,7 +156,7 @@ void apply_wrapper_argument(const std::string& key, const json& v, TransformerWr
 }
 
 void set_release_layout(TransformerWrapperOptions& o, const ReleaseContext& ctx) {
-  o.logits_bias = !ctx.is_new(kLogitsWithoutBias);
+  o.logits_bias = o.to_logits_bias.value_or(!ctx.is_new(kLogitsWithoutBias));
 }
 
 const json& object_field(const json& spec, const char* name) {

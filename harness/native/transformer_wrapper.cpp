@@ -46,7 +46,9 @@ Tensor TransformerWrapper::forward(const Tensor& ids, const Tensor& mask_in, con
   Tensor logits;
   if (options.tie_embedding) {
     logits = torch::matmul(x, token_emb->emb->weight.t());  // t @ self.token_emb.emb.weight.t()
-    if (options.tied_logits_scaled) logits = logits * std::pow(static_cast<double>(attn_layers->options.dim), -0.5);
+    // tie_embedding_scale = dim ** -0.5 by default where tied logits are scaled
+    if (options.tie_embedding_scale) logits = logits * *options.tie_embedding_scale;
+    else if (options.tied_logits_scaled) logits = logits * std::pow(static_cast<double>(attn_layers->options.dim), -0.5);
   } else {
     logits = to_logits->forward(x);
   }

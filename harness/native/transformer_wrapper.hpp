@@ -17,7 +17,9 @@ struct TransformerWrapperOptions {  // TransformerWrapper(num_tokens, max_seq_le
   // how the producing release builds it
   bool to_logits = true;            // false: return_only_embed (XTransformer's encoder, see xtransformer.hpp)
   bool logits_bias = false;         // !kLogitsWithoutBias
+  std::optional<bool> to_logits_bias;  // to_logits = nn.Linear(dim, num_tokens, bias = ...) given (from 1.42.8)
   bool tied_logits_scaled = false;  // kTiedLogitsScaled
+  std::optional<double> tie_embedding_scale;  // given (from 2.30.5); else dim ** -0.5 when scaled
 };
 
 class TransformerWrapper : public torch::nn::Module {

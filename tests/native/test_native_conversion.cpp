@@ -1,0 +1,180 @@
+// Conversions checked end to end without Python: every catalogue checkpoint
+// of every era release, converted by the release history to every other era
+// release, built by the port as that release (with the arguments the
+// conversion names), must reproduce the producer's own outputs whenever the
+// conversion says nothing is lost. Round trips through the newest release
+// give the checkpoint back; converting twice changes nothing.
+#include <set>
+
+#include "harness/convert/conversion.hpp"
+#include "harness/convert/tensor_math.hpp"
+#include "native_test_support.hpp"
+
+using namespace native_test;
+
+namespace {
+
+std::vector<TensorInfo> infos(const TensorMap& m) {
+  std::vector<TensorInfo> out;
+  for (auto& [name, t] : m) out.push_back({name, t.dtype, t.shape});
+  return out;
+}
+
+ReleasePoint point(const std::string& release, const json& meta) {
+  ReleasePoint p{*Version::parse(release)};
+  int major = 0, minor = 0;
+  if (std::sscanf(meta.at("versions").value("torch", "").c_str(), "%d.%d", &major, &minor) == 2) {
+    p.torch_major = major;
+    p.torch_minor = minor;
+  }
+  return p;
+}
+
+// The spec as B builds it: the conversion's arguments merged in, layer
+// arguments routed to both models of an XTransformer (as the driver does).
+json with_args(json spec, const json& args) {
+  for (auto& [section, values] : args.items())
+    for (auto& [k, v] : values.items()) {
+      if (spec.value("model", "") == "xtransformer") {
+        spec["xtransformer"]["enc_" + k] = v;
+        spec["xtransformer"]["dec_" + k] = v;
+      } else {
+        spec[section][k] = v;
+      }
+    }
+  return spec;
+}
+
+struct Converted {
+  ConversionPlan plan;
+  TensorMap tensors;
+};
+
+Converted convert(const TensorMap& in, const ReleasePoint& from, const ReleasePoint& to, const json& spec) {
+  Converted c;
+  c.plan = plan_conversion(release_history(), from, to, infos(in), facts_from_spec(spec));
+  if (c.plan.outcome == ConversionOutcome::Refused) return c;
+  run_conversion(c.plan, [&](const std::string& n) { return in.at(n); },
+                 [&](const TensorInfo& i, const TensorData& d) { c.tensors[i.name] = d; });
+  return c;
+}
+
+// The port, built as release `to`, on converted tensors and the producer's inputs.
+PortCell evaluate(const FixtureRef& f, const json& meta, const Converted& c, const std::string& to) {
+  PortCell cell;
+  json m = meta;
+  m["release"] = to;
+  const json spec = with_args(meta.at("spec"), c.plan.args);
+  try {
+    native::NativePort port(spec, native::release_context_from_meta(m));
+    cell.report = port.load(c.tensors);
+    if (!cell.report.empty()) {
+      cell.verdict = Verdict::LoadFail;
+      return cell;
+    }
+    const auto logits = port.forward(read_safetensors(f.dir + "/inputs.safetensors"));
+    const auto ref = read_safetensors(f.dir + "/outputs.safetensors").at("logits");
+    auto judged = compare_and_judge(logits, ref, float32_policy(spec.value("name", "")));
+    cell.verdict = judged.verdict;
+    cell.metrics = judged.metrics;
+  } catch (const native::NativeUnsupported& e) {
+    cell.unsupported = e.what();
+    cell.verdict = Verdict::Unsupported;
+  }
+  return cell;
+}
+
+}  // namespace
+
+TEST_CASE("every conversion that loses nothing reproduces the producer's outputs in the port", "[native]") {
+  int reproduced = 0, lossy = 0, refused = 0, unsupported = 0;
+  for (const auto& f : catalogue_fixtures()) {
+    if (!f.ready()) continue;
+    const json meta = read_json_file(f.dir + "/meta.json");
+    const TensorMap in = read_safetensors(f.dir + "/model.safetensors");
+    for (const auto& to : era_releases()) {
+      if (to == f.release) continue;
+      const Converted c = convert(in, point(f.release, meta), ReleasePoint{*Version::parse(to)}, meta.at("spec"));
+      if (c.plan.outcome == ConversionOutcome::Refused) {
+        ++refused;
+        continue;
+      }
+      if (c.plan.outcome == ConversionOutcome::Lossy) {
+        ++lossy;
+        continue;
+      }
+      const PortCell cell = evaluate(f, meta, c, to);
+      INFO(f.spec << " " << f.release << " -> " << to << ": " << c.plan.summary() << "\n" << describe(f, cell));
+      if (cell.verdict == Verdict::Unsupported) {
+        ++unsupported;  // the port cannot build the spec as B (a feature, or an argument B lacks)
+        continue;
+      }
+      CHECK(passes(cell.verdict));
+      ++reproduced;
+    }
+  }
+  INFO(reproduced << " reproduced, " << lossy << " lossy, " << refused << " refused, " << unsupported << " unsupported");
+  // Not vacuous: most pairs of era releases convert losslessly.
+  CHECK(reproduced >= 500);
+  CHECK(refused == 0);
+}
+
+TEST_CASE("a round trip through the newest release gives the checkpoint back", "[native]") {
+  const ReleasePoint newest{release_history().newest};
+  int checked = 0;
+  for (const auto& f : catalogue_fixtures()) {
+    if (!f.ready()) continue;
+    const json meta = read_json_file(f.dir + "/meta.json");
+    const TensorMap in = read_safetensors(f.dir + "/model.safetensors");
+    const ReleasePoint a = point(f.release, meta);
+    const Converted up = convert(in, a, newest, meta.at("spec"));
+    REQUIRE(up.plan.outcome != ConversionOutcome::Refused);
+    // The newest release's model is built with the arguments the way up named.
+    const Converted back = convert(up.tensors, newest, a, with_args(meta.at("spec"), up.plan.args));
+    REQUIRE(back.plan.outcome != ConversionOutcome::Refused);
+    INFO(f.spec << " " << f.release << " -> " << newest.release.str() << " -> back: " << up.plan.summary());
+    CHECK(infos(back.tensors).size() == in.size());
+    std::set<std::string> dropped;  // what the way up could not hold comes back as B implies it
+    for (auto& d : up.plan.dropped) dropped.insert(d.name);
+    for (auto& [name, t] : in) {
+      INFO(name);
+      REQUIRE(back.tensors.count(name) == 1);
+      const TensorData& b = back.tensors.at(name);
+      CHECK(b.dtype == t.dtype);
+      CHECK(b.shape == t.shape);
+      if (dropped.count(name) || !up.plan.lost_behaviour.empty()) continue;
+      // Renames and permutations are exact; x - 1 + 1 and x * s / s round at most once each way.
+      double scale = 0, worst = 0;
+      const auto x = t.to_doubles(), y = b.to_doubles();
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        scale = std::max(scale, std::fabs(x[i]));
+        worst = std::max(worst, std::fabs(x[i] - y[i]));
+      }
+      CHECK(worst <= 4e-7 * std::max(1.0, scale));
+    }
+    ++checked;
+  }
+  CHECK(checked >= 100);
+}
+
+TEST_CASE("converting is idempotent: to its own release, and a converted checkpoint again", "[native]") {
+  for (const auto& f : catalogue_fixtures_of("decoder-absolute")) {
+    REQUIRE(f.ready());
+    const json meta = read_json_file(f.dir + "/meta.json");
+    const TensorMap in = read_safetensors(f.dir + "/model.safetensors");
+    const ReleasePoint a = point(f.release, meta);
+    const Converted same = convert(in, a, a, meta.at("spec"));
+    CHECK(same.plan.outcome == ConversionOutcome::Unchanged);
+    CHECK(same.tensors.size() == in.size());
+    for (auto& [name, t] : in) CHECK(same.tensors.at(name).bytes == t.bytes);
+
+    const ReleasePoint b{*Version::parse("2.31.10")};
+    const Converted once = convert(in, a, b, meta.at("spec"));
+    const Converted twice = convert(in, a, b, meta.at("spec"));
+    CHECK(once.tensors.size() == twice.tensors.size());
+    for (auto& [name, t] : once.tensors) CHECK(twice.tensors.at(name).bytes == t.bytes);
+    // The converted checkpoint is a 2.31.10 checkpoint: converting it to 2.31.10 changes nothing.
+    const Converted again = convert(once.tensors, b, b, meta.at("spec"));
+    CHECK(again.plan.outcome == ConversionOutcome::Unchanged);
+  }
+}
