@@ -464,9 +464,32 @@ struct Planner {
     return true;
   }
 
+  // Whether an op finds anything to act on, in the direction crossed: a
+  // change whose every op finds nothing (a tied model has no to_logits, a
+  // RMSNorm model no LayerNorm bias) does not lie between the two checkpoints.
+  bool finds_keys(const HistoryOp& op, bool up) const {
+    auto any = [&](const std::vector<KeyPattern>& patterns) {
+      for (auto& p : patterns)
+        if (!state.matching(p).empty()) return true;
+      return false;
+    };
+    switch (op.kind) {
+      case OpKind::Rename: case OpKind::Split: case OpKind::Concatenate: return any(up ? op.from : op.to);
+      case OpKind::Drop: return up ? any(op.from) : (!op.anchor || !state.matching(*op.anchor).empty());
+      case OpKind::Add: return up ? (op.from.empty() || any(op.from)) : any(op.to);
+      default: return any(op.from);
+    }
+  }
+
   void cross(const HistoryChange& c, bool up) {
     const std::set<std::string> prefixes = holds_for(c, up);
     if (prefixes.empty()) return;
+    {
+      state.prefixes = &prefixes;
+      const bool relevant = c.ops.empty() || std::any_of(c.ops.begin(), c.ops.end(), [&](auto& op) { return finds_keys(op, up); });
+      state.prefixes = nullptr;
+      if (!relevant) return;
+    }
     if (built_the_other_way(c, up, prefixes)) {
       plan.notes.push_back(fmt::format("{}: the model was built with {}, which already computes as {} does", c.id,
                                        (up ? c.down_args : c.args).dump(), plan.to.release.str()));

@@ -1,0 +1,327 @@
+// The conversion engine on its own: key patterns, the history file's
+// validation, the planner's decisions for features no catalogue spec has
+// (each history entry's effect, so deleting one fails here), and the
+// tensor arithmetic. Real checkpoints are converted in the native tier
+// (test_native_conversion.cpp) and through the releases (test_convert_cli.cpp).
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include "catch.hpp"
+#include "harness/convert/conversion.hpp"
+#include "harness/convert/input_checks.hpp"
+#include "harness/convert/tensor_math.hpp"
+#include "harness/core/error.hpp"
+#include "support.hpp"
+
+using namespace xcompat;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+Version v(const char* s) { return *Version::parse(s); }
+ReleasePoint at(const char* s) { return ReleasePoint{v(s)}; }
+
+// A decoder's tensors as a release of the 1.x era names them (dim 32, 2
+// layers of attention + feed-forward, 4 heads of 64). Names and shapes only:
+// what the planner reads.
+std::vector<TensorInfo> decoder(const std::string& p = "", const std::string& norm = "gamma", bool rotary = false) {
+  std::vector<TensorInfo> t = {{p + "token_emb.emb.weight", DType::F32, {256, 32}},
+                               {p + "attn_layers.final_norm." + norm, DType::F32, {32}}};
+  for (int i : {0, 2}) {
+    const std::string l = p + "attn_layers.layers." + std::to_string(i);
+    t.push_back({l + ".0.0." + norm, DType::F32, {32}});
+    for (auto w : {"to_q", "to_k", "to_v"}) t.push_back({l + ".1." + w + ".weight", DType::F32, {256, 32}});
+    t.push_back({l + ".1.to_out.weight", DType::F32, {32, 256}});
+    const std::string f = p + "attn_layers.layers." + std::to_string(i + 1);
+    t.push_back({f + ".0.0." + norm, DType::F32, {32}});
+    t.push_back({f + ".1.ff.0.0.weight", DType::F32, {128, 32}});
+    t.push_back({f + ".1.ff.2.weight", DType::F32, {32, 128}});
+  }
+  if (rotary) t.push_back({p + "attn_layers.rotary_pos_emb.inv_freq", DType::F32, {16}});
+  return t;
+}
+
+json decoder_spec(json layers = json::object()) {
+  json s = {{"model", "decoder"}, {"layers", {{"dim", 32}, {"depth", 2}, {"heads", 4}}}, {"wrapper", {{"num_tokens", 256}}}};
+  for (auto& [k, val] : layers.items()) s["layers"][k] = val;
+  return s;
+}
+
+ConversionPlan plan(const char* from, const char* to, const std::vector<TensorInfo>& t, const json& spec) {
+  return plan_conversion(release_history(), at(from), at(to), t, facts_from_spec(spec));
+}
+
+bool has(const std::vector<std::string>& v, const std::string& needle) {
+  for (auto& s : v)
+    if (s.find(needle) != std::string::npos) return true;
+  return false;
+}
+
+// A float32 tensor with these values.
+TensorData f32(std::vector<int64_t> shape, const std::vector<float>& values) {
+  TensorData t{DType::F32, std::move(shape), {}};
+  t.bytes.resize(values.size() * sizeof(float));
+  std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+  return t;
+}
+
+bool crosses(const ConversionPlan& p, const std::string& id) {
+  return std::find(p.changes.begin(), p.changes.end(), id) != p.changes.end();
+}
+
+// Writes `body` (after a format line) as a history file and loads it.
+ReleaseHistory load_text(const test::TempDir& dir, const std::string& body) {
+  const fs::path path = dir / "history.toml";
+  std::ofstream(path) << "format = 1\ncovers = [\"0.28.4\", \"2.31.10\"]\n" << body;
+  return load_history(path);
+}
+
+}  // namespace
+
+TEST_CASE("key patterns match whole keys and render from their captures", "[unit]") {
+  const KeyPattern rename("{p}attn_layers.layers.{i}.1.net.{*rest}");
+  auto c = rename.match("decoder.net.attn_layers.layers.3.1.net.0.proj.weight");
+  REQUIRE(c);
+  CHECK(c->at("p") == "decoder.net.");
+  CHECK(c->at("i") == "3");
+  CHECK(c->at("rest") == "0.proj.weight");
+  CHECK(KeyPattern("{p}attn_layers.layers.{i}.1.ff.{*rest}").render(*c) ==
+        "decoder.net.attn_layers.layers.3.1.ff.0.proj.weight");
+  CHECK_FALSE(rename.match("attn_layers.layers.3.1.net"));           // {*rest} after a dot: something must follow
+  CHECK_FALSE(rename.match("xattn_layers.layers.3.1.net.0.weight"));  // anchored
+  CHECK_FALSE(KeyPattern("{i}.weight").match("1.2.weight"));          // one segment, no dots
+  const KeyPattern alt("{p}attn_layers.final_norm.{param:gamma|g}");
+  CHECK(alt.match("attn_layers.final_norm.g"));
+  CHECK_FALSE(alt.match("attn_layers.final_norm.weight"));
+  CHECK_THROWS_AS(KeyPattern("a.{b"), Error);
+  CHECK_THROWS_AS(KeyPattern("a.{}"), Error);
+  CHECK_THROWS_AS(KeyPattern("a.{B}"), Error);
+  CHECK_THROWS_AS(KeyPattern("{x:a|}"), Error);
+  CHECK_THROWS_AS(KeyPattern("{i}.w").render({}), Error);
+}
+
+TEST_CASE("a history file is validated: every field known, every op complete", "[unit]") {
+  test::TempDir dir;
+  const std::string ok = "[[change]]\nid = \"x\"\nkind = \"layout\"\nat = \"1.0.0\"\nreason = \"r\"\n";
+  CHECK(load_text(dir, ok).changes.size() == 1);
+  auto refused = [&](const std::string& body, const std::string& says) {
+    INFO(body);
+    CHECK_THROWS_WITH(load_text(dir, body), Catch::Contains(says));
+  };
+  refused(ok + "colour = \"red\"\n", "change 'x': unknown field 'colour'");
+  refused("[[change]]\nid = \"x\"\nkind = \"odd\"\nat = \"1.0.0\"\nreason = \"r\"\n", "kind must be");
+  refused("[[change]]\nid = \"x\"\nkind = \"layout\"\nat = \"1.0.0\"\n", "needs its one-line `reason`");
+  refused("[[change]]\nid = \"x\"\nkind = \"layout\"\nat = \"1.0\"\nreason = \"r\"\n", "not an X.Y.Z release");
+  refused(ok + "after = \"1.0.0\"\n", "`after` must come before `at`");
+  refused(ok + ok, "change 'x' twice");
+  refused(ok + "ops = [{ op = \"twist\", from = \"a\" }]\n", "unknown op 'twist'");
+  refused(ok + "ops = [{ op = \"rename\", from = \"a\" }]\n", "one `from` and one `to`");
+  refused(ok + "ops = [{ op = \"scale\", from = \"a\", value = \"dim ** 0.5\" }]\n", "`dim_of`");
+  refused(ok + "ops = [{ op = \"rename\", from = \"{a\", to = \"b\" }]\n", "'{' without '}'");
+  refused(ok + "args = { model = { x = 1 } }\n", "per section");
+  refused(ok + "when_shape = \"a:0\"\n", "shape condition");
+  CHECK_THROWS_WITH(load_history(dir / "missing.toml"), Catch::Contains("no release history at"));
+  // The checkout's own history loads, and covers the pinned range.
+  const ReleaseHistory& h = release_history();
+  CHECK(h.oldest == v("0.28.4"));
+  CHECK(h.newest == v("2.31.10"));
+  CHECK(h.changes.size() >= 30);
+  for (auto& c : h.changes) {
+    INFO(c.id);
+    CHECK(!c.exercised.empty());
+  }
+}
+
+TEST_CASE("the chain between two releases: boundary order up, reverse order down, refused inside a gap", "[unit]") {
+  const Chain up = change_chain(release_history(), at("0.28.4"), at("2.31.10"));
+  REQUIRE(up.up.size() >= 20);
+  CHECK(up.down.empty());
+  for (std::size_t i = 1; i < up.up.size(); ++i) CHECK(up.up[i - 1]->at <= up.up[i]->at);
+  const Chain down = change_chain(release_history(), at("2.31.10"), at("0.28.4"));
+  REQUIRE(down.down.size() == up.up.size());
+  for (std::size_t i = 0; i < up.up.size(); ++i) CHECK(down.down[i] == up.up[up.up.size() - 1 - i]);
+  CHECK(change_chain(release_history(), at("1.31.4"), at("1.31.4")).up.empty());
+
+  test::TempDir dir;
+  const ReleaseHistory gap = load_text(dir, "[[change]]\nid = \"mask\"\nkind = \"behaviour\"\nat = \"1.14.0\"\n"
+                                            "after = \"1.0.4\"\nreason = \"r\"\n");
+  CHECK_THAT(change_chain(gap, at("1.7.0"), at("2.0.0")).refused, Catch::Contains("1.7.0 lies inside that range"));
+  CHECK(change_chain(gap, at("1.0.4"), at("2.0.0")).refused.empty());
+}
+
+TEST_CASE("renames, unit offsets and the final norm carry a 1.14 decoder to the newest layout", "[unit]") {
+  // A 1.14.0 LayerNorm decoder: nn.LayerNorm weight / bias, the wrapper norm, ff.3.
+  std::vector<TensorInfo> t;
+  for (auto& i : decoder("", "weight")) {
+    if (i.name.find(".ff.2.") != std::string::npos) i.name.replace(i.name.find(".ff.2."), 6, ".ff.3.");
+    if (i.name == "attn_layers.final_norm.weight") i.name = "norm.weight";
+    t.push_back(i);
+  }
+  const auto p = plan("1.14.0", "2.31.10", t, decoder_spec());
+  REQUIRE(p.outcome == ConversionOutcome::Lossless);
+  std::set<std::string> names;
+  for (auto& o : p.outputs) names.insert(o.info.name);
+  CHECK(names.count("attn_layers.final_norm.gamma"));
+  CHECK(names.count("attn_layers.layers.1.1.ff.2.weight"));
+  CHECK(names.count("attn_layers.layers.0.0.0.gamma"));
+  for (auto& o : p.outputs)
+    if (o.info.name.find("gamma") != std::string::npos) {
+      INFO(o.info.name);
+      REQUIRE(o.steps.size() == 1);  // norm-unit-offset: gamma - 1
+      CHECK(o.steps[0].kind == TensorStep::AddConstant);
+      CHECK(o.steps[0].value == -1.0);
+    }
+  // Post-norm: the wrapper's norm becomes the last layer's post-main norm.
+  std::vector<TensorInfo> post = t;
+  for (auto& i : post)
+    if (i.name.find(".0.0.weight") != std::string::npos) i.name.replace(i.name.find(".0.0.weight"), 11, ".0.2.weight");
+  std::erase_if(post, [](auto& i) { return i.name == "attn_layers.layers.3.0.2.weight"; });
+  const auto pp = plan("1.14.0", "2.31.10", post, decoder_spec({{"pre_norm", false}}));
+  REQUIRE(pp.outcome == ConversionOutcome::Lossless);
+  bool last = false;
+  for (auto& o : pp.outputs) last |= o.info.name == "attn_layers.layers.3.0.2.gamma" && o.sources == std::vector<std::string>{"norm.weight"};
+  CHECK(last);
+}
+
+TEST_CASE("each entry the catalogue does not exercise has its effect", "[unit]") {
+  const auto t = decoder();
+  // qk-norm-scale-10: B is told the old scale; downgrading, A the new one.
+  auto qk = plan("1.0.3", "1.0.4", t, decoder_spec({{"attn_qk_norm", true}}));
+  CHECK(qk.args["layers"]["attn_qk_norm_scale"] == 1);
+  CHECK(plan("1.0.4", "1.0.3", t, decoder_spec({{"attn_qk_norm", true}})).args["layers"]["attn_qk_norm_scale"] == 10);
+  CHECK_FALSE(crosses(plan("1.0.3", "1.0.4", t, decoder_spec()), "qk-norm-scale-10"));
+  // mem-kv-query-positions: with memory key / values and a relative bias, lossy.
+  auto mem = plan("1.0.1", "1.0.2", t, decoder_spec({{"attn_num_mem_kv", 4}, {"alibi_pos_bias", true}}));
+  CHECK(has(mem.lost_behaviour, "mem-kv-query-positions"));
+  CHECK_FALSE(crosses(plan("1.0.1", "1.0.2", t, decoder_spec({{"attn_num_mem_kv", 4}})), "mem-kv-query-positions"));
+  CHECK_FALSE(crosses(plan("1.0.1", "1.0.2", t, decoder_spec({{"attn_num_mem_kv", 0}, {"rel_pos_bias", true}})),
+                      "mem-kv-query-positions"));
+  // entmax-removed: nothing newer computes entmax.
+  CHECK(has(plan("1.0.3", "1.0.4", t, decoder_spec({{"attn_use_entmax15", true}})).lost_behaviour, "entmax-removed"));
+  // layerscale-unit-offset: LayerScale's gamma - 1 at 1.31.8.
+  auto ls = decoder();
+  ls.push_back({"attn_layers.layers.0.1.gamma", DType::F32, {32}});
+  bool stepped = false;
+  for (auto& o : plan("1.31.7", "1.31.8", ls, decoder_spec({{"use_layerscale", true}})).outputs)
+    stepped |= o.info.name == "attn_layers.layers.0.1.gamma" && o.steps.size() == 1 && o.steps[0].value == -1.0;
+  CHECK(stepped);
+  // Value residual: before 1.40.7 none, before 1.42.3 added whole, a learned
+  // mix from 1.42.14, per head from 1.42.16.
+  const json vr = decoder_spec({{"add_value_residual", true}});
+  CHECK(has(plan("1.40.7", "1.42.3", t, vr).lost_behaviour, "value-residual-halved"));
+  CHECK(has(plan("1.42.3", "1.40.7", t, vr).lost_behaviour, "value-residual-halved"));
+  CHECK(has(plan("1.40.6", "1.40.7", t, vr).lost_behaviour, "value-residual-argument"));
+  const json learned = decoder_spec({{"add_value_residual", true}, {"learned_value_residual_mix", true}});
+  CHECK(has(plan("1.42.14", "1.42.13", t, learned).lost_behaviour, "value-residual-mix-learnable"));
+  CHECK(has(plan("1.42.15", "1.42.16", t, learned).lost_behaviour, "value-residual-mix-per-head"));
+  // zero-fully-masked-rows: a caveat for padded inputs, not a loss.
+  CHECK_FALSE(has(plan("1.31.4", "1.32.0", t, decoder_spec()).notes, "zero-fully-masked-rows"));
+  json padded = decoder_spec();
+  padded["mask"] = "padding";
+  CHECK(has(plan("1.31.4", "1.32.0", t, padded).notes, "zero-fully-masked-rows"));
+  // rotary-no-minimum-width: B keeps the old width of 32; downgrading a
+  // narrower rotary is lossy.
+  const json rot = decoder_spec({{"rotary_pos_emb", true}});
+  CHECK(plan("1.42.17", "1.42.18", decoder("", "gamma", true), rot).args["layers"]["rotary_emb_dim"] == 32);
+  auto narrow = decoder("", "gamma", true);
+  narrow.back().shape = {8};
+  CHECK(has(plan("1.42.18", "1.42.17", narrow, rot).lost_behaviour, "rotary-no-minimum-width"));
+  CHECK_FALSE(crosses(plan("1.42.18", "1.42.17", decoder("", "gamma", true), rot), "rotary-no-minimum-width"));
+}
+
+TEST_CASE("XTransformer: each model is judged by its own arguments and keys", "[unit]") {
+  auto t = decoder("encoder.", "gamma", true);
+  for (auto& i : decoder("decoder.net.")) t.push_back(i);
+  const json spec = {{"model", "xtransformer"},
+                     {"xtransformer",
+                      {{"dim", 32}, {"enc_depth", 2}, {"dec_depth", 2}, {"enc_heads", 4}, {"dec_heads", 4},
+                       {"enc_rotary_pos_emb", true}, {"dec_use_rmsnorm", true}}}};
+  const auto p = plan("1.30.0", "1.30.1", t, spec);
+  // rotary-interleaved permutes the encoder's queries and keys only.
+  for (auto& o : p.outputs) {
+    INFO(o.info.name);
+    const bool q_or_k = o.info.name.find(".to_q.") != std::string::npos || o.info.name.find(".to_k.") != std::string::npos;
+    CHECK((q_or_k && o.info.name.rfind("encoder.", 0) == 0) == !o.steps.empty());
+  }
+  CHECK(spec_for_prefix(spec, "decoder.net.")["layers"]["use_rmsnorm"] == true);
+  CHECK_FALSE(spec_for_prefix(spec, "encoder.")["layers"].contains("use_rmsnorm"));
+}
+
+TEST_CASE("a model built with the other side's arguments crosses nothing", "[unit]") {
+  const json built = decoder_spec({{"rotary_pos_emb", true}, {"attn_rotary_embed_values", true}});
+  const auto down = plan("1.26.6", "1.19.1", decoder("", "gamma", true), built);
+  CHECK_FALSE(crosses(down, "rotary-values-unrotated"));
+  CHECK(has(down.notes, "already computes as 1.19.1 does"));
+  CHECK(has(plan("1.26.6", "1.19.1", decoder("", "gamma", true), decoder_spec({{"rotary_pos_emb", true}})).lost_behaviour,
+            "rotary-values-unrotated"));
+}
+
+TEST_CASE("dropping a tensor is lossless only when it holds what B implies", "[unit]") {
+  const std::vector<TensorInfo> t = {{"token_emb.emb.weight", DType::F32, {4, 2}},
+                                     {"to_logits.weight", DType::F32, {4, 2}},
+                                     {"to_logits.bias", DType::F32, {4}}};
+  for (double bias : {0.0, 0.25}) {
+    auto p = plan("1.26.6", "1.27.0", t, json::object());
+    REQUIRE(p.outcome == ConversionOutcome::Lossy);  // not known until the bias is read
+    TensorMap in;
+    for (auto& i : t) in[i.name] = filled(i.dtype, i.shape, i.name == "to_logits.bias" ? bias : 1.0);
+    TensorMap out;
+    const auto lost = run_conversion(p, [&](const std::string& n) { return in.at(n); },
+                                     [&](const TensorInfo& i, const TensorData& d) { out[i.name] = d; });
+    CHECK(out.count("to_logits.bias") == 0);
+    if (bias == 0.0) {
+      CHECK(lost.empty());
+      CHECK(p.outcome == ConversionOutcome::Lossless);
+    } else {
+      REQUIRE(lost.size() == 1);
+      CHECK(lost[0].first == "to_logits.bias");
+      CHECK(lost[0].second == 0.25);
+      CHECK(p.outcome == ConversionOutcome::Lossy);
+    }
+  }
+  // From 1.42.8 B takes a to_logits with a bias: nothing is dropped.
+  const auto with_module = plan("1.26.6", "2.31.10", t, json::object());
+  CHECK(with_module.args["wrapper"]["to_logits"]["bias"] == true);
+}
+
+TEST_CASE("rotary rows: halves become pairs within each head, and back", "[unit]") {
+  // 2 heads of 4 rows, rotary over the first 4 rows of each head, 1 column.
+  const TensorData t = f32({8, 1}, {0, 1, 2, 3, 4, 5, 6, 7});
+  TensorStep s{TensorStep::PermuteRows};
+  s.heads = 2;
+  s.rot = 4;
+  TensorData p = t;
+  apply_step(p, s);
+  // Head 0: halves (0 1 | 2 3) -> pairs (0 2 1 3); head 1 likewise.
+  CHECK(p.to_doubles() == std::vector<double>{0, 2, 1, 3, 4, 6, 5, 7});
+  s.inverse = true;
+  apply_step(p, s);
+  CHECK(p.to_doubles() == t.to_doubles());
+  // Columns: the same permutation on a projection's inputs (to_out).
+  TensorData c = f32({1, 8}, {0, 1, 2, 3, 4, 5, 6, 7});
+  TensorStep cs = s;
+  cs.inverse = false;
+  cs.axis = 1;
+  apply_step(c, cs);
+  CHECK(c.to_doubles() == std::vector<double>{0, 2, 1, 3, 4, 6, 5, 7});
+}
+
+TEST_CASE("convert's input checks: published releases, the layout of A, a spec that fits", "[unit]") {
+  CHECK_NOTHROW(check_release(release_history(), v("1.31.4"), "--to"));
+  CHECK_THROWS_WITH(check_release(release_history(), v("1.31.99"), "--to"), Catch::Contains("no such release"));
+  CHECK_THROWS_WITH(check_release(release_history(), v("0.20.0"), "--from"), Catch::Contains("covers 0.28.4 to 2.31.10"));
+  // Newer names claimed by an older release come back renamed; older names claimed by a newer one are stale.
+  const auto t = decoder();
+  CHECK(layout_mismatches(release_history(), at("2.31.10"), t, facts_from_spec(decoder_spec())).empty());
+  CHECK_FALSE(layout_mismatches(release_history(), at("0.28.4"), t, facts_from_spec(decoder_spec())).empty());
+  auto old = t;
+  old[2].name = "attn_layers.layers.0.0.0.weight";
+  CHECK_THAT(layout_mismatches(release_history(), at("2.31.10"), old, facts_from_spec(decoder_spec())).front(),
+             Catch::Contains("named as before"));
+  CHECK(spec_misfits(decoder_spec(), t).empty());
+  CHECK_THAT(spec_misfits(decoder_spec({{"dim", 64}}), t).front(), Catch::Contains("dim 64 in the spec"));
+  CHECK_THAT(spec_misfits(decoder_spec({{"depth", 3}}), t).front(), Catch::Contains("depth 3 in the spec makes 6 layers"));
+  CHECK_THAT(spec_misfits(decoder_spec({{"heads", 8}}), t).front(), Catch::Contains("8 heads of 64"));
+}
