@@ -69,7 +69,15 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
     types.push_back('f');
   }
 
+  // Before 1.15.0 TransformerWrapper.norm, an nn.LayerNorm whatever the
+  // layers' norm class, ended the model: the final norm (pre-norm) or, in
+  // a post-norm model, the last layer's post-main norm. Three changes of the
+  // history say so: where it lives, its class, and post-norm's last layer.
   const bool final_norm_in_layers = ctx.is_new(kFinalNormInAttentionLayers);
+  const bool final_norm_of_kind = kind == NormKind::RMSNorm     ? ctx.is_new(kFinalNormFollowsRMSNorm)
+                                  : kind == NormKind::ScaleNorm ? ctx.is_new(kFinalNormFollowsScaleNorm)
+                                                                : true;
+  const bool wrapper_norm_ends = !final_norm_of_kind || (o.pre_norm ? !final_norm_in_layers : !ctx.is_new(kPostNormLastLayerNorm));
   layers = register_module("layers", std::make_shared<Container>());
   bool first_self_attn = true;
   for (std::size_t ind = 0; ind < types.size(); ++ind) {
@@ -80,10 +88,9 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
     auto norms = slot->add("0", std::make_shared<Container>());
     if (o.pre_norm) L.pre_branch_norm = norms->add("0", make_norm(kind, o.dim, ctx));
     if (!o.pre_norm) {
-      // Before the final norm moved into AttentionLayers, a post-norm model's
-      // last layer had no post-main norm: TransformerWrapper.norm, always an
-      // nn.LayerNorm, stood in for it. The history renames it here.
-      const bool wrapper_norm = !final_norm_in_layers && is_last;
+      // Before 1.15.0 a post-norm model's last layer had no post-main norm:
+      // TransformerWrapper.norm stood in for it. The history renames it here.
+      const bool wrapper_norm = wrapper_norm_ends && is_last;
       L.post_main_norm = norms->add("2", wrapper_norm ? std::shared_ptr<Norm>(std::make_shared<LayerNorm>(LayerNormOptions::torch_layer_norm(o.dim)))
                                                       : make_norm(kind, o.dim, ctx));
     }
@@ -102,7 +109,7 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
     layer_list.push_back(L);
   }
 
-  if (o.pre_norm && !final_norm_in_layers) {
+  if (o.pre_norm && wrapper_norm_ends) {
     // TransformerWrapper.norm = nn.LayerNorm(dim), whatever the layers' norm class (key map: `norm.` -> `attn_layers.final_norm.`)
     final_norm = register_module("final_norm", std::make_shared<LayerNorm>(LayerNormOptions::torch_layer_norm(o.dim)));
   } else if (o.pre_norm) {

@@ -63,6 +63,9 @@ inline constexpr ReleaseSwitch kValueResidualMixPerHead{"value-residual-mix-per-
 // final_norm of the chosen class; post-norm layers: the wrapper norm stood in
 // for the last layer's post-main norm.
 inline constexpr ReleaseSwitch kFinalNormInAttentionLayers{"final-norm-in-attention-layers"};
+inline constexpr ReleaseSwitch kFinalNormFollowsRMSNorm{"final-norm-follows-rmsnorm"};
+inline constexpr ReleaseSwitch kFinalNormFollowsScaleNorm{"final-norm-follows-scalenorm"};
+inline constexpr ReleaseSwitch kPostNormLastLayerNorm{"post-norm-last-layer-norm"};
 // AttentionLayers(add_value_residual), then learned_value_residual_mix, then
 // learned_value_residual_mix = True by default.
 inline constexpr ReleaseSwitch kValueResidualArgument{"value-residual-argument"};

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "catch.hpp"
+#include "conversion_effects.hpp"
 #include "harness/convert/conversion.hpp"
 #include "harness/convert/input_checks.hpp"
 #include "harness/convert/tensor_math.hpp"
@@ -324,4 +325,20 @@ TEST_CASE("convert's input checks: published releases, the layout of A, a spec t
   CHECK_THAT(spec_misfits(decoder_spec({{"dim", 64}}), t).front(), Catch::Contains("dim 64 in the spec"));
   CHECK_THAT(spec_misfits(decoder_spec({{"depth", 3}}), t).front(), Catch::Contains("depth 3 in the spec makes 6 layers"));
   CHECK_THAT(spec_misfits(decoder_spec({{"heads", 8}}), t).front(), Catch::Contains("8 heads of 64"));
+}
+
+TEST_CASE("every entry of the release history has its effect on a conversion that crosses it", "[unit]") {
+  const auto effects = test::entry_effects();
+  std::set<std::string> covered;
+  for (auto& e : effects) {
+    INFO(e.entry);
+    REQUIRE(release_history().find(e.entry) != nullptr);  // the table names real entries
+    CHECK(e.check() == "");
+    covered.insert(e.entry);
+  }
+  // A new entry comes with its effect here.
+  for (auto& c : release_history().changes) {
+    INFO(c.id << " has no effect check in tests/conversion_effects.hpp");
+    CHECK(covered.count(c.id) == 1);
+  }
 }

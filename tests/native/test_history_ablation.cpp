@@ -1,0 +1,135 @@
+// The port and the converter read one description of x-transformers'
+// history (matrix/history.toml). This tier proves it the hard way: every
+// entry is deleted in turn, and both a port test and a conversion test must
+// fail without it.
+//
+//   port        every catalogue checkpoint of every era release, evaluated
+//               by the port: some verdict must change, or the port must
+//               refuse to run, when the entry is gone. An entry about a
+//               feature the port does not model must be one the port
+//               refuses (UNSUPPORTED), checked with the full history.
+//   conversion  the entry effects of tests/conversion_effects.hpp: some
+//               check must fail.
+#include <fmt/format.h>
+
+#include <set>
+
+#include "conversion_effects.hpp"
+#include "native_test_support.hpp"
+
+using namespace native_test;
+
+namespace {
+
+// Every catalogue fixture of the era releases, as the port judges it: a
+// verdict, or the error that stopped it.
+std::map<std::string, std::string> port_verdicts() {
+  std::map<std::string, std::string> out;
+  for (const auto& f : catalogue_fixtures()) {
+    if (!f.ready()) continue;
+    std::string v;
+    try {
+      v = verdict_name(evaluate_with_port(f.dir).verdict);
+    } catch (const std::exception& e) {
+      v = std::string("error: ") + e.what();
+    }
+    out[f.spec + " " + f.release] = v;
+  }
+  return out;
+}
+
+std::vector<std::string> effect_failures() {
+  std::vector<std::string> out;
+  for (auto& e : test::entry_effects()) {
+    std::string r;
+    try {
+      r = e.check();
+    } catch (const std::exception& ex) {
+      r = std::string("error: ") + ex.what();
+    }
+    if (!r.empty()) out.push_back(e.entry + ": " + r);
+  }
+  return out;
+}
+
+// Entries about features the port does not model: it must refuse them.
+struct Refusal {
+  const char* entry;
+  json layers;  // the feature, as decoder layer arguments
+  const char* dtype = "float32";
+};
+const std::vector<Refusal>& port_refusals() {
+  static const std::vector<Refusal> r = {
+      {"attention-softmax-float32", json::object(), "bfloat16"},  // the port computes float32 only
+      {"attention-cast-back", json::object(), "bfloat16"},
+      {"mem-kv-query-positions", {{"attn_num_mem_kv", 2}, {"rel_pos_bias", true}}},
+      {"qk-norm-scale-10", {{"attn_qk_norm", true}}},
+      {"entmax-removed", {{"attn_use_entmax15", true}}},
+      {"layerscale-unit-offset", {{"use_layerscale", true}}},
+      // A recipe of the conversion: the port rotates values interleaved by rotary-interleaved.
+      {"rotary-interleaved-values", {{"rotary_pos_emb", true}, {"attn_rotary_embed_values", true}}, "float32"},
+  };
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("deleting any entry of the release history fails a port test and a conversion test", "[ablation]") {
+  const ReleaseHistory full = release_history();
+  const auto baseline = port_verdicts();
+  REQUIRE(baseline.size() >= 100);
+  for (auto& [k, v] : baseline) {
+    INFO(k);
+    CHECK(v.rfind("error", 0) != 0);
+  }
+  REQUIRE(effect_failures().empty());
+
+  // Features the port does not model are refused, with the full history.
+  std::set<std::string> refused;
+  for (auto& r : port_refusals()) {
+    json spec = {{"name", "t"}, {"model", "decoder"}, {"dtype", r.dtype},
+                 {"wrapper", {{"num_tokens", 64}, {"max_seq_len", 16}}}, {"layers", {{"dim", 32}, {"depth", 1}, {"heads", 4}}}};
+    for (auto& [k, v] : r.layers.items()) spec["layers"][k] = v;
+    if (std::string(r.entry) == "rotary-interleaved-values") {
+      refused.insert(r.entry);  // not a feature: listed so the table names every entry the port does not read
+      continue;
+    }
+    INFO(r.entry << ": " << spec.dump());
+    native::ReleaseContext ctx;
+    ctx.release = native::ReleaseVersion::parse("2.31.10");
+    ctx.set_torch_version("2.13.0");
+    bool refuses = false;
+    try {
+      native::NativePort port(spec, ctx);
+    } catch (const native::NativeUnsupported&) {
+      refuses = true;
+    }
+    CHECK(refuses);
+    refused.insert(r.entry);
+  }
+
+  std::vector<std::string> report;
+  for (auto& gone : full.changes) {
+    ReleaseHistory without = full;
+    std::erase_if(without.changes, [&](const HistoryChange& c) { return c.id == gone.id; });
+    const ScopedReleaseHistory scoped(std::move(without));
+
+    const auto verdicts = port_verdicts();
+    std::vector<std::string> port_changes;
+    for (auto& [k, v] : verdicts)
+      if (baseline.at(k) != v) port_changes.push_back(k + ": " + baseline.at(k) + " -> " + v.substr(0, 80));
+    const auto conversion = effect_failures();
+
+    INFO("without " << gone.id);
+    if (refused.count(gone.id)) {
+      CHECK(port_changes.empty());  // listed as not read by the port: it must not be
+    } else {
+      CHECK(!port_changes.empty());
+    }
+    CHECK(!conversion.empty());
+    report.push_back(fmt::format("{:<32} port: {:>3} cells change{}  conversion: {} checks fail", gone.id,
+                                 port_changes.size(), refused.count(gone.id) ? " (refused feature)" : "",
+                                 conversion.size()));
+  }
+  for (auto& line : report) fmt::print("{}\n", line);
+}
