@@ -13,14 +13,34 @@
 namespace xcompat::cli {
 
 namespace {
-// "layers.norm_add_unit_offset = False": how a user passes an argument.
-std::string python_args(const json& args) {
-  std::string out;
-  for (auto& [section, values] : args.items())
+// A value as Python writes it; a module as the constructor call that makes it.
+std::string python_value(const json& v) {
+  if (v.is_boolean()) return v.get<bool>() ? "True" : "False";
+  if (v.is_object() && v.value("module", "") == "Linear")
+    return fmt::format("nn.Linear(dim, num_tokens, bias = {})", v.value("bias", true) ? "True" : "False");
+  return v.dump();
+}
+
+// The constructor calls that take the arguments, as a user writes them:
+// "TransformerWrapper(..., to_logits = nn.Linear(dim, num_tokens, bias = True))".
+std::vector<std::string> constructor_lines(const json& args, const json& spec) {
+  const std::string model = spec.is_object() ? spec.value("model", "") : "";
+  std::vector<std::string> out;
+  for (auto& [section, values] : args.items()) {
+    std::string call;
     for (auto& [k, v] : values.items()) {
-      std::string value = v.is_boolean() ? (v.get<bool>() ? "True" : "False") : v.dump();
-      out += fmt::format("{}{}: {} = {}", out.empty() ? "" : "; ", section, k, value);
+      if (model == "xtransformer")  // XTransformer routes enc_ / dec_ arguments to its two models
+        call += fmt::format(", enc_{0} = {1}, dec_{0} = {1}", k, python_value(v));
+      else
+        call += fmt::format(", {} = {}", k, python_value(v));
     }
+    const std::string cls = model == "xtransformer" ? "XTransformer"
+                            : section == "wrapper"  ? "TransformerWrapper"
+                            : model == "encoder"    ? "Encoder"
+                            : model == "decoder"    ? "Decoder"
+                                                    : "Decoder / Encoder";
+    out.push_back(cls + "(..." + call + ")");
+  }
   return out;
 }
 }  // namespace
@@ -58,7 +78,13 @@ int convert(const Common& c, const ConvertArgs& a) {
     fmt::print("  {} {}: {}\n", ch.boundary(), id, ch.reason);
   }
   fmt::print("outcome: {}\n", conversion_outcome_name(p.outcome));
-  if (!p.args.empty()) fmt::print("  build {} with {}\n", p.to.release.str(), python_args(p.args));
+  if (!p.args.empty()) {
+    fmt::print("  the weights alone do not reproduce {}: build the model in {} with\n", p.from.release.str(),
+               p.to.release.str());
+    for (auto& line : constructor_lines(p.args, r.spec)) fmt::print("    {}\n", line);
+  } else if (p.outcome == ConversionOutcome::Lossless) {
+    fmt::print("  the weights are transformed: {}'s defaults reproduce {}\n", p.to.release.str(), p.from.release.str());
+  }
   for (auto& [name, m] : r.lossy_tensors) fmt::print("  lost: {} (largest |x| {:.3g})\n", name, m);
   for (auto& l : p.lost_behaviour) fmt::print("  lost: {}\n", l);
   for (auto& n : p.notes) fmt::print("  note: {}\n", n);

@@ -742,8 +742,7 @@ std::string ConversionPlan::summary() const {
   return s;
 }
 
-std::vector<std::pair<std::string, double>> run_conversion(ConversionPlan& plan, const TensorSource& source,
-                                                           const TensorSink& sink) {
+std::vector<std::pair<std::string, double>> measure_dropped(ConversionPlan& plan, const TensorSource& source) {
   std::vector<std::pair<std::string, double>> lossy;
   for (auto& d : plan.dropped) {
     if (d.unused) continue;
@@ -754,6 +753,12 @@ std::vector<std::pair<std::string, double>> run_conversion(ConversionPlan& plan,
   if (!lossy.empty()) plan.outcome = ConversionOutcome::Lossy;
   else if (plan.lost_behaviour.empty() && plan.outcome == ConversionOutcome::Lossy)
     plan.outcome = plan.args.empty() ? ConversionOutcome::Lossless : ConversionOutcome::LosslessWithArgs;
+  return lossy;
+}
+
+std::vector<std::pair<std::string, double>> run_conversion(ConversionPlan& plan, const TensorSource& source,
+                                                           const TensorSink& sink) {
+  auto lossy = measure_dropped(plan, source);
   for (auto& out : plan.outputs) {
     TensorData data;
     if (out.sources.empty()) {

@@ -153,9 +153,13 @@ using TensorSource = std::function<TensorData(const std::string& name)>;
 // Receives each output tensor in plan order.
 using TensorSink = std::function<void(const TensorInfo& info, const TensorData& data)>;
 
-// Executes the plan. Dropped tensors are read to measure what is lost; the
-// plan's outcome becomes Lossy when one holds anything but its fill. Returns
-// the largest magnitude of each lossy tensor, by name.
+// Reads the tensors the plan drops and settles its outcome: Lossy when one
+// holds anything but its fill, else lossless (with arguments). Returns the
+// largest magnitude of each lossy tensor, by name.
+std::vector<std::pair<std::string, double>> measure_dropped(ConversionPlan& plan, const TensorSource& source);
+
+// Executes the plan (measure_dropped first), handing each output tensor to
+// `sink`. Returns what measure_dropped returns.
 std::vector<std::pair<std::string, double>> run_conversion(ConversionPlan& plan, const TensorSource& source,
                                                            const TensorSink& sink);
 

@@ -82,6 +82,7 @@ ConvertResult convert_file(const ReleaseHistory& history, const ConvertRequest& 
   to.release = req.to;
   json spec = req.spec;
   if (spec.is_null() && prov) spec = prov->spec;
+  result.spec = spec;
 
   const auto tensors = reader->tensors();
   if (auto misfits = spec_misfits(spec, tensors); !misfits.empty())
@@ -102,7 +103,11 @@ ConvertResult convert_file(const ReleaseHistory& history, const ConvertRequest& 
     throw Error(fmt::format("{}: converting from {} to {} loses {} (--strict)", req.in.string(), from.release.str(),
                             to.release.str(), plan.lost_behaviour.front()));
   result.source_sha256 = sha256_file(req.in);
-  if (req.dry_run) return result;
+  if (req.dry_run) {
+    // Still read what would be dropped: whether it is lost depends on its values.
+    result.lossy_tensors = measure_dropped(plan, [&](const std::string& name) { return reader->read(name); });
+    return result;
+  }
 
   std::vector<TensorInfo> outputs;
   for (auto& o : plan.outputs) outputs.push_back(o.info);

@@ -32,6 +32,7 @@ struct ConvertResult {
   std::string source_sha256;
   std::string from_source;   // where A came from: "--from", "stamp", "meta.json"
   nlohmann::json record;     // the provenance written into OUT
+  nlohmann::json spec;       // the spec the plan used (--spec, or the fixture's), null when none
   bool written = false;
   nlohmann::json to_json() const;
 };

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <vector>
 
+#include "harness/convert/history.hpp"
 #include "harness/core/error.hpp"
 #include "harness/core/hash.hpp"
 #include "harness/core/paths.hpp"
@@ -21,7 +22,10 @@ std::string port_identity() {
   const char* hooks = std::getenv("XCOMPAT_TEST_HOOKS");
   if (const char* fake = std::getenv("XCOMPAT_TEST_PORT_IDENTITY"); fake && hooks && std::string(hooks) == "1")
     return fake;
-  return std::string("port-") + std::string(kPortSourceHash).substr(0, 16) + "/libtorch-" + kPortTorchVersion;
+  // The port reads its release switches and key maps from the release
+  // history: an edited history is another port.
+  return std::string("port-") + std::string(kPortSourceHash).substr(0, 16) + "/history-" +
+         release_history().source_hash.substr(0, 12) + "/libtorch-" + kPortTorchVersion;
 }
 
 std::string judge_identity() { return std::string(kJudgeSourceHash).substr(0, 16); }

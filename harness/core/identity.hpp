@@ -8,8 +8,9 @@
 
 namespace xcompat {
 
-// The C++ port's sources (harness/native/), hashed at build time, and the
-// libtorch it was built against: the cpp-native consumer's identity. (Tests
+// The C++ port's sources (harness/native/), hashed at build time, the release
+// history it reads (matrix/history.toml) and the libtorch it was built
+// against: the cpp-native consumer's identity. (Tests
 // stand in another port with XCOMPAT_TEST_HOOKS=1 XCOMPAT_TEST_PORT_IDENTITY.)
 std::string port_identity();
 

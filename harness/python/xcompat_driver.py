@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 
 torch.use_deterministic_algorithms(True, warn_only=True)
 
-FIXTURE_FORMAT = 3
+FIXTURE_FORMAT = 4
 
 # The release this worker serves: imported by bind_release(), never at module
 # import, so that a zygote can import this module (and torch) before it forks.
@@ -226,6 +226,24 @@ def _construct(spec):
     raise Unsupported(f"unknown model kind '{kind}'")
 
 
+# How far every parameter is moved from its initial value (0.1 * N(0, 1)).
+TRAINED_NOISE = 0.1
+
+
+def _like_trained(model, seed):
+    """Moves every parameter away from its initialisation, with noise drawn
+    from the spec's seed: a fresh model has norm gains of exactly one and
+    biases of exactly zero, where trained checkpoints do not, and a change
+    that only shows on such values (a LayerNorm bias with nowhere to go, a
+    gain stored minus one) would pass unseen. Buffers (rotary frequencies,
+    a constant beta) are what the release computes, and stay."""
+    g = torch.Generator().manual_seed(seed + 7919)
+    with torch.no_grad():
+        for _, p in sorted(model.named_parameters(), key=lambda kv: kv[0]):
+            if p.is_floating_point():
+                p.add_(TRAINED_NOISE * torch.randn(p.shape, generator=g, dtype=torch.float32).to(p.dtype))
+
+
 def build_model(spec, cast=True):
     """Builds the spec's model with the spec's seed, in eval mode, in the
     spec's dtype (drawn in float32 first, so every dtype starts from the
@@ -242,6 +260,7 @@ def build_model(spec, cast=True):
                               f"({type(e).__name__}: {str(e).strip()[:200]})") from e
         raise Broken(f"release fails to build the spec: {type(e).__name__}: {str(e).strip()[:500]}") from e
     model = model.eval()
+    _like_trained(model, int(spec["seed"]))
     dtype = spec.get("dtype", "float32")
     if dtype not in DTYPES:
         raise Unsupported(f"dtype '{dtype}' (xcompat computes in {', '.join(DTYPES)})")
