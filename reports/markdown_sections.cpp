@@ -122,7 +122,7 @@ std::string native(const ReportData& d) {
 }  // namespace
 
 const std::vector<std::string>& markdown_section_names() {
-  static const std::vector<std::string> names = {"eras", "pairs", "native", "conversion", "coverage"};
+  static const std::vector<std::string> names = {"eras", "pairs", "native", "conversion", "coverage", "history"};
   return names;
 }
 
@@ -132,6 +132,7 @@ std::string markdown_section(const ReportData& d, const std::string& name) {
   if (name == "native") return native(d);
   if (name == "conversion") return conversion_markdown(d);
   if (name == "coverage") return coverage_markdown(d, release_history());
+  if (name == "history") return history_rules_markdown(release_history());
   std::string known;
   for (auto& n : markdown_section_names()) known += (known.empty() ? "" : ", ") + n;
   throw Error("unknown report section '" + name + "' (known: " + known + ")");

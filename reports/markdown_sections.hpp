@@ -7,6 +7,8 @@
 //   native  cpp-native's verdicts by dtype and checkpoint format
 //   conversion, coverage  the converted share and each history entry's
 //           cells (conversion_sections.hpp)
+//   history the release history's rule tables (matrix/history.toml; the
+//           database is not read)
 // `xcompat report --format markdown --section NAME` prints one;
 // scripts/gen_docs splices them into docs/*.md between their markers.
 #include <string>

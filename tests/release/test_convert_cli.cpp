@@ -1,0 +1,199 @@
+// `xcompat convert` through the binary, on checkpoints real releases made:
+// the converted file loads strictly in B (through B's own worker, with the
+// arguments the conversion names) and reproduces A's outputs; torch.load
+// with weights_only reads the .pt it writes; what is lost is said, and
+// --strict refuses it; bad input gets a clear error and no file.
+#include <fstream>
+#include <set>
+
+#include "catch.hpp"
+#include "harness/core/consumers.hpp"
+#include "harness/core/paths.hpp"
+#include "harness/core/pins.hpp"
+#include "harness/worker/cell_reply.hpp"
+#include "harness/worker/launch.hpp"
+#include "harness/worker/worker_process.hpp"
+#include "support.hpp"
+
+using namespace xcompat;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+fs::path fixture(const test::TempDir& state, const std::string& release, const std::string& spec) {
+  auto made = test::xcompat(state.path, "fixtures --json --dtype float32 --release " + release + " --spec " + spec);
+  INFO(made.out);
+  REQUIRE(made.exit_code == 0);
+  const json f = json::parse(made.out)["fixtures"][0];
+  REQUIRE(f["state"] == "fixture");
+  return f["dir"].get<std::string>();
+}
+
+// B's worker loads `checkpoint` strictly into its build of the spec (plus
+// `args`) and compares the forward pass on A's inputs with A's outputs.
+CellReply evaluate_in(const std::string& release, const fs::path& fixture_dir, const fs::path& checkpoint,
+                      const json& args) {
+  const json meta = json::parse(std::ifstream(fixture_dir / "meta.json"));
+  const Pins pins = load_pins(default_pins_path());
+  WorkerProcess w(worker_command(Consumer{release, "python", ""}), "release " + release);
+  auto reply = w.request({{"op", "evaluate"},
+                          {"spec", meta["spec"]},
+                          {"fixture_dir", fixture_dir.string()},
+                          {"checkpoint", checkpoint.string()},
+                          {"args", args},
+                          {"tolerance", pins.tolerance_for(meta["spec"]["name"], release, "float32").to_json()}},
+                         120s);
+  INFO(reply.error);
+  REQUIRE(reply.ok());
+  return CellReply::from_json(reply.body);
+}
+
+}  // namespace
+
+TEST_CASE("a 1.19.1 checkpoint converted to 2.31.10 loads strictly there and computes what 1.19.1 did", "[release]") {
+  test::TempDir state;
+  // RMSNorm (no biases), a logits bias, ff.3, norms without a unit offset.
+  const fs::path dir = fixture(state, "1.19.1", "decoder-rmsnorm");
+  for (const char* format : {"pt", "safetensors"}) {
+    INFO(format);
+    const fs::path out = state / (std::string("converted.") + format);
+    auto r = test::xcompat(state.path, "convert --json " + (dir / "model.pt").string() + " --to 2.31.10 --out " + out.string());
+    INFO(r.out);
+    REQUIRE(r.exit_code == 0);
+    const json j = json::parse(r.out);
+    CHECK(j["from"] == "1.19.1");
+    CHECK(j["from_source"] == "meta.json");
+    CHECK(j["outcome"] == "lossless with arguments");  // the logits bias needs a to_logits module with a bias
+    CHECK(j["args"]["wrapper"]["to_logits"]["bias"] == true);
+    CHECK(j["written"] == true);
+    const CellReply v = evaluate_in("2.31.10", dir, out, j["args"]);
+    INFO(v.error);
+    CHECK(verdict_passes(v.verdict));
+    // Without the argument, 2.31.10 has no place for the bias: the strict load says so.
+    CHECK(evaluate_in("2.31.10", dir, out, json::object()).verdict == Verdict::LoadFail);
+    // Provenance rides in the file: inspect shows it, and the converted file
+    // names its release, so converting it again needs no --from.
+    auto shown = test::xcompat(state.path, "inspect --json " + out.string());
+    REQUIRE(shown.exit_code == 0);
+    const std::string meta = json::parse(shown.out)["metadata"].dump();
+    CHECK(meta.find("\"converted_from\":\"1.19.1\"") != std::string::npos);
+    CHECK(meta.find("\"x_transformers\":\"2.31.10\"") != std::string::npos);
+    CHECK(meta.find("source_sha256") != std::string::npos);
+    auto again = test::xcompat(state.path, "convert --json " + out.string() + " --to 2.31.10 --dry-run");
+    REQUIRE(again.exit_code == 0);
+    CHECK(json::parse(again.out)["outcome"] == "unchanged");
+  }
+  // torch.load(weights_only=True) reads the .pt: the names 2.31.10 saves, nothing else.
+  const fs::path made_by_b = fixture(state, "2.31.10", "decoder-rmsnorm");
+  const std::string py = (default_venv() / "bin" / "python").string();
+  auto keys = test::run_command("'" + py + "' -c \"import torch,sys; "
+                                "a=torch.load(sys.argv[1], weights_only=True); b=torch.load(sys.argv[2], weights_only=True); "
+                                "print(sorted(a) == sorted(b) + ['to_logits.bias'], sorted(set(a) ^ set(b)))\" '" +
+                                (state / "converted.pt").string() + "' '" + (made_by_b / "model.pt").string() + "'");
+  INFO(keys.out);
+  CHECK(keys.exit_code == 0);
+  CHECK(keys.out.rfind("True", 0) == 0);
+}
+
+TEST_CASE("x-transformers#221: a trained 0.28.4 LayerNorm checkpoint loses its norm biases in 2.31.10, each named",
+          "[release]") {
+  test::TempDir state;
+  const fs::path dir = fixture(state, "0.28.4", "decoder-absolute");
+  auto r = test::xcompat(state.path, "convert --json " + (dir / "model.pt").string() + " --to 2.31.10 --out " +
+                                         (state / "new.pt").string());
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  const json j = json::parse(r.out);
+  CHECK(j["outcome"] == "lossy");
+  std::set<std::string> lost;
+  for (auto& t : j["lossy_tensors"]) {
+    lost.insert(t["tensor"].get<std::string>());
+    CHECK(t["max_abs"].get<double>() > 0);
+  }
+  // Every LayerNorm bias (2 layers of attention + feed-forward, the final norm); the logits bias is kept.
+  CHECK(lost == std::set<std::string>{"attn_layers.layers.0.0.0.bias", "attn_layers.layers.1.0.0.bias",
+                                      "attn_layers.layers.2.0.0.bias", "attn_layers.layers.3.0.0.bias", "norm.bias"});
+  CHECK(j["args"]["wrapper"]["to_logits"]["bias"] == true);
+}
+
+TEST_CASE("what a conversion loses is said, and --strict refuses it without writing", "[release]") {
+  test::TempDir state;
+  // 1.26.6 -> 1.31.4: no to_logits module to hold the logits bias, and no
+  // LayerNorm bias either (trained-like fixtures hold non-zero ones).
+  const fs::path dir = fixture(state, "1.26.6", "decoder-absolute");
+  const fs::path out = state / "lossy.pt";
+  auto lossy = test::xcompat(state.path, "convert " + (dir / "model.pt").string() + " --to 1.31.4 --out " + out.string());
+  INFO(lossy.out);
+  REQUIRE(lossy.exit_code == 0);
+  CHECK_THAT(lossy.out, Catch::Contains("outcome: lossy"));
+  CHECK_THAT(lossy.out, Catch::Contains("lost: to_logits.bias (largest |x|"));
+  CHECK_THAT(lossy.out, Catch::Contains("lost: attn_layers.final_norm.bias"));
+  CHECK(fs::exists(out));
+  // The loss is real: 1.31.4 loads the file and computes something else.
+  CHECK(evaluate_in("1.31.4", dir, out, json::object()).verdict == Verdict::Drift);
+
+  const fs::path strict_out = state / "strict.pt";
+  auto strict = test::xcompat(state.path,
+                              "convert " + (dir / "model.pt").string() + " --to 1.31.4 --strict --out " + strict_out.string(),
+                              true);
+  CHECK(strict.exit_code == 2);
+  CHECK_THAT(strict.out, Catch::Contains("(--strict)"));
+  CHECK_FALSE(fs::exists(strict_out));
+  for (auto& e : fs::directory_iterator(state.path)) CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
+}
+
+TEST_CASE("a downgrade goes where the layouts allow, and says what the older release computes otherwise", "[release]") {
+  test::TempDir state;
+  const fs::path dir = fixture(state, "2.31.10", "decoder-rotary");
+  auto r = test::xcompat(state.path, "convert --json " + (dir / "model.pt").string() + " --to 1.19.1 --out " +
+                                         (state / "old.pt").string());
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  const json j = json::parse(r.out);
+  CHECK(j["downgrade"] == true);
+  CHECK(j["outcome"] == "lossy");
+  CHECK(j["lost"].dump().find("rotary-values-unrotated") != std::string::npos);
+}
+
+TEST_CASE("bad input: a clear error, exit 2, and no output file", "[release]") {
+  test::TempDir state;
+  const fs::path dir = fixture(state, "1.31.4", "decoder-absolute");
+  const std::string in = (dir / "model.pt").string();
+  const fs::path out = state / "out.pt";
+  struct Case {
+    std::string args, says;
+  };
+  const std::vector<Case> cases = {
+      {in + " --to 9.9.9", "x-transformers has no such release"},
+      {in + " --to 0.20.0", "the release history covers 0.28.4 to 2.31.10"},
+      {in + " --from 0.28.4 --to 2.31.10", "does not have the layout release 0.28.4 saves"},
+      {in + " --to 2.31.10 --spec decoder-wide", "the spec does not fit the checkpoint: dim 64 in the spec"},
+      {std::string(XCOMPAT_TEST_DATA) + "/checkpoints/hostile_os_system.pt --from 1.31.4 --to 2.31.10",
+       "refused global 'os.system'"},
+      {(state / "missing.pt").string() + " --from 1.31.4 --to 2.31.10", "missing.pt"},
+      {std::string(XCOMPAT_TEST_DATA) + "/checkpoints/state_dict.pt --to 2.31.10", "pass --from"},
+      {in + " --to 2.31.10 --out " + in, "would replace the checkpoint being converted"},
+  };
+  for (auto& c : cases) {
+    INFO(c.args);
+    fs::remove(out);
+    auto r = test::xcompat(state.path, "convert " + c.args + (c.args.find("--out") == std::string::npos ? " --out " + out.string() : ""),
+                           true);
+    INFO(r.out);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.out, Catch::Contains(c.says));
+    CHECK_FALSE(fs::exists(out));
+  }
+  // A truncated checkpoint: refused, nothing written.
+  {
+    const std::string bytes = test::slurp(dir / "model.pt");
+    std::ofstream(state / "cut.pt", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+    auto r = test::xcompat(state.path, "convert " + (state / "cut.pt").string() + " --from 1.31.4 --to 2.31.10 --out " +
+                                           out.string(), true);
+    CHECK(r.exit_code == 2);
+    CHECK_FALSE(fs::exists(out));
+  }
+  CHECK(test::slurp(dir / "model.pt").size() > 0);  // the input is untouched
+}
