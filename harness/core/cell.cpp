@@ -99,15 +99,23 @@ std::string CellResult::line() const {
   if (key.checkpoint != "pt") axes += (axes.empty() ? "" : " ") + key.checkpoint;
   if (!axes.empty()) s += " [" + axes + "]";
   s += fmt::format(": {}", verdict_name(verdict));
-  if (metrics) s += fmt::format(" (nmse {:.3g}, max_abs {:.3g})", metrics->nmse, metrics->max_abs);
-  if (verdict == Verdict::LoadFail)
+  // A converted cell's own figures are the direct path's: shown with it, below.
+  if (metrics && !direct_verdict) s += fmt::format(" (nmse {:.3g}, max_abs {:.3g})", metrics->nmse, metrics->max_abs);
+  if (verdict == Verdict::LoadFail && !direct_verdict)
     s += fmt::format(" (missing {}, unexpected {}, mis-shaped {})", load_report.missing.size(),
                      load_report.unexpected.size(), load_report.misshaped.size());
   if ((verdict == Verdict::Error || verdict == Verdict::Unsupported || verdict == Verdict::Drift) && !error.empty()) {
     auto first = error.substr(0, error.find('\n'));
     s += " (" + first.substr(0, 160) + ")";
   }
-  if (direct_verdict) s += " [direct " + std::string(verdict_name(*direct_verdict)) + "; conversion " + conversion_line() + "]";
+  if (direct_verdict) {
+    std::string direct = verdict_name(*direct_verdict);
+    if (metrics) direct += fmt::format(" (nmse {:.3g}, max_abs {:.3g})", metrics->nmse, metrics->max_abs);
+    if (*direct_verdict == Verdict::LoadFail)
+      direct += fmt::format(" (missing {}, unexpected {}, mis-shaped {})", load_report.missing.size(),
+                            load_report.unexpected.size(), load_report.misshaped.size());
+    s += " [direct " + direct + "; conversion " + conversion_line() + "]";
+  }
   if (flaky) s += " [flaky]";
   return s;
 }
