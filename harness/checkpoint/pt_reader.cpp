@@ -363,8 +363,24 @@ class Unpickler {
   };
   const View& view(const Value& v) const { return views_[static_cast<std::size_t>(v.i)]; }
 
+  // Whether the view is the storage's elements in row-major order (dims of
+  // one element may have any stride).
+  static bool row_major(const std::vector<int64_t>& size, const std::vector<int64_t>& stride) {
+    int64_t expected = 1;
+    for (std::size_t d = size.size(); d-- > 0;) {
+      if (size[d] != 1 && stride[d] != expected) return false;
+      expected *= size[d];
+    }
+    return true;
+  }
+
   // The view's elements, contiguous; the storage's bytes come from fetch.
-  TensorData materialise(const View& v) { return materialise(fetch_(v.storage, v.dtype, v.storage_numel), v.dtype, v.offset, v.size, v.stride); }
+  // `done_with` is told each stretch of the storage once it is copied (a
+  // mapped file lets go of those pages), so a large tensor is never held
+  // twice.
+  TensorData materialise(const View& v, const std::function<void(Bytes)>& done_with = {}) {
+    return materialise(fetch_(v.storage, v.dtype, v.storage_numel), v.dtype, v.offset, v.size, v.stride, done_with);
+  }
 
  private:
   [[noreturn]] void fail(const std::string& what) const {
@@ -585,7 +601,7 @@ class Unpickler {
   }
 
   TensorData materialise(Bytes storage, DType dtype, int64_t offset, const std::vector<int64_t>& size,
-                         const std::vector<int64_t>& stride) {
+                         const std::vector<int64_t>& stride, const std::function<void(Bytes)>& done_with = {}) {
     const uint64_t es = dtype_size(dtype);
     const auto numel = checked_numel(size);
     uint64_t bytes = 0;
@@ -601,7 +617,19 @@ class Unpickler {
         fail("tensor view overflows");
     }
     if (uint64_t(last) >= storage.size() / es) fail("tensor view reaches past the end of its storage");
+    if (row_major(size, stride)) {
+      // The usual case: one stretch of the storage, copied in chunks.
+      constexpr uint64_t kChunk = 8u << 20;
+      const std::byte* src = storage.data() + uint64_t(offset) * es;
+      for (uint64_t at = 0; at < bytes; at += kChunk) {
+        const uint64_t n = std::min(kChunk, bytes - at);
+        std::memcpy(t.bytes.data() + at, src + at, n);
+        if (done_with) done_with(Bytes(src + at, n));
+      }
+      return t;
+    }
     copy_strided(storage.data(), t.bytes.data(), es, offset, size, stride);
+    if (done_with) done_with(storage);
     return t;
   }
 
@@ -800,9 +828,12 @@ struct PtReader::Impl {
       : path(p), file(p), zip((check_is_zip(file.bytes(), p), file.bytes()), p), prefix(archive_prefix(zip, p)),
         unpickler((check_byteorder(zip, prefix, p), zip.read(prefix + "data.pkl")), p, storage_fetcher(zip, prefix, p)) {
     collected = collect(unpickler, unpickler.run(), path);
+    std::map<std::string, DType> storage_dtype;  // a storage read as two dtypes is refused up front
     for (auto& [name, id] : collected.views) {
       const auto& v = unpickler.view(unpickler.at(id));
       infos.push_back({name, v.dtype, v.size});
+      if (auto [it, fresh] = storage_dtype.emplace(v.storage, v.dtype); !fresh && it->second != v.dtype)
+        throw CheckpointError(path, "storage '" + printable(v.storage) + "' is used with two dtypes");
     }
   }
 };
@@ -817,7 +848,33 @@ TensorData PtReader::read(const std::string& name) {
   auto it = impl_->collected.views.find(name);
   if (it == impl_->collected.views.end()) throw CheckpointError(impl_->path, "no tensor '" + printable(name) + "'");
   const auto& v = impl_->unpickler.view(impl_->unpickler.at(it->second));
-  TensorData t = impl_->unpickler.materialise(v);
+  const std::string entry = impl_->prefix + "data/" + v.storage;
+  const uint64_t es = dtype_size(v.dtype);
+  const auto numel = checked_numel(v.size);
+  // The usual tensor is a whole storage in row-major order: copied in chunks
+  // while its CRC is computed, each chunk's pages let go once copied, so the
+  // file's pages and the copy are never resident together.
+  if (numel && v.offset == 0 && *numel == v.storage_numel && *numel > 0 && Unpickler::row_major(v.size, v.stride)) {
+    const Bytes storage = impl_->zip.read_unchecked(entry);
+    uint64_t bytes = 0;
+    if (__builtin_mul_overflow(uint64_t(*numel), es, &bytes) || storage.size() != bytes)
+      throw CheckpointError(impl_->path, "storage '" + printable(v.storage) + "' holds " +
+                                             std::to_string(storage.size()) + " bytes, not " + std::to_string(*numel) +
+                                             " elements of " + dtype_name(v.dtype));
+    TensorData t{v.dtype, v.size, std::vector<std::byte>(bytes)};
+    constexpr uint64_t kChunk = 8u << 20;
+    uint32_t crc = 0;
+    for (uint64_t at = 0; at < bytes; at += kChunk) {
+      const Bytes chunk = storage.subspan(at, std::min(kChunk, bytes - at));
+      crc = crc32_update(crc, chunk);
+      std::memcpy(t.bytes.data() + at, chunk.data(), chunk.size());
+      impl_->file.release(chunk);
+    }
+    if (crc != impl_->zip.entries().at(entry).crc)
+      throw CheckpointError(impl_->path, "zip entry '" + printable(entry) + "' fails its CRC check");
+    return t;
+  }
+  TensorData t = impl_->unpickler.materialise(v, [this](Bytes copied) { impl_->file.release(copied); });
   impl_->file.release(impl_->zip.read_unchecked(impl_->prefix + "data/" + v.storage));
   return t;
 }
