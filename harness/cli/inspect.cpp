@@ -77,6 +77,8 @@ Inspected inspect(const fs::path& file) {
     PtContents c = read_pt_full(file);
     out.tensors = std::move(c.tensors);
     for (const auto& [k, v] : c.scalars) out.metadata[k] = scalar_json(v);
+    // xcompat's own record, written beside the tensors by `xcompat convert`.
+    if (const std::string record = PtReader(file).xcompat_record(); !record.empty()) out.metadata["xcompat"] = record;
   } else {
     out.tensors = read_safetensors(file);
     for (const auto& [k, v] : read_safetensors_metadata(file)) out.metadata[k] = v;

@@ -455,12 +455,8 @@ struct Planner {
   bool built_the_other_way(const HistoryChange& c, bool up, const std::set<std::string>& prefixes) const {
     const json& reproducing = up ? c.down_args : c.args;
     if (reproducing.empty() || !facts.spec.is_object() || facts.spec.empty()) return false;
-    for (auto& prefix : prefixes) {
-      const json view = spec_for_prefix(facts.spec, prefix);
-      for (auto& [section, values] : reproducing.items())
-        for (auto& [k, v] : values.items())
-          if (!view.contains(section) || !view[section].contains(k) || view[section][k] != v) return false;
-    }
+    for (auto& prefix : prefixes)
+      if (!spec_has_args(spec_for_prefix(facts.spec, prefix), reproducing)) return false;
     return true;
   }
 
@@ -569,6 +565,14 @@ Chain change_chain(const ReleaseHistory& history, const ReleasePoint& from, cons
   }
   std::reverse(chain.down.begin(), chain.down.end());
   return chain;
+}
+
+bool spec_has_args(const json& view, const json& args) {
+  if (args.empty() || !view.is_object()) return false;
+  for (auto& [section, values] : args.items())
+    for (auto& [k, v] : values.items())
+      if (!view.contains(section) || !view[section].contains(k) || view[section][k] != v) return false;
+  return true;
 }
 
 std::string model_prefix(const std::string& key) {

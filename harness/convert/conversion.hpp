@@ -127,6 +127,11 @@ std::string model_prefix(const std::string& key);
 // other spec is itself.
 nlohmann::json spec_for_prefix(const nlohmann::json& spec, const std::string& prefix);
 
+// Whether the spec (one model's view) was built with every one of `args`
+// ({section: {name: value}}): a model built with the arguments that make it
+// compute another release's way.
+bool spec_has_args(const nlohmann::json& spec_view, const nlohmann::json& args);
+
 // Whether a change's spec condition (`when_arg`) holds for a spec: "layers.x"
 // (set and truthy), "mask=padding", "layers.pre_norm=false" (equal),
 // "!layers.x" (not so), several joined by commas (all must hold). True when

@@ -48,8 +48,10 @@ std::vector<std::string> stale_keys(const ReleaseHistory& h, const ReleasePoint&
     for (auto& c : h.changes) {
       if (c.side(a.release) <= 0 || !torch_applies(c, a)) continue;
       // A change that holds only for some arguments counts only when the spec says it holds.
-      if (!spec_condition_holds(c, spec_for_prefix(facts.spec, model_prefix(t.name))).value_or(c.when_arg.empty()))
-        continue;
+      const json view = spec_for_prefix(facts.spec, model_prefix(t.name));
+      if (!spec_condition_holds(c, view).value_or(c.when_arg.empty())) continue;
+      // Built with the arguments that keep the older way (a to_logits with a bias): its keys stay.
+      if (spec_has_args(view, c.args)) continue;
       for (auto& op : c.ops) {
         const bool makes = (op.kind == OpKind::Rename || op.kind == OpKind::Add) &&
                            std::any_of(op.to.begin(), op.to.end(), [&](auto& p) { return p.match(t.name).has_value(); });

@@ -210,7 +210,7 @@ TEST_CASE("report of a real sweep in headless Chromium: grid counts, filters, sc
   const auto expected = db_counts(db);
   int64_t expected_total = 0;
   for (auto& [_, n] : expected) expected_total += n;
-  REQUIRE(expected_total == 2 * 3 * 3);
+  REQUIRE(expected_total == 2 * 3 * 3 * 2);  // specs x producers x consumers x the pins' two dtypes
 
   SECTION("unfiltered: the grid shows every cell, counted as in the database") {
     const std::string dom = dump_dom(site / "index.html");
@@ -245,7 +245,7 @@ TEST_CASE("report of a real sweep in headless Chromium: grid counts, filters, sc
       if (c.spec != "decoder-rmsnorm") CHECK_FALSE(c.visible);
       if (c.visible) ++visible;
     }
-    CHECK(visible == 4);  // producers 1.31.4, 2.31.10 x consumers 1.31.4, 2.31.10
+    CHECK(visible == 8);  // producers 1.31.4, 2.31.10 x consumers 1.31.4, 2.31.10 x two dtypes
     // The query string works too.
     const std::string dom2 = dump_dom(site / "index.html", "?verdict=IDENTICAL");
     for (auto& c : grid_cells(dom2))
@@ -257,7 +257,7 @@ TEST_CASE("report of a real sweep in headless Chromium: grid counts, filters, sc
     dump_dom(site / "upgrade" / "index.html");
     const std::string up = dump_dom(site / "upgrade" / "0.28.4.html");
     CHECK(up.find("Coming from 0.28.4") != std::string::npos);
-    const std::string spec = dump_dom(site / "spec" / "decoder-absolute.html", "#verdict=IDENTICAL");
+    const std::string spec = dump_dom(site / "spec" / "decoder-absolute--float32.html", "#verdict=IDENTICAL");
     CHECK(spec.find("<article") != std::string::npos);
   }
 }

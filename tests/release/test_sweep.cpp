@@ -108,15 +108,21 @@ TEST_CASE("shards plus merge equal a single sweep; a repeated sweep starts no wo
   auto q = test::xcompat(state.path, "query --json --from 1.0.4 --to 2.31.10 --db " + single.string());
   REQUIRE(q.exit_code == 0);
   auto answer = json::parse(q.out);
-  // 1.x -> 2.x: the keys moved, and the conversion carries them.
-  CHECK(answer["overall"] == "safe after conversion");
+  // 1.x -> 2.x: the keys moved; converted, the trained-like LayerNorm
+  // biases have no place in 2.31.10, and the answer says so.
+  CHECK(answer["overall"] == "breaks");
   CHECK(answer["specs"].size() == 2);
   for (auto& s : answer["specs"]) {
-    CHECK(s["verdict"] == "CONVERTED");
     CHECK(s["direct_verdict"] == "LOAD_FAIL");
+    CHECK(s["conversion"]["outcome"] == "lossy");
+    CHECK(s["conversion"]["lost"].dump().find("attn_layers.layers.0.0.0.bias dropped") != std::string::npos);
     CHECK_THAT(s["conversion"]["command"].get<std::string>(),
                Catch::StartsWith("xcompat convert model.pt --from 1.0.4 --to 2.31.10"));
   }
+  // Back down, nothing is lost: the older LayerNorm takes a zero bias.
+  auto down = json::parse(test::xcompat(state.path, "query --json --from 2.31.10 --to 1.0.4 --db " + single.string()).out);
+  CHECK(down["overall"] == "safe after conversion");
+  for (auto& s : down["specs"]) CHECK(s["verdict"] == "CONVERTED");
   auto same = json::parse(test::xcompat(state.path, "query --json --from 2.31.10 --to 2.31.10 --db " +
                                                         single.string()).out);
   CHECK(same["overall"] == "safe");
