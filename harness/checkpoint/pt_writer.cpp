@@ -1,9 +1,7 @@
 #include "harness/checkpoint/pt_writer.hpp"
 
-#include <fstream>
-#include <random>
-
 #include "harness/checkpoint/crc32.hpp"
+#include "harness/checkpoint/staged_checkpoint.hpp"
 
 namespace xcompat {
 
@@ -103,17 +101,15 @@ struct CentralEntry {
 }  // namespace
 
 struct PtWriter::Impl {
-  fs::path target, tmp;
-  std::ofstream out;
+  StagedCheckpoint file;
   uint64_t pos = 0;
-  std::vector<TensorInfo> order;
-  std::size_t next = 0;
   std::vector<CentralEntry> central;
   std::string metadata;
-  bool committed = false;
+
+  Impl(const fs::path& target, const std::vector<TensorInfo>& order) : file(target, order) {}
 
   void bytes(const void* p, std::size_t n) {
-    out.write(static_cast<const char*>(p), static_cast<std::streamsize>(n));
+    file.out().write(static_cast<const char*>(p), static_cast<std::streamsize>(n));
     pos += n;
   }
   void le(uint64_t v, int width) {
@@ -121,9 +117,7 @@ struct PtWriter::Impl {
     for (int i = 0; i < width; ++i) b[i] = static_cast<char>(v >> (8 * i));
     bytes(b, static_cast<std::size_t>(width));
   }
-  void check() {
-    if (!out) throw CheckpointError(target, "write failed (disk full?)");
-  }
+  void check() { file.check_stream(); }
 
   // A STORED entry: local header with zeros, the data in pieces, a data
   // descriptor with the CRC and sizes (zip64 sizes when they need 8 bytes).
@@ -216,52 +210,28 @@ struct PtWriter::Impl {
 };
 
 PtWriter::PtWriter(const fs::path& file, const std::vector<TensorInfo>& tensors, const std::string& metadata_json)
-    : impl_(std::make_unique<Impl>()) {
-  impl_->target = file;
-  std::random_device rd;
-  impl_->tmp = file;
-  impl_->tmp += ".tmp-" + std::to_string(rd());
-  impl_->order = tensors;
+    : impl_(std::make_unique<Impl>(file, tensors)) {
   impl_->metadata = metadata_json;
-  impl_->out.open(impl_->tmp, std::ios::binary | std::ios::trunc);
-  if (!impl_->out) throw CheckpointError(file, "cannot create " + impl_->tmp.string());
   impl_->whole_entry(std::string(kArchive) + "data.pkl", build_pickle(tensors));
   impl_->whole_entry(std::string(kArchive) + "byteorder", "little");
 }
 
-PtWriter::~PtWriter() {
-  if (!impl_->committed) {
-    impl_->out.close();
-    std::error_code ec;
-    fs::remove(impl_->tmp, ec);
-  }
-}
+PtWriter::~PtWriter() = default;
 
 void PtWriter::write(const TensorInfo& info, const TensorData& data) {
-  if (impl_->next >= impl_->order.size() || !(impl_->order[impl_->next] == info))
-    throw CheckpointError(impl_->target, "tensor '" + info.name + "' written out of the declared order");
-  if (data.dtype != info.dtype || data.shape != info.shape ||
-      data.bytes.size() != uint64_t(checked_numel(info.shape).value_or(-1)) * dtype_size(info.dtype))
-    throw CheckpointError(impl_->target, "tensor '" + info.name + "' does not match its declared dtype and shape");
+  const std::size_t index = impl_->file.accept(info, data);
   CentralEntry e;
-  impl_->begin_entry(std::string(kArchive) + "data/" + std::to_string(impl_->next), e);
+  impl_->begin_entry(std::string(kArchive) + "data/" + std::to_string(index), e);
   impl_->entry_data(e, data.bytes.data(), data.bytes.size());
   impl_->end_entry(e);
-  ++impl_->next;
 }
 
 void PtWriter::commit() {
-  if (impl_->next != impl_->order.size())
-    throw CheckpointError(impl_->target, std::to_string(impl_->order.size() - impl_->next) + " tensors never written");
+  impl_->file.require_all_written();
   if (!impl_->metadata.empty()) impl_->whole_entry(std::string(kArchive) + "xcompat.json", impl_->metadata);
   impl_->whole_entry(std::string(kArchive) + "version", "3\n");
   impl_->finish();
-  impl_->out.close();
-  if (!impl_->out) throw CheckpointError(impl_->target, "write failed (disk full?)");
-  std::error_code ec;
-  fs::rename(impl_->tmp, impl_->target, ec);
-  if (ec) throw CheckpointError(impl_->target, "cannot replace: " + ec.message());
-  impl_->committed = true;
+  impl_->file.commit();
 }
 
 void write_pt(const fs::path& file, const TensorMap& tensors, const std::string& metadata_json) {

@@ -5,10 +5,11 @@
 #include <cstdint>
 #include <fstream>
 #include <limits>
-#include <random>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "harness/checkpoint/staged_checkpoint.hpp"
 
 namespace xcompat {
 
@@ -161,19 +162,19 @@ Header read_header(std::ifstream& in, uint64_t file_size, const fs::path& file) 
   return h;
 }
 
-std::string build_header(const TensorMap& tensors, const std::map<std::string, std::string>& metadata,
-                         const fs::path& file) {
+// The header for tensors stored back to back in the given order.
+std::string encode_header(const std::vector<TensorInfo>& tensors, const std::map<std::string, std::string>& metadata,
+                          const fs::path& file) {
   json j = json::object();
   if (!metadata.empty()) j[kMetadataKey] = metadata;
   uint64_t offset = 0;
-  for (const auto& [name, t] : tensors) {
-    if (name == kMetadataKey) throw CheckpointError(file, "a tensor cannot be named __metadata__");
+  for (const auto& t : tensors) {
+    if (t.name == kMetadataKey) throw CheckpointError(file, "a tensor cannot be named __metadata__");
     const auto numel = checked_numel(t.shape);
-    if (!numel || t.bytes.size() != uint64_t(*numel) * dtype_size(t.dtype))
-      throw CheckpointError(file, "tensor '" + name + "' holds " + std::to_string(t.bytes.size()) +
-                                      " bytes, which does not match its shape and dtype");
-    j[name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
-    offset += t.bytes.size();
+    if (!numel) throw CheckpointError(file, "tensor '" + t.name + "' shape overflows");
+    const uint64_t bytes = uint64_t(*numel) * dtype_size(t.dtype);
+    j[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
   }
   std::string text;
   try {
@@ -185,25 +186,6 @@ std::string build_header(const TensorMap& tensors, const std::map<std::string, s
   // 8-byte aligned (readers may then map tensors in place).
   text.append((8 - text.size() % 8) % 8, ' ');
   return text;
-}
-
-void write_file(const fs::path& target, const std::string& header, const TensorMap& tensors) {
-  std::ofstream out(target, std::ios::binary | std::ios::trunc);
-  unsigned char len_bytes[8];
-  for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(uint64_t(header.size()) >> (8 * i));
-  out.write(reinterpret_cast<const char*>(len_bytes), 8);
-  out.write(header.data(), static_cast<std::streamsize>(header.size()));
-  for (const auto& [name, t] : tensors)
-    out.write(reinterpret_cast<const char*>(t.bytes.data()), static_cast<std::streamsize>(t.bytes.size()));
-  out.close();
-  if (!out) throw CheckpointError(target, "write failed");
-}
-
-fs::path temporary_sibling(const fs::path& file) {
-  std::random_device rd;
-  fs::path tmp = file;
-  tmp += ".tmp-" + std::to_string(rd());
-  return tmp;
 }
 
 }  // namespace
@@ -258,74 +240,30 @@ TensorData SafetensorsReader::read(const std::string& name) {
 }
 
 struct SafetensorsWriter::Impl {
-  fs::path target, tmp;
-  std::ofstream out;
-  std::vector<TensorInfo> order;
-  std::size_t next = 0;
-  bool committed = false;
+  StagedCheckpoint file;
+  Impl(const fs::path& target, const std::vector<TensorInfo>& order) : file(target, order) {}
 };
 
 SafetensorsWriter::SafetensorsWriter(const fs::path& file, const std::vector<TensorInfo>& tensors,
-                                     const std::map<std::string, std::string>& metadata)
-    : impl_(std::make_unique<Impl>()) {
-  impl_->target = file;
-  impl_->tmp = temporary_sibling(file);
-  impl_->order = tensors;
-  json j = json::object();
-  if (!metadata.empty()) j[kMetadataKey] = metadata;
-  uint64_t offset = 0;
-  for (const auto& t : tensors) {
-    if (t.name == kMetadataKey) throw CheckpointError(file, "a tensor cannot be named __metadata__");
-    const auto numel = checked_numel(t.shape);
-    if (!numel) throw CheckpointError(file, "tensor '" + t.name + "' shape overflows");
-    const uint64_t bytes = uint64_t(*numel) * dtype_size(t.dtype);
-    j[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
-    offset += bytes;
-  }
-  std::string header;
-  try {
-    header = j.dump();
-  } catch (const json::exception& e) {
-    throw CheckpointError(file, std::string("cannot encode header: ") + e.what());
-  }
-  header.append((8 - header.size() % 8) % 8, ' ');
-  impl_->out.open(impl_->tmp, std::ios::binary | std::ios::trunc);
-  if (!impl_->out) throw CheckpointError(file, "cannot create " + impl_->tmp.string());
+                                     const std::map<std::string, std::string>& metadata) {
+  const std::string header = encode_header(tensors, metadata, file);
+  impl_ = std::make_unique<Impl>(file, tensors);
   unsigned char len_bytes[8];
   for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(uint64_t(header.size()) >> (8 * i));
-  impl_->out.write(reinterpret_cast<const char*>(len_bytes), 8);
-  impl_->out.write(header.data(), static_cast<std::streamsize>(header.size()));
+  impl_->file.out().write(reinterpret_cast<const char*>(len_bytes), 8);
+  impl_->file.out().write(header.data(), static_cast<std::streamsize>(header.size()));
+  impl_->file.check_stream();
 }
 
-SafetensorsWriter::~SafetensorsWriter() {
-  if (!impl_->committed) {
-    impl_->out.close();
-    std::error_code ec;
-    fs::remove(impl_->tmp, ec);
-  }
-}
+SafetensorsWriter::~SafetensorsWriter() = default;
 
 void SafetensorsWriter::write(const TensorInfo& info, const TensorData& data) {
-  if (impl_->next >= impl_->order.size() || !(impl_->order[impl_->next] == info))
-    throw CheckpointError(impl_->target, "tensor '" + info.name + "' written out of the declared order");
-  if (data.dtype != info.dtype || data.shape != info.shape ||
-      data.bytes.size() != uint64_t(*checked_numel(info.shape)) * dtype_size(info.dtype))
-    throw CheckpointError(impl_->target, "tensor '" + info.name + "' does not match its declared dtype and shape");
-  impl_->out.write(reinterpret_cast<const char*>(data.bytes.data()), static_cast<std::streamsize>(data.bytes.size()));
-  if (!impl_->out) throw CheckpointError(impl_->target, "write failed (disk full?)");
-  ++impl_->next;
+  impl_->file.accept(info, data);
+  impl_->file.out().write(reinterpret_cast<const char*>(data.bytes.data()), static_cast<std::streamsize>(data.bytes.size()));
+  impl_->file.check_stream();
 }
 
-void SafetensorsWriter::commit() {
-  if (impl_->next != impl_->order.size())
-    throw CheckpointError(impl_->target, std::to_string(impl_->order.size() - impl_->next) + " tensors never written");
-  impl_->out.close();
-  if (!impl_->out) throw CheckpointError(impl_->target, "write failed (disk full?)");
-  std::error_code ec;
-  fs::rename(impl_->tmp, impl_->target, ec);
-  if (ec) throw CheckpointError(impl_->target, "cannot replace: " + ec.message());
-  impl_->committed = true;
-}
+void SafetensorsWriter::commit() { impl_->file.commit(); }
 
 std::map<std::string, std::string> read_safetensors_metadata(const fs::path& file) {
   uint64_t size = 0;
@@ -335,21 +273,11 @@ std::map<std::string, std::string> read_safetensors_metadata(const fs::path& fil
 
 void write_safetensors(const fs::path& file, const TensorMap& tensors,
                        const std::map<std::string, std::string>& metadata) {
-  const std::string header = build_header(tensors, metadata, file);
-  const fs::path tmp = temporary_sibling(file);
-  std::error_code ec;
-  try {
-    write_file(tmp, header, tensors);
-  } catch (...) {
-    fs::remove(tmp, ec);
-    throw;
-  }
-  fs::rename(tmp, file, ec);
-  if (ec) {
-    const std::string why = ec.message();
-    fs::remove(tmp, ec);
-    throw CheckpointError(file, "cannot replace: " + why);
-  }
+  std::vector<TensorInfo> infos;
+  for (auto& [name, t] : tensors) infos.push_back({name, t.dtype, t.shape});
+  SafetensorsWriter w(file, infos, metadata);
+  for (auto& info : infos) w.write(info, tensors.at(info.name));
+  w.commit();
 }
 
 }  // namespace xcompat

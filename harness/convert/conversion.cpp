@@ -16,15 +16,6 @@ using json = nlohmann::json;
 
 namespace {
 
-bool torch_ok(const HistoryChange& c, const ReleasePoint& p) {
-  if (c.torch.empty()) return true;
-  int major = 0, minor = 0;
-  if (std::sscanf(c.torch.c_str() + 2, "%d.%d", &major, &minor) < 1) return true;
-  return std::pair(p.torch_major, p.torch_minor) >= std::pair(major, minor);
-}
-
-bool applied(const HistoryChange& c, const ReleasePoint& p) { return c.side(p.release) > 0 && torch_ok(c, p); }
-
 // The reserved capture {last}: the index of the last layer under the
 // captured model prefix {p} (a post-norm model's last layer differs from the
 // others). A key matches a pattern naming it only under that layer; a
@@ -559,12 +550,33 @@ Chain change_chain(const ReleaseHistory& history, const ReleasePoint& from, cons
       chain.refused = fmt::format("change '{}' ({}) happened {}: {} lies inside that range, so which side it is on "
                                   "is not known",
                                   c.id, c.reason, c.boundary(), (sa == 0 ? from : to).release.str());
-    const bool a = applied(c, from), b = applied(c, to);
+    const bool a = change_applies(c, from), b = change_applies(c, to);
     if (b && !a) chain.up.push_back(&c);
     if (a && !b) chain.down.push_back(&c);
   }
   std::reverse(chain.down.begin(), chain.down.end());
   return chain;
+}
+
+bool change_applies(const HistoryChange& c, const ReleasePoint& p) {
+  if (c.side(p.release) <= 0) return false;
+  if (c.torch.empty()) return true;
+  int major = 0, minor = 0;
+  if (std::sscanf(c.torch.c_str() + 2, "%d.%d", &major, &minor) < 1) return true;
+  return std::pair(p.torch_major, p.torch_minor) >= std::pair(major, minor);
+}
+
+json spec_with_args(json spec, const json& args) {
+  for (auto& [section, values] : args.items())
+    for (auto& [k, v] : values.items()) {
+      if (spec.value("model", "") == "xtransformer") {
+        spec["xtransformer"]["enc_" + k] = v;
+        spec["xtransformer"]["dec_" + k] = v;
+      } else {
+        spec[section][k] = v;
+      }
+    }
+  return spec;
 }
 
 bool spec_has_args(const json& view, const json& args) {

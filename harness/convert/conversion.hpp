@@ -45,6 +45,11 @@ struct ReleasePoint {
   int torch_major = 2, torch_minor = 13;
 };
 
+// Whether a checkpoint made at `p` has change `c`'s layout: the release is
+// past the change's boundary and the torch it ran under meets the change's
+// torch condition (">=2.1" for the layouts that depended on torch).
+bool change_applies(const HistoryChange& c, const ReleasePoint& p);
+
 enum class ConversionOutcome { Unchanged, Lossless, LosslessWithArgs, Lossy, Refused };
 const char* conversion_outcome_name(ConversionOutcome o);  // "unchanged", "lossless", ...
 
@@ -131,6 +136,11 @@ nlohmann::json spec_for_prefix(const nlohmann::json& spec, const std::string& pr
 // ({section: {name: value}}): a model built with the arguments that make it
 // compute another release's way.
 bool spec_has_args(const nlohmann::json& spec_view, const nlohmann::json& args);
+
+// The spec as release B builds it for a converted checkpoint: the
+// conversion's arguments merged in, layer arguments routed to both models of
+// an XTransformer (enc_/dec_, as the driver routes them).
+nlohmann::json spec_with_args(nlohmann::json spec, const nlohmann::json& args);
 
 // Whether a change's spec condition (`when_arg`) holds for a spec: "layers.x"
 // (set and truthy), "mask=padding", "layers.pre_norm=false" (equal),

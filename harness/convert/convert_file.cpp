@@ -119,16 +119,7 @@ ConvertResult convert_file(const ReleaseHistory& history, const ConvertRequest& 
                    {"args", plan.args}};
   // The model the file is meant for: the spec as B builds it (its arguments
   // included), so converting the file again knows what it holds.
-  json built = spec.is_object() ? spec : json::object();
-  for (auto& [section, values] : plan.args.items())
-    for (auto& [k, v] : values.items()) {
-      if (built.value("model", "") == "xtransformer") {
-        built["xtransformer"]["enc_" + k] = v;
-        built["xtransformer"]["dec_" + k] = v;
-      } else {
-        built[section][k] = v;
-      }
-    }
+  const json built = spec_with_args(spec.is_object() ? spec : json::object(), plan.args);
   if (!built.empty()) result.record["spec"] = built;
   if (req.out.has_parent_path()) fs::create_directories(req.out.parent_path());
   auto writer = create_checkpoint(req.out, outputs, result.record);

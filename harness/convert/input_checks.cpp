@@ -29,13 +29,6 @@ void check_release(const ReleaseHistory& h, const Version& v, const std::string&
 
 namespace {
 
-bool torch_applies(const HistoryChange& c, const ReleasePoint& p) {
-  if (c.torch.empty()) return true;
-  int major = 0, minor = 0;
-  if (std::sscanf(c.torch.c_str() + 2, "%d.%d", &major, &minor) < 1) return true;
-  return std::pair(p.torch_major, p.torch_minor) >= std::pair(major, minor);
-}
-
 // Keys named as only releases before A name them: the last change (at or
 // before A) whose ops mention the key retired it (a rename's `from`, a
 // drop) rather than made it (a rename's `to`, an add).
@@ -46,7 +39,7 @@ std::vector<std::string> stale_keys(const ReleaseHistory& h, const ReleasePoint&
     const HistoryChange* last = nullptr;
     bool retired = false;
     for (auto& c : h.changes) {
-      if (c.side(a.release) <= 0 || !torch_applies(c, a)) continue;
+      if (!change_applies(c, a)) continue;
       // A change that holds only for some arguments counts only when the spec says it holds.
       const json view = spec_for_prefix(facts.spec, model_prefix(t.name));
       if (!spec_condition_holds(c, view).value_or(c.when_arg.empty())) continue;

@@ -1,30 +1,15 @@
 #include "harness/native/release.hpp"
 
 #include <charconv>
-#include <vector>
 
 namespace xcompat::native {
 
-std::string ReleaseVersion::str() const {
-  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
-}
+std::string ReleaseVersion::str() const { return version().str(); }
 
 ReleaseVersion ReleaseVersion::parse(const std::string& text) {
-  std::vector<int> parts;
-  const char* p = text.data();
-  const char* end = text.data() + text.size();
-  while (p < end) {
-    int value = 0;
-    auto [next, ec] = std::from_chars(p, end, value);
-    if (ec != std::errc() || next == p || value < 0) break;
-    parts.push_back(value);
-    p = next;
-    if (p == end) break;
-    if (*p != '.') break;
-    ++p;
-  }
-  if (p != end || parts.size() != 3) throw NativeUnsupported("x-transformers release '" + text + "' (not a plain X.Y.Z version)");
-  return {parts[0], parts[1], parts[2]};
+  const auto v = Version::parse(text);
+  if (!v) throw NativeUnsupported("x-transformers release '" + text + "' (not a plain X.Y.Z version)");
+  return {v->major, v->minor, v->patch};
 }
 
 const HistoryChange& ReleaseSwitch::change() const { return release_history().change(change_id); }

@@ -80,17 +80,14 @@ inline Tolerance float32_policy(const std::string& spec) {
   return pins.tolerance_for(spec, "cpp-native", "float32");
 }
 
-// What the cpp-native worker does with a fixture, in process: build the spec
-// for the release in `meta` (or `meta_override`), load the checkpoint through
-// the key map, run forward, compare with the release's own outputs.
-inline PortCell evaluate_with_port(const std::string& dir, const std::string& checkpoint = "model.safetensors",
-                                   const json& meta_override = nullptr, const json& spec_override = nullptr) {
+// The port built as `meta`'s release for `spec`, on the tensors `checkpoint()`
+// gives, run on the fixture's inputs in `dir` and judged against its outputs.
+template <class Tensors>
+PortCell evaluate_port_on(const std::string& dir, const json& meta, const json& spec, Tensors&& checkpoint) {
   PortCell cell;
-  const json meta = meta_override.is_null() ? read_json_file(dir + "/meta.json") : meta_override;
-  const json spec = spec_override.is_null() ? meta.at("spec") : spec_override;
   try {
     native::NativePort port(spec, native::release_context_from_meta(meta));
-    cell.report = port.load(native::read_checkpoint_file(dir + "/" + checkpoint));
+    cell.report = port.load(checkpoint());
     if (!cell.report.empty()) {
       cell.verdict = Verdict::LoadFail;
       return cell;
@@ -105,6 +102,16 @@ inline PortCell evaluate_with_port(const std::string& dir, const std::string& ch
     cell.verdict = Verdict::Unsupported;
   }
   return cell;
+}
+
+// What the cpp-native worker does with a fixture, in process: build the spec
+// for the release in `meta` (or `meta_override`), load the checkpoint through
+// the key map, run forward, compare with the release's own outputs.
+inline PortCell evaluate_with_port(const std::string& dir, const std::string& checkpoint = "model.safetensors",
+                                   const json& meta_override = nullptr, const json& spec_override = nullptr) {
+  const json meta = meta_override.is_null() ? read_json_file(dir + "/meta.json") : meta_override;
+  const json spec = spec_override.is_null() ? meta.at("spec") : spec_override;
+  return evaluate_port_on(dir, meta, spec, [&] { return native::read_checkpoint_file(dir + "/" + checkpoint); });
 }
 
 inline std::string describe(const FixtureRef& f, const PortCell& c) {

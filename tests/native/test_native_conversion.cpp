@@ -30,20 +30,6 @@ ReleasePoint point(const std::string& release, const json& meta) {
   return p;
 }
 
-// The spec as B builds it: the conversion's arguments merged in, layer
-// arguments routed to both models of an XTransformer (as the driver does).
-json with_args(json spec, const json& args) {
-  for (auto& [section, values] : args.items())
-    for (auto& [k, v] : values.items()) {
-      if (spec.value("model", "") == "xtransformer") {
-        spec["xtransformer"]["enc_" + k] = v;
-        spec["xtransformer"]["dec_" + k] = v;
-      } else {
-        spec[section][k] = v;
-      }
-    }
-  return spec;
-}
 
 struct Converted {
   ConversionPlan plan;
@@ -61,27 +47,9 @@ Converted convert(const TensorMap& in, const ReleasePoint& from, const ReleasePo
 
 // The port, built as release `to`, on converted tensors and the producer's inputs.
 PortCell evaluate(const FixtureRef& f, const json& meta, const Converted& c, const std::string& to) {
-  PortCell cell;
   json m = meta;
   m["release"] = to;
-  const json spec = with_args(meta.at("spec"), c.plan.args);
-  try {
-    native::NativePort port(spec, native::release_context_from_meta(m));
-    cell.report = port.load(c.tensors);
-    if (!cell.report.empty()) {
-      cell.verdict = Verdict::LoadFail;
-      return cell;
-    }
-    const auto logits = port.forward(read_safetensors(f.dir + "/inputs.safetensors"));
-    const auto ref = read_safetensors(f.dir + "/outputs.safetensors").at("logits");
-    auto judged = compare_and_judge(logits, ref, float32_policy(spec.value("name", "")));
-    cell.verdict = judged.verdict;
-    cell.metrics = judged.metrics;
-  } catch (const native::NativeUnsupported& e) {
-    cell.unsupported = e.what();
-    cell.verdict = Verdict::Unsupported;
-  }
-  return cell;
+  return evaluate_port_on(f.dir, m, spec_with_args(meta.at("spec"), c.plan.args), [&] { return c.tensors; });
 }
 
 }  // namespace
@@ -130,7 +98,7 @@ TEST_CASE("a round trip through the newest release gives the checkpoint back", "
     const Converted up = convert(in, a, newest, meta.at("spec"));
     REQUIRE(up.plan.outcome != ConversionOutcome::Refused);
     // The newest release's model is built with the arguments the way up named.
-    const Converted back = convert(up.tensors, newest, a, with_args(meta.at("spec"), up.plan.args));
+    const Converted back = convert(up.tensors, newest, a, spec_with_args(meta.at("spec"), up.plan.args));
     REQUIRE(back.plan.outcome != ConversionOutcome::Refused);
     INFO(f.spec << " " << f.release << " -> " << newest.release.str() << " -> back: " << up.plan.summary());
     CHECK(infos(back.tensors).size() == in.size());

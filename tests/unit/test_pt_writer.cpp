@@ -1,15 +1,17 @@
-// The .pt writer: what it writes, the restricted reader reads back exactly
+// The checkpoint writers: what the .pt writer writes, the restricted reader reads back exactly
 // (dtypes, shapes, 0-d and empty tensors, metadata); that torch.load reads it
 // too is checked in the release tier (test_convert_cli.cpp).
 #include <cstring>
 
 #include "catch.hpp"
+#include "harness/checkpoint/checkpoint_file.hpp"
 #include "harness/checkpoint/pt_reader.hpp"
 #include "harness/checkpoint/pt_writer.hpp"
 #include "harness/checkpoint/safetensors.hpp"
 #include "support.hpp"
 
 using namespace xcompat;
+using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
@@ -60,4 +62,38 @@ TEST_CASE("a writer that is not committed leaves no file behind", "[unit]") {
     CHECK_THROWS(w.write({"b", DType::F32, {2}}, tensor(DType::F32, {2}, 1)));  // out of order
   }
   CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator{}) == 0);
+}
+
+TEST_CASE("either writer refuses what its header did not declare, and a failed write keeps the old file", "[unit]") {
+  test::TempDir dir;
+  for (const char* name : {"model.pt", "model.safetensors"}) {
+    INFO(name);
+    const auto path = dir / name;
+    const TensorInfo a{"a", DType::F32, {2}}, b{"b", DType::F32, {3}};
+    {
+      auto w = create_checkpoint(path, {a}, {{"x_transformers", "1.0.0"}});
+      w->write(a, tensor(DType::F32, {2}, 1));
+      w->commit();
+    }
+    const auto before = open_checkpoint(path)->read("a").bytes;
+    auto refused = [&](auto&& misuse) {
+      auto w = create_checkpoint(path, {a, b}, json::object());
+      CHECK_THROWS_AS(misuse(*w), CheckpointError);
+    };
+    refused([&](CheckpointWriter& w) { w.write(b, tensor(DType::F32, {3}, 2)); });        // out of order
+    refused([&](CheckpointWriter& w) { w.write(a, tensor(DType::F32, {3}, 2)); });        // wrong shape
+    refused([&](CheckpointWriter& w) {                                                    // wrong byte count
+      TensorData short_data = tensor(DType::F32, {2}, 2);
+      short_data.bytes.pop_back();
+      w.write(a, short_data);
+    });
+    refused([&](CheckpointWriter& w) {                                                    // one never written
+      w.write(a, tensor(DType::F32, {2}, 2));
+      w.commit();
+    });
+    // The committed file is untouched and no temporary is left beside it.
+    CHECK(open_checkpoint(path)->read("a").bytes == before);
+    CHECK(open_checkpoint(path)->xcompat_record()["x_transformers"] == "1.0.0");
+  }
+  CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator{}) == 2);
 }
