@@ -146,6 +146,11 @@ int main(int argc, char** argv) {
   cv->add_flag("--dry-run", cargs.dry_run, "plan only, write nothing");
   cv->add_flag("--json", common.json, "machine-readable output");
 
+  auto* fpr = app.add_subcommand("fingerprint", "what a checkpoint is and which releases saved its layout, from its tensors");
+  std::string fingerprint_path;
+  fpr->add_option("file", fingerprint_path, ".pt or .safetensors")->required();
+  fpr->add_flag("--json", common.json, "machine-readable output");
+
   auto* hs = app.add_subcommand("history", "the release history: every change between releases, and what carries it");
   cli::HistoryArgs hargs;
   add_common(hs);
@@ -183,6 +188,7 @@ int main(int argc, char** argv) {
     if (insp->parsed()) return cli::run_inspect(inspect_path, common.json);
     if (cv->parsed()) return cli::convert(common, cargs);
     if (hs->parsed()) return cli::history(common, hargs);
+    if (fpr->parsed()) return cli::fingerprint(fingerprint_path, common.json);
     if (work->parsed()) return cli::exec_worker(worker_release, worker_consumer);
   } catch (const std::exception& e) {
     fmt::print(stderr, "xcompat: {}\n", e.what());

@@ -49,6 +49,9 @@ struct ConvertArgs {
 };
 int convert(const Common& c, const ConvertArgs& a);
 
+// `xcompat fingerprint FILE`: exit 0, or 3 when no known layout matches.
+int fingerprint(const std::string& file, bool as_json);
+
 // `xcompat history [--format text|markdown] [--json] [--coverage [--db F]]`:
 // the release history's entries; with --coverage, the matrix cells that
 // exercise each (exit 1 when an entry has no CONVERTED cell and --strict).

@@ -1,0 +1,419 @@
+#include "harness/convert/fingerprint.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <set>
+
+#include "harness/convert/input_checks.hpp"
+#include "harness/convert/published.hpp"
+#include "harness/core/error.hpp"
+
+namespace xcompat {
+
+using json = nlohmann::json;
+
+namespace {
+
+// x-transformers' defaults where a tensor does not say otherwise.
+constexpr int64_t kDefaultDimHead = 64, kDefaultFfMult = 4, kDefaultRelPosBuckets = 32;
+
+bool changes_layout(const HistoryChange& c) {
+  for (auto& op : c.ops)
+    switch (op.kind) {
+      case OpKind::Rename:
+      case OpKind::Add:
+      case OpKind::Drop:
+      case OpKind::Split:
+      case OpKind::Concatenate:
+      case OpKind::Reshape: return true;
+      default: break;
+    }
+  return false;
+}
+
+// Published releases that name and shape tensors alike: consecutive ones on
+// the same side of every layout change.
+struct ReleaseGroup {
+  Version first, last;
+  bool torch_matters = false;  // a torch-dependent layout change applies here
+};
+
+std::vector<ReleaseGroup> layout_groups(const ReleaseHistory& h) {
+  std::vector<const HistoryChange*> layout;
+  for (auto& c : h.changes)
+    if (changes_layout(c)) layout.push_back(&c);
+  std::vector<ReleaseGroup> groups;
+  std::vector<int> previous;
+  for (const Version& v : published_releases()) {
+    if (v < h.oldest || v > h.newest) continue;
+    std::vector<int> sides;
+    bool torch_matters = false;
+    for (auto* c : layout) {
+      sides.push_back(c->side(v));
+      torch_matters |= !c->torch.empty() && c->side(v) > 0;
+    }
+    if (groups.empty() || sides != previous) groups.push_back({v, v, torch_matters});
+    else groups.back().last = v;
+    previous = std::move(sides);
+  }
+  return groups;
+}
+
+struct Match {
+  ReleaseGroup group;
+  std::string torch;  // "", "<2.1", ">=2.1"
+  ReleasePoint point;  // where it was tried (the newest torch that matched)
+};
+
+std::vector<Match> matching_groups(const ReleaseHistory& h, const std::vector<TensorInfo>& tensors,
+                                   const ModelFacts& facts) {
+  std::vector<Match> out;
+  for (auto& g : layout_groups(h)) {
+    const ReleasePoint now{g.first, 2, 13}, before{g.first, 2, 0};
+    const bool under_now = layout_mismatches(h, now, tensors, facts).empty();
+    const bool under_before = g.torch_matters && layout_mismatches(h, before, tensors, facts).empty();
+    if (!g.torch_matters) {
+      if (under_now) out.push_back({g, "", now});
+    } else if (under_now || under_before) {
+      out.push_back({g, under_now && under_before ? "" : under_now ? ">=2.1" : "<2.1", under_now ? now : before});
+    }
+  }
+  return out;
+}
+
+std::vector<ReleaseRange> merge(const std::vector<Match>& matches) {
+  std::vector<ReleaseRange> out;
+  const auto& all = published_releases();
+  for (auto& m : matches) {
+    // Adjacent groups (no published release between them) with the same torch condition join.
+    bool joined = false;
+    if (!out.empty() && out.back().torch == m.torch) {
+      auto it = std::upper_bound(all.begin(), all.end(), out.back().last);
+      if (it != all.end() && *it == m.group.first) {
+        out.back().last = m.group.last;
+        joined = true;
+      }
+    }
+    if (!joined) out.push_back({m.group.first, m.group.last, m.torch});
+  }
+  return out;
+}
+
+// The tensors of one model (a TransformerWrapper under `prefix`), by name
+// without the prefix, in the newest release's layout.
+using Names = std::map<std::string, TensorInfo>;
+
+Names under(const std::vector<TensorInfo>& tensors, const std::string& prefix) {
+  Names out;
+  for (auto& t : tensors)
+    if (t.name.rfind(prefix, 0) == 0) out[t.name.substr(prefix.size())] = t;
+  return out;
+}
+
+const TensorInfo* find(const Names& n, const std::string& name) {
+  auto it = n.find(name);
+  return it == n.end() ? nullptr : &it->second;
+}
+
+int64_t dim_at(const TensorInfo* t, std::size_t axis) {
+  return t && t->shape.size() > axis ? t->shape[axis] : -1;
+}
+
+// attn_layers.layers.<i>.<branch>.<rest>: what block layer i holds.
+struct LayerBlocks {
+  std::map<int64_t, char> kind;  // 'a' attention, 'f' feed-forward, '?' neither
+  std::set<std::string> read;    // the names the rules below account for
+};
+
+LayerBlocks layer_blocks(const Names& n) {
+  LayerBlocks b;
+  const std::string head = "attn_layers.layers.";
+  for (auto& [name, _] : n) {
+    if (name.rfind(head, 0) != 0) continue;
+    const std::size_t dot = name.find('.', head.size());
+    if (dot == std::string::npos) continue;
+    const int64_t i = std::stoll(name.substr(head.size(), dot - head.size()));
+    const std::string rest = name.substr(dot + 1);
+    char& k = b.kind.try_emplace(i, '?').first->second;
+    if (rest.rfind("1.to_q.", 0) == 0) k = 'a';
+    else if (rest.rfind("1.ff.", 0) == 0) k = 'f';
+  }
+  return b;
+}
+
+class ModelReader {
+ public:
+  ModelReader(const Names& n, std::string section, std::string arg_prefix, std::string tensor_prefix,
+              Fingerprint& fp)
+      : n_(n), section_(std::move(section)), arg_(std::move(arg_prefix)), tp_(std::move(tensor_prefix)), fp_(fp) {}
+
+  void set(const std::string& name, json value, const std::string& why, bool certain = true) {
+    fp_.args.push_back({section_, arg_ + name, std::move(value), certain, why});
+    if (!certain) fp_.ambiguous.push_back(fmt::format("{}{}: assumed {} ({})", arg_, name, fp_.args.back().value.dump(), why));
+  }
+  void set_wrapper(const std::string& name, json value, const std::string& why, bool certain = true) {
+    // A TransformerWrapper's own arguments; XTransformer takes them with enc_ / dec_ like the layers'.
+    if (section_ == "xtransformer") return set(name, std::move(value), why, certain);
+    fp_.args.push_back({"wrapper", name, std::move(value), certain, why});
+    if (!certain) fp_.ambiguous.push_back(fmt::format("{}: assumed {} ({})", name, fp_.args.back().value.dump(), why));
+  }
+  std::string t(const std::string& name) const { return tp_ + name; }
+
+  // Reads everything one model's tensors determine; `cross` for the decoder
+  // of an XTransformer (attention, cross-attention, feed-forward per layer).
+  void read(bool cross, bool wrapper_logits) {
+    const TensorInfo* emb = find(n_, "token_emb.emb.weight");
+    if (!emb || emb->shape.size() != 2)
+      throw Error(fmt::format("no token embedding ({}) : not an x-transformers TransformerWrapper", t("token_emb.emb.weight")));
+    const int64_t dim = emb->shape[1];
+    set_wrapper("num_tokens", emb->shape[0], t("token_emb.emb.weight") + " rows");
+    if (section_ != "xtransformer" || arg_ == "enc_") {
+      if (section_ == "xtransformer") fp_.args.push_back({"xtransformer", "dim", dim, true, t("token_emb.emb.weight") + " width"});
+      else set("dim", dim, t("token_emb.emb.weight") + " width");
+    }
+    if (const TensorInfo* pos = find(n_, "pos_emb.emb.weight")) {
+      set_wrapper("max_seq_len", dim_at(pos, 0), t("pos_emb.emb.weight") + " rows");
+    } else {
+      set_wrapper("use_abs_pos_emb", false, "no " + t("pos_emb.emb.weight"));
+      set_wrapper("max_seq_len", 1024, "no absolute positions: the longest sequence leaves no tensor", false);
+    }
+    if (const TensorInfo* mem = find(n_, "memory_tokens")) set_wrapper("num_memory_tokens", dim_at(mem, 0), t("memory_tokens") + " rows");
+
+    const LayerBlocks blocks = layer_blocks(n_);
+    std::string pattern;
+    for (auto& [_, k] : blocks.kind) pattern += k;
+    const std::string unit = cross ? "aaf" : "af";
+    int64_t attention = 0;
+    for (char c : pattern) attention += c == 'a';
+    bool standard = !pattern.empty() && pattern.size() % unit.size() == 0;
+    for (std::size_t i = 0; standard && i < pattern.size(); ++i) standard = pattern[i] == unit[i % unit.size()];
+    if (standard) {
+      set("depth", static_cast<int64_t>(pattern.size() / unit.size()), fmt::format("{} layers under {}", pattern.size(), t("attn_layers")));
+    } else {
+      set("depth", attention, fmt::format("layer blocks '{}' are not the default attention / feed-forward pattern", pattern), false);
+    }
+
+    // The first self-attention layer tells the attention's shape.
+    int64_t first_attn = -1, first_ff = -1;
+    for (auto& [i, k] : blocks.kind) {
+      if (k == 'a' && first_attn < 0) first_attn = i;
+      if (k == 'f' && first_ff < 0) first_ff = i;
+    }
+    const std::string a = fmt::format("attn_layers.layers.{}.", first_attn);
+    const int64_t inner = dim_at(find(n_, a + "1.to_q.weight"), 0);
+    int64_t heads = -1;
+    std::string heads_from;
+    if (const TensorInfo* mk = find(n_, a + "1.mem_k")) {
+      heads = dim_at(mk, 0);
+      heads_from = t(a + "1.mem_k") + " [heads, n, dim_head]";
+      set("attn_num_mem_kv", dim_at(mk, 1), t(a + "1.mem_k") + " [heads, n, dim_head]");
+    } else if (const TensorInfo* rp = find(n_, "attn_layers.rel_pos.relative_attention_bias.weight")) {
+      heads = dim_at(rp, 1);
+      heads_from = t("attn_layers.rel_pos.relative_attention_bias.weight") + " [buckets, heads]";
+    } else {
+      for (auto& [i, k] : blocks.kind)
+        if (const TensorInfo* mix = find(n_, fmt::format("attn_layers.layers.{}.1.to_value_residual_mix.0.weight", i))) {
+          heads = dim_at(mix, 0);
+          heads_from = t(fmt::format("attn_layers.layers.{}.1.to_value_residual_mix.0.weight", i)) + " [heads, dim]";
+          break;
+        }
+    }
+    if (inner > 0 && heads > 0 && inner % heads == 0) {
+      set("heads", heads, heads_from);
+      if (inner / heads != kDefaultDimHead) set("attn_dim_head", inner / heads, fmt::format("{} query rows over {} heads", inner, heads));
+    } else if (inner > 0 && inner % kDefaultDimHead == 0) {
+      set("heads", inner / kDefaultDimHead,
+          fmt::format("{} query rows; only heads x dim_head shows, dim_head taken as the default 64", inner), false);
+    } else if (inner > 0) {
+      set("heads", 1, fmt::format("{} query rows, not a multiple of 64: one head of {} assumed", inner, inner), false);
+      set("attn_dim_head", inner, "query rows");
+    }
+
+    if (first_ff >= 0) {
+      const std::string f = fmt::format("attn_layers.layers.{}.1.ff.", first_ff);
+      int64_t ff_inner = -1;
+      if (const TensorInfo* glu = find(n_, f + "0.proj.weight")) {
+        set("ff_glu", true, t(f + "0.proj.weight") + " (a GLU's projection)");
+        ff_inner = dim_at(glu, 0) / 2;
+      } else {
+        ff_inner = dim_at(find(n_, f + "0.0.weight"), 0);
+      }
+      if (ff_inner > 0 && dim > 0 && ff_inner != dim * kDefaultFfMult) {
+        if (ff_inner % dim == 0) set("ff_mult", ff_inner / dim, fmt::format("feed-forward inner width {}", ff_inner));
+        else set("ff_mult", static_cast<double>(ff_inner) / static_cast<double>(dim), fmt::format("feed-forward inner width {}", ff_inner));
+      }
+    }
+
+    // Norms: where (before the block: pre-norm; after: post-norm) and which.
+    const std::string l0 = fmt::format("attn_layers.layers.{}.0.", blocks.kind.empty() ? 0 : blocks.kind.begin()->first);
+    std::string norm_at;
+    for (const char* slot : {"0.", "2."})
+      for (const char* param : {"gamma", "g", "weight"})
+        if (norm_at.empty() && find(n_, l0 + slot + param)) norm_at = std::string(slot) + param;
+    if (norm_at.empty()) {
+      fp_.ambiguous.push_back(fmt::format("{}norms: no norm parameter under {}: a parameterless norm (simple RMSNorm, "
+                                          "or LayerNorm without affine) leaves no tensor; LayerNorm assumed",
+                                          arg_, t(l0)));
+    } else {
+      if (norm_at[0] == '2') set("pre_norm", false, t(l0 + norm_at) + " (after the block)");
+      const std::string param = norm_at.substr(2);
+      const TensorInfo* g = find(n_, l0 + norm_at);
+      if (param == "g" && dim_at(g, 0) == 1 && g->shape.size() == 1) set("use_scalenorm", true, t(l0 + norm_at) + " (one scale)");
+      else if (param == "g") set("use_rmsnorm", true, t(l0 + norm_at) + " (a gain per feature, no shift)");
+    }
+
+    if (const TensorInfo* rot = find(n_, "attn_layers.rotary_pos_emb.inv_freq")) {
+      set("rotary_pos_emb", true, t("attn_layers.rotary_pos_emb.inv_freq"));
+      const int64_t dim_head = inner > 0 && heads > 0 ? inner / heads : kDefaultDimHead;
+      const int64_t rot_dim = 2 * dim_at(rot, 0);
+      if (rot_dim != std::max<int64_t>(dim_head / 2, 32)) set("rotary_emb_dim", rot_dim, t("attn_layers.rotary_pos_emb.inv_freq") + " length x 2");
+    }
+    if (const TensorInfo* rp = find(n_, "attn_layers.rel_pos.relative_attention_bias.weight")) {
+      set("rel_pos_bias", true, t("attn_layers.rel_pos.relative_attention_bias.weight"));
+      if (dim_at(rp, 0) != kDefaultRelPosBuckets) set("rel_pos_num_buckets", dim_at(rp, 0), "relative position buckets");
+    }
+    if (!find(n_, "pos_emb.emb.weight") && !find(n_, "attn_layers.rotary_pos_emb.inv_freq") &&
+        !find(n_, "attn_layers.rel_pos.relative_attention_bias.weight"))
+      fp_.ambiguous.push_back(fmt::format("{}positions: none of absolute, rotary or T5 relative: ALiBi "
+                                          "(alibi_pos_bias) or no positions at all; neither leaves a tensor; none assumed",
+                                          arg_));
+
+    bool mix = false;
+    for (auto& [name, _] : n_) mix |= name.find(".to_value_residual_mix.") != std::string::npos;
+    if (mix) set("add_value_residual", true, "to_value_residual_mix in the attention layers after the first");
+    else if (attention > 1)
+      fp_.ambiguous.push_back(fmt::format("{}add_value_residual: before 1.42.14 the value residual leaves no tensor; "
+                                          "off assumed",
+                                          arg_));
+
+    if (wrapper_logits && !find(n_, "to_logits.weight")) {
+      set_wrapper("tie_embedding", true, "no to_logits.weight: the logits reuse the token embedding");
+      fp_.ambiguous.push_back("tie_embedding: a model built without logits (an encoder's return_only_embed) looks the "
+                              "same; tied embeddings assumed");
+    }
+  }
+
+ private:
+  const Names& n_;
+  std::string section_, arg_, tp_;
+  Fingerprint& fp_;
+};
+
+// Which of the (newest-layout) tensors the rules above read: the rest are
+// features the fingerprint does not know, said rather than ignored.
+bool known_tensor(const std::string& name) {
+  static const char* kSuffixes[] = {
+      "token_emb.emb.weight", "pos_emb.emb.weight", "memory_tokens", "to_logits.weight", "to_logits.bias",
+      "rotary_pos_emb.inv_freq", "relative_attention_bias.weight", "to_q.weight", "to_k.weight", "to_v.weight",
+      "to_out.weight", "to_out.bias", "mem_k", "mem_v", ".gamma", ".g", ".weight", ".bias"};
+  for (auto* s : kSuffixes) {
+    const std::string suffix = s;
+    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      return true;
+  }
+  return false;
+}
+
+json build_spec(const Fingerprint& fp) {
+  json spec = {{"name", "fingerprint"}, {"model", fp.model}, {"seed", 0}, {"batch", 2}, {"mask", "none"}};
+  for (auto& a : fp.args) spec[a.section][a.name] = a.value;
+  int64_t max_len = 1024;
+  if (fp.model == "xtransformer") {
+    const json& x = spec["xtransformer"];
+    max_len = std::min(x.value("enc_max_seq_len", int64_t{1024}), x.value("dec_max_seq_len", int64_t{1024}));
+  } else {
+    max_len = spec["wrapper"].value("max_seq_len", int64_t{1024});
+  }
+  spec["seq_len"] = std::max<int64_t>(1, std::min<int64_t>(16, max_len));
+  if (fp.dtype == "bfloat16") spec["dtype"] = "bfloat16";
+  return spec;
+}
+
+std::map<std::string, int64_t> guess_heads(const std::vector<TensorInfo>& tensors) {
+  std::map<std::string, int64_t> heads;
+  for (auto& t : tensors) {
+    const std::string p = model_prefix(t.name);
+    if (t.name == p + "attn_layers.layers.0.1.to_q.weight" && !t.shape.empty())
+      heads[p] = t.shape[0] % kDefaultDimHead == 0 ? t.shape[0] / kDefaultDimHead : 1;
+  }
+  return heads;
+}
+
+}  // namespace
+
+std::string ReleaseRange::str() const {
+  std::string s = first == last ? first.str() : first.str() + " - " + last.str();
+  if (torch == "<2.1") s += " (saved under torch < 2.1)";
+  if (torch == ">=2.1") s += " (saved under torch >= 2.1)";
+  return s;
+}
+
+bool Fingerprint::matches(const Version& v) const {
+  return std::any_of(ranges.begin(), ranges.end(), [&](auto& r) { return r.contains(v); });
+}
+
+json Fingerprint::to_json() const {
+  json args_j = json::array(), ranges_j = json::array();
+  for (auto& a : args)
+    args_j.push_back({{"section", a.section}, {"name", a.name}, {"value", a.value}, {"certain", a.certain}, {"why", a.why}});
+  for (auto& r : ranges) ranges_j.push_back({{"first", r.first.str()}, {"last", r.last.str()}, {"torch", r.torch}});
+  json j = {{"model", model}, {"dtype", dtype}, {"args", args_j}, {"ambiguous", ambiguous},
+            {"unrecognised", unrecognised}, {"ranges", ranges_j}, {"newest_args", newest_args}, {"spec", spec}};
+  j["stamped"] = stamped ? json(stamped->str()) : json(nullptr);
+  return j;
+}
+
+Fingerprint fingerprint_tensors(const ReleaseHistory& h, const std::vector<TensorInfo>& tensors, const json& record) {
+  Fingerprint fp;
+  if (record.is_object())
+    for (auto key : {"x_transformers", "release"})
+      if (!fp.stamped && record.contains(key) && record[key].is_string()) fp.stamped = Version::parse(record[key].get<std::string>());
+  for (auto& t : tensors)
+    if (t.dtype == DType::F32 || t.dtype == DType::BF16 || t.dtype == DType::F16 || t.dtype == DType::F64) {
+      fp.dtype = t.dtype == DType::BF16 ? "bfloat16" : t.dtype == DType::F16 ? "float16" : t.dtype == DType::F64 ? "float64" : "float32";
+      break;
+    }
+
+  // First pass: the layout alone (no spec), then the arguments read in the
+  // newest layout, then the layout again with them (changes that hold only
+  // for some arguments are then decided).
+  ModelFacts facts;
+  facts.heads = guess_heads(tensors);
+  std::vector<Match> matches = matching_groups(h, tensors, facts);
+  if (matches.empty()) {
+    fp.model = "unknown";
+    return fp;
+  }
+  const ReleasePoint newest{h.newest, 2, 13};
+  const ConversionPlan up = plan_conversion(h, matches.back().point, newest, tensors, facts);
+  std::vector<TensorInfo> there;
+  if (up.outcome == ConversionOutcome::Refused) there = tensors;  // read as they are
+  else
+    for (auto& o : up.outputs) there.push_back(o.info);
+
+  bool x = false;
+  for (auto& t : there) x |= t.name.rfind("encoder.", 0) == 0 || t.name.rfind("decoder.net.", 0) == 0;
+  if (x) {
+    fp.model = "xtransformer";
+    ModelReader(under(there, "encoder."), "xtransformer", "enc_", "encoder.", fp).read(false, false);
+    ModelReader(under(there, "decoder.net."), "xtransformer", "dec_", "decoder.net.", fp).read(true, false);
+  } else {
+    fp.model = "decoder";
+    fp.ambiguous.insert(fp.ambiguous.begin(),
+                        "model: Decoder or Encoder: causal masking leaves no tensor; Decoder assumed");
+    ModelReader(under(there, ""), "layers", "", "", fp).read(false, true);
+  }
+  for (auto& t : there)
+    if (!known_tensor(t.name)) fp.unrecognised.push_back(t.name);
+  fp.spec = build_spec(fp);
+
+  const std::vector<Match> refined = matching_groups(h, tensors, facts_from_spec(fp.spec));
+  if (!refined.empty()) matches = refined;
+  fp.ranges = merge(matches);
+  const ConversionPlan last = plan_conversion(h, matches.back().point, newest, tensors, facts_from_spec(fp.spec));
+  if (last.outcome != ConversionOutcome::Refused) fp.newest_args = last.args;
+  return fp;
+}
+
+}  // namespace xcompat
