@@ -151,6 +151,19 @@ int main(int argc, char** argv) {
   fpr->add_option("file", fingerprint_path, ".pt or .safetensors")->required();
   fpr->add_flag("--json", common.json, "machine-readable output");
 
+  auto* stp = app.add_subcommand("stamp", "record which release saved a checkpoint, in a copy of it or beside it");
+  cli::StampArgs stargs;
+  stp->add_option("file", stargs.in, ".pt or .safetensors")->required();
+  stp->add_option("--release", stargs.release, "the x-transformers release that saved it")->required();
+  stp->add_option("--torch", stargs.torch, "the torch it was saved under (layouts of 1.27.1 - 1.30.x depend on it)");
+  stp->add_option("--spec", stargs.spec, "the catalogue spec it was built from");
+  stp->add_option("--specs-file", common.specs_path, "spec catalogue (TOML)");
+  stp->add_option("--spec-args", stargs.spec_args, "a JSON spec: {\"model\": ..., \"wrapper\": {...}, \"layers\": {...}}");
+  stp->add_option("--out", stargs.out, "the stamped copy (.safetensors or .pt)");
+  stp->add_flag("--sidecar", stargs.sidecar, "leave the file as it is: write FILE.xcompat.json beside it");
+  stp->add_flag("--force", stargs.force, "stamp even when the tensors are not named as that release names them");
+  stp->add_flag("--json", common.json, "machine-readable output");
+
   auto* hs = app.add_subcommand("history", "the release history: every change between releases, and what carries it");
   cli::HistoryArgs hargs;
   add_common(hs);
@@ -189,6 +202,7 @@ int main(int argc, char** argv) {
     if (cv->parsed()) return cli::convert(common, cargs);
     if (hs->parsed()) return cli::history(common, hargs);
     if (fpr->parsed()) return cli::fingerprint(fingerprint_path, common.json);
+    if (stp->parsed()) return cli::stamp(common, stargs);
     if (work->parsed()) return cli::exec_worker(worker_release, worker_consumer);
   } catch (const std::exception& e) {
     fmt::print(stderr, "xcompat: {}\n", e.what());

@@ -1,6 +1,7 @@
 #include "harness/checkpoint/checkpoint_file.hpp"
 
 #include <fstream>
+#include <iterator>
 
 #include "harness/checkpoint/checkpoint_error.hpp"
 #include "harness/checkpoint/pt_reader.hpp"
@@ -24,12 +25,26 @@ json parse_record(const std::string& text, const fs::path& file) {
   throw CheckpointError(file, "its xcompat record is not a JSON object");
 }
 
+// A stamp kept beside a file that must stay byte-identical (`xcompat stamp
+// --sidecar`): <file>.xcompat.json. The file's own record wins.
+json with_sidecar(json record, const fs::path& file) {
+  if (!record.empty()) return record;
+  fs::path sidecar = file;
+  sidecar += ".xcompat.json";
+  std::error_code ec;
+  if (!fs::is_regular_file(sidecar, ec)) return record;
+  if (fs::file_size(sidecar, ec) > (1u << 20)) throw CheckpointError(sidecar, "a stamp over 1 MiB is not a stamp");
+  std::ifstream in(sidecar, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse_record(text, sidecar);
+}
+
 class PtFile final : public CheckpointReader {
  public:
   explicit PtFile(const fs::path& f) : path_(f), r_(f) {}
   const std::vector<TensorInfo>& tensors() const override { return r_.tensors(); }
   TensorData read(const std::string& name) override { return r_.read(name); }
-  json xcompat_record() const override { return parse_record(r_.xcompat_record(), path_); }
+  json xcompat_record() const override { return with_sidecar(parse_record(r_.xcompat_record(), path_), path_); }
   const char* format() const override { return "pt"; }
 
  private:
@@ -44,7 +59,7 @@ class SafetensorsFile final : public CheckpointReader {
   TensorData read(const std::string& name) override { return r_.read(name); }
   json xcompat_record() const override {
     auto it = r_.metadata().find("xcompat");
-    return it == r_.metadata().end() ? json::object() : parse_record(it->second, path_);
+    return with_sidecar(it == r_.metadata().end() ? json::object() : parse_record(it->second, path_), path_);
   }
   const char* format() const override { return "safetensors"; }
 

@@ -23,7 +23,8 @@ class CheckpointReader {
   virtual ~CheckpointReader() = default;
   virtual const std::vector<TensorInfo>& tensors() const = 0;  // by name
   virtual TensorData read(const std::string& name) = 0;
-  // The "xcompat" record, or an empty object.
+  // The "xcompat" record (the file's own, else a stamp beside it:
+  // <file>.xcompat.json), or an empty object.
   virtual nlohmann::json xcompat_record() const = 0;
   virtual const char* format() const = 0;  // "pt" or "safetensors"
 };

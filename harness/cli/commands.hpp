@@ -49,6 +49,12 @@ struct ConvertArgs {
 };
 int convert(const Common& c, const ConvertArgs& a);
 
+struct StampArgs {
+  std::string in, out, release, torch, spec, spec_args;
+  bool sidecar = false, force = false;
+};
+int stamp(const Common& c, const StampArgs& a);
+
 // `xcompat fingerprint FILE`: exit 0, or 3 when no known layout matches.
 int fingerprint(const std::string& file, bool as_json);
 
