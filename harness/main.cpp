@@ -64,7 +64,12 @@ int main(int argc, char** argv) {
     sub->add_flag("--json", common.json, "machine-readable output");
   };
 
-  auto* rel = app.add_subcommand("releases", "list the pinned releases and whether each imports");
+  auto* inst = app.add_subcommand("install", "install published releases that are not pinned into sandboxes");
+  std::vector<std::string> install_versions;
+  add_common(inst);
+  inst->add_option("versions", install_versions, "x-transformers releases, X.Y.Z")->required();
+
+  auto* rel = app.add_subcommand("releases", "list the pinned releases (and those installed on demand) and whether each imports");
   bool no_import = false;
   add_common(rel);
   rel->add_flag("--no-import-check", no_import, "only check that sandboxes exist");
@@ -191,6 +196,7 @@ int main(int argc, char** argv) {
   sargs.consumers = sw_consumers.all();
   try {
     if (rel->parsed()) return cli::releases(common, !no_import);
+    if (inst->parsed()) return cli::install(common, install_versions);
     if (fix->parsed()) return cli::fixtures(common, fargs);
     if (sw->parsed()) return cli::sweep(common, sargs);
     if (mg->parsed()) return cli::merge(merge_out, merge_in);

@@ -86,8 +86,6 @@ std::string when(const HistoryChange& c) {
   return s.empty() ? "always" : s;
 }
 
-bool passes_direct(const CellResult& c) { return !c.direct_verdict && verdict_passes(c.verdict); }
-
 std::string era_of(const std::string& v) { return v.substr(0, v.find('.')) + ".x"; }
 
 }  // namespace

@@ -17,6 +17,8 @@ struct Common {
 };
 
 int releases(const Common& c, bool check_import);
+// `xcompat install V...`: sandboxes for published releases that are not pinned.
+int install(const Common& c, const std::vector<std::string>& versions);
 
 struct FixturesArgs {
   std::vector<std::string> releases, specs, dtypes;

@@ -7,6 +7,7 @@
 #include "harness/core/error.hpp"
 #include "harness/core/select.hpp"
 #include "harness/core/toml_file.hpp"
+#include "harness/core/version.hpp"
 
 namespace xcompat {
 
@@ -64,6 +65,15 @@ Pins load_pins(const std::filesystem::path& path) {
     pins.releases.push_back(std::move(rel));
   }
   if (pins.releases.empty()) throw Error(where + ": no [[release]] entries");
+  for (auto& e : j.value("era_extras", json::array())) {
+    EraExtras era;
+    era.from = require_string(e, "from", where + " [[era_extras]]");
+    era.until = e.value("until", "");
+    for (auto& p : e.value("packages", json::array())) era.packages.push_back(p.get<std::string>());
+    if (!Version::parse(era.from) || (!era.until.empty() && !Version::parse(era.until)))
+      throw Error(fmt::format("{}: [[era_extras]] from {} until {}: releases are X.Y.Z", where, era.from, era.until));
+    pins.era_extras.push_back(std::move(era));
+  }
   const json tolerances = j.value("tolerance", json::object());
   for (auto& [dtype, t] : tolerances.items())
     pins.tolerances[dtype] = Tolerance::from_json(t);
@@ -78,6 +88,17 @@ Pins load_pins(const std::filesystem::path& path) {
     pins.overrides.push_back(std::move(ov));
   }
   return pins;
+}
+
+std::vector<std::string> Pins::extras_for(const std::string& version) const {
+  if (const Release* r = find(version)) return r->extras;
+  std::vector<std::string> out;
+  const auto v = Version::parse(version);
+  if (!v) return out;
+  for (auto& e : era_extras)
+    if (*Version::parse(e.from) <= *v && (e.until.empty() || *v <= *Version::parse(e.until)))
+      out.insert(out.end(), e.packages.begin(), e.packages.end());
+  return out;
 }
 
 std::vector<Release> select_releases(const Pins& pins, const std::vector<std::string>& wanted) {

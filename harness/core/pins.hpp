@@ -34,14 +34,24 @@ struct ToleranceOverride {
   Tolerance tolerance;
 };
 
+// The extras of every release in [from, until] (until empty: no end) that
+// is not pinned.
+struct EraExtras {
+  std::string from, until;
+  std::vector<std::string> packages;
+};
+
 struct Pins {
   std::string torch;
   std::vector<Release> releases;
+  std::vector<EraExtras> era_extras;
   std::vector<std::string> dtypes = {"float32"};  // the dtype axis of a default sweep
   std::map<std::string, Tolerance> tolerances;  // by dtype
   std::vector<ToleranceOverride> overrides;
 
   const Release* find(const std::string& version) const;
+  // A pinned release's own extras, else those of its era.
+  std::vector<std::string> extras_for(const std::string& version) const;
   // The policy for one cell: the dtype's default unless an override names
   // this (spec, consumer).
   Tolerance tolerance_for(const std::string& spec, const std::string& consumer,

@@ -24,13 +24,6 @@ json sweep(const fs::path& state, const std::string& args, const std::string& en
   return json::parse(r.out);
 }
 
-const Spec& find_spec(const std::vector<Spec>& all, const std::string& name) {
-  for (auto& s : all)
-    if (s.name == name) return s;
-  FAIL("no spec " << name);
-  return all.front();
-}
-
 // Replaces a cached fixture's checkpoint with a mutated one (meta.json's
 // hashes updated): to the sweep, a producer that saved these tensors.
 void mutate_in_place(const fs::path& fixture, const std::string& mutation) {
