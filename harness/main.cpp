@@ -146,6 +146,7 @@ int main(int argc, char** argv) {
   cv->add_option("--from", cargs.from, "the release that saved it (default: its stamp, or a meta.json beside it)");
   cv->add_option("--spec", cargs.spec, "the spec it was built from (heads, conditional changes)");
   cv->add_option("--specs-file", common.specs_path, "spec catalogue (TOML)");
+  cv->add_option("--spec-args", cargs.spec_args, "a JSON spec (as `xcompat check` writes it)");
   cv->add_option("--out", cargs.out, "where to write (.safetensors or .pt)");
   cv->add_flag("--strict", cargs.strict, "refuse a conversion that loses anything");
   cv->add_flag("--dry-run", cargs.dry_run, "plan only, write nothing");
@@ -155,6 +156,18 @@ int main(int argc, char** argv) {
   std::string fingerprint_path;
   fpr->add_option("file", fingerprint_path, ".pt or .safetensors")->required();
   fpr->add_flag("--json", common.json, "machine-readable output");
+
+  auto* chk = app.add_subcommand("check", "the upgrade answer for your own checkpoint: does release B load it and compute the same?");
+  cli::CheckArgs chargs;
+  add_common(chk);
+  add_db(chk);
+  chk->add_option("file", chargs.file, ".pt or .safetensors")->required();
+  chk->add_option("--to", chargs.to, "the release to upgrade (or downgrade) to")->required();
+  chk->add_option("--from", chargs.from, "the release that saved it (default: its stamp, else its layout's newest pin)");
+  chk->add_option("--spec", chargs.spec, "the catalogue spec it was built from");
+  chk->add_option("--spec-args", chargs.spec_args, "a JSON spec: {\"model\": ..., \"wrapper\": {...}, \"layers\": {...}}");
+  chk->add_flag("--install", chargs.install, "install the releases it needs that are not installed");
+  chk->add_flag("--no-native", chargs.no_native, "skip the cpp-native path");
 
   auto* stp = app.add_subcommand("stamp", "record which release saved a checkpoint, in a copy of it or beside it");
   cli::StampArgs stargs;
@@ -209,6 +222,7 @@ int main(int argc, char** argv) {
     if (hs->parsed()) return cli::history(common, hargs);
     if (fpr->parsed()) return cli::fingerprint(fingerprint_path, common.json);
     if (stp->parsed()) return cli::stamp(common, stargs);
+    if (chk->parsed()) return cli::check(common, chargs);
     if (work->parsed()) return cli::exec_worker(worker_release, worker_consumer);
   } catch (const std::exception& e) {
     fmt::print(stderr, "xcompat: {}\n", e.what());

@@ -106,7 +106,24 @@ ALTER TABLE results ADD COLUMN conversion TEXT;
 ALTER TABLE results ADD COLUMN causes TEXT;
 )sql";
 
-constexpr const char* kSteps[] = {kV1, kV2, kV3, kV4, kV5, kV6};
+// v7: checks of users' own checkpoints (`xcompat check`), apart from the
+// catalogue's matrix: one row per path (direct with its converted path, and
+// cpp-native) of one file (by content hash) against one consumer.
+constexpr const char* kV7 = R"sql(
+CREATE TABLE checks (
+  id INTEGER PRIMARY KEY,
+  file_sha256 TEXT NOT NULL, file_name TEXT NOT NULL,
+  checked_at TEXT NOT NULL, harness_version TEXT NOT NULL,
+  from_release TEXT NOT NULL, from_source TEXT NOT NULL,
+  consumer TEXT NOT NULL, path TEXT NOT NULL CHECK (path IN ('release', 'cpp-native')),
+  spec TEXT NOT NULL,
+  verdict TEXT NOT NULL CHECK (verdict IN
+    ('IDENTICAL','CLOSE','CONVERTED','DRIFT','LOAD_FAIL','ERROR','UNSUPPORTED')),
+  direct_verdict TEXT, result TEXT NOT NULL);
+CREATE INDEX checks_by_file ON checks (file_sha256, checked_at);
+)sql";
+
+constexpr const char* kSteps[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7};
 
 int user_version(sql::Db& db) {
   auto st = db.prepare("PRAGMA user_version");

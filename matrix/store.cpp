@@ -144,6 +144,39 @@ void Store::finish_run(int64_t run_id, const std::string& status) {
       .bind(1, status).bind(2, now_utc()).bind(3, run_id).run();
 }
 
+void Store::record_check(const CheckRecord& c) {
+  db_.prepare(
+        "INSERT INTO checks (file_sha256, file_name, checked_at, harness_version, from_release, from_source, "
+        "consumer, path, spec, verdict, direct_verdict, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind(1, c.file_sha256)
+      .bind(2, c.file_name)
+      .bind(3, c.checked_at.empty() ? now_utc() : c.checked_at)
+      .bind(4, XCOMPAT_VERSION)
+      .bind(5, c.from_release)
+      .bind(6, c.from_source)
+      .bind(7, c.consumer)
+      .bind(8, c.path)
+      .bind(9, c.spec.dump())
+      .bind(10, verdict_name(c.cell.verdict))
+      .bind(11, c.cell.direct_verdict ? std::optional<std::string>(verdict_name(*c.cell.direct_verdict)) : std::nullopt)
+      .bind(12, c.cell.to_json().dump())
+      .run();
+}
+
+std::vector<CheckRecord> Store::checks_of(const std::string& file_sha256) {
+  auto st = db_.prepare(
+      "SELECT file_sha256, file_name, checked_at, from_release, from_source, consumer, path, spec, result "
+      "FROM checks WHERE file_sha256 = ? ORDER BY checked_at, id");
+  st.bind(1, file_sha256);
+  std::vector<CheckRecord> out;
+  while (st.step()) {
+    CheckRecord r{st.text_at(0), st.text_at(1), st.text_at(2), st.text_at(3), st.text_at(4), st.text_at(5),
+                  st.text_at(6), json::parse(st.text_at(7)), CellResult::from_json(json::parse(st.text_at(8)))};
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 void Store::record(int64_t run_id, const std::vector<CellResult>& cells) {
   if (cells.empty()) return;
   static const std::string sql = [] {

@@ -24,7 +24,7 @@
 
 namespace xcompat {
 
-inline constexpr int kSchemaVersion = 6;
+inline constexpr int kSchemaVersion = 7;
 
 struct RunInfo {
   int64_t id = 0;
@@ -39,6 +39,14 @@ struct TimelineRow {
   int64_t run_id = 0;
   Verdict verdict = Verdict::Error;
   bool flaky = false;
+};
+
+// One path of `xcompat check` on a user's file (table `checks`).
+struct CheckRecord {
+  std::string file_sha256, file_name, checked_at, from_release, from_source, consumer;
+  std::string path;  // "release" (direct, with its converted path) or "cpp-native"
+  nlohmann::json spec;
+  CellResult cell;
 };
 
 struct StoredResult {
@@ -95,6 +103,10 @@ class Store {
   std::vector<Consumer> consumers();
   // Every result ever recorded, cell by cell, oldest first within a cell.
   void for_each_result_in_cell_order(const std::function<void(const TimelineRow&)>& fn);
+
+  // Checks of users' checkpoints, apart from the matrix's runs.
+  void record_check(const CheckRecord& c);
+  std::vector<CheckRecord> checks_of(const std::string& file_sha256);  // oldest first
 
   // Folds another store's runs and results into this one; runs already here
   // (same uuid) are skipped. Returns the number of results added.

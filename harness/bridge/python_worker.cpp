@@ -102,6 +102,7 @@ struct PythonRelease {
     try {
       if (op == "info") return {{"info", from_python(driver.attr("info")())}};
       if (op == "make_fixture") return make_fixture(req);
+      if (op == "make_reference") return make_reference(req);
       if (op == "evaluate") return evaluate(req);
       if (op == "debug") {
         driver.attr("debug")(req.value("action", ""));
@@ -110,11 +111,12 @@ struct PythonRelease {
     } catch (py::error_already_set& e) {
       const std::string reason = py::str(e.value()).cast<std::string>();
       if (e.matches(unsupported))
-        return op == "make_fixture" ? json{{"status", "unsupported"}, {"reason", reason}}
+        return op == "make_fixture" || op == "make_reference" ? json{{"status", "unsupported"}, {"reason", reason}}
                                     : CellReply::unsupported(reason).to_json();
       // A release failing on its own spec is recorded with the fixture; in
       // a consumer it is that cell's ERROR (an exception reply).
-      if (e.matches(broken) && op == "make_fixture") return {{"status", "broken"}, {"reason", reason}};
+      if (e.matches(broken) && (op == "make_fixture" || op == "make_reference"))
+        return {{"status", "broken"}, {"reason", reason}};
       throw Error(e.matches(broken) ? reason : e.what());
     }
     throw Error("unknown op '" + op + "'");
@@ -125,6 +127,16 @@ struct PythonRelease {
     py::object meta = driver.attr("make_fixture")(to_python(req.at("spec")), req.at("out_dir").get<std::string>(),
                                                   XCOMPAT_VERSION);
     return {{"status", "ok"}, {"meta", from_python(meta)}, {"timing", {{"fixture_ms", ms_since(t0)}}}};
+  }
+
+  // A fixture made of a user's checkpoint (`xcompat check`): this release's
+  // outputs for it, or the strict load's failure.
+  json make_reference(const json& req) {
+    const auto t0 = Clock::now();
+    json r = from_python(driver.attr("make_reference")(to_python(req.at("spec")), req.at("checkpoint").get<std::string>(),
+                                                      req.at("out_dir").get<std::string>(), XCOMPAT_VERSION));
+    r["timing"] = {{"fixture_ms", ms_since(t0)}};
+    return r;
   }
 
   json evaluate(const json& req) {
@@ -156,7 +168,7 @@ struct PythonRelease {
 };
 
 int serve_release(const std::string& release, py::object driver) {
-  PythonRelease worker{release, std::move(driver), {}};
+  PythonRelease worker{release, std::move(driver), {}, {}};
   WorkerHandlers handlers{[&] { return worker.bind(); }, [&](const json& req) { return worker.handle(req); }};
   int rc = serve_worker(handlers);
   // Leave the interpreter alive: finalising after torch was imported can hang

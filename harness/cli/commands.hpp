@@ -46,10 +46,17 @@ int sweep(const Common& c, const SweepArgs& a);
 int merge(const std::string& out, const std::vector<std::string>& inputs);
 
 struct ConvertArgs {
-  std::string in, out, to, from, spec;
+  std::string in, out, to, from, spec, spec_args;
   bool strict = false, dry_run = false;
 };
 int convert(const Common& c, const ConvertArgs& a);
+
+struct CheckArgs {
+  std::string file, to, from, spec, spec_args;
+  bool install = false, no_native = false;
+};
+// `xcompat check FILE --to B`: exit 0 safe as it is, 3 breaks, 2 cannot tell.
+int check(const Common& c, const CheckArgs& a);
 
 struct StampArgs {
   std::string in, out, release, torch, spec, spec_args;

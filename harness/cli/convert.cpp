@@ -8,6 +8,7 @@
 #include "harness/cli/commands.hpp"
 #include "harness/convert/convert_file.hpp"
 #include "harness/core/error.hpp"
+#include "harness/core/json_file.hpp"
 #include "harness/core/spec.hpp"
 
 namespace xcompat::cli {
@@ -60,10 +61,12 @@ int convert(const Common& c, const ConvertArgs& a) {
     if (!from) throw Error("--from wants a release X.Y.Z, not '" + a.from + "'");
     req.from = from;
   }
+  if (!a.spec.empty() && !a.spec_args.empty()) throw Error("give --spec or --spec-args, not both");
   if (!a.spec.empty()) {
     const auto specs = select_specs(load_specs(c.specs_path), {a.spec});
     req.spec = specs.front().definition;
   }
+  if (!a.spec_args.empty()) req.spec = read_json_file(a.spec_args);
   const ReleaseHistory& history = release_history();
   const ConvertResult r = convert_file(history, req);
   const ConversionPlan& p = r.plan;

@@ -169,4 +169,23 @@ json CellResult::to_json() const {
   return j;
 }
 
+CellResult CellResult::from_json(const json& j) {
+  CellResult c;
+  c.key = {j.value("spec", ""), j.value("producer", ""), j.value("consumer", ""), j.value("device", "cpu"),
+           j.value("dtype", "float32"), j.value("checkpoint", "pt")};
+  c.verdict = verdict_from_name(j.value("verdict", "ERROR"));
+  if (j.contains("metrics") && j["metrics"].is_object()) c.metrics = Metrics::from_json(j["metrics"]);
+  c.latency_ms = j.value("latency_ms", 0.0);
+  if (j.contains("load_report")) c.load_report = LoadReport::from_json(j["load_report"]);
+  c.error = j.value("error", "");
+  c.cache_key = j.value("cache_key", "");
+  c.flaky = j.value("flaky", false);
+  c.reused = j.value("reused", false);
+  if (j.contains("direct_verdict")) c.direct_verdict = verdict_from_name(j["direct_verdict"].get<std::string>());
+  if (j.contains("conversion")) c.conversion = j["conversion"];
+  if (j.contains("causes")) c.causes = j["causes"];
+  c.tolerance_override = j.value("tolerance_override", "");
+  return c;
+}
+
 }  // namespace xcompat

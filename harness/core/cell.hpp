@@ -73,6 +73,7 @@ struct CellResult {
   // (empty unless the conversion was carried out).
   std::string convert_command() const;
   nlohmann::json to_json() const;
+  static CellResult from_json(const nlohmann::json& j);  // what to_json wrote
 };
 
 }  // namespace xcompat

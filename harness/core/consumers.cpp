@@ -26,6 +26,8 @@ std::vector<Consumer> default_consumers(const Pins& pins) {
 std::vector<Consumer> select_consumers(const Pins& pins, const std::vector<std::string>& wanted) {
   auto all = default_consumers(pins);
   if (wanted.empty()) return all;
+  for (auto& r : with_installed(pins, wanted))
+    if (!pins.find(r.version)) all.push_back(release_consumer(r));
   std::vector<Consumer> out;
   for (auto& w : wanted) {
     bool found = false;
@@ -34,7 +36,7 @@ std::vector<Consumer> select_consumers(const Pins& pins, const std::vector<std::
         out.push_back(c);
         found = true;
       }
-    if (!found) throw Error("unknown consumer '" + w + "' (a pinned release, cpp-native, python or cpp)");
+    if (!found) throw Error("unknown consumer '" + w + "' (a pinned or installed release, cpp-native, python or cpp)");
   }
   return out;
 }

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "harness/core/error.hpp"
+#include "harness/core/sandbox.hpp"
 #include "harness/core/select.hpp"
 #include "harness/core/toml_file.hpp"
 #include "harness/core/version.hpp"
@@ -101,8 +102,17 @@ std::vector<std::string> Pins::extras_for(const std::string& version) const {
   return out;
 }
 
+std::vector<Release> with_installed(const Pins& pins, const std::vector<std::string>& wanted) {
+  std::vector<Release> all = pins.releases;
+  for (auto& w : wanted)
+    if (!pins.find(w) && Version::parse(w) && sandbox_installed(w))
+      all.push_back({w, pins.extras_for(w), "not pinned: installed on demand"});
+  return all;
+}
+
 std::vector<Release> select_releases(const Pins& pins, const std::vector<std::string>& wanted) {
-  return select_by_name(pins.releases, wanted, [](const Release& r) { return r.version; }, "release");
+  return select_by_name(with_installed(pins, wanted), wanted, [](const Release& r) { return r.version; },
+                        "release (pinned, or installed with `xcompat install`)");
 }
 
 }  // namespace xcompat

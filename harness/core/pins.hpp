@@ -61,8 +61,11 @@ struct Pins {
 // Throws Error naming the file and the offending entry.
 Pins load_pins(const std::filesystem::path& path);
 
-// Keep the releases named in `wanted` (all when empty); an unknown name is an
-// Error listing what is known.
+// Keep the releases named in `wanted` (all pins when empty); a release that
+// is not pinned but installed (`xcompat install`) is taken when named; an
+// unknown name is an Error listing what is known.
 std::vector<Release> select_releases(const Pins& pins, const std::vector<std::string>& wanted);
+// The pins plus the installed releases among `wanted` that are not pinned.
+std::vector<Release> with_installed(const Pins& pins, const std::vector<std::string>& wanted);
 
 }  // namespace xcompat

@@ -471,6 +471,35 @@ def make_fixture(spec, out_dir, xcompat_version):
         logits = forward(model, spec, inputs).contiguous()
     except Exception as e:  # e.g. tie_embedding, broken from 0.24.0 to 1.16.7
         raise Broken(f"release fails to run the spec on its own weights: {type(e).__name__}: {str(e)[:500]}") from e
+    return _write_fixture(model, spec, inputs, logits, out_dir, xcompat_version)
+
+
+def make_reference(spec, checkpoint, out_dir, xcompat_version):
+    """A fixture made of a user's checkpoint (`xcompat check`): this
+    release builds the spec, loads the file strictly, and computes its
+    outputs on inputs drawn from the spec's seed; written like a catalogue
+    fixture, so every consumer evaluates it the same way. The file is
+    untrusted: weights_only. Returns {"status": "ok", "meta": ...} or
+    {"status": "load_fail", "load_report": ..., "error": ...}."""
+    model = build_model(spec)
+    if checkpoint.endswith(".safetensors"):
+        ckpt = load_file(checkpoint)
+    else:
+        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    report = _load_report(model.state_dict(), ckpt)
+    try:
+        model.load_state_dict(ckpt, strict=True)
+    except RuntimeError as e:
+        return {"status": "load_fail", "load_report": report, "error": str(e).strip()[:4000]}
+    inputs = make_inputs(spec)
+    try:
+        logits = forward(model, spec, inputs).contiguous()
+    except Exception as e:
+        raise Broken(f"release fails to run the spec on this checkpoint: {type(e).__name__}: {str(e)[:500]}") from e
+    return {"status": "ok", "meta": _write_fixture(model, spec, inputs, logits, out_dir, xcompat_version)}
+
+
+def _write_fixture(model, spec, inputs, logits, out_dir, xcompat_version):
     state = model.state_dict()
 
     torch.save(state, os.path.join(out_dir, "model.pt"))

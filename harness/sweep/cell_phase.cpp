@@ -52,9 +52,11 @@ Decision decide(const PlannedCell& cell, const FixturePhase& fixtures) {
   return d;
 }
 
+}  // namespace
+
 // A worker fault (crash, timeout, failed start) as the cell's ERROR; else
 // the reply's outcome.
-CellResult result_of(const CellKey& key, const WorkerReply& reply) {
+CellResult cell_result_of(const CellKey& key, const WorkerReply& reply) {
   if (!reply.ok()) {
     CellResult c;
     c.key = key;
@@ -72,8 +74,6 @@ CellResult result_of(const CellKey& key, const WorkerReply& reply) {
     return c;
   }
 }
-
-}  // namespace
 
 std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
   // Grouped by consumer, so each worker is one thread's.
@@ -130,7 +130,7 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
           summary.timing.forward += t.value("forward_ms", 0.0) / 1e3;
           summary.timing.compare += t.value("compare_ms", 0.0) / 1e3;
         }
-        result = result_of(cell->key, reply);
+        result = cell_result_of(cell->key, reply);
         // A worker fault says nothing lasting about the cell: record it, but
         // let the next sweep try again.
         const bool infrastructure_fault = !reply.ok() && reply.fault != WorkerFault::Exception;
@@ -142,7 +142,7 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
           return h.empty() ? std::optional<Verdict>{} : std::optional<Verdict>{h.back().cell.verdict};
         });
         if (before && *before != result.verdict && (!result.direct_verdict || *before != *result.direct_verdict)) {
-          CellResult again = result_of(cell->key, w.request(request, opts.cell_timeout));
+          CellResult again = cell_result_of(cell->key, w.request(request, opts.cell_timeout));
           std::lock_guard lock(m);
           ++summary.rerun;
           if (again.verdict != result.verdict ||

@@ -16,6 +16,10 @@
 
 namespace xcompat {
 
+// A worker fault (crash, timeout, failed start) as the cell's ERROR; else
+// the evaluate reply's outcome (an unreadable reply is that cell's ERROR).
+CellResult cell_result_of(const CellKey& key, const WorkerReply& reply);
+
 struct CellPhase {
   const Plan& plan;
   const Pins& pins;

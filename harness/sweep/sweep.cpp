@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <deque>
 #include <set>
 
 #include "fixtures/fixture_phase.hpp"
@@ -20,14 +21,24 @@ namespace {
 
 // Each cell needs its producer's fixture and, for a release consumer, its
 // own (to tell "cannot build this spec" apart from a real outcome).
-std::vector<FixtureNeed> fixture_needs(const Plan& plan, const Pins& pins) {
+// A release that is not pinned (installed with `xcompat install`) lives in
+// `unpinned`, which must outlive the needs.
+std::vector<FixtureNeed> fixture_needs(const Plan& plan, const Pins& pins, std::deque<Release>& unpinned) {
   std::set<std::tuple<std::string, std::string, std::string>> seen;
   std::vector<FixtureNeed> needs;
+  auto release_of = [&](const std::string& version) -> const Release* {
+    if (const Release* r = pins.find(version)) return r;
+    for (auto& r : plan.producers)
+      if (r.version == version) return &r;
+    for (auto& r : unpinned)
+      if (r.version == version) return &r;
+    const auto installed = with_installed(pins, {version});
+    if (installed.back().version != version) throw Error("release " + version + " is neither pinned nor installed");
+    return &unpinned.emplace_back(installed.back());
+  };
   auto need = [&](const std::string& version, const Spec* spec) {
     if (!seen.insert({version, spec->name, spec->dtype()}).second) return;
-    const Release* rel = pins.find(version);
-    if (!rel) throw Error("release " + version + " is not pinned in the policy file");
-    needs.push_back({rel, spec});
+    needs.push_back({release_of(version), spec});
   };
   for (auto& cell : plan.cells) {
     need(cell.producer->version, cell.spec);
@@ -60,10 +71,11 @@ SweepSummary run_sweep(Plan& plan, const Pins& pins, Store& store, const SweepOp
   summary.run_id = store.begin_run(run_args);
 
   WorkerPool pool;
+  std::deque<Release> unpinned;
   Progress progress(summary.planned, opts.progress_bar, opts.quiet);
   bool announced = false;
   const FixturePhase fixtures =
-      ensure_fixtures(pins, fixture_needs(plan, pins), pool, opts.jobs, [&](const FixtureEvent& e) {
+      ensure_fixtures(pins, fixture_needs(plan, pins, unpinned), pool, opts.jobs, [&](const FixtureEvent& e) {
         if (!e.cached && !announced) {
           announced = true;
           progress.note("making fixtures");

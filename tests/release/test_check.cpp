@@ -1,0 +1,130 @@
+// `xcompat check` on unlabeled checkpoints, through the binary: files saved
+// by releases that are not pinned (installed on demand) get a fingerprint
+// range holding their release and the verdict a sweep of that release gives
+// for the same cell, direct and converted; the answers are recorded in the
+// database apart from the matrix; what cannot be told says why (exit 2).
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "catch.hpp"
+#include "harness/core/hash.hpp"
+#include "harness/core/version.hpp"
+#include "matrix/store.hpp"
+#include "support.hpp"
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+using namespace xcompat;
+
+namespace {
+
+fs::path fixture(const test::TempDir& state, const std::string& release, const std::string& spec) {
+  auto made = test::xcompat(state.path, "fixtures --json --dtype float32 --release " + release + " --spec " + spec);
+  INFO(made.out);
+  REQUIRE(made.exit_code == 0);
+  const json listing = json::parse(made.out);
+  REQUIRE(listing["fixtures"][0]["state"] == "fixture");
+  return listing["fixtures"][0]["dir"].get<std::string>();
+}
+
+// The file alone, as a user has it: no meta.json beside it, no stamp.
+fs::path unlabeled(const test::TempDir& state, const fs::path& fixture_dir, const std::string& name) {
+  fs::create_directories(state / "user");
+  const fs::path out = state / "user" / name;
+  fs::copy_file(fixture_dir / "model.pt", out, fs::copy_options::overwrite_existing);
+  return out;
+}
+
+bool in_ranges(const json& fp, const std::string& release) {
+  const auto v = *Version::parse(release);
+  for (auto& r : fp["ranges"])
+    if (*Version::parse(r["first"].get<std::string>()) <= v && v <= *Version::parse(r["last"].get<std::string>()))
+      return true;
+  return false;
+}
+
+json check(const test::TempDir& state, const std::string& args, int expect_exit) {
+  auto r = test::xcompat(state.path, "check --json --db " + (state / "checks.db").string() + " " + args);
+  INFO("check " << args << "\n" << r.out);
+  REQUIRE(r.exit_code == expect_exit);
+  return json::parse(r.out);
+}
+
+}  // namespace
+
+TEST_CASE("check: unlabeled checkpoints of two releases that are not pinned, against a sweep of those releases",
+          "[release]") {
+  test::TempDir state;
+  // Neither is pinned; both lie inside layouts that pinned releases share
+  // (1.20.0 with 1.19.1 - 1.26.6; 1.27.1, under torch >= 2.1, with 1.30.23).
+  auto inst = test::xcompat(state.path, "install 1.20.0 1.27.1");
+  INFO(inst.out);
+  REQUIRE(inst.exit_code == 0);
+  for (const std::string release : {"1.20.0", "1.27.1"}) {
+    for (const std::string spec : {"decoder-glu", "decoder-rotary"}) {
+      INFO(release << " " << spec);
+      const fs::path file = unlabeled(state, fixture(state, release, spec), release + "-" + spec + ".pt");
+      const json c = check(state, file.string() + " --to 2.31.10", 3);  // every one breaks as it is
+      CHECK(in_ranges(c["fingerprint"], release));
+      CHECK(c["from_source"] == "fingerprint");
+      CHECK(c["cannot_tell"] == "");
+      // What a sweep of that very release says of the same cell.
+      auto sw = test::xcompat(state.path, "sweep --no-progress --dtype float32 --release " + release +
+                                              " --consumer 2.31.10 --spec " + spec + " --db " + (state / "sweep.db").string());
+      INFO(sw.out);
+      REQUIRE((sw.exit_code == 0 || sw.exit_code == 3));
+      Store store((state / "sweep.db").string());
+      const auto rows = store.latest_for_pair(release, "2.31.10", spec);
+      REQUIRE(rows.size() == 1);
+      const CellResult& swept = rows.front().cell;
+      CHECK(c["release"]["verdict"] == verdict_name(swept.verdict));
+      REQUIRE(swept.direct_verdict.has_value());
+      CHECK(c["release"]["direct_verdict"] == verdict_name(*swept.direct_verdict));
+      // 1.27.1 converts (its layout differs by names only); 1.20.0 loses its norm biases.
+      CHECK((c["release"]["verdict"] == "CONVERTED") == (release == "1.27.1"));
+      if (release == "1.27.1") CHECK(c["convert_command"].get<std::string>().find("--to 2.31.10") != std::string::npos);
+      // The port reads the file as its release's checkpoint.
+      CHECK(c["native"]["verdict"] == "IDENTICAL");
+      // Recorded apart from the matrix, by the file's content.
+      Store checks((state / "checks.db").string());
+      const auto recorded = checks.checks_of(sha256_file(file));
+      REQUIRE(recorded.size() >= 2);
+      CHECK(recorded[recorded.size() - 2].path == "release");
+      CHECK(recorded.back().path == "cpp-native");
+      CHECK(checks.matrix_as_of().empty());
+    }
+  }
+}
+
+TEST_CASE("check: safe as it is, a stamp wins, and what it cannot tell it says (exit 2)", "[release]") {
+  test::TempDir state;
+  const fs::path newest = unlabeled(state, fixture(state, "2.31.10", "decoder-absolute"), "newest.pt");
+  const json safe = check(state, newest.string() + " --to 2.31.10", 0);
+  CHECK(safe["release"]["verdict"] == "IDENTICAL");
+  CHECK(safe["from"] == "2.31.10");  // the newest pinned release with the layout
+
+  const fs::path old = unlabeled(state, fixture(state, "1.26.6", "decoder-absolute"), "old.pt");
+  // The stamp names the release; the break of 1.27.0 (biases removed) shows as it is.
+  REQUIRE(test::xcompat(state.path, "stamp " + old.string() + " --release 1.26.6 --sidecar").exit_code == 0);
+  const json broken = check(state, old.string() + " --to 1.27.0 --no-native", 3);
+  CHECK(broken["from_source"] == "stamp");
+  CHECK(broken["release"]["direct_verdict"] == "LOAD_FAIL");
+  CHECK(broken["release"]["causes"].dump().find("logits-without-bias") != std::string::npos);
+
+  // --from that the tensors contradict; a spec that does not fit; a release not installed.
+  CHECK(check(state, old.string() + " --to 2.31.10 --from 2.31.10", 2)["cannot_tell"].get<std::string>().find(
+            "not as 2.31.10") != std::string::npos);
+  std::ofstream(state / "wide.json") << R"({"model": "decoder", "wrapper": {"num_tokens": 256, "max_seq_len": 32},
+                                           "layers": {"dim": 64, "depth": 2, "heads": 8}})";
+  CHECK(check(state, old.string() + " --to 2.31.10 --spec-args " + (state / "wide.json").string(), 2)["cannot_tell"]
+            .get<std::string>()
+            .find("does not fit") != std::string::npos);
+  CHECK(check(state, old.string() + " --to 1.26.5", 2)["cannot_tell"].get<std::string>().find("xcompat install 1.26.5") !=
+        std::string::npos);
+  // A hostile or broken file: a clear error, never a crash.
+  std::ofstream(state / "junk.pt") << "PK not really a zip";
+  auto junk = test::xcompat(state.path, "check " + (state / "junk.pt").string() + " --to 2.31.10", true);
+  CHECK(junk.exit_code == 2);
+  CHECK(junk.out.find("junk.pt") != std::string::npos);
+}
