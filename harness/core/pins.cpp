@@ -111,8 +111,11 @@ std::vector<Release> with_installed(const Pins& pins, const std::vector<std::str
 }
 
 std::vector<Release> select_releases(const Pins& pins, const std::vector<std::string>& wanted) {
-  return select_by_name(with_installed(pins, wanted), wanted, [](const Release& r) { return r.version; },
-                        "release (pinned, or installed with `xcompat install`)");
+  try {
+    return select_by_name(with_installed(pins, wanted), wanted, [](const Release& r) { return r.version; }, "release");
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + "; a release that is not pinned is taken once installed (`xcompat install V`)");
+  }
 }
 
 }  // namespace xcompat
