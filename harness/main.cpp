@@ -157,6 +157,17 @@ int main(int argc, char** argv) {
   fpr->add_option("file", fingerprint_path, ".pt or .safetensors")->required();
   fpr->add_flag("--json", common.json, "machine-readable output");
 
+  auto* bis = app.add_subcommand("bisect", "the first release where a cell's verdict changes (installs releases on demand)");
+  cli::BisectArgs bargs;
+  add_common(bis);
+  add_db(bis);
+  bis->add_option("--spec", bargs.spec, "a catalogue spec")->required();
+  bis->add_option("--good", bargs.good, "a release where the cell has its old verdict")->required();
+  bis->add_option("--bad", bargs.bad, "a later release where it does not")->required();
+  bis->add_option("--producer", bargs.producer, "hold the checkpoint's release (default: --good); the loader walks");
+  bis->add_option("--consumer", bargs.consumer, "hold the loading release; the checkpoint's release walks");
+  bis->add_option("--dtype", bargs.dtype, "float32 or bfloat16");
+
   auto* chk = app.add_subcommand("check", "the upgrade answer for your own checkpoint: does release B load it and compute the same?");
   cli::CheckArgs chargs;
   add_common(chk);
@@ -223,6 +234,7 @@ int main(int argc, char** argv) {
     if (fpr->parsed()) return cli::fingerprint(fingerprint_path, common.json);
     if (stp->parsed()) return cli::stamp(common, stargs);
     if (chk->parsed()) return cli::check(common, chargs);
+    if (bis->parsed()) return cli::bisect(common, bargs);
     if (work->parsed()) return cli::exec_worker(worker_release, worker_consumer);
   } catch (const std::exception& e) {
     fmt::print(stderr, "xcompat: {}\n", e.what());

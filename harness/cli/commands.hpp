@@ -51,6 +51,11 @@ struct ConvertArgs {
 };
 int convert(const Common& c, const ConvertArgs& a);
 
+struct BisectArgs {
+  std::string spec, good, bad, producer, consumer, dtype = "float32";
+};
+int bisect(const Common& c, const BisectArgs& a);
+
 struct CheckArgs {
   std::string file, to, from, spec, spec_args;
   bool install = false, no_native = false;
