@@ -237,7 +237,8 @@ struct Planner {
         OutputTensor t = src;
         t.info.name = to[k].render(caps);
         t.info.shape[0] = rows;
-        TensorStep s{TensorStep::Rows};
+        TensorStep s;
+        s.kind = TensorStep::Rows;
         s.row_begin = k * rows;
         s.row_end = (k + 1) * rows;
         t.steps.push_back(s);
@@ -276,14 +277,16 @@ struct Planner {
         up ? rename(op.from[0], op.to[0], touched) : rename(op.to[0], op.from[0], touched);
         break;
       case OpKind::AddConstant: {
-        TensorStep s{TensorStep::AddConstant};
+        TensorStep s;
+        s.kind = TensorStep::AddConstant;
         s.value = up ? op.value : -op.value;
         add_step(op.from[0], s, op.scalar, id, touched);
         break;
       }
       case OpKind::Scale:
         for (auto& [name, caps] : state.matching(op.from[0], op.scalar)) {
-          TensorStep s{TensorStep::Scale};
+          TensorStep s;
+          s.kind = TensorStep::Scale;
           const double v = scale_value(op, caps, id);
           s.value = up ? v : 1.0 / v;
           note_half_precision(id, state.tensors.at(name));
@@ -302,7 +305,8 @@ struct Planner {
             auto rit = state.tensors.find(rot_key);
             if (rit == state.tensors.end() || rit->second.info.shape.empty())
               refuse(fmt::format("change {} needs the rotary width from {}", id, rot_key));
-            TensorStep s{TensorStep::PermuteRows};
+            TensorStep s;
+            s.kind = TensorStep::PermuteRows;
             s.heads = hit->second;
             s.rot = 2 * rit->second.info.shape[0];
             s.axis = op.axis;
@@ -324,7 +328,8 @@ struct Planner {
           break;
         }
         for (auto& [name, caps] : state.matching(op.from[0])) {
-          TensorStep s{TensorStep::Reshape};
+          TensorStep s;
+          s.kind = TensorStep::Reshape;
           s.shape = shape_of(op.shape, caps, id);
           state.tensors.at(name).steps.push_back(s);
           state.tensors.at(name).info.shape = s.shape;

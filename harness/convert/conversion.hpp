@@ -55,7 +55,7 @@ const char* conversion_outcome_name(ConversionOutcome o);  // "unchanged", "loss
 
 // One step of an output tensor's program, applied in order to its source.
 struct TensorStep {
-  enum Kind { AddConstant, Scale, PermuteRows, Reshape, Rows } kind;
+  enum Kind { AddConstant, Scale, PermuteRows, Reshape, Rows } kind = AddConstant;
   double value = 0;                 // AddConstant, Scale
   int64_t heads = 0, rot = 0;       // PermuteRows: within each head's first `rot` rows (or columns)
   int axis = 0;                     // PermuteRows: 0 rows, 1 columns
