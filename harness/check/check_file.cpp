@@ -185,7 +185,7 @@ CheckOutcome check_file(const Pins& pins, const ReleaseHistory& history, const C
     if (!from) throw Error("--from wants a release X.Y.Z, not '" + *req.from + "'");
     check_release(history, *from, "--from");
   }
-  o.fingerprint = fingerprint_tensors(history, tensors, record);
+  o.fingerprint = fingerprint_tensors(history, tensors, record, req.file.string());
   if (!choose_producer(pins, req, o)) return o;
   if (!choose_spec(req, record, tensors, o)) return o;
   if (!ensure_installed(pins, o.from, req.install, o) || !ensure_installed(pins, req.to, req.install, o)) return o;

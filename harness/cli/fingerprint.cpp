@@ -12,7 +12,7 @@ namespace xcompat::cli {
 
 int fingerprint(const std::string& file, bool as_json) {
   auto reader = open_checkpoint(file);
-  const Fingerprint fp = fingerprint_tensors(release_history(), reader->tensors(), reader->xcompat_record());
+  const Fingerprint fp = fingerprint_tensors(release_history(), reader->tensors(), reader->xcompat_record(), file);
   if (as_json) {
     std::cout << fp.to_json().dump(2) << "\n";
     return fp.ranges.empty() ? 3 : 0;

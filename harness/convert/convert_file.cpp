@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "harness/checkpoint/checkpoint_file.hpp"
 #include "harness/convert/input_checks.hpp"
 #include "harness/core/cell.hpp"
@@ -85,6 +87,12 @@ ConvertResult convert_file(const ReleaseHistory& history, const ConvertRequest& 
   result.spec = spec;
 
   const auto tensors = reader->tensors();
+  // A foreign file would pass through "unchanged": say what it is instead.
+  if (std::none_of(tensors.begin(), tensors.end(), [](const TensorInfo& t) {
+        return t.name == model_prefix(t.name) + "token_emb.emb.weight";
+      }))
+    throw Error(req.in.string() + ": no token embedding (token_emb.emb.weight): not an x-transformers "
+                "TransformerWrapper or XTransformer checkpoint");
   if (auto misfits = spec_misfits(spec, tensors); !misfits.empty())
     throw Error(fmt::format("{}: the spec does not fit the checkpoint: {}", req.in.string(), fmt::join(misfits, "; ")));
   const ModelFacts facts = facts_from_spec(spec);

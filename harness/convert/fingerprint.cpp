@@ -189,7 +189,8 @@ class ModelReader {
   void read(bool cross, bool wrapper_logits) {
     const TensorInfo* emb = find(n_, "token_emb.emb.weight");
     if (!emb || emb->shape.size() != 2)
-      throw Error(fmt::format("no token embedding ({}) : not an x-transformers TransformerWrapper", t("token_emb.emb.weight")));
+      throw Error(fmt::format("no token embedding ({}): not an x-transformers TransformerWrapper checkpoint",
+                              t("token_emb.emb.weight")));
     const int64_t dim = emb->shape[1];
     set_wrapper("num_tokens", emb->shape[0], t("token_emb.emb.weight") + " rows");
     if (section_ != "xtransformer" || arg_ == "enc_") {
@@ -366,6 +367,8 @@ std::map<std::string, int64_t> guess_heads(const std::vector<TensorInfo>& tensor
 
 }  // namespace
 
+static Fingerprint fingerprint_of(const ReleaseHistory& h, const std::vector<TensorInfo>& tensors, const json& record);
+
 std::string ReleaseRange::str() const {
   std::string s = first == last ? first.str() : first.str() + " - " + last.str();
   if (torch == "<2.1") s += " (saved under torch < 2.1)";
@@ -388,7 +391,17 @@ json Fingerprint::to_json() const {
   return j;
 }
 
-Fingerprint fingerprint_tensors(const ReleaseHistory& h, const std::vector<TensorInfo>& tensors, const json& record) {
+Fingerprint fingerprint_tensors(const ReleaseHistory& h, const std::vector<TensorInfo>& tensors, const json& record,
+                                const std::string& file) {
+  try {
+    return fingerprint_of(h, tensors, record);
+  } catch (const Error& e) {
+    if (file.empty()) throw;
+    throw Error(file + ": " + e.what());
+  }
+}
+
+static Fingerprint fingerprint_of(const ReleaseHistory& h, const std::vector<TensorInfo>& tensors, const json& record) {
   Fingerprint fp;
   if (record.is_object())
     for (auto key : {"x_transformers", "release"})

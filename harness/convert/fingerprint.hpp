@@ -59,9 +59,10 @@ struct Fingerprint {
   nlohmann::json to_json() const;
 };
 
-// Throws Error when the tensors are not an x-transformers model at all (no
-// token embedding, no attention layers).
+// Throws Error (naming `file` when given) when the tensors are not an
+// x-transformers model at all (no token embedding).
 Fingerprint fingerprint_tensors(const ReleaseHistory& history, const std::vector<TensorInfo>& tensors,
-                                const nlohmann::json& xcompat_record = nlohmann::json::object());
+                                const nlohmann::json& xcompat_record = nlohmann::json::object(),
+                                const std::string& file = "");
 
 }  // namespace xcompat

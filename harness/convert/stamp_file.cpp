@@ -47,7 +47,7 @@ StampResult stamp_file(const ReleaseHistory& history, const StampRequest& req) {
   const auto& tensors = reader->tensors();
   StampResult result;
   // The layout alone, not an earlier stamp: a wrong stamp is what this replaces.
-  result.fingerprint = fingerprint_tensors(history, tensors);
+  result.fingerprint = fingerprint_tensors(history, tensors, json::object(), req.in.string());
   const Fingerprint& fp = result.fingerprint;
   if (!req.force && !fp.matches(req.release)) {
     std::vector<std::string> ranges;

@@ -138,3 +138,24 @@ TEST_CASE("fingerprint: a stamp wins and is checked against the layout; hostile 
     CHECK(bad.out.find("cut.safetensors") != std::string::npos);
   }
 }
+
+TEST_CASE("every command on a user's file refuses hostile, broken and foreign files clearly, writing nothing",
+          "[release]") {
+  test::TempDir state;
+  const fs::path data = XCOMPAT_TEST_DATA "/checkpoints";
+  for (const char* name : {"hostile_os_system.pt", "hostile_subprocess.pt", "hostile_builtins_eval.pt",
+                           "hostile_builtin_exec.pt", "compressed.pt", "legacy.pt", "nested.pt", "state_dict.pt",
+                           "state_dict.safetensors"}) {
+    const fs::path file = data / name;
+    for (const std::string& cmd : std::vector<std::string>{"fingerprint", "stamp --release 1.0.4 --out " + (state / "out.pt").string(),
+                                  "check --to 2.31.10 --db " + (state / "c.db").string(),
+                                  "convert --from 1.0.4 --to 2.31.10 --out " + (state / "out.pt").string()}) {
+      INFO(cmd << " " << name);
+      auto r = test::xcompat(state.path, cmd + " " + file.string(), true);
+      INFO(r.out);
+      CHECK(r.exit_code == 2);
+      CHECK(r.out.find(name) != std::string::npos);  // the error names the file
+      CHECK_FALSE(fs::exists(state / "out.pt"));
+    }
+  }
+}
