@@ -482,15 +482,9 @@ def make_reference(spec, checkpoint, out_dir, xcompat_version):
     untrusted: weights_only. Returns {"status": "ok", "meta": ...} or
     {"status": "load_fail", "load_report": ..., "error": ...}."""
     model = build_model(spec)
-    if checkpoint.endswith(".safetensors"):
-        ckpt = load_file(checkpoint)
-    else:
-        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    report = _load_report(model.state_dict(), ckpt)
-    try:
-        model.load_state_dict(ckpt, strict=True)
-    except RuntimeError as e:
-        return {"status": "load_fail", "load_report": report, "error": str(e).strip()[:4000]}
+    report, error = _load_strict(model, checkpoint)
+    if error:
+        return {"status": "load_fail", "load_report": report, "error": error}
     inputs = make_inputs(spec)
     try:
         logits = forward(model, spec, inputs).contiguous()
@@ -548,6 +542,22 @@ def _load_report(model_state, ckpt):
     return {"missing": missing, "unexpected": unexpected, "misshaped": misshaped}
 
 
+def _load_strict(model, path):
+    """Loads an untrusted checkpoint into `model`, strictly: torch.load with
+    weights_only (no pickled code runs), or safetensors. Returns (the load
+    report, None) or (the load report, the error text)."""
+    if path.endswith(".safetensors"):
+        ckpt = load_file(path)
+    else:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    report = _load_report(model.state_dict(), ckpt)
+    try:
+        model.load_state_dict(ckpt, strict=True)
+    except RuntimeError as e:
+        return report, str(e).strip()[:4000]
+    return report, None
+
+
 def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3, args=None):
     """Loads the fixture's checkpoint into this release's build of the spec
     (strict) and runs forward on the fixture's inputs.
@@ -565,18 +575,11 @@ def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3, args=None):
     key = json.dumps(spec, sort_keys=True)
     model, pristine = _take_model(spec, key)
     t1 = time.perf_counter()
-    path = os.path.join(fixture_dir, checkpoint)
-    if checkpoint.endswith(".safetensors"):
-        ckpt = load_file(path)
-    else:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    report = _load_report(model.state_dict(), ckpt)
-    try:
-        model.load_state_dict(ckpt, strict=True)
-    except RuntimeError as e:
+    report, error = _load_strict(model, os.path.join(fixture_dir, checkpoint))
+    if error:
         _return_unused_model(key, model, pristine)
         timing = {"build_ms": (t1 - t0) * 1e3, "load_ms": (time.perf_counter() - t1) * 1e3}
-        return {"status": "load_fail", "load_report": report, "error": str(e).strip()[:4000], "timing": timing}
+        return {"status": "load_fail", "load_report": report, "error": error, "timing": timing}
     inputs = load_file(os.path.join(fixture_dir, "inputs.safetensors"))
     t2 = time.perf_counter()
     times = []

@@ -11,7 +11,7 @@
 #include "harness/core/hash.hpp"
 #include "harness/core/version.hpp"
 #include "matrix/store.hpp"
-#include "support.hpp"
+#include "release_support.hpp"
 
 using json = nlohmann::json;
 namespace fs = std::filesystem;
@@ -19,29 +19,12 @@ using namespace xcompat;
 
 namespace {
 
-fs::path fixture(const test::TempDir& state, const std::string& release, const std::string& spec) {
-  auto made = test::xcompat(state.path, "fixtures --json --dtype float32 --release " + release + " --spec " + spec);
-  INFO(made.out);
-  REQUIRE(made.exit_code == 0);
-  const json listing = json::parse(made.out);
-  REQUIRE(listing["fixtures"][0]["state"] == "fixture");
-  return listing["fixtures"][0]["dir"].get<std::string>();
-}
-
 // The file alone, as a user has it: no meta.json beside it, no stamp.
 fs::path unlabeled(const test::TempDir& state, const fs::path& fixture_dir, const std::string& name) {
   fs::create_directories(state / "user");
   const fs::path out = state / "user" / name;
   fs::copy_file(fixture_dir / "model.pt", out, fs::copy_options::overwrite_existing);
   return out;
-}
-
-bool in_ranges(const json& fp, const std::string& release) {
-  const auto v = *Version::parse(release);
-  for (auto& r : fp["ranges"])
-    if (*Version::parse(r["first"].get<std::string>()) <= v && v <= *Version::parse(r["last"].get<std::string>()))
-      return true;
-  return false;
 }
 
 json check(const test::TempDir& state, const std::string& args, int expect_exit) {
@@ -64,9 +47,9 @@ TEST_CASE("check: unlabeled checkpoints of two releases that are not pinned, aga
   for (const std::string release : {"1.20.0", "1.27.1"}) {
     for (const std::string spec : {"decoder-glu", "decoder-rotary"}) {
       INFO(release << " " << spec);
-      const fs::path file = unlabeled(state, fixture(state, release, spec), release + "-" + spec + ".pt");
+      const fs::path file = unlabeled(state, test::made_fixture(state, release, spec), release + "-" + spec + ".pt");
       const json c = check(state, file.string() + " --to 2.31.10", 3);  // every one breaks as it is
-      CHECK(in_ranges(c["fingerprint"], release));
+      CHECK(test::in_ranges(c["fingerprint"], release));
       CHECK(c["from_source"] == "fingerprint");
       CHECK(c["cannot_tell"] == "");
       // What a sweep of that very release says of the same cell.
@@ -99,12 +82,12 @@ TEST_CASE("check: unlabeled checkpoints of two releases that are not pinned, aga
 
 TEST_CASE("check: safe as it is, a stamp wins, and what it cannot tell it says (exit 2)", "[release]") {
   test::TempDir state;
-  const fs::path newest = unlabeled(state, fixture(state, "2.31.10", "decoder-absolute"), "newest.pt");
+  const fs::path newest = unlabeled(state, test::made_fixture(state, "2.31.10", "decoder-absolute"), "newest.pt");
   const json safe = check(state, newest.string() + " --to 2.31.10", 0);
   CHECK(safe["release"]["verdict"] == "IDENTICAL");
   CHECK(safe["from"] == "2.31.10");  // the newest pinned release with the layout
 
-  const fs::path old = unlabeled(state, fixture(state, "1.26.6", "decoder-absolute"), "old.pt");
+  const fs::path old = unlabeled(state, test::made_fixture(state, "1.26.6", "decoder-absolute"), "old.pt");
   // The stamp names the release; the break of 1.27.0 (biases removed) shows as it is.
   REQUIRE(test::xcompat(state.path, "stamp " + old.string() + " --release 1.26.6 --sidecar").exit_code == 0);
   const json broken = check(state, old.string() + " --to 1.27.0 --no-native", 3);

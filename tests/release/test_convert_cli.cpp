@@ -13,7 +13,7 @@
 #include "harness/worker/cell_reply.hpp"
 #include "harness/worker/launch.hpp"
 #include "harness/worker/worker_process.hpp"
-#include "support.hpp"
+#include "release_support.hpp"
 
 using namespace xcompat;
 using json = nlohmann::json;
@@ -21,15 +21,6 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 namespace {
-
-fs::path fixture(const test::TempDir& state, const std::string& release, const std::string& spec) {
-  auto made = test::xcompat(state.path, "fixtures --json --dtype float32 --release " + release + " --spec " + spec);
-  INFO(made.out);
-  REQUIRE(made.exit_code == 0);
-  const json f = json::parse(made.out)["fixtures"][0];
-  REQUIRE(f["state"] == "fixture");
-  return f["dir"].get<std::string>();
-}
 
 // B's worker loads `checkpoint` strictly into its build of the spec (plus
 // `args`) and compares the forward pass on A's inputs with A's outputs.
@@ -55,7 +46,7 @@ CellReply evaluate_in(const std::string& release, const fs::path& fixture_dir, c
 TEST_CASE("a 1.19.1 checkpoint converted to 2.31.10 loads strictly there and computes what 1.19.1 did", "[release]") {
   test::TempDir state;
   // RMSNorm (no biases), a logits bias, ff.3, norms without a unit offset.
-  const fs::path dir = fixture(state, "1.19.1", "decoder-rmsnorm");
+  const fs::path dir = test::made_fixture(state, "1.19.1", "decoder-rmsnorm");
   for (const char* format : {"pt", "safetensors"}) {
     INFO(format);
     const fs::path out = state / (std::string("converted.") + format);
@@ -87,7 +78,7 @@ TEST_CASE("a 1.19.1 checkpoint converted to 2.31.10 loads strictly there and com
     CHECK(json::parse(again.out)["outcome"] == "unchanged");
   }
   // torch.load(weights_only=True) reads the .pt: the names 2.31.10 saves, nothing else.
-  const fs::path made_by_b = fixture(state, "2.31.10", "decoder-rmsnorm");
+  const fs::path made_by_b = test::made_fixture(state, "2.31.10", "decoder-rmsnorm");
   const std::string py = (default_venv() / "bin" / "python").string();
   auto keys = test::run_command("'" + py + "' -c \"import torch,sys; "
                                 "a=torch.load(sys.argv[1], weights_only=True); b=torch.load(sys.argv[2], weights_only=True); "
@@ -101,7 +92,7 @@ TEST_CASE("a 1.19.1 checkpoint converted to 2.31.10 loads strictly there and com
 TEST_CASE("x-transformers#221: a trained 0.28.4 LayerNorm checkpoint loses its norm biases in 2.31.10, each named",
           "[release]") {
   test::TempDir state;
-  const fs::path dir = fixture(state, "0.28.4", "decoder-absolute");
+  const fs::path dir = test::made_fixture(state, "0.28.4", "decoder-absolute");
   auto r = test::xcompat(state.path, "convert --json " + (dir / "model.pt").string() + " --to 2.31.10 --out " +
                                          (state / "new.pt").string());
   INFO(r.out);
@@ -123,7 +114,7 @@ TEST_CASE("what a conversion loses is said, and --strict refuses it without writ
   test::TempDir state;
   // 1.26.6 -> 1.31.4: no to_logits module to hold the logits bias, and no
   // LayerNorm bias either (trained-like fixtures hold non-zero ones).
-  const fs::path dir = fixture(state, "1.26.6", "decoder-absolute");
+  const fs::path dir = test::made_fixture(state, "1.26.6", "decoder-absolute");
   const fs::path out = state / "lossy.pt";
   auto lossy = test::xcompat(state.path, "convert " + (dir / "model.pt").string() + " --to 1.31.4 --out " + out.string());
   INFO(lossy.out);
@@ -147,7 +138,7 @@ TEST_CASE("what a conversion loses is said, and --strict refuses it without writ
 
 TEST_CASE("a downgrade goes where the layouts allow, and says what the older release computes otherwise", "[release]") {
   test::TempDir state;
-  const fs::path dir = fixture(state, "2.31.10", "decoder-rotary");
+  const fs::path dir = test::made_fixture(state, "2.31.10", "decoder-rotary");
   auto r = test::xcompat(state.path, "convert --json " + (dir / "model.pt").string() + " --to 1.19.1 --out " +
                                          (state / "old.pt").string());
   INFO(r.out);
@@ -160,7 +151,7 @@ TEST_CASE("a downgrade goes where the layouts allow, and says what the older rel
 
 TEST_CASE("bad input: a clear error, exit 2, and no output file", "[release]") {
   test::TempDir state;
-  const fs::path dir = fixture(state, "1.31.4", "decoder-absolute");
+  const fs::path dir = test::made_fixture(state, "1.31.4", "decoder-absolute");
   const std::string in = (dir / "model.pt").string();
   const fs::path out = state / "out.pt";
   struct Case {

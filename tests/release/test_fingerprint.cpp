@@ -15,7 +15,7 @@
 #include "harness/worker/cell_reply.hpp"
 #include "harness/worker/launch.hpp"
 #include "harness/worker/worker_process.hpp"
-#include "support.hpp"
+#include "release_support.hpp"
 
 using namespace xcompat;
 using json = nlohmann::json;
@@ -23,14 +23,6 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 namespace {
-
-bool in_ranges(const json& fp, const std::string& release) {
-  const auto v = *Version::parse(release);
-  for (auto& r : fp["ranges"])
-    if (*Version::parse(r["first"].get<std::string>()) <= v && v <= *Version::parse(r["last"].get<std::string>()))
-      return true;
-  return false;
-}
 
 // Whether the fingerprint names `arg` among what the tensors do not tell.
 bool said_ambiguous(const json& fp, const std::string& arg) {
@@ -60,7 +52,7 @@ TEST_CASE("fingerprint: every pinned release's fixtures, range and arguments, re
     INFO(dir.string() << "\n" << r.out);
     REQUIRE(r.exit_code == 0);
     const json fp = json::parse(r.out);
-    CHECK(in_ranges(fp, release));
+    CHECK(test::in_ranges(fp, release));
     // Each argument the spec gives: inferred with its value, or said to be untold.
     bool exact = true;
     const json& spec = meta["spec"];
@@ -121,8 +113,8 @@ TEST_CASE("fingerprint: a stamp wins and is checked against the layout; hostile 
   REQUIRE(r.exit_code == 0);
   const json fp = json::parse(r.out);
   CHECK(fp["stamped"] == "1.31.4");
-  CHECK(in_ranges(fp, "1.31.4"));
-  CHECK_FALSE(in_ranges(fp, "1.26.6"));  // norms named gamma, no biases: not a 1.26 layout
+  CHECK(test::in_ranges(fp, "1.31.4"));
+  CHECK_FALSE(test::in_ranges(fp, "1.26.6"));  // norms named gamma, no biases: not a 1.26 layout
   // Not a checkpoint, and a truncated one: a clear error, exit 2.
   {
     std::ofstream(state / "junk.pt") << "not a zip";

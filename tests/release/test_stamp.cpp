@@ -10,22 +10,13 @@
 #include "catch.hpp"
 #include "harness/core/hash.hpp"
 #include "harness/core/paths.hpp"
-#include "support.hpp"
+#include "release_support.hpp"
 
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 using namespace xcompat;
 
 namespace {
-
-fs::path fixture(const test::TempDir& state, const std::string& release, const std::string& spec) {
-  auto made = test::xcompat(state.path, "fixtures --json --dtype float32 --release " + release + " --spec " + spec);
-  INFO(made.out);
-  REQUIRE(made.exit_code == 0);
-  const json listing = json::parse(made.out);
-  REQUIRE(listing["fixtures"][0]["state"] == "fixture");
-  return listing["fixtures"][0]["dir"].get<std::string>();
-}
 
 // The snippet's code blocks from docs/STAMP.md, in order.
 std::vector<std::string> doc_snippets() {
@@ -51,7 +42,7 @@ std::vector<std::string> doc_snippets() {
 
 TEST_CASE("stamp: the documented save lines, run with a real release, are read by xcompat", "[release]") {
   test::TempDir state;
-  const fs::path dir = fixture(state, "1.31.4", "decoder-glu");
+  const fs::path dir = test::made_fixture(state, "1.31.4", "decoder-glu");
   const auto snippets = doc_snippets();
   REQUIRE(snippets.size() == 2);
   const fs::path work = state / "user";
@@ -95,7 +86,7 @@ TEST_CASE("stamp: the documented save lines, run with a real release, are read b
 
 TEST_CASE("stamp: a copy or a sidecar, read by every command; a contradicting stamp writes nothing", "[release]") {
   test::TempDir state;
-  const fs::path dir = fixture(state, "1.19.1", "decoder-rmsnorm");
+  const fs::path dir = test::made_fixture(state, "1.19.1", "decoder-rmsnorm");
   const fs::path bare = state / "bare.pt";  // no meta.json beside it: nothing says who saved it
   fs::copy_file(dir / "model.pt", bare);
   auto unknown = test::xcompat(state.path, "convert --dry-run " + bare.string() + " --to 2.31.10", true);

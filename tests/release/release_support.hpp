@@ -1,0 +1,33 @@
+#pragma once
+// Shared by the [release] tests that work on one fixture through the binary.
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "catch.hpp"
+#include "harness/core/version.hpp"
+#include "support.hpp"
+
+namespace xcompat::test {
+
+// The float32 fixture `release` makes of `spec` (made in `state` unless cached there): its directory.
+inline std::filesystem::path made_fixture(const TempDir& state, const std::string& release, const std::string& spec) {
+  auto made = xcompat(state.path, "fixtures --json --dtype float32 --release " + release + " --spec " + spec);
+  INFO(made.out);
+  REQUIRE(made.exit_code == 0);
+  const nlohmann::json listing = nlohmann::json::parse(made.out);
+  REQUIRE(listing["fixtures"][0]["state"] == "fixture");
+  return listing["fixtures"][0]["dir"].get<std::string>();
+}
+
+// Whether a fingerprint's ranges (its --json) hold `release`.
+inline bool in_ranges(const nlohmann::json& fp, const std::string& release) {
+  const auto v = *Version::parse(release);
+  for (auto& r : fp["ranges"])
+    if (*Version::parse(r["first"].get<std::string>()) <= v && v <= *Version::parse(r["last"].get<std::string>()))
+      return true;
+  return false;
+}
+
+}  // namespace xcompat::test
