@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "harness/core/names.hpp"
+
 namespace xcompat {
 
 static fs::path env_or(const char* name, const fs::path& fallback) {
@@ -13,8 +15,10 @@ fs::path project_root() { return env_or("XCOMPAT_ROOT", XCOMPAT_SOURCE_DIR); }
 fs::path state_dir() { return env_or("XCOMPAT_STATE", project_root() / ".xcompat"); }
 // Sandboxes are installed by scripts/setup under the checkout, whatever the
 // state dir: tests point XCOMPAT_STATE at a temp dir and still find them.
+fs::path release_sandboxes() { return env_or("XCOMPAT_RELEASES", project_root() / ".xcompat" / "releases"); }
 fs::path release_sandbox(const std::string& version) {
-  return env_or("XCOMPAT_RELEASES", project_root() / ".xcompat" / "releases") / version;
+  require_release_name(version, "sandbox");
+  return child_path(release_sandboxes(), version);
 }
 fs::path fixtures_dir() { return state_dir() / "fixtures"; }
 fs::path default_db_path() { return env_or("XCOMPAT_DB", state_dir() / "matrix.db"); }

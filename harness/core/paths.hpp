@@ -13,6 +13,8 @@ namespace fs = std::filesystem;
 
 fs::path project_root();
 fs::path state_dir();
+fs::path release_sandboxes();  // the directory of every release's sandbox
+// One release's sandbox; throws Error unless `version` is X.Y.Z.
 fs::path release_sandbox(const std::string& version);
 fs::path fixtures_dir();
 fs::path default_db_path();  // XCOMPAT_DB, else <state>/matrix.db

@@ -2,9 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
+#include <cmath>
 #include <set>
 
 #include "harness/core/error.hpp"
+#include "harness/core/names.hpp"
 #include "harness/core/sandbox.hpp"
 #include "harness/core/select.hpp"
 #include "harness/core/toml_file.hpp"
@@ -20,6 +23,9 @@ json Tolerance::to_json() const {
 
 Tolerance Tolerance::from_json(const json& j) {
   Tolerance t;
+  for (const char* k : {"rtol", "atol", "nmse"})
+    if (j.contains(k) && (!j[k].is_number() || !std::isfinite(j[k].get<double>()) || j[k].get<double>() < 0))
+      throw Error(std::string("tolerance field '") + k + "' must be a finite number >= 0, not " + j[k].dump());
   t.rtol = j.value("rtol", t.rtol);
   t.atol = j.value("atol", t.atol);
   t.nmse = j.value("nmse", t.nmse);
@@ -41,9 +47,39 @@ Tolerance Pins::tolerance_for(const std::string& spec, const std::string& consum
   return it != tolerances.end() ? it->second : Tolerance{};
 }
 
+namespace {
+
+// An extra goes to pip's command line: a name, "==", a version; nothing else.
+bool is_requirement(const std::string& e) {
+  const auto eq = e.find("==");
+  if (eq == std::string::npos || eq == 0 || eq + 2 >= e.size() || e.size() > 100) return false;
+  for (std::size_t i = 0; i < e.size(); ++i) {
+    const char c = e[i];
+    if (i == eq || i == eq + 1) continue;
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || (i > eq && c == '+')))
+      return false;
+  }
+  return true;
+}
+
+std::vector<std::string> requirements(const json& r, const char* key, const std::string& where) {
+  std::vector<std::string> out;
+  if (!r.contains(key)) return out;
+  if (!r[key].is_array()) throw Error(where + ": field '" + key + "' must be a list of \"package==version\"");
+  for (auto& e : r[key]) {
+    if (!e.is_string() || !is_requirement(e.get<std::string>()))
+      throw Error(where + ": field '" + key + "': " + e.dump().substr(0, 80) + " is not \"package==version\"");
+    out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
 Pins load_pins(const std::filesystem::path& path) {
   json j = parse_toml_file(path);
   const std::string where = path.string();
+  require_known_fields(j, {"format", "torch", "dtypes", "tolerance", "override", "release", "era_extras"}, where);
   Pins pins;
   pins.torch = j.value("torch", "");
   if (j.contains("dtypes")) {
@@ -57,33 +93,57 @@ Pins load_pins(const std::filesystem::path& path) {
   }
   std::set<std::string> seen;
   const json release_list = j.value("release", json::array());
-  for (auto& r : release_list) {
+  for (std::size_t i = 0; i < release_list.size(); ++i) {
+    const json& r = release_list[i];
+    const std::string entry = fmt::format("{} [[release]] #{}", where, i + 1);
+    require_known_fields(r, {"version", "extras", "reason"}, entry);
     Release rel;
-    rel.version = require_string(r, "version", where + " [[release]]");
+    rel.version = require_string(r, "version", entry);
+    require_release_name(rel.version, entry);
     rel.reason = r.value("reason", "");
-    for (auto& e : r.value("extras", json::array())) rel.extras.push_back(e.get<std::string>());  // copy: safe
+    rel.extras = requirements(r, "extras", entry + " (" + rel.version + ")");
     if (!seen.insert(rel.version).second) throw Error(where + ": release " + rel.version + " pinned twice");
     pins.releases.push_back(std::move(rel));
   }
   if (pins.releases.empty()) throw Error(where + ": no [[release]] entries");
-  for (auto& e : j.value("era_extras", json::array())) {
+  const json eras = j.value("era_extras", json::array());
+  for (std::size_t i = 0; i < eras.size(); ++i) {
+    const json& e = eras[i];
+    const std::string entry = fmt::format("{} [[era_extras]] #{}", where, i + 1);
+    require_known_fields(e, {"from", "until", "packages"}, entry);
     EraExtras era;
-    era.from = require_string(e, "from", where + " [[era_extras]]");
+    era.from = require_string(e, "from", entry);
+    require_release_name(era.from, entry);
     era.until = e.value("until", "");
-    for (auto& p : e.value("packages", json::array())) era.packages.push_back(p.get<std::string>());
-    if (!Version::parse(era.from) || (!era.until.empty() && !Version::parse(era.until)))
-      throw Error(fmt::format("{}: [[era_extras]] from {} until {}: releases are X.Y.Z", where, era.from, era.until));
+    if (!era.until.empty()) require_release_name(era.until, entry);
+    era.packages = requirements(e, "packages", entry);
     pins.era_extras.push_back(std::move(era));
   }
   const json tolerances = j.value("tolerance", json::object());
-  for (auto& [dtype, t] : tolerances.items())
-    pins.tolerances[dtype] = Tolerance::from_json(t);
+  for (auto& [dtype, t] : tolerances.items()) {
+    const std::string entry = where + " [tolerance." + dtype.substr(0, 40) + "]";
+    if (dtype != "float32" && dtype != "bfloat16") throw Error(entry + ": tolerances are per dtype: float32, bfloat16");
+    require_known_fields(t, {"rtol", "atol", "nmse"}, entry);
+    try {
+      pins.tolerances[dtype] = Tolerance::from_json(t);
+    } catch (const Error& e) {
+      throw Error(entry + ": " + e.what());
+    }
+  }
   const json override_list = j.value("override", json::array());
   for (auto& o : override_list) {
+    const std::string entry = where + " [[override]]";
+    require_known_fields(o, {"spec", "consumer", "rtol", "atol", "nmse", "reason"}, entry);
     ToleranceOverride ov;
-    ov.spec = require_string(o, "spec", where + " [[override]]");
-    ov.consumer = require_string(o, "consumer", where + " [[override]]");
-    ov.tolerance = Tolerance::from_json(o);
+    ov.spec = require_string(o, "spec", entry);
+    require_spec_name(ov.spec, entry);
+    ov.consumer = require_string(o, "consumer", entry);
+    if (ov.consumer != "cpp-native") require_release_name(ov.consumer, entry + " consumer (a release or cpp-native)");
+    try {
+      ov.tolerance = Tolerance::from_json(o);
+    } catch (const Error& e) {
+      throw Error(entry + ": " + e.what());
+    }
     if (ov.tolerance.reason.empty())
       throw Error(fmt::format("{}: override for ({}, {}) needs a written reason", where, ov.spec, ov.consumer));
     pins.overrides.push_back(std::move(ov));

@@ -81,7 +81,7 @@ void install_release(const Pins& pins, const std::string& version,
 
 std::vector<SandboxInfo> installed_sandboxes(const Pins& pins) {
   std::vector<SandboxInfo> out;
-  const fs::path root = release_sandbox("x").parent_path();
+  const fs::path root = release_sandboxes();
   std::error_code ec;
   for (auto& e : fs::directory_iterator(root, ec)) {
     const std::string v = e.path().filename().string();

@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "harness/core/error.hpp"
 #include "harness/core/hash.hpp"
+#include "harness/core/names.hpp"
 #include "harness/core/select.hpp"
 #include "harness/core/toml_file.hpp"
 
@@ -35,23 +38,94 @@ Spec Spec::variant(const std::string& dtype) const {
   return v;
 }
 
+namespace {
+
+// Bounds that keep a spec a test model: a spec file can come from a pull
+// request, and a worker would otherwise try to allocate whatever it says.
+constexpr int64_t kMaxBatch = 1024, kMaxSeqLen = 65536, kMaxTokensPerBatch = 1 << 20;
+constexpr int64_t kMaxDepth = 256, kMaxWidth = 1 << 16, kMaxVocab = 1 << 22;
+constexpr double kMaxParameters = 2e9;  // 8 GB in float32
+
+// Every integer constructor argument bounded, and the model's size estimated
+// (attention + feed-forward per layer, embeddings) before any worker builds it.
+void check_arguments(const json& section, const std::string& where, int64_t& dim, int64_t& depth, int64_t& vocab) {
+  if (!section.is_object()) throw Error(where + ": not a table of constructor arguments");
+  for (auto& [k, v] : section.items()) {
+    const std::string at = where + " argument '" + k.substr(0, 80) + "'";
+    if (!(v.is_boolean() || v.is_number() || v.is_string() || v.is_object() || v.is_array()))
+      throw Error(at + ": a constructor argument is a boolean, number, string or table");
+    if (v.is_number_float() && !std::isfinite(v.get<double>())) throw Error(at + ": not a finite number");
+    if (!v.is_number_integer()) continue;
+    const int64_t n = v.get<int64_t>();
+    const bool is_depth = k == "depth" || k.ends_with("_depth");
+    const bool is_vocab = k.ends_with("num_tokens");
+    const int64_t hi = is_depth ? kMaxDepth : is_vocab ? kMaxVocab : kMaxWidth;
+    if (n < 0 || n > hi)
+      throw Error(fmt::format("{} = {} is outside 0 .. {} (a spec is a test model)", at, n, hi));
+    if (k == "dim") dim = n;
+    if (is_depth) depth = std::max(depth, n);
+    if (is_vocab) vocab = std::max(vocab, n);
+  }
+}
+
+void check_spec(const json& s, const std::string& at) {
+  require_known_fields(s, {"name", "model", "seed", "batch", "seq_len", "mask", "features", "dtypes", "dtype",
+                           "description", "wrapper", "layers", "xtransformer"},
+                       at);
+  const std::string model = require_string(s, "model", at);
+  if (model != "decoder" && model != "encoder" && model != "xtransformer")
+    throw Error(at + ": model must be decoder, encoder or xtransformer, not '" + model.substr(0, 80) + "'");
+  require_int(s, "seed", 0, int64_t{1} << 40, at);
+  const int64_t batch = require_int(s, "batch", 1, kMaxBatch, at);
+  const int64_t seq = require_int(s, "seq_len", 1, kMaxSeqLen, at);
+  if (batch * seq > kMaxTokensPerBatch)
+    throw Error(fmt::format("{}: batch {} x seq_len {} is over {} tokens", at, batch, seq, kMaxTokensPerBatch));
+  if (s.contains("mask") && !(s["mask"] == "none" || s["mask"] == "padding"))
+    throw Error(at + ": mask must be \"none\" or \"padding\"");
+  for (const char* list : {"features", "dtypes"})
+    if (s.contains(list)) {
+      if (!s[list].is_array()) throw Error(at + ": field '" + list + "' must be a list of strings");
+      for (auto& x : s[list])
+        if (!x.is_string()) throw Error(at + ": field '" + list + "' must be a list of strings");
+    }
+  for (const char* d : {"dtypes", "dtype"})
+    if (s.contains(d))
+      for (auto& x : s[d].is_array() ? s[d] : json::array({s[d]}))
+        if (x != "float32" && x != "bfloat16") throw Error(at + ": " + d + " are float32 or bfloat16");
+  if (model == "xtransformer" ? !s.contains("xtransformer") : !s.contains("layers") || !s.contains("wrapper"))
+    throw Error(at + ": missing constructor arguments (wrapper/layers or xtransformer)");
+  int64_t dim = 512, depth = 0, vocab = 0;
+  for (const char* section : {"wrapper", "layers", "xtransformer"})
+    if (s.contains(section)) check_arguments(s[section], at + " [" + section + "]", dim, depth, vocab);
+  // 12 dim^2 per layer (attention 4, feed-forward 8 at the default width), embeddings in and out.
+  const double estimate = 12.0 * double(dim) * double(dim) * double(depth) * (model == "xtransformer" ? 2.5 : 1.0) +
+                          2.0 * double(vocab) * double(dim);
+  if (estimate > kMaxParameters)
+    throw Error(fmt::format("{}: the model would hold about {:.2g} parameters (dim {}, depth {}, vocabulary {}); a "
+                            "spec is a test model of at most {:.0e}",
+                            at, estimate, dim, depth, vocab, kMaxParameters));
+}
+
+}  // namespace
+
 std::vector<Spec> load_specs(const std::filesystem::path& path) {
   json j = parse_toml_file(path);
   const std::string where = path.string();
+  require_known_fields(j, {"format", "spec"}, where);
+  if (j.contains("format") && j["format"] != 1) throw Error(where + ": format " + j["format"].dump() + " is not 1");
+  if (j.contains("spec") && !j["spec"].is_array()) throw Error(where + ": 'spec' must be [[spec]] tables");
   std::vector<Spec> specs;
   std::set<std::string> seen;
   const json spec_list = j.value("spec", json::array());
-  for (auto& s : spec_list) {
+  for (std::size_t i = 0; i < spec_list.size(); ++i) {
+    const json& s = spec_list[i];
+    const std::string entry = fmt::format("{} [[spec]] #{}", where, i + 1);
+    if (!s.is_object()) throw Error(entry + ": not a table");
     Spec spec;
-    spec.name = require_string(s, "name", where + " [[spec]]");
+    spec.name = require_string(s, "name", entry);
+    require_spec_name(spec.name, entry);
     const std::string at = where + " spec '" + spec.name + "'";
-    const std::string model = require_string(s, "model", at);
-    if (model != "decoder" && model != "encoder" && model != "xtransformer")
-      throw Error(at + ": model must be decoder, encoder or xtransformer, not '" + model + "'");
-    for (auto key : {"seed", "batch", "seq_len"})
-      if (!s.contains(key) || !s[key].is_number_integer()) throw Error(at + ": missing integer '" + key + "'");
-    if (model == "xtransformer" ? !s.contains("xtransformer") : !s.contains("layers") || !s.contains("wrapper"))
-      throw Error(at + ": missing constructor arguments (wrapper/layers or xtransformer)");
+    check_spec(s, at);
     if (!seen.insert(spec.name).second) throw Error(where + ": spec " + spec.name + " defined twice");
     spec.definition = s;
     specs.push_back(std::move(spec));

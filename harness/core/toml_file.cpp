@@ -48,4 +48,26 @@ std::string require_string(const json& j, const char* key, const std::string& wh
 }
 
 
+void require_known_fields(const nlohmann::json& j, std::initializer_list<const char*> known, const std::string& where) {
+  if (!j.is_object()) throw Error(where + ": not a table");
+  for (auto& [k, _] : j.items()) {
+    bool ok = false;
+    for (auto* name : known) ok |= k == name;
+    if (ok) continue;
+    std::string list;
+    for (auto* name : known) list += (list.empty() ? "" : ", ") + std::string(name);
+    throw Error(where + ": unknown field '" + k.substr(0, 80) + "' (known: " + list + ")");
+  }
+}
+
+int64_t require_int(const nlohmann::json& j, const char* key, int64_t lo, int64_t hi, const std::string& where) {
+  if (!j.contains(key) || !j[key].is_number_integer())
+    throw Error(where + ": field '" + key + "' must be an integer");
+  const int64_t v = j[key].get<int64_t>();
+  if (v < lo || v > hi)
+    throw Error(where + ": field '" + key + "' = " + std::to_string(v) + " is outside " + std::to_string(lo) + " .. " +
+                std::to_string(hi));
+  return v;
+}
+
 }  // namespace xcompat

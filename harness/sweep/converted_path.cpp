@@ -7,6 +7,7 @@
 #include "harness/convert/conversion.hpp"
 #include "harness/core/hash.hpp"
 #include "harness/core/json_file.hpp"
+#include "harness/core/names.hpp"
 #include "harness/core/paths.hpp"
 #include "harness/worker/cell_reply.hpp"
 
@@ -93,7 +94,8 @@ void add_converted_path(CellResult& result, const PlannedCell& cell, const Fixtu
     return;
   }
   const std::string chain_id = conversion_identity(history, cell).substr(0, 12);
-  const fs::path out = state_dir() / "converted" / cell.producer->version / fx.dir.filename() /
+  require_release_name(cell.producer->version, "converted path");
+  const fs::path out = child_path(state_dir() / "converted", cell.producer->version) / fx.dir.filename() /
                        fmt::format("{}-{}.{}", to.release.str(), chain_id, cell.key.checkpoint);
   json done;
   try {

@@ -5,10 +5,12 @@
 #include "harness/core/pins.hpp"
 #include "harness/core/spec.hpp"
 #include "harness/core/error.hpp"
+#include "harness/core/names.hpp"
 #include "harness/core/paths.hpp"
 #include "support.hpp"
 
 using namespace xcompat;
+namespace fs = std::filesystem;
 
 TEST_CASE("the shipped pins cover 0.28.4 to the newest release, each with a reason", "[unit]") {
   Pins pins = load_pins(project_root() / "matrix" / "pins.toml");
@@ -37,7 +39,7 @@ TEST_CASE("an override without a reason, or an unknown name, is refused clearly"
   test::TempDir dir;
   {
     std::ofstream f(dir / "pins.toml");
-    f << "torch = \"2.13.0\"\n[[release]]\nversion = \"1.0.0\"\n[[override]]\nspec = \"a\"\nconsumer = \"b\"\nrtol = 1.0\n";
+    f << "torch = \"2.13.0\"\n[[release]]\nversion = \"1.0.0\"\n[[override]]\nspec = \"a\"\nconsumer = \"cpp-native\"\nrtol = 1.0\n";
   }
   CHECK_THROWS_WITH(load_pins(dir / "pins.toml"), Catch::Contains("needs a written reason"));
   {
@@ -67,4 +69,78 @@ TEST_CASE("an override applies to its (spec, consumer) only and carries its reas
   CHECK(pins.tolerance_for("s", "cpp-native", "float32").rtol == Approx(1e-4));
   CHECK(pins.tolerance_for("s", "1.0.0", "float32").reason.empty());
   CHECK(pins.tolerance_for("t", "cpp-native", "float32").rtol == Approx(1e-6));
+}
+
+namespace {
+// A one-spec catalogue with `line` added to the spec's table (or replacing its name).
+std::string spec_file(const std::string& name, const std::string& extra, const std::string& layers = "dim = 32, depth = 2, heads = 4") {
+  return "[[spec]]\nname = \"" + name + "\"\nmodel = \"decoder\"\nseed = 1\nbatch = 2\nseq_len = 16\n" + extra +
+         "wrapper = { num_tokens = 256, max_seq_len = 32 }\nlayers = { " + layers + " }\n";
+}
+}  // namespace
+
+TEST_CASE("a spec file is refused before any worker starts: hostile names, unknown or mistyped fields, huge models",
+          "[unit]") {
+  test::TempDir dir;
+  const fs::path f = dir / "specs.toml";
+  auto refused = [&](const std::string& text, const std::string& says) {
+    std::ofstream(f) << text;
+    INFO(text);
+    CHECK_THROWS_WITH(load_specs(f), Catch::Contains(f.string()) && Catch::Contains(says));
+  };
+  // Names reach fixture directories, database rows and report pages.
+  refused(spec_file("../../../../tmp/evil-escape", ""), "spec name '../../../../tmp/evil-escape' is not one");
+  refused(spec_file("a/b", ""), "is not one");
+  refused(spec_file("..", ""), "is not one");
+  refused(spec_file("-flag", ""), "is not one");
+  refused(spec_file(std::string(65, 'a'), ""), "is not one");
+  refused(spec_file("ok\\u0000x", ""), "is not one");
+  // Fields: unknown, mistyped, out of range.
+  refused(spec_file("s", "sed = 3\n"), "unknown field 'sed'");
+  refused(spec_file("s", "mask = \"causal\"\n"), "mask must be");
+  refused(spec_file("s", "dtypes = [\"float16\"]\n"), "float32 or bfloat16");
+  refused(spec_file("s", "", "dim = 32, depth = 100000, heads = 4"), "'depth' = 100000 is outside 0 .. 256");
+  refused(spec_file("s", "", "dim = 65536, depth = 256, heads = 4"), "parameters");
+  refused(spec_file("s", "", "dim = 32, depth = 2, heads = -1"), "'heads' = -1 is outside");
+  refused(spec_file("s", "", "dim = 32, depth = 2, heads = 4, dropout = nan"), "not a finite number");
+  refused("[[spec]]\nname = \"s\"\nmodel = \"decoder\"\nseed = 1\nbatch = 2\nseq_len = 1000000000\n"
+          "wrapper = {num_tokens = 8, max_seq_len = 8}\nlayers = {dim = 8, depth = 1}\n",
+          "'seq_len' = 1000000000 is outside 1 .. 65536");
+  refused(spec_file("s", "") + spec_file("s", ""), "defined twice");
+  refused("format = 1\n", "no [[spec]] entries");
+  refused("specs = 1\n", "unknown field 'specs'");
+  // The shipped catalogue and the tests' own pass.
+  for (const char* shipped : {"fixtures/specs.toml", "scripts/bench_specs.toml", "tests/data/verdict_specs.toml",
+                              "tests/data/native_extra_specs.toml"})
+    CHECK_NOTHROW(load_specs(project_root() / shipped));
+}
+
+TEST_CASE("a pins file is refused clearly: release names, extras for pip, tolerances, unknown fields", "[unit]") {
+  test::TempDir dir;
+  const fs::path f = dir / "pins.toml";
+  auto refused = [&](const std::string& text, const std::string& says) {
+    std::ofstream(f) << "torch = \"2.13.0\"\n" << text;
+    INFO(text);
+    CHECK_THROWS_WITH(load_pins(f), Catch::Contains(f.string()) && Catch::Contains(says));
+  };
+  refused("[[release]]\nversion = \"../../etc\"\n", "release '../../etc' is not one");
+  refused("[[release]]\nversion = \"1.0.0\"\nextras = [\"einx; rm -rf /\"]\n", "is not \"package==version\"");
+  refused("[[release]]\nversion = \"1.0.0\"\nextra = []\n", "unknown field 'extra'");
+  refused("[[release]]\nversion = \"1.0.0\"\n[[release]]\nversion = \"1.0.0\"\n", "pinned twice");
+  refused("[[release]]\nversion = \"1.0.0\"\n[tolerance.float32]\nrtol = -1\n", "finite number >= 0");
+  refused("[[release]]\nversion = \"1.0.0\"\n[tolerance.float64]\nrtol = 1\n", "per dtype");
+  refused("[[release]]\nversion = \"1.0.0\"\n[[override]]\nspec = \"../x\"\nconsumer = \"cpp-native\"\nreason = \"r\"\n",
+          "spec name '../x' is not one");
+  refused("[[release]]\nversion = \"1.0.0\"\n[[era_extras]]\nfrom = \"1.0\"\n", "release '1.0' is not one");
+  refused("[[release]]\nversion = \"1.0.0\"\nreleases = 1\n", "unknown field 'releases'");
+  CHECK_NOTHROW(load_pins(project_root() / "matrix" / "pins.toml"));
+}
+
+TEST_CASE("a name becomes a path only as one plain component under its root", "[unit]") {
+  CHECK(child_path("/state/fixtures", "1.31.4") == fs::path("/state/fixtures/1.31.4"));
+  for (const char* bad : {"..", ".", "", "a/b", "../x", "/etc"})
+    CHECK_THROWS_WITH(child_path("/state/fixtures", bad), Catch::Contains("not one plain file name"));
+  CHECK_THROWS_WITH(release_sandbox("../../bin"), Catch::Contains("is not one"));
+  CHECK(is_spec_name("decoder-absolute"));
+  CHECK_FALSE(is_spec_name("../decoder"));
 }
