@@ -32,7 +32,19 @@ json CellReply::to_json() const {
 }
 
 CellReply CellReply::from_json(const json& b) {
-  if (!b.contains("verdict") || !b["verdict"].is_string()) throw Error("an evaluate reply without a verdict");
+  if (!b.is_object() || !b.contains("verdict") || !b["verdict"].is_string())
+    throw Error("an evaluate reply without a verdict");
+  try {
+    return from_json_fields(b);
+  } catch (const json::exception& e) {  // a field of the wrong type: the reply, not the sweep, is broken
+    throw Error(std::string("an evaluate reply with a malformed field: ") + e.what());
+  }
+}
+
+CellReply CellReply::from_json_fields(const json& b) {
+  for (const char* table : {"metrics", "load_report", "timing"})
+    if (b.contains(table) && !b[table].is_object() && !b[table].is_null())
+      throw Error(std::string("an evaluate reply whose '") + table + "' is not an object");
   CellReply r;
   r.verdict = verdict_from_name(b["verdict"].get<std::string>());
   if (b.contains("metrics") && b["metrics"].is_object()) r.metrics = Metrics::from_json(b["metrics"]);

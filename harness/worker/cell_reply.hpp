@@ -26,9 +26,12 @@ struct CellReply {
   static CellReply unsupported(std::string reason);
 
   nlohmann::json to_json() const;                       // the reply body
-  static CellReply from_json(const nlohmann::json& body);  // throws Error on a body without a verdict
+  // Throws Error on a body without a verdict or with a field of the wrong type.
+  static CellReply from_json(const nlohmann::json& body);
   // The cell's result: this reply's outcome under the cell's key.
   CellResult result(const CellKey& key) const;
+ private:
+  static CellReply from_json_fields(const nlohmann::json& body);
 };
 
 // A consumer's forward output judged against <fixture_dir>/outputs.safetensors

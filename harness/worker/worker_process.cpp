@@ -31,17 +31,6 @@ std::string describe_status(int status) {
 }
 }  // namespace
 
-const char* worker_fault_name(WorkerFault f) {
-  switch (f) {
-    case WorkerFault::None: return "none";
-    case WorkerFault::Exception: return "exception";
-    case WorkerFault::Crash: return "crash";
-    case WorkerFault::Timeout: return "timeout";
-    case WorkerFault::Protocol: return "protocol";
-    case WorkerFault::StartFailed: return "start-failed";
-  }
-  return "?";
-}
 
 WorkerProcess::WorkerProcess(WorkerCommand command, std::string label, std::chrono::milliseconds start_timeout)
     : command_(std::move(command)), label_(std::move(label)), start_timeout_(start_timeout) {
@@ -179,17 +168,10 @@ WorkerReply WorkerProcess::request(nlohmann::json req, std::chrono::milliseconds
     return fault_from_exit(WorkerFault::Timeout, fmt::format("exceeded its {} ms timeout on '{}'", timeout.count(),
                                                              req.value("op", "?")));
   if (r == ReadResult::Eof) return fault_from_exit(WorkerFault::Crash, "died during '" + req.value("op", "?") + "'");
-  nlohmann::json body;
-  try {
-    body = nlohmann::json::parse(reply);
-  } catch (const std::exception&) {
-    return fault_from_exit(WorkerFault::Protocol, "sent a malformed reply: " + reply.substr(0, 200));
-  }
-  if (body.value("id", -1L) != id)
-    return fault_from_exit(WorkerFault::Protocol, fmt::format("answered request {} with id {}", id, body.value("id", -1L)));
-  if (!body.value("ok", false))
-    return {WorkerFault::Exception, body, fmt::format("{}: {}", label_, body.value("error", std::string("unknown error")))};
-  return {WorkerFault::None, std::move(body), {}};
+  WorkerReply parsed = parse_reply_line(reply, id, label_);
+  // A worker out of step with the protocol cannot be trusted with the next request.
+  if (parsed.fault == WorkerFault::Protocol) return fault_from_exit(WorkerFault::Protocol, parsed.error);
+  return parsed;
 }
 
 }  // namespace xcompat

@@ -23,18 +23,9 @@
 
 #include "harness/worker/launch.hpp"
 
+#include "harness/worker/reply_line.hpp"
+
 namespace xcompat {
-
-enum class WorkerFault { None, Exception, Crash, Timeout, Protocol, StartFailed };
-const char* worker_fault_name(WorkerFault f);
-
-struct WorkerReply {
-  WorkerFault fault = WorkerFault::None;
-  nlohmann::json body;  // the reply object when fault is None
-  std::string error;    // human-readable, with the stderr tail for crashes
-
-  bool ok() const { return fault == WorkerFault::None; }
-};
 
 class WorkerProcess {
  public:
