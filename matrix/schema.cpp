@@ -123,7 +123,14 @@ CREATE TABLE checks (
 CREATE INDEX checks_by_file ON checks (file_sha256, checked_at);
 )sql";
 
-constexpr const char* kSteps[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7};
+// v8: which process runs a run ("host:pid:start-time"), so that a sweep
+// opening the file marks as interrupted only runs whose process is gone, not
+// those of another sweep still going.
+constexpr const char* kV8 = R"sql(
+ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr const char* kSteps[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8};
 
 int user_version(sql::Db& db) {
   auto st = db.prepare("PRAGMA user_version");
@@ -141,6 +148,9 @@ void migrate(sql::Db& db, int target) {
                             db.path(), have, kSchemaVersion));
   for (int v = have + 1; v <= target; ++v) {
     sql::Transaction tx(db);
+    // Another process may have migrated it meanwhile (two sweeps creating one
+    // file): the version read under the write lock decides.
+    if (user_version(db) >= v) continue;
     db.exec(kSteps[v - 1]);
     db.exec(fmt::format("PRAGMA user_version = {}", v));
     tx.commit();

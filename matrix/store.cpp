@@ -1,13 +1,16 @@
 #include "matrix/store.hpp"
 
+#include <fmt/format.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <ctime>
-#include <fmt/format.h>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "harness/core/error.hpp"
 #include "matrix/store_columns.hpp"
@@ -98,12 +101,54 @@ int Store::schema_version() {
   return static_cast<int>(st.int_at(0));
 }
 
+namespace {
+
+std::string host_name() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+// The start time of process `pid` (clock ticks since boot, /proc/<pid>/stat
+// field 22): with the pid, it names one process even after pids wrap.
+std::string process_start(long pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close = stat.rfind(')');  // the command name may hold spaces and parentheses
+  if (close == std::string::npos) return "";
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i)
+    if (i == 22) return field;
+  return "";
+}
+
+}  // namespace
+
+std::string Store::this_process_owner() {
+  return host_name() + ":" + std::to_string(getpid()) + ":" + process_start(getpid());
+}
+
+bool Store::owner_alive(const std::string& owner) {
+  const auto a = owner.find(':'), b = owner.rfind(':');
+  if (owner.empty() || a == std::string::npos || a == b) return false;  // runs from before owners were recorded
+  if (owner.substr(0, a) != host_name()) return true;  // another machine's: not ours to judge
+  const long pid = std::strtol(owner.c_str() + a + 1, nullptr, 10);
+  return pid > 0 && process_start(pid) == owner.substr(b + 1);
+}
+
 void Store::recover_interrupted_runs() {
   // A run still "running" whose process is gone was interrupted. Its recorded
-  // results stay; the next sweep resumes by skipping their cache keys.
-  // (Concurrent sweeps on one file are not supported: that is what shards and
-  // merge are for.)
-  db_.exec("UPDATE runs SET status = 'interrupted' WHERE status = 'running'");
+  // results stay; the next sweep resumes by skipping their cache keys. A run
+  // whose process still lives is another sweep on the same file: left alone.
+  std::vector<int64_t> gone;
+  {
+    auto st = db_.prepare("SELECT id, owner FROM runs WHERE status = 'running'");
+    while (st.step())
+      if (!owner_alive(st.text_at(1))) gone.push_back(st.int_at(0));
+  }
+  for (int64_t id : gone)
+    db_.prepare("UPDATE runs SET status = 'interrupted' WHERE id = ? AND status = 'running'").bind(1, id).run();
 }
 
 int64_t Store::id_of(const char* table, const char* column, const std::string& value) {
@@ -134,8 +179,10 @@ void Store::register_consumer(const Consumer& c) {
 }
 
 int64_t Store::begin_run(const json& args) {
-  db_.prepare("INSERT INTO runs (uuid, started_at, status, harness_version, args) VALUES (?, ?, 'running', ?, ?)")
-      .bind(1, new_uuid()).bind(2, now_utc()).bind(3, XCOMPAT_VERSION).bind(4, args.dump()).run();
+  db_.prepare("INSERT INTO runs (uuid, started_at, status, harness_version, args, owner) "
+              "VALUES (?, ?, 'running', ?, ?, ?)")
+      .bind(1, new_uuid()).bind(2, now_utc()).bind(3, XCOMPAT_VERSION).bind(4, args.dump())
+      .bind(5, this_process_owner()).run();
   return db_.last_insert_id();
 }
 

@@ -24,7 +24,7 @@
 
 namespace xcompat {
 
-inline constexpr int kSchemaVersion = 7;
+inline constexpr int kSchemaVersion = 8;
 
 struct RunInfo {
   int64_t id = 0;
@@ -118,6 +118,9 @@ class Store {
 
  private:
   int64_t id_of(const char* table, const char* column, const std::string& value);
+  // "host:pid:start-time" of this process; whether such a process still runs.
+  static std::string this_process_owner();
+  static bool owner_alive(const std::string& owner);
   void recover_interrupted_runs();
 
   sql::Db db_;

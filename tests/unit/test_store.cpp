@@ -1,6 +1,9 @@
 // The SQLite store: migrations, corruption, runs, merge.
 #include <fstream>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "catch.hpp"
 #include "harness/core/error.hpp"
 #include "matrix/store.hpp"
@@ -135,18 +138,37 @@ TEST_CASE("the matrix as of a run shows each cell's latest result up to that run
 TEST_CASE("a run left running by a killed process is marked interrupted on the next open", "[unit]") {
   test::TempDir dir;
   const std::string path = (dir / "m.db").string();
-  {
+  // A child process begins a run, records a cell and dies without finishing it.
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
     Store s(path);
     register_all(s);
     auto r = s.begin_run({});
     s.record(r, {cell("dec", "1.0.0", "2.0.0", Verdict::Identical, "a")});
-    // no finish_run: the process "died"
+    _exit(0);
   }
+  int status = 0;
+  waitpid(child, &status, 0);
+  REQUIRE(WIFEXITED(status));
   Store s(path);
   auto runs = s.runs();
   REQUIRE(runs.size() == 1);
   CHECK(runs[0].status == "interrupted");
   CHECK(runs[0].results == 1);  // what it recorded is kept
+}
+
+TEST_CASE("a run whose process still lives is another sweep's: opening the file leaves it running", "[unit]") {
+  test::TempDir dir;
+  const std::string path = (dir / "m.db").string();
+  Store first(path);
+  register_all(first);
+  const auto r = first.begin_run({});
+  Store second(path);  // a second sweep on the same file, while the first goes on
+  REQUIRE(second.runs().size() == 1);
+  CHECK(second.runs()[0].status == "running");
+  first.finish_run(r, "complete");
+  CHECK(second.runs()[0].status == "complete");
 }
 
 TEST_CASE("merge folds shard databases without duplicates", "[unit]") {
