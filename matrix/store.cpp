@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "harness/core/fault_points.hpp"
 #include "harness/core/error.hpp"
 #include "matrix/store_columns.hpp"
 
@@ -274,8 +275,10 @@ void Store::record(int64_t run_id, const std::vector<CellResult>& cells) {
     if (c.causes.is_null()) st.bind_null(at("causes"));
     else st.bind(at("causes"), c.causes.dump(-1, ' ', false, json::error_handler_t::replace));
     st.run();
+    fault_point("store.mid-transaction");  // a row written, the batch not committed
   }
   tx.commit();
+  fault_point("store.after-commit");
 }
 
 }  // namespace xcompat

@@ -1,6 +1,7 @@
 // Folding a shard's database into this one (xcompat merge).
 #include <fmt/format.h>
 
+#include "harness/core/fault_points.hpp"
 #include "harness/core/error.hpp"
 #include "matrix/store.hpp"
 #include "matrix/store_columns.hpp"
@@ -37,6 +38,7 @@ int64_t Store::merge_from(const std::string& other_path) {
              "JOIN other.consumers oc ON oc.id = o.consumer_id JOIN main.consumers mc ON mc.name = oc.name "
              "ORDER BY o.run_id, o.id";
     }();
+    fault_point("merge.mid-transaction");  // runs copied, their results not yet
     db_.exec(copy_results);
     added = db_.changes();
     tx.commit();

@@ -4,6 +4,8 @@
 #include <string>
 #include <system_error>
 
+#include "harness/core/fault_points.hpp"
+
 namespace fs = std::filesystem;
 
 namespace xcompat {
@@ -47,6 +49,7 @@ void StagedCheckpoint::commit() {
   require_all_written();
   out_.close();
   check_stream();
+  fault_point("checkpoint.before-rename");
   std::error_code ec;
   fs::rename(tmp_, target_, ec);
   if (ec) throw CheckpointError(target_, "cannot replace: " + ec.message());

@@ -4,6 +4,7 @@
 
 #include <mutex>
 
+#include "harness/core/fault_points.hpp"
 #include "harness/core/parallel.hpp"
 #include "harness/convert/causes.hpp"
 #include "harness/sweep/converted_path.hpp"
@@ -119,6 +120,7 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
                               {"fixture_dir", fx.dir.string()}, {"checkpoint", "model." + cell->key.checkpoint},
                               {"tolerance", tol.to_json()}};
         WorkerProcess& w = pool.get(*cell->consumer);
+        fault_point("cell.before-evaluate");
         WorkerReply reply = w.request(request, opts.cell_timeout);
         // A crash, timeout or failed start is retried once on a fresh worker
         // before it counts: on a loaded machine a slow start is not a finding.
@@ -152,7 +154,9 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
           }
         }
       }
+      if (d.run) fault_point("cell.after-evaluate");
       if (d.run && wants_conversion(*cell, result)) {
+        fault_point("cell.before-conversion");
         const auto t0 = Clock::now();
         add_converted_path(result, *cell, fixtures.at(cell->producer->version, *cell->spec), history,
                            pool.get(*cell->consumer), tol, opts.cell_timeout);

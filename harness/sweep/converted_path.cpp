@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "harness/core/fault_points.hpp"
 #include "harness/checkpoint/checkpoint_file.hpp"
 #include "harness/convert/causes.hpp"
 #include "harness/convert/conversion.hpp"
@@ -50,8 +51,12 @@ json converted_file(ConversionPlan& plan, const Fixture& fx, const std::string& 
                                                  {"x_transformers", plan.to.release.str()},
                                                  {"changes", plan.changes}});
   const auto lossy = run_conversion(plan, [&](const std::string& n) { return reader->read(n); },
-                                    [&](const TensorInfo& i, const TensorData& d) { writer->write(i, d); });
+                                    [&](const TensorInfo& i, const TensorData& d) {
+                                      writer->write(i, d);
+                                      fault_point("conversion.mid-write");
+                                    });
   writer->commit();
+  fault_point("conversion.before-record");  // the file in place, its record of what was lost not yet
   json lost = json::array();
   for (auto& [name, m] : lossy) lost.push_back(fmt::format("{} dropped (largest |x| {:.3g})", name, m));
   json r = {{"outcome", conversion_outcome_name(plan.outcome)}, {"lost_tensors", lost}};

@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 
+#include "harness/core/fault_points.hpp"
+
 namespace xcompat {
 
 Recorder::Recorder(Store& store, int64_t run_id) : store_(store), run_id_(run_id) {
@@ -31,7 +33,9 @@ double Recorder::db_seconds() {
 
 void Recorder::flush_locked() {
   Timed t(db_seconds_);
+  if (!pending_.empty()) fault_point("record.before-batch");
   store_.record(run_id_, pending_);
+  if (!pending_.empty()) fault_point("record.after-batch");
   pending_.clear();
   last_ = std::chrono::steady_clock::now();
 }

@@ -5,6 +5,7 @@
 #include <deque>
 #include <set>
 
+#include "harness/core/fault_points.hpp"
 #include "fixtures/fixture_phase.hpp"
 #include "harness/core/error.hpp"
 #include "harness/sweep/cell_phase.hpp"
@@ -69,6 +70,7 @@ SweepSummary run_sweep(Plan& plan, const Pins& pins, Store& store, const SweepOp
   for (auto& c : plan.consumers) store.register_consumer(c);
   const int64_t previous_run = store.latest_run_id();
   summary.run_id = store.begin_run(run_args);
+  fault_point("sweep.after-begin-run");
 
   WorkerPool pool;
   std::deque<Release> unpinned;
@@ -82,13 +84,16 @@ SweepSummary run_sweep(Plan& plan, const Pins& pins, Store& store, const SweepOp
         }
       });
   summary.timing.fixtures = fixtures.making_seconds;
+  fault_point("sweep.after-fixtures");
 
   Recorder recorder(store, summary.run_id);
   const auto current =
       CellPhase{plan, pins, fixtures, opts, pool, recorder, progress, release_history()}.run(summary);
   recorder.flush();
   pool.stop_all();
+  fault_point("sweep.before-finish");
   store.finish_run(summary.run_id, "complete");
+  fault_point("sweep.after-finish");
 
   summary.workers_started = pool.starts();
   summary.worker_start_seconds = summary.timing.worker_start = pool.start_seconds();
