@@ -1,5 +1,7 @@
 #include "harness/worker/worker_process.hpp"
 
+#include <cstdlib>
+
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -34,6 +36,9 @@ std::string describe_status(int status) {
 
 WorkerProcess::WorkerProcess(WorkerCommand command, std::string label, std::chrono::milliseconds start_timeout)
     : command_(std::move(command)), label_(std::move(label)), start_timeout_(start_timeout) {
+  // XCOMPAT_WORKER_START_TIMEOUT_S: how long a worker may take to become ready (a slow machine, a test).
+  if (const char* s = std::getenv("XCOMPAT_WORKER_START_TIMEOUT_S"); s && std::atof(s) > 0)
+    start_timeout_ = std::chrono::milliseconds(static_cast<long>(std::atof(s) * 1000));
   if (command_.argv.empty()) throw Error("worker argv is empty");
   signal(SIGPIPE, SIG_IGN);  // a dead worker must not kill the main process on write
 }
@@ -77,6 +82,7 @@ WorkerReply WorkerProcess::start() {
   start_seconds_ += std::chrono::duration<double>(Clock::now() - t0).count();
   if (r == ReadResult::Timeout) return fault_from_exit(WorkerFault::Timeout, "did not become ready in time");
   if (r == ReadResult::Eof) return fault_from_exit(WorkerFault::StartFailed, "died while starting");
+  if (r == ReadResult::TooLong) return fault_from_exit(WorkerFault::Protocol, "sent a hello over the line limit");
   try {
     hello_ = nlohmann::json::parse(line);
   } catch (const std::exception&) {
@@ -97,7 +103,7 @@ WorkerProcess::ReadResult WorkerProcess::read_line(std::string& line, Clock::tim
       out_buf_.erase(0, nl + 1);
       return ReadResult::Line;
     }
-    if (out_buf_.size() > kMaxLine) return ReadResult::Eof;
+    if (out_buf_.size() > kMaxLine) return ReadResult::TooLong;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) return ReadResult::Timeout;
     pollfd fds[2] = {{from_child_, POLLIN, 0}, {err_child_, POLLIN, 0}};
@@ -142,6 +148,9 @@ WorkerReply WorkerProcess::fault_from_exit(WorkerFault kind, const std::string& 
   stop();
   std::string tail = err_tail_.size() > kStderrTail ? err_tail_.substr(err_tail_.size() - kStderrTail) : err_tail_;
   std::string msg = fmt::format("worker {} {} ({})", label_, what, how);
+  // A worker that dies under a memory limit most likely died of it: say so.
+  if (const char* mb = std::getenv("XCOMPAT_WORKER_MEMORY_MB"); mb && std::atol(mb) > 0 && kind != WorkerFault::Protocol)
+    msg += fmt::format(" under a memory limit of {} MiB (XCOMPAT_WORKER_MEMORY_MB)", mb);
   if (!tail.empty()) msg += "; stderr tail:\n" + tail;
   return {kind, {}, msg};
 }
@@ -168,6 +177,8 @@ WorkerReply WorkerProcess::request(nlohmann::json req, std::chrono::milliseconds
     return fault_from_exit(WorkerFault::Timeout, fmt::format("exceeded its {} ms timeout on '{}'", timeout.count(),
                                                              req.value("op", "?")));
   if (r == ReadResult::Eof) return fault_from_exit(WorkerFault::Crash, "died during '" + req.value("op", "?") + "'");
+  if (r == ReadResult::TooLong)
+    return fault_from_exit(WorkerFault::Protocol, fmt::format("sent a reply line over {} MiB", kMaxLine >> 20));
   WorkerReply parsed = parse_reply_line(reply, id, label_);
   // A worker out of step with the protocol cannot be trusted with the next request.
   if (parsed.fault == WorkerFault::Protocol) return fault_from_exit(WorkerFault::Protocol, parsed.error);

@@ -55,7 +55,7 @@ class WorkerProcess {
   WorkerReply start();
   // Reads until a full line arrives on stdout or the deadline passes,
   // draining stderr into the tail buffer meanwhile.
-  enum class ReadResult { Line, Eof, Timeout };
+  enum class ReadResult { Line, Eof, Timeout, TooLong };
   ReadResult read_line(std::string& line, std::chrono::steady_clock::time_point deadline);
   WorkerReply fault_from_exit(WorkerFault kind, const std::string& what);
   void drain_stderr();

@@ -1,0 +1,122 @@
+// Resource faults of a worker, injected on request (harness/worker/worker_loop.cpp,
+// XCOMPAT_TEST_HOOKS=1): a partial or gigantic reply line, a reply to another
+// request, a flood on stderr, memory exhausted under a limit, a start too
+// slow. Each is one fault with its cause, and the next request gets a
+// working worker. A sweep under a memory limit too small for the spec
+// completes, its cells ERROR naming the allocation.
+#include <cstdlib>
+
+#include <nlohmann/json.hpp>
+
+#include "catch.hpp"
+#include "harness/core/consumers.hpp"
+#include "harness/worker/launch.hpp"
+#include "harness/worker/worker_process.hpp"
+#include "support.hpp"
+
+using namespace xcompat;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Sets environment variables for the workers started while it lives.
+struct Env {
+  std::vector<std::string> names;
+  Env(std::initializer_list<std::pair<const char*, const char*>> vars) {
+    for (auto& [k, v] : vars) {
+      setenv(k, v, 1);
+      names.push_back(k);
+    }
+  }
+  ~Env() {
+    for (auto& n : names) unsetenv(n.c_str());
+  }
+};
+
+WorkerReply fault(WorkerProcess& w, const char* action, std::chrono::milliseconds timeout = 60s) {
+  return w.request({{"op", "fault"}, {"action", action}}, timeout);
+}
+
+// The worker answers again (an unknown injected fault is an ordinary exception reply).
+void answers(WorkerProcess& w) {
+  auto r = fault(w, "none-such");
+  INFO(r.error);
+  CHECK(r.fault == WorkerFault::Exception);
+  CHECK(r.error.find("unknown injected fault") != std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("a worker's broken replies are protocol faults or crashes, each with its cause, then it restarts",
+          "[release]") {
+  Env hooks{{"XCOMPAT_TEST_HOOKS", "1"}};
+  WorkerProcess w(worker_command(native_consumer()), "cpp-native");
+  answers(w);
+  {
+    auto r = fault(w, "partial-reply");  // half a line, then exit 3
+    INFO(r.error);
+    CHECK(r.fault == WorkerFault::Crash);
+    CHECK(r.error.find("died during 'fault'") != std::string::npos);
+    answers(w);
+  }
+  {
+    auto r = fault(w, "huge-reply");  // a 65 MiB line
+    INFO(r.error.substr(0, 300));
+    CHECK(r.fault == WorkerFault::Protocol);
+    CHECK(r.error.find("over 64 MiB") != std::string::npos);
+    answers(w);
+  }
+  {
+    auto r = fault(w, "wrong-id");
+    INFO(r.error);
+    CHECK(r.fault == WorkerFault::Protocol);
+    CHECK(r.error.find("with id") != std::string::npos);
+    answers(w);
+  }
+  {
+    auto r = fault(w, "stderr-flood", 120s);  // 200 MiB on stderr: drained, the reply still arrives
+    INFO(r.error);
+    CHECK(r.ok());
+    CHECK(r.body.value("flooded", false));
+  }
+}
+
+TEST_CASE("memory exhausted under the worker's limit is an error naming it; a slow start times out", "[release]") {
+  {
+    Env env{{"XCOMPAT_TEST_HOOKS", "1"}, {"XCOMPAT_WORKER_MEMORY_MB", "2048"}};
+    WorkerProcess w(worker_command(native_consumer()), "cpp-native");
+    auto r = fault(w, "oom", 120s);
+    INFO(r.error);
+    CHECK(r.fault == WorkerFault::Exception);
+    CHECK(r.error.find("out of memory") != std::string::npos);
+    CHECK(r.error.find("2048 MiB") != std::string::npos);
+    answers(w);  // the allocation was given back: the same worker goes on
+  }
+  {
+    Env env{{"XCOMPAT_TEST_HOOKS", "1"}, {"XCOMPAT_TEST_SLOW_START_MS", "4000"}, {"XCOMPAT_WORKER_START_TIMEOUT_S", "1"}};
+    WorkerProcess w(worker_command(native_consumer()), "cpp-native");
+    auto r = fault(w, "none-such");
+    INFO(r.error);
+    CHECK(r.fault == WorkerFault::Timeout);
+    CHECK(r.error.find("did not become ready in time") != std::string::npos);
+  }
+}
+
+TEST_CASE("a sweep whose workers run out of memory completes, each cell an ERROR with its cause", "[release]") {
+  test::TempDir state;
+  const std::string sweep = "sweep --no-progress --dtype float32 --release 2.31.10 --consumer 2.31.10,cpp-native "
+                            "--spec decoder-absolute --db " + (state / "m.db").string();
+  // 600 MiB of address space: enough to start, not to build and run a model under torch.
+  auto starved = test::run_command("XCOMPAT_WORKER_MEMORY_MB=600 XCOMPAT_STATE='" + state.path.string() + "' '" XCOMPAT_BIN
+                                   "' " + sweep + " 2>&1");
+  INFO(starved.out);
+  CHECK((starved.exit_code == 0 || starved.exit_code == 3));
+  CHECK(starved.out.find("ERROR") != std::string::npos);
+  CHECK(starved.out.find("memory limit of 600 MiB") != std::string::npos);  // the cause is named
+  // With memory, the same sweep records real verdicts: nothing of the starved run stands in their way.
+  auto fed = test::xcompat(state.path, sweep);
+  INFO(fed.out);
+  REQUIRE((fed.exit_code == 0 || fed.exit_code == 3));
+  CHECK(fed.out.find("IDENTICAL") != std::string::npos);
+}
