@@ -32,11 +32,19 @@ std::string damage_message(const std::string& path, const char* sqlite_says) {
   return "database " + path + " is corrupt or not an xcompat matrix (" + sqlite_says +
          "); restore it from a backup or pass another --db";
 }
+// A write the file system refused: the likeliest causes, said.
+std::string storage_hint(int rc) {
+  const int primary = rc & 0xff;
+  return primary == SQLITE_FULL || primary == SQLITE_IOERR
+             ? "; is the disk full, or a file size limit reached? the transaction rolled back: nothing of it is recorded"
+             : "";
+}
 }  // namespace
 
 void Db::fail(const std::string& what) const {
-  if (is_damage(sqlite3_extended_errcode(db_))) throw Error(damage_message(path_, sqlite3_errmsg(db_)));
-  throw Error("database " + path_ + ": " + what + ": " + sqlite3_errmsg(db_));
+  const int rc = sqlite3_extended_errcode(db_);
+  if (is_damage(rc)) throw Error(damage_message(path_, sqlite3_errmsg(db_)));
+  throw Error("database " + path_ + ": " + what + ": " + sqlite3_errmsg(db_) + storage_hint(rc));
 }
 
 void Db::exec(std::string_view sql) {
@@ -45,7 +53,8 @@ void Db::exec(std::string_view sql) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
     if (is_damage(rc)) throw Error(damage_message(path_, msg.c_str()));
-    throw Error("database " + path_ + ": " + msg + " (in: " + std::string(sql.substr(0, 80)) + ")");
+    throw Error("database " + path_ + ": " + msg + " (in: " + std::string(sql.substr(0, 80)) + ")" +
+                storage_hint(sqlite3_extended_errcode(db_)));
   }
 }
 

@@ -494,6 +494,15 @@ def make_reference(spec, checkpoint, out_dir, xcompat_version):
 
 
 def _write_fixture(model, spec, inputs, logits, out_dir, xcompat_version):
+    try:
+        return _write_fixture_files(model, spec, inputs, logits, out_dir, xcompat_version)
+    except (OSError, RuntimeError) as e:
+        # torch.save says "unexpected pos" when the file system refuses a write.
+        raise OSError(f"writing the fixture failed (is the disk full, or a file size limit reached?): "
+                      f"{type(e).__name__}: {str(e)[:300]}") from e
+
+
+def _write_fixture_files(model, spec, inputs, logits, out_dir, xcompat_version):
     state = model.state_dict()
 
     torch.save(state, os.path.join(out_dir, "model.pt"))

@@ -7,6 +7,7 @@
 
 #include "catch.hpp"
 #include "harness/core/version.hpp"
+#include "matrix/store.hpp"
 #include "support.hpp"
 
 namespace xcompat::test {
@@ -28,6 +29,25 @@ inline bool in_ranges(const nlohmann::json& fp, const std::string& release) {
     if (*Version::parse(r["first"].get<std::string>()) <= v && v <= *Version::parse(r["last"].get<std::string>()))
       return true;
   return false;
+}
+
+
+// Every cell's outcome, exactly: verdicts, metrics as stored (doubles), the
+// converted path's outcome and verdict, the load report.
+inline nlohmann::json matrix_of(const std::filesystem::path& db) {
+  Store s(db.string(), false);
+  nlohmann::json out = nlohmann::json::object();
+  for (auto& r : s.matrix_as_of()) {
+    const CellResult& c = r.cell;
+    nlohmann::json cell = {{"verdict", verdict_name(c.verdict)}, {"load_report", c.load_report.to_json()}};
+    if (c.metrics) cell["metrics"] = c.metrics->to_json();
+    if (c.direct_verdict) cell["direct"] = verdict_name(*c.direct_verdict);
+    if (!c.conversion.is_null())
+      cell["conversion"] = {{"outcome", c.conversion.value("outcome", "")}, {"verdict", c.conversion.value("verdict", "")},
+                            {"metrics", c.conversion.value("metrics", nlohmann::json())}};
+    out[c.key.str()] = cell;
+  }
+  return out;
 }
 
 }  // namespace xcompat::test

@@ -12,7 +12,7 @@
 #include "fixtures/fixture_cache.hpp"
 #include "harness/core/fault_points.hpp"
 #include "matrix/store.hpp"
-#include "support.hpp"
+#include "release_support.hpp"
 
 using namespace xcompat;
 using json = nlohmann::json;
@@ -29,24 +29,6 @@ test::CommandResult run(const fs::path& state, const std::string& args, const st
   std::string env = "XCOMPAT_STATE='" + state.string() + "' ";
   if (!kill_at.empty()) env += "XCOMPAT_TEST_HOOKS=1 XCOMPAT_TEST_KILL_AT='" + kill_at + "' ";
   return test::run_command(env + "'" XCOMPAT_BIN "' " + args + " 2>&1");
-}
-
-// Every cell's outcome, exactly: verdicts, metrics as stored (doubles), the
-// converted path's outcome and verdict, the load report.
-json matrix_of(const fs::path& db) {
-  Store s(db.string(), false);
-  json out = json::object();
-  for (auto& r : s.matrix_as_of()) {
-    const CellResult& c = r.cell;
-    json cell = {{"verdict", verdict_name(c.verdict)}, {"load_report", c.load_report.to_json()}};
-    if (c.metrics) cell["metrics"] = c.metrics->to_json();
-    if (c.direct_verdict) cell["direct"] = verdict_name(*c.direct_verdict);
-    if (!c.conversion.is_null())
-      cell["conversion"] = {{"outcome", c.conversion.value("outcome", "")}, {"verdict", c.conversion.value("verdict", "")},
-                            {"metrics", c.conversion.value("metrics", json())}};
-    out[c.key.str()] = cell;
-  }
-  return out;
 }
 
 // Whole and used only whole: integrity ok, every run finished or interrupted,
@@ -77,7 +59,7 @@ TEST_CASE("a sweep killed at any point resumes to the matrix an uninterrupted sw
   auto b = run(base.path, kSweep + " --db " + (base / "m.db").string());
   INFO(b.out);
   REQUIRE((b.exit_code == 0 || b.exit_code == 3));
-  const json expected = matrix_of(base / "m.db");
+  const json expected = test::matrix_of(base / "m.db");
   REQUIRE(expected.size() == 6);
   REQUIRE(expected.dump().find("CONVERTED") != std::string::npos);  // the converted path is on the way
 
@@ -93,7 +75,7 @@ TEST_CASE("a sweep killed at any point resumes to the matrix an uninterrupted sw
     auto resumed = run(state.path, kSweep + db);
     INFO(resumed.out);
     REQUIRE((resumed.exit_code == 0 || resumed.exit_code == 3));
-    CHECK(matrix_of(state / "m.db") == expected);
+    CHECK(test::matrix_of(state / "m.db") == expected);
     check_whole(state.path, state / "m.db");
     exercised.insert(point);
   }
@@ -110,7 +92,7 @@ json baseline(const fs::path& state) {
   auto b = run(state, kSweep + " --db " + (state / "m.db").string());
   INFO(b.out);
   REQUIRE((b.exit_code == 0 || b.exit_code == 3));
-  return matrix_of(state / "m.db");
+  return test::matrix_of(state / "m.db");
 }
 }  // namespace
 
@@ -133,7 +115,7 @@ TEST_CASE("merge killed inside its transaction adds nothing; merged again, nothi
     }
     REQUIRE(run(state.path, merge).exit_code == 0);
     REQUIRE(run(state.path, merge).exit_code == 0);  // twice: nothing doubled
-    CHECK(matrix_of(state / "out.db") == expected);
+    CHECK(test::matrix_of(state / "out.db") == expected);
     Store out((state / "out.db").string(), false);
     int64_t results = 0;
     for (auto& r : out.runs()) results += r.results;

@@ -12,11 +12,12 @@
 #include "harness/core/consumers.hpp"
 #include "harness/worker/launch.hpp"
 #include "harness/worker/worker_process.hpp"
-#include "support.hpp"
+#include "release_support.hpp"
 
 using namespace xcompat;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -119,4 +120,51 @@ TEST_CASE("a sweep whose workers run out of memory completes, each cell an ERROR
   INFO(fed.out);
   REQUIRE((fed.exit_code == 0 || fed.exit_code == 3));
   CHECK(fed.out.find("IDENTICAL") != std::string::npos);
+}
+
+TEST_CASE("a full disk: fixtures that cannot be written are ERROR cells saying so, the database refuses whole, "
+          "and the next run recovers",
+          "[release]") {
+  const std::string plan = "sweep --no-progress --dtype float32 --release 1.19.1,2.31.10 --spec decoder-rmsnorm "
+                           "--consumer 1.19.1,2.31.10,cpp-native";
+  test::TempDir base;
+  REQUIRE(test::xcompat(base.path, plan + " --db " + (base / "m.db").string()).exit_code == 0);
+  const auto expected = test::matrix_of(base / "m.db");
+  std::uintmax_t fixture_bytes = 0;
+  for (auto& rel : fs::directory_iterator(base / "fixtures"))
+    for (auto& dir : fs::directory_iterator(rel.path())) fixture_bytes = std::max(fixture_bytes, fs::file_size(dir.path() / "model.pt"));
+  // RLIMIT_FSIZE (SIGXFSZ ignored, so a write past it fails with EFBIG), in KiB:
+  // room for the database, not for a fixture's checkpoint.
+  auto limited = [&](const test::TempDir& state, std::uintmax_t kib, const std::string& db) {
+    return test::run_command("bash -c \"trap '' XFSZ; ulimit -f " + std::to_string(kib) + "; XCOMPAT_STATE='" +
+                             state.path.string() + "' '" XCOMPAT_BIN "' " + plan + " --db '" + db + "'\" 2>&1");
+  };
+  {
+    test::TempDir state;
+    const std::string db = (state / "m.db").string();
+    auto full = limited(state, fixture_bytes / 1024 - 8, db);
+    INFO(full.out);
+    CHECK(full.exit_code == 0);  // the sweep completes
+    CHECK(full.out.find("is the disk full, or a file size limit reached?") != std::string::npos);
+    for (auto& rel : fs::directory_iterator(state / "fixtures"))
+      for (auto& dir : fs::directory_iterator(rel.path())) CHECK_FALSE(fs::exists(dir.path() / "meta.json"));  // none half-published
+    auto again = test::xcompat(state.path, plan + " --db " + db);
+    INFO(again.out);
+    REQUIRE((again.exit_code == 0 || again.exit_code == 3));
+    CHECK(test::matrix_of(state / "m.db") == expected);
+  }
+  {
+    test::TempDir state;
+    const std::string db = (state / "m.db").string();
+    auto full = limited(state, 200, db);  // not even the database's first pages
+    INFO(full.out);
+    CHECK(full.exit_code == 2);
+    CHECK(full.out.find("nothing of it is recorded") != std::string::npos);
+    auto again = test::xcompat(state.path, plan + " --db " + db);
+    INFO(again.out);
+    REQUIRE((again.exit_code == 0 || again.exit_code == 3));
+    CHECK(test::matrix_of(state / "m.db") == expected);
+    Store s(db, false);
+    CHECK(s.integrity_check() == "ok");
+  }
 }
