@@ -76,7 +76,19 @@ std::vector<std::string> requirements(const json& r, const char* key, const std:
 
 }  // namespace
 
+static Pins load_pins_checked(const std::filesystem::path& path);
+
 Pins load_pins(const std::filesystem::path& path) {
+  // Every refusal is an Error naming the file: a field of an unexpected type
+  // that a check below does not name is still one.
+  try {
+    return load_pins_checked(path);
+  } catch (const json::exception& e) {
+    throw Error(path.string() + ": a field of the wrong type: " + e.what());
+  }
+}
+
+static Pins load_pins_checked(const std::filesystem::path& path) {
   json j = parse_toml_file(path);
   const std::string where = path.string();
   require_known_fields(j, {"format", "torch", "dtypes", "tolerance", "override", "release", "era_extras"}, where);

@@ -108,7 +108,17 @@ void check_spec(const json& s, const std::string& at) {
 
 }  // namespace
 
+static std::vector<Spec> load_specs_checked(const std::filesystem::path& path);
+
 std::vector<Spec> load_specs(const std::filesystem::path& path) {
+  try {
+    return load_specs_checked(path);
+  } catch (const json::exception& e) {
+    throw Error(path.string() + ": a field of the wrong type: " + e.what());
+  }
+}
+
+static std::vector<Spec> load_specs_checked(const std::filesystem::path& path) {
   json j = parse_toml_file(path);
   const std::string where = path.string();
   require_known_fields(j, {"format", "spec"}, where);

@@ -133,6 +133,10 @@ TEST_CASE("a pins file is refused clearly: release names, extras for pip, tolera
           "spec name '../x' is not one");
   refused("[[release]]\nversion = \"1.0.0\"\n[[era_extras]]\nfrom = \"1.0\"\n", "release '1.0' is not one");
   refused("[[release]]\nversion = \"1.0.0\"\nreleases = 1\n", "unknown field 'releases'");
+  // scripts/fuzz (fuzz_policy), 2026-11-30: a table where a string belongs escaped as json's type_error.
+  refused("[[release]]\nversion = \"1.0.0\"\n[[era_extras]]\nfrom = \"1.0.0\"\nuntil = { x = 1 }\n",
+          "a field of the wrong type");
+  refused("[[release]]\nversion = \"1.0.0\"\nreason = [1]\n", "a field of the wrong type");
   CHECK_NOTHROW(load_pins(project_root() / "matrix" / "pins.toml"));
 }
 
