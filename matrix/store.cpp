@@ -75,7 +75,18 @@ Store::Store(const std::string& path, bool create) : db_((check_is_database(path
   // history. Every read meets damage page by page and reports it (sqlite.cpp);
   // the root page of each table is touched now, so a damaged file usually
   // fails right at open. `integrity_check()` reads everything.
-  db_.exec("PRAGMA journal_mode = WAL");
+  // Setting WAL takes an exclusive lock, and SQLite answers "locked" at once
+  // (no busy wait) while another process creates or migrates the same file:
+  // wait for it, as the busy timeout waits for writers.
+  for (int attempt = 0;; ++attempt) {
+    try {
+      db_.exec("PRAGMA journal_mode = WAL");
+      break;
+    } catch (const Error& e) {
+      if (attempt >= 300 || std::string(e.what()).find("locked") == std::string::npos) throw;
+      ::usleep(100 * 1000);
+    }
+  }
   db_.exec("PRAGMA foreign_keys = ON");
   db_.exec("PRAGMA synchronous = NORMAL");
   // Check every b-tree page's cell layout as it is read, not only what a

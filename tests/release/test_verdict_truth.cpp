@@ -164,7 +164,7 @@ TEST_CASE("editing a spec, the driver, the venv or the port re-evaluates exactly
     fs::create_directories(root / "matrix");
     fs::copy_file(project_root() / "matrix" / "history.toml", root / "matrix" / "history.toml");
     const std::string env = "XCOMPAT_ROOT='" + root.string() + "' XCOMPAT_RELEASES='" +
-                            release_sandbox("x").parent_path().string() + "' XCOMPAT_VENV='" + default_venv().string() +
+                            release_sandboxes().string() + "' XCOMPAT_VENV='" + default_venv().string() +
                             "'";
     const json s = sweep(state.path, plan + " --pins '" + default_pins_path().string() + "'", env);
     CHECK(s["evaluated"] == 8);  // the release consumers' cells
