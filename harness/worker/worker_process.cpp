@@ -34,6 +34,16 @@ std::string describe_status(int status) {
 }  // namespace
 
 
+// Under XCOMPAT_WORKER_MEMORY_MB a failure may be the limit's doing, and
+// how it shows varies (an abort, MemoryError, a SystemError from a failed
+// allocation deep in Python): every failure says the limit was there.
+// The note comes first: error texts are often cut at their first line.
+std::string with_memory_limit(const std::string& error) {
+  const char* mb = std::getenv("XCOMPAT_WORKER_MEMORY_MB");
+  if (!mb || std::atol(mb) <= 0) return error;
+  return fmt::format("[the worker ran under a memory limit of {} MiB: XCOMPAT_WORKER_MEMORY_MB] {}", mb, error);
+}
+
 WorkerProcess::WorkerProcess(WorkerCommand command, std::string label, std::chrono::milliseconds start_timeout)
     : command_(std::move(command)), label_(std::move(label)), start_timeout_(start_timeout) {
   // XCOMPAT_WORKER_START_TIMEOUT_S: how long a worker may take to become ready (a slow machine, a test).
@@ -70,7 +80,7 @@ WorkerReply WorkerProcess::start() {
   err_tail_.clear();
   const auto t0 = Clock::now();
   LaunchedProcess p = launch_worker(command_, start_timeout_);
-  if (!p.ok()) return {WorkerFault::StartFailed, {}, fmt::format("{}: {}", label_, p.error)};
+  if (!p.ok()) return {WorkerFault::StartFailed, {}, with_memory_limit(fmt::format("{}: {}", label_, p.error))};
   pid_ = p.pid;
   to_child_ = p.to_child;
   from_child_ = p.from_child;
@@ -91,7 +101,7 @@ WorkerReply WorkerProcess::start() {
   if (!hello_.value("ready", false)) {
     auto err = hello_.value("error", std::string("not ready"));
     stop();
-    return {WorkerFault::StartFailed, {}, fmt::format("{}: {}", label_, err)};
+    return {WorkerFault::StartFailed, {}, with_memory_limit(fmt::format("{}: {}", label_, err))};
   }
   return {};
 }
@@ -148,9 +158,7 @@ WorkerReply WorkerProcess::fault_from_exit(WorkerFault kind, const std::string& 
   stop();
   std::string tail = err_tail_.size() > kStderrTail ? err_tail_.substr(err_tail_.size() - kStderrTail) : err_tail_;
   std::string msg = fmt::format("worker {} {} ({})", label_, what, how);
-  // A worker that dies under a memory limit most likely died of it: say so.
-  if (const char* mb = std::getenv("XCOMPAT_WORKER_MEMORY_MB"); mb && std::atol(mb) > 0 && kind != WorkerFault::Protocol)
-    msg += fmt::format(" under a memory limit of {} MiB (XCOMPAT_WORKER_MEMORY_MB)", mb);
+  msg = with_memory_limit(msg);
   if (!tail.empty()) msg += "; stderr tail:\n" + tail;
   return {kind, {}, msg};
 }
@@ -182,6 +190,7 @@ WorkerReply WorkerProcess::request(nlohmann::json req, std::chrono::milliseconds
   WorkerReply parsed = parse_reply_line(reply, id, label_);
   // A worker out of step with the protocol cannot be trusted with the next request.
   if (parsed.fault == WorkerFault::Protocol) return fault_from_exit(WorkerFault::Protocol, parsed.error);
+  if (parsed.fault == WorkerFault::Exception) parsed.error = with_memory_limit(parsed.error);
   return parsed;
 }
 
