@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "harness/convert/tensor_math.hpp"
 #include "harness/core/error.hpp"
@@ -563,12 +564,24 @@ Chain change_chain(const ReleaseHistory& history, const ReleasePoint& from, cons
   return chain;
 }
 
+std::optional<std::pair<int, int>> parse_torch_version(const std::string& text) {
+  int major = 0, minor = 0;
+  if (std::sscanf(text.c_str(), "%d.%d", &major, &minor) != 2) return std::nullopt;
+  return std::pair(major, minor);
+}
+
+ReleasePoint release_point(const Version& release, const std::string& torch_version) {
+  ReleasePoint p{release};
+  if (auto t = parse_torch_version(torch_version)) std::tie(p.torch_major, p.torch_minor) = *t;
+  return p;
+}
+
 bool change_applies(const HistoryChange& c, const ReleasePoint& p) {
   if (c.side(p.release) <= 0) return false;
   if (c.torch.empty()) return true;
-  int major = 0, minor = 0;
-  if (std::sscanf(c.torch.c_str() + 2, "%d.%d", &major, &minor) < 1) return true;
-  return std::pair(p.torch_major, p.torch_minor) >= std::pair(major, minor);
+  const auto at_least = parse_torch_version(c.torch.substr(2));  // ">=2.1"
+  if (!at_least) return true;
+  return std::pair(p.torch_major, p.torch_minor) >= *at_least;
 }
 
 json spec_with_args(json spec, const json& args) {

@@ -45,6 +45,12 @@ struct ReleasePoint {
   int torch_major = 2, torch_minor = 13;
 };
 
+// "2.13.0+cpu" -> {2, 13}; nullopt unless the text starts with MAJOR.MINOR.
+std::optional<std::pair<int, int>> parse_torch_version(const std::string& text);
+// `release` as saved under `torch_version` (a fixture's versions.torch, a
+// stamp's torch); the current torch when that does not parse.
+ReleasePoint release_point(const Version& release, const std::string& torch_version);
+
 // Whether a checkpoint made at `p` has change `c`'s layout: the release is
 // past the change's boundary and the torch it ran under meets the change's
 // torch condition (">=2.1" for the layouts that depended on torch).

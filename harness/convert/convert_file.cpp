@@ -16,15 +16,6 @@ namespace xcompat {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-namespace {
-
-std::optional<std::pair<int, int>> parse_torch(const std::string& text) {
-  int major = 0, minor = 0;
-  if (std::sscanf(text.c_str(), "%d.%d", &major, &minor) != 2) return std::nullopt;
-  return std::pair(major, minor);
-}
-
-}  // namespace
 
 std::optional<Provenance> provenance_of(const fs::path& checkpoint) {
   const json record = open_checkpoint(checkpoint)->xcompat_record();
@@ -32,7 +23,7 @@ std::optional<Provenance> provenance_of(const fs::path& checkpoint) {
     if (record.contains(key) && record[key].is_string())
       if (auto v = Version::parse(record[key].get<std::string>())) {
         Provenance p{*v, std::nullopt, "stamp", record.value("spec", json())};
-        if (record.contains("torch") && record["torch"].is_string()) p.torch = parse_torch(record["torch"]);
+        if (record.contains("torch") && record["torch"].is_string()) p.torch = parse_torch_version(record["torch"]);
         return p;
       }
   const fs::path meta_path = checkpoint.parent_path() / "meta.json";
@@ -40,7 +31,7 @@ std::optional<Provenance> provenance_of(const fs::path& checkpoint) {
     const json meta = read_json_file(meta_path);
     if (auto v = Version::parse(meta.value("release", ""))) {
       Provenance p{*v, std::nullopt, "meta.json", meta.value("spec", json())};
-      if (meta.contains("versions")) p.torch = parse_torch(meta["versions"].value("torch", ""));
+      if (meta.contains("versions")) p.torch = parse_torch_version(meta["versions"].value("torch", ""));
       return p;
     }
   }

@@ -66,28 +66,12 @@ struct Match {
   ReleasePoint point;  // where it was tried (the newest torch that matched)
 };
 
-// Tensors release `a` would hold that the file lacks: a round trip through
-// the newest release adds them (a bias the newer releases dropped, filled
-// back). A file without its release's tensors is not that release's.
-bool lacks_tensors(const ReleaseHistory& h, const ReleasePoint& a, const std::vector<TensorInfo>& tensors,
-                   const ModelFacts& facts) {
-  const ReleasePoint newest{h.newest, 2, 13};
-  const ConversionPlan up = plan_conversion(h, a, newest, tensors, facts);
-  if (up.outcome == ConversionOutcome::Refused) return false;
-  std::vector<TensorInfo> there;
-  for (auto& o : up.outputs) there.push_back(o.info);
-  const ConversionPlan down = plan_conversion(h, newest, a, there, facts);
-  if (down.outcome == ConversionOutcome::Refused) return false;
-  std::set<std::string> have;
-  for (auto& t : tensors) have.insert(t.name);
-  for (auto& o : down.outputs)
-    if (o.sources.empty() && !have.count(o.info.name)) return true;
-  return false;
-}
-
+// The file names its tensors as `a` does and holds every tensor `a` holds
+// (one round trip through the newest release tells both).
 bool has_layout(const ReleaseHistory& h, const ReleasePoint& a, const std::vector<TensorInfo>& tensors,
                 const ModelFacts& facts) {
-  return layout_mismatches(h, a, tensors, facts).empty() && !lacks_tensors(h, a, tensors, facts);
+  const LayoutCheck c = check_layout(h, a, tensors, facts);
+  return c.mismatches.empty() && c.missing.empty();
 }
 
 std::vector<Match> matching_groups(const ReleaseHistory& h, const std::vector<TensorInfo>& tensors,

@@ -64,16 +64,20 @@ std::vector<std::string> stale_keys(const ReleaseHistory& h, const ReleasePoint&
 
 }  // namespace
 
-std::vector<std::string> layout_mismatches(const ReleaseHistory& h, const ReleasePoint& a,
-                                           const std::vector<TensorInfo>& tensors, const ModelFacts& facts) {
-  if (auto stale = stale_keys(h, a, tensors, facts); !stale.empty()) return stale;
+LayoutCheck check_layout(const ReleaseHistory& h, const ReleasePoint& a, const std::vector<TensorInfo>& tensors,
+                         const ModelFacts& facts) {
+  LayoutCheck check;
+  if (auto stale = stale_keys(h, a, tensors, facts); !stale.empty()) {
+    check.mismatches = std::move(stale);
+    return check;
+  }
   const ReleasePoint newest{h.newest, 2, 13};
   const ConversionPlan up = plan_conversion(h, a, newest, tensors, facts);
-  if (up.outcome == ConversionOutcome::Refused) return {};  // said by the conversion itself
+  if (up.outcome == ConversionOutcome::Refused) return check;  // said by the conversion itself
   std::vector<TensorInfo> there;
   for (auto& o : up.outputs) there.push_back(o.info);
   const ConversionPlan down = plan_conversion(h, newest, a, there, facts);
-  if (down.outcome == ConversionOutcome::Refused) return {};
+  if (down.outcome == ConversionOutcome::Refused) return check;
   // Each output of the round trip names the input it was made from.
   std::map<std::string, std::string> back;  // input name -> name after the round trip
   std::map<std::string, std::string> via;   // newest name -> input name
@@ -82,11 +86,22 @@ std::vector<std::string> layout_mismatches(const ReleaseHistory& h, const Releas
   for (auto& o : down.outputs)
     if (o.sources.size() == 1)
       if (auto it = via.find(o.sources.front()); it != via.end()) back[it->second] = o.info.name;
-  std::vector<std::string> out;
-  for (auto& t : tensors)
+  std::set<std::string> have;
+  for (auto& t : tensors) {
+    have.insert(t.name);
     if (auto it = back.find(t.name); it != back.end() && it->second != t.name)
-      out.push_back(fmt::format("{} (comes back as {})", t.name, it->second));
-  return out;
+      check.mismatches.push_back(fmt::format("{} (comes back as {})", t.name, it->second));
+  }
+  // What the way back adds from nothing (a bias the newer releases dropped,
+  // filled back) is a tensor A holds and the file lacks.
+  for (auto& o : down.outputs)
+    if (o.sources.empty() && !have.count(o.info.name)) check.missing.push_back(o.info.name);
+  return check;
+}
+
+std::vector<std::string> layout_mismatches(const ReleaseHistory& h, const ReleasePoint& a,
+                                           const std::vector<TensorInfo>& tensors, const ModelFacts& facts) {
+  return check_layout(h, a, tensors, facts).mismatches;
 }
 
 namespace {

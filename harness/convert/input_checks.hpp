@@ -25,6 +25,15 @@ void check_release(const ReleaseHistory& history, const Version& v, const std::s
 std::vector<std::string> layout_mismatches(const ReleaseHistory& history, const ReleasePoint& a,
                                            const std::vector<TensorInfo>& tensors, const ModelFacts& facts);
 
+// The same round trip, with what it shows besides: the tensors release A
+// holds that the file lacks (the way back adds them from nothing).
+struct LayoutCheck {
+  std::vector<std::string> mismatches;  // as layout_mismatches
+  std::vector<std::string> missing;     // names A holds that are not in the file
+};
+LayoutCheck check_layout(const ReleaseHistory& history, const ReleasePoint& a, const std::vector<TensorInfo>& tensors,
+                         const ModelFacts& facts);
+
 // Where `spec` and the tensors disagree, one line each; empty when it fits.
 std::vector<std::string> spec_misfits(const nlohmann::json& spec, const std::vector<TensorInfo>& tensors);
 

@@ -20,14 +20,8 @@ namespace fs = std::filesystem;
 namespace {
 
 ReleasePoint point_of(const std::string& release, const json& versions) {
-  ReleasePoint p;
-  p.release = Version::parse(release).value_or(Version{});
-  int major = 0, minor = 0;
-  if (versions.is_object() && std::sscanf(versions.value("torch", "").c_str(), "%d.%d", &major, &minor) == 2) {
-    p.torch_major = major;
-    p.torch_minor = minor;
-  }
-  return p;
+  return release_point(Version::parse(release).value_or(Version{}),
+                       versions.is_object() ? versions.value("torch", "") : std::string());
 }
 
 std::vector<TensorInfo> tensors_of(const json& meta) {

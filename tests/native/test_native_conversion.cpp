@@ -21,13 +21,7 @@ std::vector<TensorInfo> infos(const TensorMap& m) {
 }
 
 ReleasePoint point(const std::string& release, const json& meta) {
-  ReleasePoint p{*Version::parse(release)};
-  int major = 0, minor = 0;
-  if (std::sscanf(meta.at("versions").value("torch", "").c_str(), "%d.%d", &major, &minor) == 2) {
-    p.torch_major = major;
-    p.torch_minor = minor;
-  }
-  return p;
+  return release_point(*Version::parse(release), meta.at("versions").value("torch", ""));
 }
 
 
