@@ -131,6 +131,16 @@ int main(int argc, char** argv) {
   df->add_option("run1", run1)->required();
   df->add_option("run2", run2)->required();
 
+  auto* gcc = app.add_subcommand("gc", "drop old runs; what every kept run shows stays as it was");
+  cli::GcArgs gargs;
+  add_common(gcc);
+  add_db(gcc);
+  auto* keep_runs = gcc->add_option("--keep-runs", gargs.keep_runs, "keep the N newest runs")->check(CLI::PositiveNumber);
+  auto* keep_days = gcc->add_option("--keep-days", gargs.keep_days, "keep the runs started in the last D days")
+                        ->check(CLI::NonNegativeNumber);
+  gcc->add_flag("--dry-run", gargs.dry_run, "count what would go, change nothing");
+  (void)keep_runs, (void)keep_days;
+
   auto* rp = app.add_subcommand("report", "render the matrix as a static HTML site (or Markdown)");
   std::string report_out, report_format = "html", report_section;
   add_common(rp);
@@ -227,6 +237,7 @@ int main(int argc, char** argv) {
     if (qy->parsed()) return cli::query(common, qargs);
     if (rn->parsed()) return cli::runs(common);
     if (df->parsed()) return cli::diff(common, run1, run2);
+    if (gcc->parsed()) return cli::gc(common, gargs);
     if (rp->parsed()) return cli::report(common, report_out, report_format, report_section);
     if (insp->parsed()) return cli::run_inspect(inspect_path, common.json);
     if (cv->parsed()) return cli::convert(common, cargs);

@@ -52,30 +52,38 @@ std::string direct_conclusion(const CellResult& c) {
 }
 }  // namespace
 
-UpgradeAnswer upgrade_answer(const std::vector<StoredResult>& matrix, const std::string& from, const std::string& to,
-                             const std::string& spec) {
+UpgradeAnswer upgrade_summary(const std::vector<const CellResult*>& cells, const std::string& from,
+                              const std::string& to) {
   UpgradeAnswer a;
   a.from = from;
   a.to = to;
-  for (auto& r : matrix) {
-    const CellResult& c = r.cell;
-    if (c.key.producer != from || c.key.consumer != to || (!spec.empty() && c.key.spec != spec)) continue;
-    a.rows.push_back({c, conclude(c)});
-    if (c.verdict == Verdict::Unsupported) continue;
-    ++a.comparable;
-    if (verdict_passes(c.verdict)) ++a.passing;
-    if (c.verdict == Verdict::LoadFail) a.any_load_fail = true;
-  }
   bool all_identical = true, any_converted = false;
-  for (auto& row : a.rows) {
-    if (row.cell.verdict != Verdict::Identical && row.cell.verdict != Verdict::Unsupported) all_identical = false;
-    any_converted |= row.cell.verdict == Verdict::Converted;
+  for (const CellResult* c : cells) {
+    if (c->verdict != Verdict::Identical && c->verdict != Verdict::Unsupported) all_identical = false;
+    any_converted |= c->verdict == Verdict::Converted;
+    if (c->verdict == Verdict::Unsupported) continue;
+    ++a.comparable;
+    if (verdict_passes(c->verdict)) ++a.passing;
+    if (c->verdict == Verdict::LoadFail) a.any_load_fail = true;
   }
-  if (a.rows.empty() || a.comparable == 0) a.overall = "no data";
+  if (cells.empty() || a.comparable == 0) a.overall = "no data";
   else if (a.passing == a.comparable && !a.any_load_fail) a.overall = all_identical   ? "safe"
                                                                         : any_converted ? "safe after conversion"
                                                                                         : "safe within tolerance";
   else a.overall = "breaks";
+  return a;
+}
+
+UpgradeAnswer upgrade_answer(const std::vector<StoredResult>& matrix, const std::string& from, const std::string& to,
+                             const std::string& spec) {
+  std::vector<const CellResult*> cells;
+  for (auto& r : matrix) {
+    const CellResult& c = r.cell;
+    if (c.key.producer != from || c.key.consumer != to || (!spec.empty() && c.key.spec != spec)) continue;
+    cells.push_back(&c);
+  }
+  UpgradeAnswer a = upgrade_summary(cells, from, to);
+  for (const CellResult* c : cells) a.rows.push_back({*c, conclude(*c)});
   return a;
 }
 

@@ -30,6 +30,10 @@ struct UpgradeAnswer {
 };
 
 std::string conclude(const CellResult& c);
+// The answer's counts and overall verdict only (no rows): the report's
+// upgrade pages, over every pair.
+UpgradeAnswer upgrade_summary(const std::vector<const CellResult*>& cells, const std::string& from,
+                              const std::string& to);
 UpgradeAnswer upgrade_answer(const std::vector<StoredResult>& matrix, const std::string& from, const std::string& to,
                              const std::string& spec = "");
 

@@ -45,7 +45,7 @@ MatrixDiff diff_matrices(const std::vector<StoredResult>& before, const std::vec
 }
 
 MatrixDiff diff_runs(Store& store, int64_t before_run, int64_t after_run) {
-  return diff_matrices(store.matrix_as_of(before_run), store.matrix_as_of(after_run), before_run);
+  return diff_matrices(store.verdicts_as_of(before_run), store.verdicts_as_of(after_run), before_run);
 }
 
 }  // namespace xcompat

@@ -3,7 +3,10 @@
 // Never edit a released step: add the next one.
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "harness/core/error.hpp"
+#include "matrix/result_writer.hpp"
 #include "matrix/store.hpp"
 
 namespace xcompat {
@@ -130,7 +133,113 @@ constexpr const char* kV8 = R"sql(
 ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 )sql";
 
-constexpr const char* kSteps[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8};
+// v9: history by change, not by copy. A result is stored once, shared by
+// every run where its cell came out the same (outcomes), long texts once by
+// content (texts), and each run keeps which cells it recorded (run_cells ->
+// cell_sets) and over which runs each outcome held (spans). The v8 results
+// are replayed through ResultWriter in recording order, then dropped.
+// Text references and spans.outcome_id carry no REFERENCES clause on
+// purpose: enforcing them on `xcompat gc`'s deletes would need an index per
+// column (a scan of every outcome per deleted text otherwise); gc deletes
+// children first.
+constexpr const char* kV9 = R"sql(
+CREATE TABLE texts (id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE, body TEXT NOT NULL);
+CREATE TABLE cells (
+  id INTEGER PRIMARY KEY,
+  spec_id INTEGER NOT NULL REFERENCES specs(id),
+  producer_id INTEGER NOT NULL REFERENCES releases(id),
+  consumer_id INTEGER NOT NULL REFERENCES consumers(id),
+  device TEXT NOT NULL, dtype TEXT NOT NULL, checkpoint TEXT NOT NULL,
+  UNIQUE (spec_id, producer_id, consumer_id, device, dtype, checkpoint));
+CREATE INDEX cells_by_pair ON cells (producer_id, consumer_id, spec_id);
+CREATE TABLE outcomes (
+  id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE,
+  cell_id INTEGER NOT NULL REFERENCES cells(id),
+  verdict TEXT NOT NULL CHECK (verdict IN
+    ('IDENTICAL','CLOSE','CONVERTED','DRIFT','LOAD_FAIL','ERROR','UNSUPPORTED')),
+  max_abs REAL, max_rel REAL, mean_abs REAL, nmse REAL, cosine REAL, top1 REAL,
+  bitwise INTEGER NOT NULL DEFAULT 0, latency_ms REAL NOT NULL DEFAULT 0,
+  load_report INTEGER, error INTEGER, cache_key TEXT NOT NULL, flaky INTEGER NOT NULL DEFAULT 0,
+  tolerance_override TEXT NOT NULL DEFAULT '', direct_verdict TEXT, conversion INTEGER, causes INTEGER,
+  first_run INTEGER NOT NULL, recorded_at TEXT NOT NULL);
+CREATE INDEX outcomes_by_cache_key ON outcomes (cache_key);
+CREATE TABLE spans (
+  cell_id INTEGER NOT NULL REFERENCES cells(id), first_run INTEGER NOT NULL, last_run INTEGER NOT NULL,
+  outcome_id INTEGER NOT NULL, runs INTEGER NOT NULL,
+  PRIMARY KEY (cell_id, first_run)) WITHOUT ROWID;
+CREATE TABLE cell_sets (id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE, size INTEGER NOT NULL, cells BLOB NOT NULL);
+CREATE TABLE run_cells (
+  run_id INTEGER NOT NULL REFERENCES runs(id), set_id INTEGER NOT NULL REFERENCES cell_sets(id),
+  PRIMARY KEY (run_id, set_id)) WITHOUT ROWID;
+)sql";
+
+// Reads a v8 results row as the v8 store did (store_reads.cpp at schema 8).
+CellResult v8_row(const sql::Stmt& st) {
+  CellResult c;
+  c.verdict = verdict_from_name(st.text_at(4));
+  if (!st.is_null(8)) {
+    auto figure = [&](int i) { return st.is_text(i) ? figure_from_json(st.text_at(i), NAN) : st.real_at(i); };
+    Metrics m;
+    m.max_abs = figure(5), m.max_rel = figure(6), m.mean_abs = figure(7), m.nmse = figure(8);
+    m.cosine = figure(9), m.top1 = figure(10);
+    m.bitwise = st.int_at(11) != 0;
+    c.metrics = m;
+  }
+  c.latency_ms = st.real_at(12);
+  try {
+    c.load_report = LoadReport::from_json(nlohmann::json::parse(st.text_at(13)));
+  } catch (const nlohmann::json::exception&) {
+  }
+  c.error = st.text_at(14);
+  c.cache_key = st.text_at(15);
+  c.flaky = st.int_at(16) != 0;
+  c.tolerance_override = st.text_at(17);
+  if (!st.is_null(18)) c.direct_verdict = verdict_from_name(st.text_at(18));
+  for (auto [i, field] : {std::pair{19, &c.conversion}, {20, &c.causes}})
+    if (!st.is_null(i)) {
+      try {
+        *field = nlohmann::json::parse(st.text_at(i));
+      } catch (const nlohmann::json::exception&) {
+      }
+    }
+  return c;
+}
+
+void replay_v8_results(sql::Db& db) {
+  ResultWriter w(db);
+  auto st = db.prepare(
+      "SELECT r.run_id, r.spec_id, r.producer_id, r.consumer_id, r.verdict, r.max_abs, r.max_rel, r.mean_abs, "
+      "r.nmse, r.cosine, r.top1, r.bitwise, r.latency_ms, r.load_report, r.error, r.cache_key, r.flaky, "
+      "r.tolerance_override, r.direct_verdict, r.conversion, r.causes, r.device, r.dtype, r.checkpoint, "
+      "r.recorded_at FROM results r ORDER BY r.run_id, r.id");
+  int64_t run = 0;
+  std::vector<int64_t> cells;
+  auto close_run = [&] {
+    w.add_cells(run, cells);
+    cells.clear();
+  };
+  while (st.step()) {
+    const int64_t r = st.int_at(0);
+    if (r != run) {
+      if (run) close_run();
+      run = r;
+    }
+    CellResult c = v8_row(st);
+    c.key.device = st.text_at(21), c.key.dtype = st.text_at(22), c.key.checkpoint = st.text_at(23);
+    const int64_t cell = w.cell(st.int_at(1), st.int_at(2), st.int_at(3), c.key);
+    w.observe(run, cell, w.outcome(cell, c, run, st.text_at(24)));
+    cells.push_back(cell);
+  }
+  if (run) close_run();
+  db.exec("DROP TABLE results");
+}
+
+struct Step {
+  const char* sql;
+  void (*then)(sql::Db&) = nullptr;  // data the SQL alone cannot carry forward
+};
+const Step kSteps[] = {{kV1}, {kV2}, {kV3}, {kV4}, {kV5}, {kV6}, {kV7}, {kV8}, {kV9, replay_v8_results}};
+static_assert(std::size(kSteps) == kSchemaVersion);
 
 int user_version(sql::Db& db) {
   auto st = db.prepare("PRAGMA user_version");
@@ -146,15 +255,32 @@ void migrate(sql::Db& db, int target) {
     throw Error(fmt::format("database {} has schema version {}, newer than this xcompat understands ({}); "
                             "use a newer xcompat",
                             db.path(), have, kSchemaVersion));
+  if (have == 0 && target > 0) {
+    // A new file: every step in one transaction, so the journal holds each
+    // page once (a new database must fit where little room is left).
+    sql::Transaction tx(db);
+    if (user_version(db) == 0) {  // another process may have created it meanwhile
+      for (int v = 1; v <= target; ++v) {
+        db.exec(kSteps[v - 1].sql);
+        if (kSteps[v - 1].then) kSteps[v - 1].then(db);
+      }
+      db.exec(fmt::format("PRAGMA user_version = {}", target));
+    }
+    tx.commit();
+    if (user_version(db) >= target) return;
+  }
   for (int v = have + 1; v <= target; ++v) {
     sql::Transaction tx(db);
     // Another process may have migrated it meanwhile (two sweeps creating one
     // file): the version read under the write lock decides.
     if (user_version(db) >= v) continue;
-    db.exec(kSteps[v - 1]);
+    db.exec(kSteps[v - 1].sql);
+    if (kSteps[v - 1].then) kSteps[v - 1].then(db);
     db.exec(fmt::format("PRAGMA user_version = {}", v));
     tx.commit();
   }
+  // The v9 replay leaves the v8 results' pages free: give them back once.
+  if (have > 0 && have < 9 && target >= 9) db.exec("VACUUM");
 }
 
 }  // namespace xcompat

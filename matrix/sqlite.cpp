@@ -82,6 +82,11 @@ Stmt& Stmt::bind(int i, std::string_view v) {
     db_->fail("bind");
   return *this;
 }
+Stmt& Stmt::bind_blob(int i, std::string_view v) {
+  if (sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT) != SQLITE_OK)
+    db_->fail("bind");
+  return *this;
+}
 Stmt& Stmt::bind_null(int i) {
   if (sqlite3_bind_null(stmt_, i) != SQLITE_OK) db_->fail("bind");
   return *this;
@@ -109,6 +114,10 @@ int64_t Stmt::int_at(int i) const { return sqlite3_column_int64(stmt_, i); }
 double Stmt::real_at(int i) const { return sqlite3_column_double(stmt_, i); }
 std::string Stmt::text_at(int i) const {
   auto p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, i));
+  return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i))) : std::string();
+}
+std::string Stmt::blob_at(int i) const {
+  auto p = static_cast<const char*>(sqlite3_column_blob(stmt_, i));
   return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i))) : std::string();
 }
 bool Stmt::is_null(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }

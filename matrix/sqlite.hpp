@@ -30,6 +30,8 @@ class Stmt {
   Stmt& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
   Stmt& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
   Stmt& bind_null(int i);
+  // Raw bytes (digests, encoded cell sets), stored as a BLOB.
+  Stmt& bind_blob(int i, std::string_view bytes);
   template <class T>
   Stmt& bind(int i, const std::optional<T>& v) { return v ? bind(i, *v) : bind_null(i); }
 
@@ -43,6 +45,7 @@ class Stmt {
   int64_t int_at(int i) const;
   double real_at(int i) const;
   std::string text_at(int i) const;
+  std::string blob_at(int i) const;  // the column's raw bytes
   bool is_null(int i) const;
   bool is_text(int i) const;
 

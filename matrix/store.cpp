@@ -14,12 +14,12 @@
 
 #include "harness/core/fault_points.hpp"
 #include "harness/core/error.hpp"
+#include "matrix/result_writer.hpp"
 #include "matrix/store_columns.hpp"
 
 namespace xcompat {
 
 using json = nlohmann::json;
-using namespace store_columns;
 
 namespace {
 
@@ -48,14 +48,6 @@ void check_is_database(const std::string& path) {
   if (in.gcount() == 0) return;  // empty file: SQLite treats it as a new database
   if (in.gcount() < 16 || std::string(header, 15) != "SQLite format 3")
     throw Error("database " + path + " is not an xcompat matrix (not an SQLite file); move it away or pass --db");
-}
-
-// SQLite turns a bound NaN into NULL, which reads back as "no figure": NaN is
-// stored as the text 'NaN' instead (±Inf are REALs). store_reads.cpp's
-// figure_at() reads both back.
-void bind_figure(sql::Stmt& st, int i, double v) {
-  if (std::isnan(v)) st.bind(i, "NaN");
-  else st.bind(i, v);
 }
 
 }  // namespace
@@ -93,7 +85,7 @@ Store::Store(const std::string& path, bool create) : db_((check_is_database(path
   // query happens to follow: damage is caught on the first read of a page.
   db_.exec("PRAGMA cell_size_check = ON");
   migrate(db_);
-  for (auto table : {"releases", "specs", "consumers", "runs", "results"})
+  for (auto table : {"releases", "specs", "consumers", "runs", "cells", "outcomes", "spans"})
     db_.prepare(fmt::format("SELECT * FROM {} LIMIT 1", table)).step();
   // Only writers recover: a reader (query, report) must not relabel the run
   // of a sweep that is still going in another process.
@@ -159,8 +151,12 @@ void Store::recover_interrupted_runs() {
     while (st.step())
       if (!owner_alive(st.text_at(1))) gone.push_back(st.int_at(0));
   }
-  for (int64_t id : gone)
+  for (int64_t id : gone) {
+    sql::Transaction tx(db_);
+    writer().consolidate(id);
     db_.prepare("UPDATE runs SET status = 'interrupted' WHERE id = ? AND status = 'running'").bind(1, id).run();
+    tx.commit();
+  }
 }
 
 int64_t Store::id_of(const char* table, const char* column, const std::string& value) {
@@ -199,8 +195,27 @@ int64_t Store::begin_run(const json& args) {
 }
 
 void Store::finish_run(int64_t run_id, const std::string& status) {
+  sql::Transaction tx(db_);
+  // The batches' chunks become one set, shared with every run that recorded
+  // the same cells (a nightly's plan is stored once).
+  writer().consolidate(run_id);
   db_.prepare("UPDATE runs SET status = ?, finished_at = ? WHERE id = ?")
       .bind(1, status).bind(2, now_utc()).bind(3, run_id).run();
+  tx.commit();
+}
+
+Store::~Store() = default;
+
+ResultWriter& Store::writer() {
+  if (!writer_) writer_ = std::make_unique<ResultWriter>(db_);
+  return *writer_;
+}
+
+sql::Stmt& Store::cached(const std::string& sql) {
+  auto it = stmts_.find(sql);
+  if (it == stmts_.end()) it = stmts_.emplace(sql, db_.prepare(sql)).first;
+  it->second.reset();
+  return it->second;
 }
 
 void Store::record_check(const CheckRecord& c) {
@@ -238,56 +253,19 @@ std::vector<CheckRecord> Store::checks_of(const std::string& file_sha256) {
 
 void Store::record(int64_t run_id, const std::vector<CellResult>& cells) {
   if (cells.empty()) return;
-  static const std::string sql = [] {
-    // A cell recorded twice in one run keeps its last result.
-    const std::set<std::string_view> key = {"run_id",      "spec_id", "producer_id", "consumer_id",
-                                            "device",      "dtype",   "checkpoint"};
-    std::string set;
-    for (auto c : kColumns)
-      if (!key.count(c)) set += (set.empty() ? "" : ", ") + std::string(c) + " = excluded." + c;
-    return "INSERT INTO results (" + column_list([](const std::string& c) { return c; }) + ") VALUES (" +
-           column_list([](const std::string&) { return std::string("?"); }) +
-           ") ON CONFLICT (" + kCellIdentity + ") DO UPDATE SET " + set;
-  }();
   sql::Transaction tx(db_);
-  auto st = db_.prepare(sql);
+  ResultWriter& w = writer();
   const std::string now = now_utc();
-  auto at = [](std::string_view name) { return col(name) + 1; };  // binds are 1-based
+  std::vector<int64_t> recorded;
+  recorded.reserve(cells.size());
   for (auto& c : cells) {
-    st.bind(at("run_id"), run_id)
-        .bind(at("spec_id"), id_of("specs", "name", c.key.spec))
-        .bind(at("producer_id"), id_of("releases", "version", c.key.producer))
-        .bind(at("consumer_id"), id_of("consumers", "name", c.key.consumer))
-        .bind(at("device"), c.key.device)
-        .bind(at("dtype"), c.key.dtype)
-        .bind(at("checkpoint"), c.key.checkpoint)
-        .bind(at("verdict"), verdict_name(c.verdict));
-    if (c.metrics) {
-      const Metrics& m = *c.metrics;
-      for (auto [name, v] : {std::pair{"max_abs", m.max_abs}, {"max_rel", m.max_rel}, {"mean_abs", m.mean_abs},
-                             {"nmse", m.nmse}, {"cosine", m.cosine}, {"top1", m.top1}})
-        bind_figure(st, at(name), v);
-    } else {
-      for (auto m : {"max_abs", "max_rel", "mean_abs", "nmse", "cosine", "top1"}) st.bind_null(at(m));
-    }
-    st.bind(at("latency_ms"), c.latency_ms)
-        .bind(at("load_report"), c.load_report.to_json().dump())
-        .bind(at("error"), c.error)
-        .bind(at("cache_key"), c.cache_key)
-        .bind(at("flaky"), c.flaky ? 1 : 0)
-        .bind(at("recorded_at"), now)
-        .bind(at("tolerance_override"), c.tolerance_override)
-        .bind(at("bitwise"), c.metrics && c.metrics->bitwise ? 1 : 0)
-        .bind(at("reused"), c.reused ? 1 : 0);
-    if (c.direct_verdict) st.bind(at("direct_verdict"), verdict_name(*c.direct_verdict));
-    else st.bind_null(at("direct_verdict"));
-    if (c.conversion.is_null()) st.bind_null(at("conversion"));
-    else st.bind(at("conversion"), c.conversion.dump(-1, ' ', false, json::error_handler_t::replace));
-    if (c.causes.is_null()) st.bind_null(at("causes"));
-    else st.bind(at("causes"), c.causes.dump(-1, ' ', false, json::error_handler_t::replace));
-    st.run();
+    const int64_t cell = w.cell(id_of("specs", "name", c.key.spec), id_of("releases", "version", c.key.producer),
+                                id_of("consumers", "name", c.key.consumer), c.key);
+    w.observe(run_id, cell, w.outcome(cell, c, run_id, now));
+    recorded.push_back(cell);
     fault_point("store.mid-transaction");  // a row written, the batch not committed
   }
+  w.add_cells(run_id, recorded);
   tx.commit();
   fault_point("store.after-commit");
 }

@@ -2,14 +2,18 @@
 // The matrix store: every run and every cell result, in SQLite.
 // Schema and migrations: matrix/schema.cpp (documented in docs/DATABASE.md).
 //
+// History is kept by change, not by copy: a run records, for every cell it
+// planned, a reference to an outcome stored once (matrix/result_writer.hpp;
+// docs/DATABASE.md, "History by change").
+//
 // Run lifecycle:  begin_run() -> running --finish_run(complete)--> complete
 //                                 running --(process killed)--> left "running";
 //                                 the next open marks it "interrupted".
 // The matrix "as of" a run R is, for every cell, its latest result recorded
-// by a run <= R; a sweep that skips cached cells records nothing for them,
-// and they keep showing their earlier result.
+// by a run <= R; a cell a run did not plan keeps showing its earlier result.
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,7 +28,12 @@
 
 namespace xcompat {
 
-inline constexpr int kSchemaVersion = 8;
+class ResultWriter;
+namespace store_columns {
+class TextCache;
+}
+
+inline constexpr int kSchemaVersion = 9;
 
 struct RunInfo {
   int64_t id = 0;
@@ -33,12 +42,27 @@ struct RunInfo {
   nlohmann::json to_json() const;
 };
 
-// One result, light: what the report's history needs of every row.
+// One stretch of a cell's history, light: the runs run_id..last_run_id over
+// which it came out the same (`runs` of them recorded it). A flaky result is
+// one row per run that recorded it.
 struct TimelineRow {
   CellKey key;
-  int64_t run_id = 0;
+  int64_t run_id = 0, last_run_id = 0, runs = 1;
   Verdict verdict = Verdict::Error;
   bool flaky = false;
+};
+
+// `xcompat gc`: which runs to keep. The newest run, and every run still
+// running, are always kept.
+struct GcRequest {
+  std::optional<int64_t> keep_runs;  // the N newest runs
+  std::optional<int64_t> keep_days;  // runs started in the last D days
+  bool dry_run = false;
+};
+struct GcResult {
+  int64_t oldest_kept = 0, runs_dropped = 0, spans_dropped = 0, outcomes_dropped = 0, texts_dropped = 0;
+  int64_t bytes_before = 0, bytes_after = 0;
+  nlohmann::json to_json() const;
 };
 
 // One path of `xcompat check` on a user's file (table `checks`).
@@ -64,6 +88,7 @@ class Store {
   // schema and each table's first page (milliseconds at any size): damage
   // deeper in the file is reported by the statement that meets it.
   explicit Store(const std::string& path, bool create = true);
+  ~Store();
 
   int schema_version();
   // PRAGMA integrity_check over the whole file: "ok", or what is wrong.
@@ -84,14 +109,20 @@ class Store {
   std::optional<CellResult> find_cached(const std::string& cache_key);
   // The latest result of each cell as of `run_id` (all runs when 0).
   std::vector<StoredResult> matrix_as_of(int64_t run_id = 0);
+  // matrix_as_of() without figures and texts: key, verdict, flaky, run and
+  // reused only (what a diff reads).
+  std::vector<StoredResult> verdicts_as_of(int64_t run_id = 0);
   // The latest result of each cell saved by `producer` and read by
   // `consumer` (one spec when `spec` is set): the upgrade query's rows.
   std::vector<StoredResult> latest_for_pair(const std::string& producer, const std::string& consumer,
                                             const std::string& spec = "");
   bool has_producer(const std::string& version);
   bool has_consumer(const std::string& name);
-  // Every recorded result of one cell, oldest first.
+  // Every recorded result of one cell, oldest first: one per run that
+  // recorded it.
   std::vector<StoredResult> history(const CellKey& key);
+  // The cell's latest recorded verdict (a light history().back()).
+  std::optional<Verdict> latest_verdict(const CellKey& key);
   std::vector<RunInfo> runs();
   std::optional<RunInfo> run(int64_t id);
   int64_t latest_run_id();
@@ -101,7 +132,7 @@ class Store {
   std::map<std::string, std::string> spec_definitions();  // name -> definition (JSON text)
   std::map<std::string, std::string> release_reasons();   // version -> why it is pinned
   std::vector<Consumer> consumers();
-  // Every result ever recorded, cell by cell, oldest first within a cell.
+  // Every cell's history, cell by cell, oldest first within a cell.
   void for_each_result_in_cell_order(const std::function<void(const TimelineRow&)>& fn);
 
   // Checks of users' checkpoints, apart from the matrix's runs.
@@ -112,12 +143,20 @@ class Store {
   // (same uuid) are skipped. Returns the number of results added.
   int64_t merge_from(const std::string& other_path);
 
+  // Drops old runs (matrix/store_gc.cpp). Every result a kept run shows, the
+  // matrix as of each kept run, and the history between kept runs stay as
+  // they were; the file is vacuumed after.
+  GcResult gc(const GcRequest& req);
+
   // Moves the WAL into the main file (tests and benchmarks that copy it).
   void checkpoint();
   const std::string& path() const { return db_.path(); }
 
  private:
   int64_t id_of(const char* table, const char* column, const std::string& value);
+  // A prepared statement kept for the store's lifetime (hot reads), reset.
+  sql::Stmt& cached(const std::string& sql);
+  ResultWriter& writer();
   // "host:pid:start-time" of this process; whether such a process still runs.
   static std::string this_process_owner();
   static bool owner_alive(const std::string& owner);
@@ -125,6 +164,9 @@ class Store {
 
   sql::Db db_;
   std::map<std::string, int64_t> id_cache_;
+  std::map<std::string, sql::Stmt> stmts_;
+  std::unique_ptr<ResultWriter> writer_;
+  std::unique_ptr<store_columns::TextCache> texts_;  // find_cached()'s, per store
 };
 
 // The schema's forward migrations; schema.cpp. Exposed for tests that build

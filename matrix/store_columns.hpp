@@ -1,53 +1,62 @@
 #pragma once
-// Inside the store only (matrix/store*.cpp): the results table's columns, in
-// the one order every statement follows (record()'s INSERT, merge_from()'s
-// copy, every read), and how a row becomes a StoredResult. Reads select the
-// names of spec, producer and consumer in place of their ids.
+// Inside the store only (matrix/store*.cpp): how a result is read back. A
+// read joins a source of spans (cell_id, first_run, last_run, outcome_id) to
+// the outcome, its cell's names and its texts, in the one column order of
+// kRead; row_to_read() turns a row into a StoredResult whose run is the
+// span's last run (callers narrow it, store_reads.cpp).
 #include <array>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
+#include "matrix/run_membership.hpp"
 #include "matrix/sqlite.hpp"
 #include "matrix/store.hpp"
 
 namespace xcompat::store_columns {
 
-constexpr std::array<const char*, 26> kColumns = {
-    "run_id",   "spec_id", "producer_id", "consumer_id", "device",     "dtype", "checkpoint", "verdict",
-    "max_abs",  "max_rel", "mean_abs",    "nmse",        "cosine",     "top1",  "latency_ms",
-    "load_report", "error", "cache_key",  "flaky",       "recorded_at", "tolerance_override", "bitwise", "reused",
-    "direct_verdict", "conversion", "causes"};
-
-// A cell's identity within a run: the UNIQUE key of the results table.
-inline constexpr const char* kCellIdentity = "run_id, spec_id, producer_id, consumer_id, device, dtype, checkpoint";
+constexpr std::array<const char*, 28> kRead = {
+    "sp.first_run", "sp.last_run", "o.first_run", "o.recorded_at", "s.name",     "p.version", "k.name",
+    "c.device",     "c.dtype",     "c.checkpoint", "o.verdict",    "o.max_abs",  "o.max_rel", "o.mean_abs",
+    "o.nmse",       "o.cosine",    "o.top1",       "o.bitwise",    "o.latency_ms", "o.load_report", "o.error",
+    "o.cache_key",  "o.flaky",     "o.tolerance_override", "o.direct_verdict", "o.conversion", "o.causes", "c.id"};
 
 constexpr int col(std::string_view name) {
-  for (size_t i = 0; i < kColumns.size(); ++i)
-    if (name == kColumns[i]) return static_cast<int>(i);
+  for (size_t i = 0; i < kRead.size(); ++i)
+    if (name == kRead[i]) return static_cast<int>(i);
   throw "no such column";  // a compile-time error where col() is constant-evaluated
 }
 
-// "a, b, c" of the columns, each through `each(name)`.
-template <class F>
-inline std::string column_list(F each) {
-  std::string out;
-  for (auto c : kColumns) out += (out.empty() ? "" : ", ") + each(std::string(c));
-  return out;
-}
+// "SELECT <kRead> FROM <spans> sp JOIN ...": `spans` is a table expression
+// with the columns cell_id, first_run, last_run, outcome_id.
+std::string select_from(const std::string& spans);
 
-// What a read selects in column position: the ids as names.
-inline std::string read_expr(const std::string& c) {
-  if (c == "spec_id") return "s.name";
-  if (c == "producer_id") return "p.version";
-  if (c == "consumer_id") return "c.name";
-  return "r." + c;
-}
+// Texts by id, each read and parsed once per reader: a matrix of 200,000
+// cells shares a few thousand load reports, errors and conversions.
+class TextCache {
+ public:
+  explicit TextCache(sql::Db& db) : db_(db) {}
+  const std::string& body(int64_t id);
+  const nlohmann::json& json(int64_t id);  // null when the text is not JSON
+  const LoadReport& load_report(int64_t id);
 
-inline const std::string kSelectResults = "SELECT " + column_list(read_expr) +
-                                   " FROM results r JOIN specs s ON s.id = r.spec_id "
-                                   "JOIN releases p ON p.id = r.producer_id JOIN consumers c ON c.id = r.consumer_id ";
+ private:
+  sql::Db& db_;
+  std::optional<sql::Stmt> st_;
+  std::unordered_map<int64_t, std::string> bodies_;
+  std::unordered_map<int64_t, nlohmann::json> parsed_;
+  std::unordered_map<int64_t, LoadReport> reports_;
+};
 
-// One row of a kSelectResults query.
-StoredResult row_to_result(const sql::Stmt& st);
+struct Read {
+  StoredResult result;  // run_id: the span's last run
+  int64_t cell_id = 0, span_first = 0, span_last = 0, outcome_first = 0;
+  std::string outcome_recorded_at;
+};
+Read row_to_read(const sql::Stmt& st, TextCache& texts);
+
+// The result as run `run` recorded it: which run, whether that run reused an
+// earlier run's outcome, and when it was recorded.
+void place(Read& r, int64_t run, const RunMembership& m);
 
 }  // namespace xcompat::store_columns

@@ -1,5 +1,6 @@
 // The store's reads: the matrix as of a run, one pair, one cell's history,
-// runs, and the named queries the report and the command line use.
+// runs, and the named queries the report and the command line use. Each
+// reads spans (history by change) and turns them back into per-run results.
 #include <sqlite3.h>
 
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "harness/core/error.hpp"
+#include "matrix/run_membership.hpp"
 #include "matrix/store.hpp"
 #include "matrix/store_columns.hpp"
 
@@ -18,118 +20,273 @@ using namespace store_columns;
 
 namespace store_columns {
 
-StoredResult row_to_result(const sql::Stmt& st) {
-  StoredResult s;
-  s.run_id = st.int_at(col("run_id"));
-  s.recorded_at = st.text_at(col("recorded_at"));
+std::string select_from(const std::string& spans) {
+  std::string cols;
+  for (auto c : kRead) cols += (cols.empty() ? "" : ", ") + std::string(c);
+  return "SELECT " + cols + " FROM " + spans +
+         " sp JOIN outcomes o ON o.id = sp.outcome_id JOIN cells c ON c.id = sp.cell_id "
+         "JOIN specs s ON s.id = c.spec_id JOIN releases p ON p.id = c.producer_id "
+         "JOIN consumers k ON k.id = c.consumer_id ";
+}
+
+const std::string& TextCache::body(int64_t id) {
+  static const std::string empty;
+  if (id <= 0) return empty;
+  if (auto it = bodies_.find(id); it != bodies_.end()) return it->second;
+  if (!st_) st_.emplace(db_.prepare("SELECT body FROM texts WHERE id = ?"));
+  st_->reset();
+  st_->bind(1, id);
+  std::string b = st_->step() ? st_->text_at(0) : "";
+  st_->reset();
+  return bodies_[id] = std::move(b);
+}
+
+const json& TextCache::json(int64_t id) {
+  if (auto it = parsed_.find(id); it != parsed_.end()) return it->second;
+  nlohmann::json j;
+  const std::string& b = body(id);
+  if (!b.empty()) {
+    try {
+      j = nlohmann::json::parse(b);
+    } catch (const nlohmann::json::exception&) {
+    }
+  }
+  return parsed_[id] = std::move(j);
+}
+
+const LoadReport& TextCache::load_report(int64_t id) {
+  if (auto it = reports_.find(id); it != reports_.end()) return it->second;
+  LoadReport r;
+  const nlohmann::json& j = json(id);
+  if (j.is_object()) {
+    try {
+      r = LoadReport::from_json(j);
+    } catch (const nlohmann::json::exception&) {
+    }
+  }
+  parsed_.erase(id);  // kept as the LoadReport only
+  return reports_[id] = std::move(r);
+}
+
+Read row_to_read(const sql::Stmt& st, TextCache& texts) {
+  Read r;
+  r.span_first = st.int_at(col("sp.first_run"));
+  r.span_last = st.int_at(col("sp.last_run"));
+  r.outcome_first = st.int_at(col("o.first_run"));
+  r.outcome_recorded_at = st.text_at(col("o.recorded_at"));
+  r.cell_id = st.int_at(col("c.id"));
+  StoredResult& s = r.result;
+  s.run_id = r.span_last;
+  s.recorded_at = r.outcome_recorded_at;
   CellResult& c = s.cell;
-  c.key = {st.text_at(col("spec_id")), st.text_at(col("producer_id")), st.text_at(col("consumer_id")),
-           st.text_at(col("device")), st.text_at(col("dtype")), st.text_at(col("checkpoint"))};
-  c.verdict = verdict_from_name(st.text_at(col("verdict")));
-  if (!st.is_null(col("nmse"))) {
-    Metrics m;
+  c.key = {st.text_at(col("s.name")), st.text_at(col("p.version")), st.text_at(col("k.name")),
+           st.text_at(col("c.device")), st.text_at(col("c.dtype")), st.text_at(col("c.checkpoint"))};
+  c.verdict = verdict_from_name(st.text_at(col("o.verdict")));
+  if (!st.is_null(col("o.nmse"))) {
+    // NaN is stored as the text 'NaN' (SQLite would make a bound NaN NULL).
     auto figure_at = [&](std::string_view name) {
       const int i = col(name);
       return st.is_text(i) ? figure_from_json(st.text_at(i), NAN) : st.real_at(i);
     };
-    m.max_abs = figure_at("max_abs");
-    m.max_rel = figure_at("max_rel");
-    m.mean_abs = figure_at("mean_abs");
-    m.nmse = figure_at("nmse");
-    m.cosine = figure_at("cosine");
-    m.top1 = figure_at("top1");
-    m.bitwise = st.int_at(col("bitwise")) != 0;
+    Metrics m;
+    m.max_abs = figure_at("o.max_abs");
+    m.max_rel = figure_at("o.max_rel");
+    m.mean_abs = figure_at("o.mean_abs");
+    m.nmse = figure_at("o.nmse");
+    m.cosine = figure_at("o.cosine");
+    m.top1 = figure_at("o.top1");
+    m.bitwise = st.int_at(col("o.bitwise")) != 0;
     c.metrics = m;
   }
-  c.latency_ms = st.real_at(col("latency_ms"));
-  try {
-    c.load_report = LoadReport::from_json(json::parse(st.text_at(col("load_report"))));
-  } catch (const json::exception&) {
+  c.latency_ms = st.real_at(col("o.latency_ms"));
+  auto text_id = [&](std::string_view name) { return st.is_null(col(name)) ? int64_t{0} : st.int_at(col(name)); };
+  c.load_report = texts.load_report(text_id("o.load_report"));
+  c.error = texts.body(text_id("o.error"));
+  c.cache_key = st.text_at(col("o.cache_key"));
+  c.flaky = st.int_at(col("o.flaky")) != 0;
+  c.tolerance_override = st.text_at(col("o.tolerance_override"));
+  if (!st.is_null(col("o.direct_verdict"))) c.direct_verdict = verdict_from_name(st.text_at(col("o.direct_verdict")));
+  if (const int64_t id = text_id("o.conversion")) c.conversion = texts.json(id);
+  if (const int64_t id = text_id("o.causes")) c.causes = texts.json(id);
+  return r;
+}
+
+void place(Read& r, int64_t run, const RunMembership& m) {
+  r.result.run_id = run;
+  // An outcome first seen in an earlier run was answered from the store by
+  // its cache key in this one.
+  r.result.cell.reused = run != r.outcome_first;
+  if (run != r.outcome_first) {
+    const std::string t = m.started_at(run);
+    if (!t.empty()) r.result.recorded_at = t;
   }
-  c.error = st.text_at(col("error"));
-  c.cache_key = st.text_at(col("cache_key"));
-  c.flaky = st.int_at(col("flaky")) != 0;
-  c.tolerance_override = st.text_at(col("tolerance_override"));
-  c.reused = st.int_at(col("reused")) != 0;
-  if (!st.is_null(col("direct_verdict"))) c.direct_verdict = verdict_from_name(st.text_at(col("direct_verdict")));
-  for (auto [name, field] : {std::pair{"conversion", &c.conversion}, {"causes", &c.causes}})
-    if (!st.is_null(col(name))) {
-      try {
-        *field = json::parse(st.text_at(col(name)));
-      } catch (const json::exception&) {
-      }
-    }
-  return s;
 }
 
 }  // namespace store_columns
 
 std::optional<CellResult> Store::find_cached(const std::string& cache_key) {
-  auto st = db_.prepare(kSelectResults +
-                        "WHERE r.cache_key = ? ORDER BY r.run_id DESC, r.id DESC LIMIT 1");
+  static const std::string sql = select_from(
+      "(SELECT cell_id, first_run, first_run AS last_run, id AS outcome_id FROM outcomes "
+      "WHERE cache_key = ?1 ORDER BY id DESC LIMIT 1)");
+  auto& st = cached(sql);
+  if (!texts_) texts_ = std::make_unique<TextCache>(db_);
+  TextCache& texts = *texts_;
   st.bind(1, cache_key);
   if (!st.step()) return std::nullopt;
-  return row_to_result(st).cell;
+  CellResult c = row_to_read(st, texts).result.cell;
+  st.reset();
+  return c;
 }
 
 std::vector<StoredResult> Store::matrix_as_of(int64_t run_id) {
-  auto st = db_.prepare(kSelectResults +
-                        "WHERE r.id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY spec_id, "
-                        "producer_id, consumer_id, device, dtype, checkpoint ORDER BY run_id DESC, id DESC) AS k "
-                        "FROM results WHERE run_id <= ?) WHERE k = 1) "
-                        "ORDER BY s.name, p.id, c.id, r.device, r.dtype, r.checkpoint");
-  st.bind(1, run_id > 0 ? run_id : INT64_MAX);
+  TextCache texts(db_);
+  const int64_t as_of = run_id > 0 ? run_id : INT64_MAX;
+  // Each cell's span in effect at the run: the latest that began by then
+  // (SQLite takes a MAX() aggregate's bare columns from the maximum's row).
+  auto st = db_.prepare(select_from("(SELECT cell_id, MAX(first_run) AS first_run, last_run, outcome_id FROM spans "
+                                    "WHERE first_run <= ?1 GROUP BY cell_id)") +
+                        "ORDER BY s.name, p.id, k.id, c.device, c.dtype, c.checkpoint");
+  st.bind(1, as_of);
   std::vector<StoredResult> out;
-  while (st.step()) out.push_back(row_to_result(st));
+  std::optional<RunMembership> m;
+  while (st.step()) {
+    Read r = row_to_read(st, texts);
+    if (!m) m.emplace(db_);
+    int64_t run = r.span_last;
+    if (r.span_last > as_of) {  // the span goes on past the run: the newest run by then that recorded the cell
+      run = m->latest(r.cell_id, r.span_first, as_of);
+      if (!run) run = r.span_first;
+    }
+    place(r, run, *m);
+    out.push_back(std::move(r.result));
+  }
+  return out;
+}
+
+std::vector<StoredResult> Store::verdicts_as_of(int64_t run_id) {
+  const int64_t as_of = run_id > 0 ? run_id : INT64_MAX;
+  auto names = [&](const char* sql) {
+    std::unordered_map<int64_t, std::string> m;
+    auto st = db_.prepare(sql);
+    while (st.step()) m[st.int_at(0)] = st.text_at(1);
+    return m;
+  };
+  auto specs = names("SELECT id, name FROM specs");
+  auto releases = names("SELECT id, version FROM releases");
+  auto consumers = names("SELECT id, name FROM consumers");
+  auto st = db_.prepare(
+      "SELECT sp.cell_id, sp.first_run, sp.last_run, o.first_run, o.verdict, o.flaky, c.spec_id, c.producer_id, "
+      "c.consumer_id, c.device, c.dtype, c.checkpoint FROM (SELECT cell_id, MAX(first_run) AS first_run, last_run, "
+      "outcome_id FROM spans WHERE first_run <= ?1 GROUP BY cell_id) sp JOIN outcomes o ON o.id = sp.outcome_id "
+      "JOIN cells c ON c.id = sp.cell_id JOIN specs s ON s.id = c.spec_id "
+      "ORDER BY s.name, c.producer_id, c.consumer_id, c.device, c.dtype, c.checkpoint");  // matrix_as_of's order
+  st.bind(1, as_of);
+  std::vector<StoredResult> out;
+  std::optional<RunMembership> m;
+  while (st.step()) {
+    StoredResult r;
+    const int64_t cell = st.int_at(0), first = st.int_at(1), last = st.int_at(2);
+    r.run_id = last;
+    if (last > as_of) {
+      if (!m) m.emplace(db_);
+      r.run_id = m->latest(cell, first, as_of);
+      if (!r.run_id) r.run_id = first;
+    }
+    r.cell.reused = r.run_id != st.int_at(3);
+    r.cell.verdict = verdict_from_name(st.text_at(4));
+    r.cell.flaky = st.int_at(5) != 0;
+    r.cell.key = {specs[st.int_at(6)], releases[st.int_at(7)], consumers[st.int_at(8)], st.text_at(9),
+                  st.text_at(10), st.text_at(11)};
+    out.push_back(std::move(r));
+  }
   return out;
 }
 
 std::vector<StoredResult> Store::latest_for_pair(const std::string& producer, const std::string& consumer,
                                                  const std::string& spec) {
-  // SQLite takes the bare columns of a MAX() aggregate from the row holding
-  // the maximum: one row per cell, its latest run, through results_by_pair.
-  auto st = db_.prepare(kSelectResults.substr(0, kSelectResults.find(" FROM")) + ", MAX(r.run_id)" +
-                        kSelectResults.substr(kSelectResults.find(" FROM")) + "WHERE p.version = ? AND c.name = ? AND (? = '' OR s.name = ?) "
-                        "GROUP BY r.spec_id, r.device, r.dtype, r.checkpoint "
-                        "ORDER BY s.name, r.device, r.dtype, r.checkpoint");
-  st.bind(1, producer).bind(2, consumer).bind(3, spec).bind(4, spec);
+  TextCache texts(db_);
+  auto id = [&](const char* sql, const std::string& v) -> int64_t {
+    auto st = db_.prepare(sql);
+    st.bind(1, v);
+    return st.step() ? st.int_at(0) : -1;
+  };
+  const int64_t p = id("SELECT id FROM releases WHERE version = ?", producer),
+                c = id("SELECT id FROM consumers WHERE name = ?", consumer);
+  // Through cells_by_pair: the pair's cells, then each one's latest span.
+  auto st = db_.prepare(
+      select_from("(SELECT x.cell_id, MAX(x.first_run) AS first_run, x.last_run, x.outcome_id FROM cells y "
+                  "JOIN spans x ON x.cell_id = y.id WHERE y.producer_id = ?1 AND y.consumer_id = ?2 "
+                  "GROUP BY x.cell_id)") +
+      "WHERE (?3 = '' OR s.name = ?3) ORDER BY s.name, c.device, c.dtype, c.checkpoint");
+  st.bind(1, p).bind(2, c).bind(3, spec);
   std::vector<StoredResult> out;
-  while (st.step()) out.push_back(row_to_result(st));
+  std::optional<RunMembership> m;
+  while (st.step()) {
+    Read r = row_to_read(st, texts);
+    if (!m) m.emplace(db_);
+    place(r, r.span_last, *m);
+    out.push_back(std::move(r.result));
+  }
   return out;
 }
 
 bool Store::has_producer(const std::string& version) {
-  auto st = db_.prepare("SELECT 1 FROM results r JOIN releases p ON p.id = r.producer_id WHERE p.version = ? LIMIT 1");
+  auto st = db_.prepare("SELECT 1 FROM cells c JOIN releases p ON p.id = c.producer_id WHERE p.version = ? LIMIT 1");
   st.bind(1, version);
   return st.step();
 }
 
 bool Store::has_consumer(const std::string& name) {
-  auto st = db_.prepare("SELECT 1 FROM results r JOIN consumers c ON c.id = r.consumer_id WHERE c.name = ? LIMIT 1");
+  auto st = db_.prepare("SELECT 1 FROM cells c JOIN consumers k ON k.id = c.consumer_id WHERE k.name = ? LIMIT 1");
   st.bind(1, name);
   return st.step();
 }
 
 std::vector<StoredResult> Store::history(const CellKey& key) {
-  auto st = db_.prepare(kSelectResults +
-                        "WHERE s.name = ? AND p.version = ? AND c.name = ? AND r.device = ? AND r.dtype = ? "
-                        "AND r.checkpoint = ? "
-                        "ORDER BY r.run_id, r.id");
+  TextCache texts(db_);
+  auto st = db_.prepare(select_from("spans") +
+                        "WHERE s.name = ? AND p.version = ? AND k.name = ? AND c.device = ? AND c.dtype = ? "
+                        "AND c.checkpoint = ? ORDER BY sp.first_run");
   st.bind(1, key.spec).bind(2, key.producer).bind(3, key.consumer).bind(4, key.device).bind(5, key.dtype)
       .bind(6, key.checkpoint);
   std::vector<StoredResult> out;
-  while (st.step()) out.push_back(row_to_result(st));
+  std::optional<RunMembership> m;
+  while (st.step()) {
+    Read r = row_to_read(st, texts);
+    if (!m) m.emplace(db_);
+    auto runs = m->members(r.cell_id, r.span_first, r.span_last);
+    if (runs.empty()) runs = {r.span_last};  // its runs were dropped by `xcompat gc`
+    for (int64_t run : runs) {
+      Read each = r;
+      place(each, run, *m);
+      out.push_back(std::move(each.result));
+    }
+  }
   return out;
 }
 
+std::optional<Verdict> Store::latest_verdict(const CellKey& key) {
+  auto& st = cached(
+      "SELECT o.verdict FROM cells c JOIN specs s ON s.id = c.spec_id JOIN releases p ON p.id = c.producer_id "
+      "JOIN consumers k ON k.id = c.consumer_id JOIN spans sp ON sp.cell_id = c.id JOIN outcomes o ON o.id = "
+      "sp.outcome_id WHERE s.name = ? AND p.version = ? AND k.name = ? AND c.device = ? AND c.dtype = ? AND "
+      "c.checkpoint = ? ORDER BY sp.first_run DESC LIMIT 1");
+  st.bind(1, key.spec).bind(2, key.producer).bind(3, key.consumer).bind(4, key.device).bind(5, key.dtype)
+      .bind(6, key.checkpoint);
+  std::optional<Verdict> v;
+  if (st.step()) v = verdict_from_name(st.text_at(0));
+  st.reset();
+  return v;
+}
+
 std::vector<RunInfo> Store::runs() {
+  RunMembership m(db_);
   auto st = db_.prepare(
-      "SELECT r.id, r.uuid, r.started_at, COALESCE(r.finished_at, ''), r.status, r.harness_version, r.args, "
-      "(SELECT COUNT(*) FROM results x WHERE x.run_id = r.id) FROM runs r ORDER BY r.id");
+      "SELECT id, uuid, started_at, COALESCE(finished_at, ''), status, harness_version, args FROM runs ORDER BY id");
   std::vector<RunInfo> out;
   while (st.step())
     out.push_back({st.int_at(0), st.text_at(1), st.text_at(2), st.text_at(3), st.text_at(4), st.text_at(5),
-                   st.text_at(6), st.int_at(7)});
+                   st.text_at(6), m.size(st.int_at(0))});
   return out;
 }
 
@@ -166,15 +323,10 @@ std::vector<Consumer> Store::consumers() {
   return out;
 }
 
-std::vector<int64_t> Store::recording_runs() {
-  std::vector<int64_t> out;
-  auto st = db_.prepare("SELECT DISTINCT run_id FROM results ORDER BY run_id");
-  while (st.step()) out.push_back(st.int_at(0));
-  return out;
-}
+std::vector<int64_t> Store::recording_runs() { return RunMembership(db_).recording_runs(); }
 
 void Store::for_each_result_in_cell_order(const std::function<void(const TimelineRow&)>& fn) {
-  // Names resolved once, not joined per row: this walks every result.
+  // Names resolved once, not joined per row: this walks every span.
   auto names = [&](const char* sql) {
     std::unordered_map<int64_t, std::string> m;
     auto st = db_.prepare(sql);
@@ -184,21 +336,39 @@ void Store::for_each_result_in_cell_order(const std::function<void(const Timelin
   auto specs = names("SELECT id, name FROM specs");
   auto releases = names("SELECT id, version FROM releases");
   auto consumers = names("SELECT id, name FROM consumers");
+  RunMembership m(db_);
   auto st = db_.prepare(
-      "SELECT spec_id, producer_id, consumer_id, device, dtype, checkpoint, run_id, verdict, flaky FROM results "
-      "ORDER BY spec_id, producer_id, consumer_id, device, dtype, checkpoint, run_id, id");
+      "SELECT c.id, c.spec_id, c.producer_id, c.consumer_id, c.device, c.dtype, c.checkpoint, sp.first_run, "
+      "sp.last_run, sp.runs, o.verdict, o.flaky FROM cells c JOIN spans sp ON sp.cell_id = c.id "
+      "JOIN outcomes o ON o.id = sp.outcome_id "
+      "ORDER BY c.spec_id, c.producer_id, c.consumer_id, c.device, c.dtype, c.checkpoint, sp.first_run");
   TimelineRow row;
-  int64_t ids[3] = {-1, -1, -1};
+  int64_t cell = -1;
   while (st.step()) {
-    const int64_t s = st.int_at(0), p = st.int_at(1), c = st.int_at(2);
-    if (s != ids[0] || p != ids[1] || c != ids[2] || st.text_at(3) != row.key.device ||
-        st.text_at(4) != row.key.dtype || st.text_at(5) != row.key.checkpoint) {
-      ids[0] = s, ids[1] = p, ids[2] = c;
-      row.key = {specs[s], releases[p], consumers[c], st.text_at(3), st.text_at(4), st.text_at(5)};
+    if (st.int_at(0) != cell) {
+      cell = st.int_at(0);
+      row.key = {specs[st.int_at(1)], releases[st.int_at(2)], consumers[st.int_at(3)], st.text_at(4), st.text_at(5),
+                 st.text_at(6)};
     }
-    row.run_id = st.int_at(6);
-    row.verdict = verdict_from_name(st.text_at(7));
-    row.flaky = st.int_at(8) != 0;
+    row.verdict = verdict_from_name(st.text_at(10));
+    row.flaky = st.int_at(11) != 0;
+    const int64_t first = st.int_at(7), last = st.int_at(8), runs = st.int_at(9);
+    if (row.flaky && runs > 1) {
+      // Every run that recorded a flaky result is its own step of the
+      // history (the report lists each), as when each run kept a copy.
+      auto each = m.members(cell, first, last);
+      if (!each.empty()) {
+        for (int64_t r : each) {
+          row.run_id = row.last_run_id = r;
+          row.runs = 1;
+          fn(row);
+        }
+        continue;
+      }
+    }
+    row.run_id = first;
+    row.last_run_id = last;
+    row.runs = runs;
     fn(row);
   }
 }

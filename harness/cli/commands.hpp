@@ -88,4 +88,10 @@ int query(const Common& c, const QueryArgs& a);
 int runs(const Common& c);
 int diff(const Common& c, int64_t run1, int64_t run2);
 
+struct GcArgs {
+  int64_t keep_runs = 0, keep_days = -1;  // unset: 0 and -1
+  bool dry_run = false;
+};
+int gc(const Common& c, const GcArgs& a);
+
 }  // namespace xcompat::cli

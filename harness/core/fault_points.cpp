@@ -49,7 +49,7 @@ const std::vector<std::string>& fault_point_names() {
       "conversion.mid-write",   "checkpoint.before-rename", "conversion.before-record", "record.before-batch",
       "store.mid-transaction",  "store.after-commit",     "record.after-batch",     "sweep.before-finish",
       "sweep.after-finish",     "merge.mid-transaction",  "report.mid-pages",       "report.before-publish",
-      "report.after-publish"};
+      "report.after-publish",   "gc.mid-transaction"};
   return names;
 }
 

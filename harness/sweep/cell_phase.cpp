@@ -139,10 +139,7 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
         result.cache_key = infrastructure_fault ? "retry:" + key : key;
         // A verdict that differs from the cell's last recorded one is checked
         // again before it is believed; disagreement means flaky.
-        auto before = recorder.with_store([&](Store& s) {
-          auto h = s.history(cell->key);
-          return h.empty() ? std::optional<Verdict>{} : std::optional<Verdict>{h.back().cell.verdict};
-        });
+        auto before = recorder.with_store([&](Store& s) { return s.latest_verdict(cell->key); });
         if (before && *before != result.verdict && (!result.direct_verdict || *before != *result.direct_verdict)) {
           CellResult again = cell_result_of(cell->key, w.request(request, opts.cell_timeout));
           std::lock_guard lock(m);

@@ -54,7 +54,7 @@ std::vector<CellChange> regressions(Store& store, int64_t previous_run, const st
   if (previous_run <= 0) return out;
   std::vector<StoredResult> after;
   for (auto& [_, c] : now) after.push_back({0, "", c});
-  for (auto& ch : diff_matrices(store.matrix_as_of(previous_run), after, previous_run).regressed) out.push_back(ch);
+  for (auto& ch : diff_matrices(store.verdicts_as_of(previous_run), after, previous_run).regressed) out.push_back(ch);
   return out;
 }
 

@@ -65,7 +65,8 @@ TEST_CASE("a sweep killed at any point resumes to the matrix an uninterrupted sw
 
   std::set<std::string> exercised;
   for (const std::string& point : fault_point_names()) {
-    if (point.rfind("merge.", 0) == 0 || point.rfind("report.", 0) == 0) continue;  // below
+    if (point.rfind("merge.", 0) == 0 || point.rfind("report.", 0) == 0 || point.rfind("gc.", 0) == 0)
+      continue;  // below
     INFO("kill at " << point);
     test::TempDir state;
     const std::string db = " --db " + (state / "m.db").string();
@@ -81,7 +82,7 @@ TEST_CASE("a sweep killed at any point resumes to the matrix an uninterrupted sw
   }
   // Every point is exercised: the sweep's here, merge's and report's below.
   std::set<std::string> elsewhere = {"merge.mid-transaction", "report.mid-pages", "report.before-publish",
-                                     "report.after-publish"};
+                                     "report.after-publish", "gc.mid-transaction"};
   for (auto& p : fault_point_names()) CHECK((exercised.count(p) + elsewhere.count(p)) == 1);
   CHECK(exercised.size() >= 17);
 }
@@ -121,6 +122,27 @@ TEST_CASE("merge killed inside its transaction adds nothing; merged again, nothi
     for (auto& r : out.runs()) results += r.results;
     CHECK(results == 6);
   }
+}
+
+TEST_CASE("gc killed inside its transaction drops nothing; run again, it drops the old runs", "[release]") {
+  test::TempDir base;
+  baseline(base.path);
+  const std::string db = (base / "m.db").string();
+  for (int i = 0; i < 2; ++i) REQUIRE(run(base.path, kSweep + " --db " + db).exit_code == 0);  // runs 2, 3: reused
+  const json before = test::matrix_of(base / "m.db");
+  CHECK(run(base.path, "gc --keep-runs 1 --db " + db, "gc.mid-transaction").exit_code == 128 + 9);
+  {
+    Store s(db, false);
+    CHECK(s.integrity_check() == "ok");
+    CHECK(s.runs().size() == 3);  // the transaction rolled back whole
+  }
+  CHECK(test::matrix_of(base / "m.db") == before);
+  auto g = run(base.path, "gc --keep-runs 1 --db " + db);
+  INFO(g.out);
+  REQUIRE(g.exit_code == 0);
+  Store s(db, false);
+  CHECK(s.runs().size() == 1);
+  CHECK(test::matrix_of(base / "m.db") == before);
 }
 
 TEST_CASE("a report killed while rendering leaves the previous site whole", "[release]") {
