@@ -25,8 +25,8 @@ int ReportData::rank_of(const std::string& release) const {
 
 namespace {
 
-// Every result of every cell, lightly (no texts), oldest first per cell: one
-// pass over the store instead of Store::history() per cell.
+// Every cell's history, lightly (no texts), oldest first per cell: one pass
+// over the store's spans instead of Store::history() per cell.
 void load_history(Store& store, ReportData& d, const std::map<CellKey, int>& cell_of) {
   const std::vector<int64_t> recording_runs = store.recording_runs();
   auto previous_run = [&](int64_t run) -> int64_t {
@@ -35,27 +35,30 @@ void load_history(Store& store, ReportData& d, const std::map<CellKey, int>& cel
   };
 
   d.history.assign(d.current.size(), {});
+  for (int64_t run : recording_runs) d.run_summary[run];  // every run that recorded something has an entry
   CellKey prev_key;
   int cell = -1;
   store.for_each_result_in_cell_order([&](const TimelineRow& row) {
-    ++d.history_rows;
+    d.history_rows += row.runs;
     if (cell < 0 || row.key != prev_key) {
       prev_key = row.key;
       auto it = cell_of.find(row.key);
       cell = it == cell_of.end() ? -2 : it->second;
     }
     if (cell < 0) return;
-    RunSummary& sum = d.run_summary[row.run_id];  // every run that recorded something has an entry
     auto& steps = d.history[cell];
     const std::optional<Verdict> before = steps.empty() ? std::nullopt : std::optional{steps.back().verdict};
     const auto kind = classify(before, row.verdict, row.flaky);
     if (!kind) {  // the same verdict held
-      steps.back().last_run_id = row.run_id;
-      ++steps.back().results;
+      steps.back().last_run_id = row.last_run_id;
+      steps.back().results += row.runs;
       return;
     }
+    RunSummary& sum = d.run_summary[row.run_id];
     HistoryStep s;
-    s.run_id = s.last_run_id = row.run_id;
+    s.run_id = row.run_id;
+    s.last_run_id = row.last_run_id;
+    s.results = row.runs;
     s.verdict = row.verdict;
     s.flaky = row.flaky;
     s.before = before;
@@ -178,10 +181,11 @@ ReportData load_report_data(Store& store) {
 }
 
 std::map<std::pair<std::string, std::string>, UpgradeAnswer> all_upgrade_answers(const ReportData& d) {
-  std::map<std::pair<std::string, std::string>, std::vector<StoredResult>> by_pair;
-  for (auto& r : d.current) by_pair[{r.cell.key.producer, r.cell.key.consumer}].push_back(r);
+  std::map<std::pair<std::string, std::string>, std::vector<const CellResult*>> by_pair;
+  for (auto& r : d.current) by_pair[{r.cell.key.producer, r.cell.key.consumer}].push_back(&r.cell);
   std::map<std::pair<std::string, std::string>, UpgradeAnswer> out;
-  for (auto& [pair, cells] : by_pair) out[pair] = upgrade_answer(cells, pair.first, pair.second);
+  // The pages read counts and the overall answer, never the rows.
+  for (auto& [pair, cells] : by_pair) out[pair] = upgrade_summary(cells, pair.first, pair.second);
   return out;
 }
 

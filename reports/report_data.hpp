@@ -91,7 +91,8 @@ struct ReportData {
 ReportData load_report_data(Store& store);
 
 // The upgrade answer for every (producer, consumer) pair present, computed with
-// upgrade_answer() (the same as `xcompat query`) on each pair's cells.
+// upgrade_summary() (the counts and overall answer of `xcompat query`, without
+// its rows) on each pair's cells.
 std::map<std::pair<std::string, std::string>, UpgradeAnswer> all_upgrade_answers(const ReportData& d);
 
 }  // namespace xcompat::report
