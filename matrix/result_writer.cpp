@@ -123,6 +123,14 @@ int64_t ResultWriter::outcome(int64_t cell_id, const CellResult& c, int64_t run,
   return db_.last_insert_id();
 }
 
+bool ResultWriter::outcome_of_cell(int64_t outcome_id, int64_t cell_id) {
+  auto& st = stmt("SELECT cell_id FROM outcomes WHERE id = ?");
+  st.bind(1, outcome_id);
+  const bool ok = st.step() && st.int_at(0) == cell_id;
+  st.reset();
+  return ok;
+}
+
 std::vector<int64_t> ResultWriter::run_cells(int64_t run) {
   std::vector<int64_t> out;
   auto& st = stmt("SELECT s.cells FROM run_cells r JOIN cell_sets s ON s.id = r.set_id WHERE r.run_id = ?");

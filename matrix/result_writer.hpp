@@ -33,6 +33,8 @@ class ResultWriter {
   // The id of this outcome of cell `cell_id`, inserted (first seen in `run`
   // at `recorded_at`) unless an identical one is stored.
   int64_t outcome(int64_t cell_id, const CellResult& c, int64_t run, const std::string& recorded_at);
+  // Whether outcome `outcome_id` is stored, and is one of cell `cell_id`'s.
+  bool outcome_of_cell(int64_t outcome_id, int64_t cell_id);
   // Run `run` recorded outcome `outcome_id` for cell `cell_id`: extends the
   // cell's span or starts a new one. Exact for any order of runs (two sweeps
   // on one file record interleaved); a cell recorded twice in one run keeps

@@ -261,7 +261,11 @@ void Store::record(int64_t run_id, const std::vector<CellResult>& cells) {
   for (auto& c : cells) {
     const int64_t cell = w.cell(id_of("specs", "name", c.key.spec), id_of("releases", "version", c.key.producer),
                                 id_of("consumers", "name", c.key.consumer), c.key);
-    w.observe(run_id, cell, w.outcome(cell, c, run_id, now));
+    // A result reused as it was read refers to its stored outcome.
+    const int64_t outcome = c.reused && c.stored_outcome > 0 && w.outcome_of_cell(c.stored_outcome, cell)
+                                ? c.stored_outcome
+                                : w.outcome(cell, c, run_id, now);
+    w.observe(run_id, cell, outcome);
     recorded.push_back(cell);
     fault_point("store.mid-transaction");  // a row written, the batch not committed
   }

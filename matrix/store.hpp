@@ -121,8 +121,9 @@ class Store {
   // Every recorded result of one cell, oldest first: one per run that
   // recorded it.
   std::vector<StoredResult> history(const CellKey& key);
-  // The cell's latest recorded verdict (a light history().back()).
-  std::optional<Verdict> latest_verdict(const CellKey& key);
+  // What the cell's latest result did as it was: its direct verdict when it
+  // went through a conversion, else its verdict (a light history().back()).
+  std::optional<Verdict> latest_direct_verdict(const CellKey& key);
   std::vector<RunInfo> runs();
   std::optional<RunInfo> run(int64_t id);
   int64_t latest_run_id();

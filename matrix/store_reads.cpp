@@ -134,6 +134,7 @@ std::optional<CellResult> Store::find_cached(const std::string& cache_key) {
   st.bind(1, cache_key);
   if (!st.step()) return std::nullopt;
   CellResult c = row_to_read(st, texts).result.cell;
+  c.stored_outcome = st.int_at(col("o.id"));
   st.reset();
   return c;
 }
@@ -265,9 +266,9 @@ std::vector<StoredResult> Store::history(const CellKey& key) {
   return out;
 }
 
-std::optional<Verdict> Store::latest_verdict(const CellKey& key) {
+std::optional<Verdict> Store::latest_direct_verdict(const CellKey& key) {
   auto& st = cached(
-      "SELECT o.verdict FROM cells c JOIN specs s ON s.id = c.spec_id JOIN releases p ON p.id = c.producer_id "
+      "SELECT COALESCE(o.direct_verdict, o.verdict) FROM cells c JOIN specs s ON s.id = c.spec_id JOIN releases p ON p.id = c.producer_id "
       "JOIN consumers k ON k.id = c.consumer_id JOIN spans sp ON sp.cell_id = c.id JOIN outcomes o ON o.id = "
       "sp.outcome_id WHERE s.name = ? AND p.version = ? AND k.name = ? AND c.device = ? AND c.dtype = ? AND "
       "c.checkpoint = ? ORDER BY sp.first_run DESC LIMIT 1");

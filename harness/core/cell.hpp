@@ -52,6 +52,10 @@ struct CellResult {
   std::string tolerance_override;  // the override's reason, when one applied
   bool flaky = false;
   bool reused = false;  // answered from the store by cache key in this run, not evaluated again
+  // The store's id of the outcome this result was read as (Store::find_cached),
+  // 0 otherwise: recording it again as reused refers to that outcome instead
+  // of hashing and storing it anew. Never serialised.
+  int64_t stored_outcome = 0;
   // When the checkpoint does not load or compute the same as it is (LOAD_FAIL
   // or DRIFT), the sweep also evaluates it converted (harness/convert/):
   // `verdict` is then CONVERTED when the converted path passes, and

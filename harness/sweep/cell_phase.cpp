@@ -103,6 +103,9 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
       if (auto cached = recorder.with_store([&](Store& s) { return s.find_cached(key); })) {
         // Recorded in this run too, marked reused: every reader of the run
         // (query, report, diff) then sees what this sweep's summary says.
+        // Recorded as the stored outcome unless this changes it (a flaky
+        // flag is not carried over).
+        if (cached->flaky || cached->key != cell->key) cached->stored_outcome = 0;
         cached->key = cell->key;
         cached->reused = true;
         cached->flaky = false;
@@ -139,7 +142,9 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
         result.cache_key = infrastructure_fault ? "retry:" + key : key;
         // A verdict that differs from the cell's last recorded one is checked
         // again before it is believed; disagreement means flaky.
-        auto before = recorder.with_store([&](Store& s) { return s.latest_verdict(cell->key); });
+        // Compared before any conversion: with the stored direct verdict (a
+        // CONVERTED cell's LOAD_FAIL is no change).
+        auto before = recorder.with_store([&](Store& s) { return s.latest_direct_verdict(cell->key); });
         if (before && *before != result.verdict && (!result.direct_verdict || *before != *result.direct_verdict)) {
           CellResult again = cell_result_of(cell->key, w.request(request, opts.cell_timeout));
           std::lock_guard lock(m);

@@ -1,5 +1,9 @@
 #include "harness/sweep/converted_path.hpp"
 
+#include <map>
+#include <mutex>
+#include <tuple>
+
 #include <fmt/format.h>
 
 #include "harness/core/fault_points.hpp"
@@ -69,11 +73,22 @@ std::string conversion_identity(const ReleaseHistory& history, const PlannedCell
   if (cell.consumer->kind != "python" || cell.producer->version == cell.consumer->name) return "";
   const auto from = Version::parse(cell.producer->version), to = Version::parse(cell.consumer->name);
   if (!from || !to) return "";
+  // One per release pair (every spec, dtype and format of the pair shares
+  // it): computed once, as a sweep asks for it for every cell.
+  static std::mutex m;
+  static std::map<std::tuple<const ReleaseHistory*, std::string, std::string>, std::string> memo;
+  const auto key = std::make_tuple(&history, cell.producer->version, cell.consumer->name);
+  {
+    std::lock_guard lock(m);
+    if (auto it = memo.find(key); it != memo.end()) return it->second;
+  }
   const Chain chain = change_chain(history, ReleasePoint{*from}, ReleasePoint{*to});
   json j = {{"refused", chain.refused}, {"up", json::array()}, {"down", json::array()}};
   for (auto* c : chain.up) j["up"].push_back(c->to_json());
   for (auto* c : chain.down) j["down"].push_back(c->to_json());
-  return sha256_hex(j.dump());
+  std::string id = sha256_hex(j.dump());
+  std::lock_guard lock(m);
+  return memo[key] = std::move(id);
 }
 
 void add_converted_path(CellResult& result, const PlannedCell& cell, const Fixture& fx, const ReleaseHistory& history,

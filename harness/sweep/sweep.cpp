@@ -52,8 +52,15 @@ std::vector<FixtureNeed> fixture_needs(const Plan& plan, const Pins& pins, std::
 std::vector<CellChange> regressions(Store& store, int64_t previous_run, const std::map<CellKey, CellResult>& now) {
   std::vector<CellChange> out;
   if (previous_run <= 0) return out;
-  std::vector<StoredResult> after;
-  for (auto& [_, c] : now) after.push_back({0, "", c});
+  std::vector<StoredResult> after;  // what a diff reads: key, verdict, flaky
+  after.reserve(now.size());
+  for (auto& [_, c] : now) {
+    StoredResult r;
+    r.cell.key = c.key;
+    r.cell.verdict = c.verdict;
+    r.cell.flaky = c.flaky;
+    after.push_back(std::move(r));
+  }
   for (auto& ch : diff_matrices(store.verdicts_as_of(previous_run), after, previous_run).regressed) out.push_back(ch);
   return out;
 }
