@@ -9,6 +9,7 @@
 #include "harness/core/error.hpp"
 #include "reports/grid_view.hpp"
 #include "reports/html_writer.hpp"
+#include "reports/upgrade_guide.hpp"
 
 namespace xcompat::report {
 
@@ -50,6 +51,7 @@ std::string markdown_overview(const ReportData& d) {
   for (int v = 0; v < kVerdictCount; ++v)
     put(o, "| {} {} | {} |\n", kVerdicts[v].letter, verdict_name(static_cast<Verdict>(v)), d.counts[v]);
   o += "\n";
+  o += upgrade_guide_markdown(d);
   for (const Grid& g : d.grids) {
     put(o, "## {}\n\n", md(g.label));
     counts_line(o, g.counts);

@@ -1,4 +1,5 @@
 #include "reports/markdown_sections.hpp"
+#include "reports/upgrade_guide.hpp"
 
 #include <fmt/format.h>
 
@@ -122,7 +123,8 @@ std::string native(const ReportData& d) {
 }  // namespace
 
 const std::vector<std::string>& markdown_section_names() {
-  static const std::vector<std::string> names = {"eras", "pairs", "native", "conversion", "coverage", "history"};
+  static const std::vector<std::string> names = {"eras", "pairs", "native", "conversion", "coverage", "history",
+                                                 "upgrade-guide"};
   return names;
 }
 
@@ -133,6 +135,7 @@ std::string markdown_section(const ReportData& d, const std::string& name) {
   if (name == "conversion") return conversion_markdown(d);
   if (name == "coverage") return coverage_markdown(d, release_history());
   if (name == "history") return history_rules_markdown(release_history());
+  if (name == "upgrade-guide") return upgrade_guide_markdown(d);
   std::string known;
   for (auto& n : markdown_section_names()) known += (known.empty() ? "" : ", ") + n;
   throw Error("unknown report section '" + name + "' (known: " + known + ")");

@@ -70,7 +70,7 @@ int sweep(const Common& c, const SweepArgs& a) {
   opts.cell_timeout = std::chrono::seconds(a.cell_timeout_s);
   const json run_args = {{"releases", a.releases}, {"specs", a.specs}, {"consumers", a.consumers},
                          {"shard", a.shard},       {"jobs", a.jobs},   {"checkpoints", a.checkpoints},
-                         {"dtypes", plan.dtypes}};
+                         {"dtypes", plan.dtypes},  {"torch", pins.torch}};
   SweepSummary s = run_sweep(plan, pins, store, opts, run_args);
   if (!a.junit.empty()) write_junit(a.junit, s.results, fmt::format("xcompat run {}", s.run_id));
   if (c.json) {

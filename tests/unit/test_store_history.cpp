@@ -341,6 +341,13 @@ TEST_CASE("a database written at schema v8 migrates and shows the same runs, dif
   auto r = test::xcompat(dir.path, "report --format markdown --db '" + db.string() + "' --out '" +
                                        (dir / "md").string() + "'");
   REQUIRE(r.exit_code == 0);
-  CHECK(test::slurp(dir / "md" / "COMPATIBILITY.md") ==
-        test::slurp(data / "expected" / "markdown" / "COMPATIBILITY.md"));
+  // The upgrade guide came after v8: the rest of the page is as it was.
+  auto without_guide = [](std::string md) {
+    const auto at = md.find("## Upgrade guide\n");
+    if (at != std::string::npos) md.erase(at, md.find("\n## ", at + 1) + 1 - at);
+    return md;
+  };
+  const std::string page = test::slurp(dir / "md" / "COMPATIBILITY.md");
+  CHECK(page.find("## Upgrade guide") != std::string::npos);
+  CHECK(without_guide(page) == test::slurp(data / "expected" / "markdown" / "COMPATIBILITY.md"));
 }

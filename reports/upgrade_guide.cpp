@@ -1,0 +1,61 @@
+#include "reports/upgrade_guide.hpp"
+
+#include <fmt/format.h>
+
+#include <iterator>
+#include <set>
+
+#include "reports/html_writer.hpp"
+
+namespace xcompat::report {
+
+namespace {
+
+bool direct(const UpgradeAnswer& a) { return a.overall == "safe" || a.overall == "safe within tolerance"; }
+bool after_conversion(const UpgradeAnswer& a) { return direct(a) || a.overall == "safe after conversion"; }
+
+// The torch every run of the matrix recorded (runs from before torch was
+// recorded say nothing).
+std::string torch_of(const ReportData& d) {
+  std::set<std::string> seen;
+  for (auto& r : d.runs) {
+    const auto args = r.to_json()["args"];
+    if (args.contains("torch") && args["torch"].is_string()) seen.insert(args["torch"].get<std::string>());
+  }
+  std::string out;
+  for (auto& t : seen) out += (out.empty() ? "" : ", ") + t;
+  return out.empty() ? "not recorded" : out;
+}
+
+}  // namespace
+
+std::string upgrade_guide_markdown(const ReportData& d) {
+  const auto answers = all_upgrade_answers(d);
+  const std::string torch = torch_of(d);
+  std::string o = "## Upgrade guide\n\n";
+  fmt::format_to(std::back_inserter(o),
+                 "For checkpoints saved by each release: the newest release that loads them as they are "
+                 "(every spec both support IDENTICAL or CLOSE), the newest that does after `xcompat convert` "
+                 "(some specs CONVERTED), what the C++ port makes of them, and the torch the cells were measured "
+                 "under. Read from the matrix; `xcompat query --from A --to B` gives any pair spec by spec.\n\n"
+                 "| saved by | newest that reads them directly | newest after conversion | cpp-native | torch |\n"
+                 "|---|---|---|---|---|\n");
+  for (auto& p : d.producers) {
+    std::string newest_direct = "none", newest_converted = "none", native = "no data";
+    for (auto& r : d.releases) {  // oldest first: the last that passes is the newest
+      auto it = answers.find({p, r.version});
+      if (it == answers.end()) continue;
+      if (direct(it->second)) newest_direct = r.version;
+      if (after_conversion(it->second)) newest_converted = r.version;
+    }
+    if (auto it = answers.find({p, "cpp-native"}); it != answers.end())
+      native = fmt::format("{} ({} of {})", it->second.overall, it->second.passing, it->second.comparable);
+    if (newest_converted == newest_direct && newest_direct != "none") newest_converted += " (no conversion needed)";
+    fmt::format_to(std::back_inserter(o), "| {} | {} | {} | {} | {} |\n", md(p), md(newest_direct),
+                   md(newest_converted), md(native), md(torch));
+  }
+  o += "\n";
+  return o;
+}
+
+}  // namespace xcompat::report
