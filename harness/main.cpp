@@ -141,6 +141,18 @@ int main(int argc, char** argv) {
   gcc->add_flag("--dry-run", gargs.dry_run, "count what would go, change nothing");
   (void)keep_runs, (void)keep_days;
 
+  auto* trk = app.add_subcommand("track", "new x-transformers releases: install, evaluate against the pins, propose pins");
+  cli::TrackArgs targs;
+  add_common(trk);
+  add_db(trk);
+  trk->add_option("--since", targs.since, "releases after this one (default: the newest pin); later pins count as unknown");
+  trk->add_option("--package-source", targs.package_source,
+                  "a directory of wheels or an index URL (default PyPI, or $XCOMPAT_PACKAGE_SOURCE)");
+  trk->add_option("--spec", targs.specs, "spec(s) (default: the catalogue)")->delimiter(',');
+  trk->add_option("--dtype", targs.dtypes, "dtype(s) (default: the pins' dtypes)")->delimiter(',');
+  trk->add_option("--limit", targs.limit, "the newest N releases only")->check(CLI::NonNegativeNumber);
+  trk->add_option("-j,--jobs", targs.jobs, "parallel workers")->check(CLI::PositiveNumber);
+
   auto* rp = app.add_subcommand("report", "render the matrix as a static HTML site (or Markdown)");
   std::string report_out, report_format = "html", report_section;
   add_common(rp);
@@ -238,6 +250,7 @@ int main(int argc, char** argv) {
     if (rn->parsed()) return cli::runs(common);
     if (df->parsed()) return cli::diff(common, run1, run2);
     if (gcc->parsed()) return cli::gc(common, gargs);
+    if (trk->parsed()) return cli::track(common, targs);
     if (rp->parsed()) return cli::report(common, report_out, report_format, report_section);
     if (insp->parsed()) return cli::run_inspect(inspect_path, common.json);
     if (cv->parsed()) return cli::convert(common, cargs);

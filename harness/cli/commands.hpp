@@ -88,6 +88,13 @@ int query(const Common& c, const QueryArgs& a);
 int runs(const Common& c);
 int diff(const Common& c, int64_t run1, int64_t run2);
 
+struct TrackArgs {
+  std::string since, package_source;
+  std::vector<std::string> specs, dtypes;
+  int limit = 0, jobs = 1;
+};
+int track(const Common& c, const TrackArgs& a);
+
 struct GcArgs {
   int64_t keep_runs = 0, keep_days = -1;  // unset: 0 and -1
   bool dry_run = false;

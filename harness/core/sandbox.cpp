@@ -1,5 +1,7 @@
 #include "harness/core/sandbox.hpp"
 
+#include "harness/core/package_source.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -53,6 +55,7 @@ void install_release(const Pins& pins, const std::string& version,
   const fs::path tmp = target.string() + ".partial-" + std::to_string(std::random_device{}());
   std::string cmd = shell_quote((default_venv() / "bin" / "python").string()) +
                     " -m pip install -q --disable-pip-version-check --no-deps --target " + shell_quote(tmp.string());
+  for (auto& word : pip_source_args()) cmd += " " + shell_quote(word);
   for (auto& word : pins.extras_for(version)) cmd += " " + shell_quote(word);
   cmd += " " + shell_quote("x-transformers==" + version) + " 2>&1";
   std::string out;
