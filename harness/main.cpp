@@ -103,6 +103,10 @@ int main(int argc, char** argv) {
   sw->add_option("--checkpoint", sargs.checkpoints, "checkpoint file(s) consumers load: pt, safetensors (default pt)")
       ->delimiter(',');
   sw->add_option("--dtype", sargs.dtypes, "dtype(s): float32, bfloat16 (default: the pins' dtypes)")->delimiter(',');
+  sw->add_option("--torch", sargs.torches,
+                 "torch(es) the releases run under, of pins.toml's torches (default: the default torch); "
+                 "each release is then a producer and consumer per torch")
+      ->delimiter(',');
   sw->add_option("--cell-timeout", sargs.cell_timeout_s, "seconds before a cell's worker is killed");
   sw->add_flag("--no-progress", sargs.no_progress, "plain lines even on a terminal");
 
@@ -116,8 +120,10 @@ int main(int argc, char** argv) {
   cli::QueryArgs qargs;
   add_common(qy);
   add_db(qy);
-  qy->add_option("--from", qargs.from, "release that saved the checkpoints")->required();
-  qy->add_option("--to", qargs.to, "release (or cpp-native) that loads them")->required();
+  qy->add_option("--from", qargs.from, "release that saved the checkpoints");
+  qy->add_option("--to", qargs.to, "release (or cpp-native) that loads them");
+  qy->add_option("--torch-from", qargs.torch_from, "with --torch-to: every release's checkpoints saved under this torch...");
+  qy->add_option("--torch-to", qargs.torch_to, "...loaded by the same release under this one");
   qy->add_option("--spec", qargs.spec, "only this spec");
 
   auto* rn = app.add_subcommand("runs", "list the recorded runs");

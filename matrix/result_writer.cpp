@@ -69,7 +69,7 @@ int64_t ResultWriter::outcome(int64_t cell_id, const CellResult& c, int64_t run,
   const std::string load_report = c.load_report.to_json().dump(), conversion = dump(c.conversion),
                     causes = dump(c.causes);
   const int64_t t_load = text(load_report), t_error = text(c.error), t_conv = text(conversion),
-                t_causes = text(causes);
+                t_causes = text(causes), t_warnings = c.warnings.empty() ? 0 : text(json(c.warnings).dump());
   // What makes two outcomes one: everything a reader is shown of the result
   // (texts by id: ids are content addresses within this file).
   std::string identity = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", cell_id, verdict_name(c.verdict),
@@ -81,6 +81,7 @@ int64_t ResultWriter::outcome(int64_t cell_id, const CellResult& c, int64_t run,
     for (double v : {m.max_abs, m.max_rel, m.mean_abs, m.nmse, m.cosine, m.top1}) identity += "|" + bits(v);
     identity += m.bitwise ? "|b" : "|-";
   }
+  if (t_warnings) identity += "|w" + std::to_string(t_warnings);
   const std::string digest = digest16(identity);
   {
     auto& st = stmt("SELECT id FROM outcomes WHERE digest = ?");
@@ -94,7 +95,7 @@ int64_t ResultWriter::outcome(int64_t cell_id, const CellResult& c, int64_t run,
   auto& ins = stmt(
       "INSERT INTO outcomes (digest, cell_id, verdict, max_abs, max_rel, mean_abs, nmse, cosine, top1, bitwise, "
       "latency_ms, load_report, error, cache_key, flaky, tolerance_override, direct_verdict, conversion, causes, "
-      "first_run, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "first_run, recorded_at, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   ins.bind_blob(1, digest).bind(2, cell_id).bind(3, verdict_name(c.verdict));
   if (c.metrics) {
     const Metrics& m = *c.metrics;
@@ -119,7 +120,9 @@ int64_t ResultWriter::outcome(int64_t cell_id, const CellResult& c, int64_t run,
   else ins.bind_null(17);
   bind_text(18, t_conv);
   bind_text(19, t_causes);
-  ins.bind(20, run).bind(21, recorded_at).run();
+  ins.bind(20, run).bind(21, recorded_at);
+  bind_text(22, t_warnings);
+  ins.run();
   return db_.last_insert_id();
 }
 

@@ -161,7 +161,8 @@ CREATE TABLE outcomes (
   bitwise INTEGER NOT NULL DEFAULT 0, latency_ms REAL NOT NULL DEFAULT 0,
   load_report INTEGER, error INTEGER, cache_key TEXT NOT NULL, flaky INTEGER NOT NULL DEFAULT 0,
   tolerance_override TEXT NOT NULL DEFAULT '', direct_verdict TEXT, conversion INTEGER, causes INTEGER,
-  first_run INTEGER NOT NULL, recorded_at TEXT NOT NULL);
+  first_run INTEGER NOT NULL, recorded_at TEXT NOT NULL,
+  warnings INTEGER);
 CREATE INDEX outcomes_by_cache_key ON outcomes (cache_key);
 CREATE TABLE spans (
   cell_id INTEGER NOT NULL REFERENCES cells(id), first_run INTEGER NOT NULL, last_run INTEGER NOT NULL,

@@ -15,11 +15,11 @@
 
 namespace xcompat::store_columns {
 
-constexpr std::array<const char*, 29> kRead = {
+constexpr std::array<const char*, 30> kRead = {
     "sp.first_run", "sp.last_run", "o.first_run", "o.recorded_at", "s.name",     "p.version", "k.name",
     "c.device",     "c.dtype",     "c.checkpoint", "o.verdict",    "o.max_abs",  "o.max_rel", "o.mean_abs",
     "o.nmse",       "o.cosine",    "o.top1",       "o.bitwise",    "o.latency_ms", "o.load_report", "o.error",
-    "o.cache_key",  "o.flaky",     "o.tolerance_override", "o.direct_verdict", "o.conversion", "o.causes", "c.id", "o.id"};
+    "o.cache_key",  "o.flaky",     "o.tolerance_override", "o.direct_verdict", "o.conversion", "o.causes", "c.id", "o.id", "o.warnings"};
 
 constexpr int col(std::string_view name) {
   for (size_t i = 0; i < kRead.size(); ++i)

@@ -142,7 +142,8 @@ GcResult Store::gc(const GcRequest& req) {
     db_.exec("DELETE FROM texts WHERE id NOT IN (SELECT load_report FROM outcomes WHERE load_report IS NOT NULL "
              "UNION SELECT error FROM outcomes WHERE error IS NOT NULL "
              "UNION SELECT conversion FROM outcomes WHERE conversion IS NOT NULL "
-             "UNION SELECT causes FROM outcomes WHERE causes IS NOT NULL)");
+             "UNION SELECT causes FROM outcomes WHERE causes IS NOT NULL "
+             "UNION SELECT warnings FROM outcomes WHERE warnings IS NOT NULL)");
     // 4. The runs themselves.
     db_.prepare("DELETE FROM run_cells WHERE run_id < ?").bind(1, k).run();
     db_.prepare("DELETE FROM runs WHERE id < ?").bind(1, k).run();

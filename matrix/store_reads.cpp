@@ -108,6 +108,9 @@ Read row_to_read(const sql::Stmt& st, TextCache& texts) {
   if (!st.is_null(col("o.direct_verdict"))) c.direct_verdict = verdict_from_name(st.text_at(col("o.direct_verdict")));
   if (const int64_t id = text_id("o.conversion")) c.conversion = texts.json(id);
   if (const int64_t id = text_id("o.causes")) c.causes = texts.json(id);
+  if (const int64_t id = text_id("o.warnings"))
+    for (auto& w : texts.json(id))
+      if (w.is_string()) c.warnings.push_back(w.get<std::string>());
   return r;
 }
 

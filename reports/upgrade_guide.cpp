@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 
 #include <iterator>
+#include <optional>
 #include <set>
 
 #include "reports/html_writer.hpp"
+#include "harness/core/runtime.hpp"
+#include "harness/core/version.hpp"
 
 namespace xcompat::report {
 
@@ -36,13 +39,18 @@ std::string upgrade_guide_markdown(const ReportData& d) {
   fmt::format_to(std::back_inserter(o),
                  "For checkpoints saved by each release: the newest release that loads them as they are "
                  "(every spec both support IDENTICAL or CLOSE), the newest that does after `xcompat convert` "
-                 "(some specs CONVERTED), what the C++ port makes of them, and the torch the cells were measured "
-                 "under. Read from the matrix; `xcompat query --from A --to B` gives any pair spec by spec.\n\n"
-                 "| saved by | newest that reads them directly | newest after conversion | cpp-native | torch |\n"
+                 "(some specs CONVERTED), what the C++ port makes of them, and the newest torch under which the "
+                 "same release still loads them as they are (the torch axis: `xcompat sweep --torch`; without it, "
+                 "the torch the cells were measured under). Read from the matrix; `xcompat query --from A --to B` "
+                 "gives any pair spec by spec, `xcompat query --torch-from A --torch-to B` every release across "
+                 "torches.\n\n"
+                 "| saved by | newest that reads them directly | newest after conversion | cpp-native | newest safe torch |\n"
                  "|---|---|---|---|---|\n");
   for (auto& p : d.producers) {
+    if (!parse_runtime(p).torch.empty()) continue;  // a release under another torch: its torch column says it
     std::string newest_direct = "none", newest_converted = "none", native = "no data";
     for (auto& r : d.releases) {  // oldest first: the last that passes is the newest
+      if (!parse_runtime(r.version).torch.empty()) continue;
       auto it = answers.find({p, r.version});
       if (it == answers.end()) continue;
       if (direct(it->second)) newest_direct = r.version;
@@ -51,8 +59,18 @@ std::string upgrade_guide_markdown(const ReportData& d) {
     if (auto it = answers.find({p, "cpp-native"}); it != answers.end())
       native = fmt::format("{} ({} of {})", it->second.overall, it->second.passing, it->second.comparable);
     if (newest_converted == newest_direct && newest_direct != "none") newest_converted += " (no conversion needed)";
+    // The newest torch T whose runtime of the same release reads p's checkpoints as they are.
+    std::string newest_torch = torch;
+    std::optional<Version> best;
+    for (auto& [pair, a] : answers) {
+      if (pair.first != p) continue;
+      const Runtime rt = parse_runtime(pair.second);
+      if (rt.release != p || rt.torch.empty() || !direct(a)) continue;
+      const auto v = Version::parse(rt.torch);
+      if (v && (!best || *best < *v)) best = v, newest_torch = rt.torch;
+    }
     fmt::format_to(std::back_inserter(o), "| {} | {} | {} | {} | {} |\n", md(p), md(newest_direct),
-                   md(newest_converted), md(native), md(torch));
+                   md(newest_converted), md(native), md(newest_torch));
   }
   o += "\n";
   return o;

@@ -35,6 +35,7 @@ int exec_worker(const std::string& release, const std::string& consumer);
 struct SweepArgs {
   std::vector<std::string> releases, specs, consumers;
   std::vector<std::string> dtypes;                // default: the pins' dtypes
+  std::vector<std::string> torches;               // default: the pins' default torch
   std::vector<std::string> checkpoints = {"pt"};  // the checkpoint files consumers load
   int jobs = 1;
   std::string shard = "1/1";
@@ -83,6 +84,7 @@ int history(const Common& c, const HistoryArgs& a);
 
 struct QueryArgs {
   std::string from, to, spec;
+  std::string torch_from, torch_to;  // the torch-upgrade question, per release
 };
 int query(const Common& c, const QueryArgs& a);
 int runs(const Common& c);

@@ -2,8 +2,12 @@
 #include <fmt/format.h>
 
 #include <iostream>
+#include <set>
 
 #include "harness/cli/commands.hpp"
+#include "harness/core/pins.hpp"
+#include "harness/core/runtime.hpp"
+#include "harness/core/version.hpp"
 #include "harness/core/error.hpp"
 #include "harness/core/paths.hpp"
 #include "matrix/query.hpp"
@@ -24,7 +28,55 @@ json change_json(const CellChange& c) {
 }
 }  // namespace
 
+namespace {
+
+// The torch-upgrade question: for every release with cells from `from`
+// (under torch A) to the same release under torch B, the answer per spec.
+int torch_query(const Common& c, const QueryArgs& a) {
+  if (a.torch_from.empty() || a.torch_to.empty() || !a.from.empty() || !a.to.empty())
+    throw Error("give --torch-from and --torch-to together (and not --from/--to)");
+  Store store = open_existing(c.db_path);
+  const Pins pins = load_pins(c.pins_path);
+  auto runtime = [&](const std::string& release, const std::string& torch) {
+    return runtime_name(release, torch == pins.torch ? "" : torch);
+  };
+  std::vector<std::string> releases;
+  for (auto& [version, _] : store.release_reasons())
+    if (parse_runtime(version).torch.empty() && Version::parse(version)) releases.push_back(version);
+  std::sort(releases.begin(), releases.end(), [](auto& x, auto& y) { return *Version::parse(x) < *Version::parse(y); });
+  json all = json::array();
+  int answered = 0;
+  if (!c.json) fmt::print("checkpoints saved under torch {} loaded by the same release under torch {}:\n\n", a.torch_from,
+                          a.torch_to);
+  for (auto& r : releases) {
+    const std::string from = runtime(r, a.torch_from), to = runtime(r, a.torch_to);
+    auto answer = upgrade_answer(store.latest_for_pair(from, to, a.spec), from, to, a.spec);
+    if (answer.rows.empty()) continue;
+    ++answered;
+    if (c.json) {
+      json j = answer.to_json();
+      j["release"] = r;
+      all.push_back(j);
+      continue;
+    }
+    std::map<std::string, int> counts;
+    for (auto& row : answer.rows) ++counts[verdict_name(row.cell.verdict)];
+    std::string summary;
+    for (auto& [v, n] : counts) summary += fmt::format("{}{} {}", summary.empty() ? "" : ", ", n, v);
+    fmt::print("{:<10} {:<22} {}\n", r, answer.overall, summary);
+  }
+  if (answered == 0)
+    throw Error(fmt::format("no cells from torch {} to torch {} in {}: sweep with --torch {},{}", a.torch_from,
+                            a.torch_to, c.db_path, a.torch_from, a.torch_to));
+  if (c.json) std::cout << all.dump(2) << "\n";
+  return 0;
+}
+
+}  // namespace
+
 int query(const Common& c, const QueryArgs& a) {
+  if (!a.torch_from.empty() || !a.torch_to.empty()) return torch_query(c, a);
+  if (a.from.empty() || a.to.empty()) throw Error("give --from and --to (or --torch-from and --torch-to)");
   Store store = open_existing(c.db_path);
   auto answer = upgrade_answer(store.latest_for_pair(a.from, a.to, a.spec), a.from, a.to, a.spec);
   if (answer.rows.empty()) {
@@ -62,6 +114,12 @@ int query(const Common& c, const QueryArgs& a) {
   }
   if (any_command)
     fmt::print("\n(`model.pt` stands for your checkpoint; `xcompat convert --help` for .safetensors and --strict)\n");
+  std::set<std::string> warned;
+  for (auto& row : answer.rows) warned.insert(row.cell.warnings.begin(), row.cell.warnings.end());
+  if (!warned.empty()) {
+    fmt::print("\n{} warns when imported (a later torch may make these errors):\n", a.to);
+    for (auto& w : warned) fmt::print("  {}\n", w);
+  }
   fmt::print("\n{}: {} of {} comparable specs pass (score {:.0f}%){}\n", answer.overall, answer.passing,
              answer.comparable, 100 * answer.score(), answer.any_load_fail ? "; some checkpoints fail to load" : "");
   return 0;

@@ -3,11 +3,14 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+
+#include <algorithm>
 #include <iostream>
 
 #include "harness/cli/commands.hpp"
 #include "harness/core/error.hpp"
 #include "harness/core/paths.hpp"
+#include "harness/core/runtime.hpp"
 #include "harness/sweep/sweep.hpp"
 #include "reports/junit.hpp"
 
@@ -52,6 +55,33 @@ int sweep(const Common& c, const SweepArgs& a) {
     for (auto& r : plan.producers) plan.consumers.push_back(release_consumer(r));
     plan.consumers.push_back(native_consumer());
   }
+  // The torch axis: each release once per torch asked for (harness/core/runtime.hpp).
+  if (!a.torches.empty()) {
+    for (auto& t : a.torches)
+      if (std::find(pins.torches.begin(), pins.torches.end(), t) == pins.torches.end())
+        throw Error("--torch " + t + " is not one of matrix/pins.toml's torches");
+    auto expand_releases = [&](const std::vector<Release>& in) {
+      std::vector<Release> out;
+      for (auto& t : a.torches)
+        for (auto& r : in) {
+          if (!parse_runtime(r.version).torch.empty()) continue;
+          out.push_back(t == pins.torch ? r
+                                        : Release{runtime_name(r.version, t), r.extras, r.version + " under torch " + t});
+        }
+      return out;
+    };
+    plan.producers = expand_releases(plan.producers);
+    std::vector<Release> consumer_releases;
+    std::vector<Consumer> others;
+    for (auto& cons : plan.consumers) {
+      if (cons.kind != "python") others.push_back(cons);
+      else if (const Release* r = pins.find(cons.name)) consumer_releases.push_back(*r);
+      else consumer_releases.push_back({cons.name, pins.extras_for(cons.name), ""});
+    }
+    plan.consumers.clear();
+    for (auto& r : expand_releases(consumer_releases)) plan.consumers.push_back(release_consumer(r));
+    plan.consumers.insert(plan.consumers.end(), others.begin(), others.end());
+  }
   for (auto& c : a.checkpoints)
     if (c != "pt" && c != "safetensors") throw Error("--checkpoint is pt or safetensors, not " + c);
   plan.checkpoints = a.checkpoints;
@@ -70,7 +100,8 @@ int sweep(const Common& c, const SweepArgs& a) {
   opts.cell_timeout = std::chrono::seconds(a.cell_timeout_s);
   const json run_args = {{"releases", a.releases}, {"specs", a.specs}, {"consumers", a.consumers},
                          {"shard", a.shard},       {"jobs", a.jobs},   {"checkpoints", a.checkpoints},
-                         {"dtypes", plan.dtypes},  {"torch", pins.torch}};
+                         {"dtypes", plan.dtypes},  {"torch", pins.torch},
+                         {"torches", a.torches.empty() ? std::vector<std::string>{pins.torch} : a.torches}};
   SweepSummary s = run_sweep(plan, pins, store, opts, run_args);
   if (!a.junit.empty()) write_junit(a.junit, s.results, fmt::format("xcompat run {}", s.run_id));
   if (c.json) {

@@ -166,6 +166,7 @@ json CellResult::to_json() const {
   if (!causes.is_null()) j["causes"] = causes;
   j["metrics"] = metrics ? metrics->to_json() : json(nullptr);
   if (!tolerance_override.empty()) j["tolerance_override"] = tolerance_override;
+  if (!warnings.empty()) j["warnings"] = warnings;
   return j;
 }
 
@@ -185,6 +186,9 @@ CellResult CellResult::from_json(const json& j) {
   if (j.contains("conversion")) c.conversion = j["conversion"];
   if (j.contains("causes")) c.causes = j["causes"];
   c.tolerance_override = j.value("tolerance_override", "");
+  if (j.contains("warnings") && j["warnings"].is_array())
+    for (auto& w : j["warnings"])
+      if (w.is_string()) c.warnings.push_back(w.get<std::string>());
   return c;
 }
 

@@ -63,6 +63,10 @@ struct CellResult {
   std::optional<Verdict> direct_verdict;
   nlohmann::json conversion;  // null, or {outcome, verdict, changes, args, lost, metrics, error, command}
   nlohmann::json causes;      // null, or [{kind, change, detail}]: why the direct path does not pass
+  // What the consumer's release made torch or Python warn about when it was
+  // imported ("DeprecationWarning: ..."): the deprecations a later torch may
+  // turn into errors.
+  std::vector<std::string> warnings;
 
   // `spec producer -> consumer: VERDICT (nmse ..., max_abs ...)`
   std::string line() const;

@@ -3,15 +3,17 @@
 #include "harness/core/error.hpp"
 #include "harness/core/identity.hpp"
 #include "harness/core/paths.hpp"
+#include "harness/core/runtime.hpp"
 
 namespace xcompat {
 
 Consumer release_consumer(const Release& r) {
   std::string extras;
   for (auto& e : r.extras) extras += "+" + e;
+  // A release under another torch is its own consumer, identified by its venv.
   return {r.version, "python",
-          "x-transformers==" + r.version + extras + "/driver-" + driver_source_hash().substr(0, 16) + "/venv-" +
-              venv_lock_hash(default_venv()).substr(0, 16)};
+          "x-transformers==" + release_of(r.version) + extras + "/driver-" + driver_source_hash().substr(0, 16) +
+              "/venv-" + venv_lock_hash(venv_of(r.version)).substr(0, 16)};
 }
 
 Consumer native_consumer() { return {"cpp-native", "cpp", port_identity()}; }

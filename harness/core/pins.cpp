@@ -1,5 +1,9 @@
 #include "harness/core/pins.hpp"
 
+#include <algorithm>
+
+#include "harness/core/runtime.hpp"
+
 #include <fmt/format.h>
 
 #include <cctype>
@@ -91,9 +95,21 @@ Pins load_pins(const std::filesystem::path& path) {
 static Pins load_pins_checked(const std::filesystem::path& path) {
   json j = parse_toml_file(path);
   const std::string where = path.string();
-  require_known_fields(j, {"format", "torch", "dtypes", "tolerance", "override", "release", "era_extras"}, where);
+  require_known_fields(j, {"format", "torch", "torches", "dtypes", "tolerance", "override", "release", "era_extras"},
+                       where);
   Pins pins;
   pins.torch = j.value("torch", "");
+  if (j.contains("torches")) {
+    for (auto& t : j["torches"]) {
+      if (!t.is_string() || !Version::parse(t.get<std::string>()))
+        throw Error(fmt::format("{}: torches: {} is not a torch version (X.Y.Z)", where, t.dump()));
+      pins.torches.push_back(t.get<std::string>());
+    }
+    if (!pins.torch.empty() && std::find(pins.torches.begin(), pins.torches.end(), pins.torch) == pins.torches.end())
+      throw Error(fmt::format("{}: torches must hold the default torch {}", where, pins.torch));
+  } else if (!pins.torch.empty()) {
+    pins.torches = {pins.torch};
+  }
   if (j.contains("dtypes")) {
     pins.dtypes.clear();
     for (auto& d : j["dtypes"]) {
@@ -163,7 +179,8 @@ static Pins load_pins_checked(const std::filesystem::path& path) {
   return pins;
 }
 
-std::vector<std::string> Pins::extras_for(const std::string& version) const {
+std::vector<std::string> Pins::extras_for(const std::string& name) const {
+  const std::string version = release_of(name);  // a release under another torch has its release's extras
   if (const Release* r = find(version)) return r->extras;
   std::vector<std::string> out;
   const auto v = Version::parse(version);
@@ -176,9 +193,19 @@ std::vector<std::string> Pins::extras_for(const std::string& version) const {
 
 std::vector<Release> with_installed(const Pins& pins, const std::vector<std::string>& wanted) {
   std::vector<Release> all = pins.releases;
-  for (auto& w : wanted)
-    if (!pins.find(w) && Version::parse(w) && sandbox_installed(w))
+  for (auto& w : wanted) {
+    if (pins.find(w)) continue;
+    const Runtime rt = parse_runtime(w);
+    if (!rt.torch.empty()) {  // a release under another torch (the torch axis)
+      if (!is_runtime_name(w)) continue;
+      if (std::find(pins.torches.begin(), pins.torches.end(), rt.torch) == pins.torches.end())
+        throw Error("torch " + rt.torch + " is not one of matrix/pins.toml's torches");
+      if (!pins.find(rt.release) && !sandbox_installed(rt.release)) continue;
+      all.push_back({w, pins.extras_for(rt.release), rt.release + " under torch " + rt.torch});
+    } else if (Version::parse(w) && sandbox_installed(w)) {
       all.push_back({w, pins.extras_for(w), "not pinned: installed on demand"});
+    }
+  }
   return all;
 }
 

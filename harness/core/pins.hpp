@@ -42,7 +42,8 @@ struct EraExtras {
 };
 
 struct Pins {
-  std::string torch;
+  std::string torch;                // the default torch (the venv's)
+  std::vector<std::string> torches;  // every torch a sweep may run under (harness/core/runtime.hpp)
   std::vector<Release> releases;
   std::vector<EraExtras> era_extras;
   std::vector<std::string> dtypes = {"float32"};  // the dtype axis of a default sweep

@@ -95,7 +95,20 @@ def bind_release(sandbox):
     if clash:
         raise RuntimeError(f"sandbox {sandbox} ships {', '.join(clash)}, already imported from the venv: "
                            "its own copy would be ignored (start workers with XCOMPAT_WORKER_START=spawn)")
-    x_transformers = importlib.import_module("x_transformers")
+    global IMPORT_WARNINGS
+    # What the release makes torch (or Python) warn about while it is
+    # imported, e.g. torch.jit.script deprecated since torch 2.10: recorded
+    # with every cell this worker judges, so the day a torch turns such a
+    # warning into an error the matrix already names it.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        x_transformers = importlib.import_module("x_transformers")
+    seen = []
+    for w in caught:
+        line = f"{w.category.__name__}: {str(w.message).splitlines()[0][:300]}"
+        if line not in seen:
+            seen.append(line)
+    IMPORT_WARNINGS = seen[:20]
     return info()
 
 
@@ -118,6 +131,9 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 IGNORES_UNKNOWN_ARGUMENTS = ((0, 0, 14), (1, 29, 0))
 
 
+IMPORT_WARNINGS = []
+
+
 def release_version():
     try:
         from importlib.metadata import version
@@ -135,6 +151,7 @@ def info():
         "torch": torch.__version__,
         "python": platform.python_version(),
         "threads": torch.get_num_threads(),
+        "import_warnings": IMPORT_WARNINGS,
     }
 
 

@@ -136,6 +136,8 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
           summary.timing.compare += t.value("compare_ms", 0.0) / 1e3;
         }
         result = cell_result_of(cell->key, reply);
+        for (auto& warning : w.hello().value("import_warnings", json::array()))
+          if (warning.is_string()) result.warnings.push_back(warning.get<std::string>());
         // A worker fault says nothing lasting about the cell: record it, but
         // let the next sweep try again.
         const bool infrastructure_fault = !reply.ok() && reply.fault != WorkerFault::Exception;

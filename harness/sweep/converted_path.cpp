@@ -1,5 +1,7 @@
 #include "harness/sweep/converted_path.hpp"
 
+#include "harness/core/runtime.hpp"
+
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -65,13 +67,15 @@ json converted_file(ConversionPlan& plan, const Fixture& fx, const std::string& 
 }  // namespace
 
 bool wants_conversion(const PlannedCell& cell, const CellResult& direct) {
-  return cell.consumer->kind == "python" && cell.producer->version != cell.consumer->name &&
+  return cell.consumer->kind == "python" && release_of(cell.producer->version) != release_of(cell.consumer->name) &&
          (direct.verdict == Verdict::LoadFail || direct.verdict == Verdict::Drift);
 }
 
 std::string conversion_identity(const ReleaseHistory& history, const PlannedCell& cell) {
-  if (cell.consumer->kind != "python" || cell.producer->version == cell.consumer->name) return "";
-  const auto from = Version::parse(cell.producer->version), to = Version::parse(cell.consumer->name);
+  if (cell.consumer->kind != "python" || release_of(cell.producer->version) == release_of(cell.consumer->name))
+    return "";
+  const auto from = Version::parse(release_of(cell.producer->version)),
+             to = Version::parse(release_of(cell.consumer->name));
   if (!from || !to) return "";
   // One per release pair (every spec, dtype and format of the pair shares
   // it): computed once, as a sweep asks for it for every cell.
@@ -93,8 +97,8 @@ std::string conversion_identity(const ReleaseHistory& history, const PlannedCell
 
 void add_converted_path(CellResult& result, const PlannedCell& cell, const Fixture& fx, const ReleaseHistory& history,
                         WorkerProcess& worker, const Tolerance& tol, std::chrono::milliseconds timeout) {
-  const ReleasePoint from = point_of(cell.producer->version, fx.meta.value("versions", json::object()));
-  const ReleasePoint to = point_of(cell.consumer->name, json::object());
+  const ReleasePoint from = point_of(release_of(cell.producer->version), fx.meta.value("versions", json::object()));
+  const ReleasePoint to = point_of(release_of(cell.consumer->name), json::object());
   ConversionPlan plan = plan_conversion(history, from, to, tensors_of(fx.meta), facts_from_spec(cell.spec->definition));
   result.causes = causes_json(explain_cell(history, result, plan));
   result.direct_verdict = result.verdict;
@@ -108,7 +112,7 @@ void add_converted_path(CellResult& result, const PlannedCell& cell, const Fixtu
     return;
   }
   const std::string chain_id = conversion_identity(history, cell).substr(0, 12);
-  require_release_name(cell.producer->version, "converted path");
+  if (!is_runtime_name(cell.producer->version)) require_release_name(cell.producer->version, "converted path");
   const fs::path out = child_path(state_dir() / "converted", cell.producer->version) / fx.dir.filename() /
                        fmt::format("{}-{}.{}", to.release.str(), chain_id, cell.key.checkpoint);
   json done;

@@ -1,5 +1,7 @@
 #include "harness/worker/launch.hpp"
 
+#include "harness/core/runtime.hpp"
+
 #include <fcntl.h>
 #include <spawn.h>
 #include <unistd.h>
@@ -58,10 +60,11 @@ LaunchedProcess spawn_worker(const std::vector<std::string>& argv) {
 
 WorkerCommand worker_command(const Consumer& consumer) {
   if (consumer.kind == "python") {
-    const std::string venv = default_venv().string();
-    return {{worker_executable("xcompat-python-worker").string(), "--release", consumer.name, "--venv", venv},
+    // A release under another torch runs its release's sandbox in that torch's venv.
+    const std::string venv = venv_of(consumer.name).string(), release = release_of(consumer.name);
+    return {{worker_executable("xcompat-python-worker").string(), "--release", release, "--venv", venv},
             venv,
-            consumer.name};
+            release};
   }
   return WorkerCommand::spawn({worker_executable("xcompat-native-worker").string(), "--consumer", consumer.name});
 }

@@ -65,6 +65,12 @@ struct SpecPage : Frame {
         c.direct_verdict ? fmt::format(" (direct {})", verdict_name(*c.direct_verdict)) : "",
         c.flaky ? " <span class=\"flaky\">flaky</span>" : "");
     put(o, "<p>{}</p>", html(conclude(c)));
+    if (!c.warnings.empty()) {
+      std::string list;
+      for (auto& w : c.warnings) list += fmt::format("<li><code>{}</code></li>", html(w));
+      put(o, "<p class=\"note\">{} warns when imported (a later torch may make these errors):</p><ul>{}</ul>",
+          html(c.key.consumer), list);
+    }
     if (!c.tolerance_override.empty())
       put(o, "<p class=\"note\">Tolerance override applied: {}</p>", html(c.tolerance_override));
     o += "<dl class=\"kv\">";
