@@ -124,7 +124,7 @@ std::string native(const ReportData& d) {
 
 const std::vector<std::string>& markdown_section_names() {
   static const std::vector<std::string> names = {"eras", "pairs", "native", "conversion", "coverage", "history",
-                                                 "upgrade-guide"};
+                                                 "upgrade-guide", "torch"};
   return names;
 }
 
@@ -136,6 +136,7 @@ std::string markdown_section(const ReportData& d, const std::string& name) {
   if (name == "coverage") return coverage_markdown(d, release_history());
   if (name == "history") return history_rules_markdown(release_history());
   if (name == "upgrade-guide") return upgrade_guide_markdown(d);
+  if (name == "torch") return torch_axis_markdown(d);
   std::string known;
   for (auto& n : markdown_section_names()) known += (known.empty() ? "" : ", ") + n;
   throw Error("unknown report section '" + name + "' (known: " + known + ")");

@@ -12,5 +12,9 @@
 namespace xcompat::report {
 
 std::string upgrade_guide_markdown(const ReportData& d);
+// The torch axis: per release, what its checkpoints do when the same release
+// loads them under another torch (each pair R -> R-torchT and back), verdict
+// counts over every spec and dtype swept.
+std::string torch_axis_markdown(const ReportData& d);
 
 }  // namespace xcompat::report

@@ -53,17 +53,39 @@ int torch_query(const Common& c, const QueryArgs& a) {
     auto answer = upgrade_answer(store.latest_for_pair(from, to, a.spec), from, to, a.spec);
     if (answer.rows.empty()) continue;
     ++answered;
+    // Against the same release under the first torch: a cell that fails
+    // there too is the release's own failure, not the torch upgrade's.
+    std::map<std::string, Verdict> before;
+    for (auto& b : store.latest_for_pair(from, from, a.spec))
+      before[b.cell.key.spec + "|" + b.cell.key.dtype + "|" + b.cell.key.checkpoint] = b.cell.verdict;
+    int passing = 0, failing_as_before = 0;
+    json changed = json::array();
+    for (auto& row : answer.rows) {
+      const auto it = before.find(row.cell.key.spec + "|" + row.cell.key.dtype + "|" + row.cell.key.checkpoint);
+      const bool same = it != before.end() && it->second == row.cell.verdict;
+      if (verdict_passes(row.cell.verdict) && (same || it == before.end())) ++passing;
+      else if (same) ++failing_as_before;
+      else changed.push_back({{"spec", row.cell.key.spec}, {"dtype", row.cell.key.dtype},
+                              {"checkpoint", row.cell.key.checkpoint},
+                              {"before", it == before.end() ? "" : verdict_name(it->second)},
+                              {"after", verdict_name(row.cell.verdict)}});
+    }
+    const std::string verdict = changed.empty() ? "keeps every spec" : fmt::format("changes {} cell(s)", changed.size());
     if (c.json) {
       json j = answer.to_json();
       j["release"] = r;
+      j["torch_upgrade"] = verdict;
+      j["passing"] = passing;
+      j["failing_as_before"] = failing_as_before;
+      j["changed"] = changed;
       all.push_back(j);
       continue;
     }
-    std::map<std::string, int> counts;
-    for (auto& row : answer.rows) ++counts[verdict_name(row.cell.verdict)];
-    std::string summary;
-    for (auto& [v, n] : counts) summary += fmt::format("{}{} {}", summary.empty() ? "" : ", ", n, v);
-    fmt::print("{:<10} {:<22} {}\n", r, answer.overall, summary);
+    fmt::print("{:<10} {:<18} {} passing, {} not passing as under torch {} (the release's own), {} changed\n", r, verdict,
+               passing, failing_as_before, a.torch_from, changed.size());
+    for (auto& ch : changed)
+      fmt::print("           {} {} {}: {} -> {}\n", ch["spec"].get<std::string>(), ch["dtype"].get<std::string>(),
+                 ch["checkpoint"].get<std::string>(), ch["before"].get<std::string>(), ch["after"].get<std::string>());
   }
   if (answered == 0)
     throw Error(fmt::format("no cells from torch {} to torch {} in {}: sweep with --torch {},{}", a.torch_from,

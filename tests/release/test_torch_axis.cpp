@@ -58,6 +58,8 @@ TEST_CASE("a sweep over two torches: cells across torches, the torch-upgrade ans
   for (auto& a : answers) {
     CHECK(a["overall"] == "safe");
     CHECK(a["to"] == a["release"].get<std::string>() + "-torch2.14.1");
+    CHECK(a["torch_upgrade"] == "keeps every spec");
+    CHECK(a["changed"].empty());
   }
   // A torch the pins do not list is refused, naming the list.
   auto bad = test::xcompat(t.path, "sweep --release 2.31.10 --spec decoder-rmsnorm --torch 9.9.9" + db, true);
