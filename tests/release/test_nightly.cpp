@@ -42,7 +42,7 @@ TEST_CASE("scripts/nightly --shards 3 makes the matrix one sweep makes, then com
   std::vector<std::string> stages;
   for (auto& s : stats["stages"]) stages.push_back(s["stage"]);
   CHECK(stages == std::vector<std::string>{"set-up", "sweep (3 shards)", "merge", "diff against the previous night",
-                                           "report"});
+                                           "retention", "report"});
 
   // The second night: every cell reused from the history, compared with the first.
   auto second = test::run_command(nightly);
