@@ -16,8 +16,6 @@ namespace xcompat::report {
 
 namespace {
 
-bool direct(const UpgradeAnswer& a) { return a.overall == "safe" || a.overall == "safe within tolerance"; }
-bool after_conversion(const UpgradeAnswer& a) { return direct(a) || a.overall == "safe after conversion"; }
 
 // The torch every run of the matrix recorded (runs from before torch was
 // recorded say nothing).
@@ -37,12 +35,38 @@ std::string torch_of(const ReportData& d) {
 std::string upgrade_guide_markdown(const ReportData& d) {
   const auto answers = all_upgrade_answers(d);
   const std::string torch = torch_of(d);
+  // Each release is judged on what its own checkpoints do in the release
+  // that saved them: a spec the release itself fails on (its own bug) does
+  // not count against the releases that read it.
+  auto slot = [](const CellKey& k) { return k.spec + "|" + k.dtype + "|" + k.checkpoint + "|" + k.device; };
+  std::map<std::string, std::map<std::string, Verdict>> own;  // producer -> slot -> verdict of producer -> producer
+  std::map<std::pair<std::string, std::string>, std::vector<const CellResult*>> by_pair;
+  for (auto& r : d.current) {
+    if (r.cell.key.producer == r.cell.key.consumer) own[r.cell.key.producer][slot(r.cell.key)] = r.cell.verdict;
+    by_pair[{r.cell.key.producer, r.cell.key.consumer}].push_back(&r.cell);
+  }
+  // "direct": every slot the producer passes on its own passes as it is;
+  // "converted": some only converted; "" otherwise (or nothing comparable).
+  auto reads = [&](const std::string& p, const std::string& c) -> std::string {
+    auto it = by_pair.find({p, c});
+    if (it == by_pair.end()) return "";
+    const auto& base = own[p];
+    int compared = 0, converted = 0;
+    for (const CellResult* cell : it->second) {
+      auto b = base.find(slot(cell->key));
+      if (b == base.end() || !verdict_passes(b->second) || cell->verdict == Verdict::Unsupported) continue;
+      ++compared;
+      if (cell->verdict == Verdict::Converted) ++converted;
+      else if (!verdict_passes(cell->verdict)) return "";
+    }
+    return compared == 0 ? "" : converted ? "converted" : "direct";
+  };
   std::string o = "## Upgrade guide\n\n";
   fmt::format_to(std::back_inserter(o),
-                 "For checkpoints saved by each release: the newest release that loads them as they are "
-                 "(every spec both support IDENTICAL or CLOSE), the newest that does after `xcompat convert` "
-                 "(some specs CONVERTED), what the C++ port makes of them, and the newest torch under which the "
-                 "same release still loads them as they are (the torch axis: `xcompat sweep --torch`; without it, "
+                 "For checkpoints saved by each release: the newest release that loads them as they are (every "
+                 "spec the saving release passes on its own stays IDENTICAL or CLOSE), the newest that does after "
+                 "`xcompat convert` (some specs CONVERTED), what the C++ port makes of them, and the newest torch "
+                 "under which the same release still does (the torch axis: `xcompat sweep --torch`; without it, "
                  "the torch the cells were measured under). Read from the matrix; `xcompat query --from A --to B` "
                  "gives any pair spec by spec, `xcompat query --torch-from A --torch-to B` every release across "
                  "torches.\n\n"
@@ -51,23 +75,29 @@ std::string upgrade_guide_markdown(const ReportData& d) {
   for (auto& p : d.producers) {
     if (!parse_runtime(p).torch.empty()) continue;  // a release under another torch: its torch column says it
     std::string newest_direct = "none", newest_converted = "none", native = "no data";
-    for (auto& r : d.releases) {  // oldest first: the last that passes is the newest
+    for (auto& r : d.releases) {  // oldest first: the last that reads them is the newest
       if (!parse_runtime(r.version).torch.empty()) continue;
-      auto it = answers.find({p, r.version});
-      if (it == answers.end()) continue;
-      if (direct(it->second)) newest_direct = r.version;
-      if (after_conversion(it->second)) newest_converted = r.version;
+      const std::string how = reads(p, r.version);
+      if (how == "direct") newest_direct = r.version;
+      if (!how.empty()) newest_converted = r.version;
     }
     if (auto it = answers.find({p, "cpp-native"}); it != answers.end())
-      native = fmt::format("{} ({} of {})", it->second.overall, it->second.passing, it->second.comparable);
+    {
+      const UpgradeAnswer& a = it->second;
+      native = a.comparable > 0 && a.passing == a.comparable
+                   ? fmt::format("reads them as they are ({} specs)", a.comparable)
+               : reads(p, "cpp-native") == "direct"
+                   ? fmt::format("reads every spec {} passes on its own ({} of {})", p, a.passing, a.comparable)
+                   : fmt::format("not all: {} of {} specs pass", a.passing, a.comparable);
+    }
     if (newest_converted == newest_direct && newest_direct != "none") newest_converted += " (no conversion needed)";
-    // The newest torch T whose runtime of the same release reads p's checkpoints as they are.
+    // The newest torch T under which the same release reads them as it does under the default.
     std::string newest_torch = torch;
     std::optional<Version> best;
-    for (auto& [pair, a] : answers) {
+    for (auto& [pair, cells] : by_pair) {
       if (pair.first != p) continue;
       const Runtime rt = parse_runtime(pair.second);
-      if (rt.release != p || rt.torch.empty() || !direct(a)) continue;
+      if (rt.release != p || rt.torch.empty() || reads(p, pair.second) != "direct") continue;
       const auto v = Version::parse(rt.torch);
       if (v && (!best || *best < *v)) best = v, newest_torch = rt.torch;
     }
