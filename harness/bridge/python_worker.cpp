@@ -18,6 +18,7 @@
 
 #include "harness/core/error.hpp"
 #include "harness/core/paths.hpp"
+#include "harness/core/compare.hpp"
 #include "harness/worker/cell_reply.hpp"
 #include "harness/worker/fd_channel.hpp"
 #include "harness/worker/worker_loop.hpp"
@@ -104,6 +105,7 @@ struct PythonRelease {
       if (op == "make_fixture") return make_fixture(req);
       if (op == "make_reference") return make_reference(req);
       if (op == "evaluate") return evaluate(req);
+      if (op == "decode_parity") return decode_parity(req);
       if (op == "debug") {
         driver.attr("debug")(req.value("action", ""));
         return json::object();
@@ -163,6 +165,32 @@ struct PythonRelease {
     CellReply reply = judge_cell_output(logits, r["latency_ms"].cast<double>(), report, fixture_dir, req);
     timing["compare_ms"] = ms_since(t0);
     reply.timing = timing;
+    return reply.to_json();
+  }
+
+  // Cached decoding against uncached forwards (driver.decode_parity), judged
+  // like any cell: the uncached logits are the reference.
+  json decode_parity(const json& req) {
+    const auto t0 = Clock::now();
+    py::dict r = driver.attr("decode_parity")(to_python(req.at("spec")), req.at("fixture_dir").get<std::string>(),
+                                              req.value("steps", 8));
+    auto tensor = [&](const char* field) {
+      TensorData t;
+      t.dtype = dtype_from_name(r["dtype"].cast<std::string>());
+      t.shape = r["shape"].cast<std::vector<int64_t>>();
+      const std::string raw = r[field].cast<std::string>();
+      t.bytes.resize(raw.size());
+      std::memcpy(t.bytes.data(), raw.data(), raw.size());
+      return t;
+    };
+    const Comparison c = compare_and_judge(tensor("cached"), tensor("uncached"),
+                                           Tolerance::from_json(req.value("tolerance", json::object())));
+    CellReply reply;
+    reply.latency_ms = r["latency_ms"].cast<double>();
+    reply.verdict = c.verdict;
+    reply.metrics = c.metrics;
+    reply.error = c.reason;
+    reply.timing = {{"forward_ms", ms_since(t0)}};
     return reply.to_json();
   }
 };

@@ -18,6 +18,8 @@ Consumer release_consumer(const Release& r) {
 
 Consumer native_consumer() { return {"cpp-native", "cpp", port_identity()}; }
 
+Consumer decode_consumer() { return {"decode-cache", "decode", "decode-v1/driver-" + driver_source_hash().substr(0, 16)}; }
+
 std::vector<Consumer> default_consumers(const Pins& pins) {
   std::vector<Consumer> out;
   for (auto& r : pins.releases) out.push_back(release_consumer(r));
@@ -30,6 +32,7 @@ std::vector<Consumer> select_consumers(const Pins& pins, const std::vector<std::
   if (wanted.empty()) return all;
   for (auto& r : with_installed(pins, wanted))
     if (!pins.find(r.version)) all.push_back(release_consumer(r));
+  all.push_back(decode_consumer());  // only when named: not one of the default consumers yet
   std::vector<Consumer> out;
   for (auto& w : wanted) {
     bool found = false;
@@ -38,7 +41,9 @@ std::vector<Consumer> select_consumers(const Pins& pins, const std::vector<std::
         out.push_back(c);
         found = true;
       }
-    if (!found) throw Error("unknown consumer '" + w + "' (a pinned or installed release, cpp-native, python or cpp)");
+    if (!found)
+      throw Error("unknown consumer '" + w +
+                  "' (a pinned or installed release, cpp-native, decode-cache, python or cpp)");
   }
   return out;
 }

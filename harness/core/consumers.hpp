@@ -23,6 +23,10 @@ struct Consumer {
 
 Consumer release_consumer(const Release& r);
 Consumer native_consumer();
+// "decode-cache": not a reader of other releases' checkpoints but a check of
+// each producing release's own cached (incremental) decoding against its
+// uncached forward, on its own fixture (cell kind decode-cache).
+Consumer decode_consumer();
 std::vector<Consumer> default_consumers(const Pins& pins);
 // Names: release versions, "cpp-native", or "python" / "cpp" for a whole kind.
 std::vector<Consumer> select_consumers(const Pins& pins, const std::vector<std::string>& wanted);

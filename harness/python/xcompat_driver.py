@@ -14,6 +14,7 @@ protocol error. Two of them are verdicts about the release, never guesses:
 
 import hashlib
 import importlib
+import inspect
 import json
 import os
 import platform
@@ -631,6 +632,55 @@ def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3, args=None):
 
 
 # --- test hooks (only with XCOMPAT_TEST_HOOKS=1) --------------------------------
+
+def decode_parity(spec, fixture_dir, steps=8):
+    """Cached (incremental) decoding against uncached forwards, as the
+    release's own AutoregressiveWrapper.generate decodes: at each of the last
+    `steps` positions, the logits of net(prefix, cache=cache,
+    return_intermediates=True) against those of net(prefix). Weights and
+    tokens are the release's own fixture's.
+
+    Returns {"status": "ok", "cached": bytes, "uncached": bytes, "dtype",
+    "shape": [batch, steps, vocab]}. Raises Unsupported when the release has
+    no key-value cache, or does not cache for this spec."""
+    if spec["model"] != "decoder":
+        raise Unsupported("cached decoding is a decoder's (this spec is a " + spec["model"] + ")")
+    if "cache" not in inspect.signature(x_transformers.TransformerWrapper.forward).parameters:
+        raise Unsupported(f"x-transformers {release_version()} has no key-value cache "
+                          "(TransformerWrapper.forward takes no cache)")
+    key = json.dumps(spec, sort_keys=True)
+    model, pristine = _take_model(spec, key)
+    report, error = _load_strict(model, os.path.join(fixture_dir, "model.pt"))
+    if error or not getattr(model, "can_cache_kv", True):
+        _return_unused_model(key, model, pristine)  # nothing ran: it is as built
+        if error:
+            raise Broken("its own checkpoint does not load: " + error.splitlines()[0][:200])
+        raise Unsupported("this release does not cache key-values for this spec (can_cache_kv is False), "
+                          "so generate() decodes without a cache")
+    # From here the model is used up (forward may add buffers, e.g. ALiBi's
+    # bias): it is not returned to the pool, as after evaluate().
+    x = load_file(os.path.join(fixture_dir, "inputs.safetensors"))["x"]
+    n = x.shape[1]
+    steps = max(1, min(int(steps), n - 1))
+    cached, uncached, cache = [], [], None
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for t in range(n - steps, n):
+            prefix = x[:, : t + 1]
+            logits, cache = model(prefix, return_intermediates=True, cache=cache)
+            cached.append(logits[:, -1])
+            uncached.append(model(prefix)[:, -1])
+    c = torch.stack(cached, 1).contiguous()
+    u = torch.stack(uncached, 1).contiguous()
+    # Test hook: a cache that computes something else, to see the check fail.
+    skew = os.environ.get("XCOMPAT_TEST_DECODE_SKEW") if os.environ.get("XCOMPAT_TEST_HOOKS") == "1" else None
+    if skew:
+        c = (c.float() + float(skew)).to(c.dtype)
+    dtype = "bfloat16" if c.dtype == torch.bfloat16 else "float32"
+    as_bytes = lambda t: (t.view(torch.int16) if dtype == "bfloat16" else t.float()).numpy().tobytes()
+    return {"status": "ok", "cached": as_bytes(c), "uncached": as_bytes(u), "dtype": dtype,
+            "shape": list(c.shape), "latency_ms": (time.perf_counter() - t0) * 1e3 / (2 * steps)}
+
 
 def debug(action):
     if os.environ.get("XCOMPAT_TEST_HOOKS") != "1":

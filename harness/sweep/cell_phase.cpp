@@ -119,10 +119,14 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
       result.cache_key = key;
       if (d.run) {
         const Fixture& fx = fixtures.at(cell->producer->version, *cell->spec);
-        const json request = {{"op", "evaluate"}, {"spec", cell->spec->definition},
-                              {"fixture_dir", fx.dir.string()}, {"checkpoint", "model." + cell->key.checkpoint},
-                              {"tolerance", tol.to_json()}};
-        WorkerProcess& w = pool.get(*cell->consumer);
+        const bool decode = cell->consumer->kind == "decode";
+        const json request =
+            decode ? json{{"op", "decode_parity"}, {"spec", cell->spec->definition}, {"fixture_dir", fx.dir.string()},
+                          {"tolerance", tol.to_json()}, {"steps", 8}}
+                   : json{{"op", "evaluate"}, {"spec", cell->spec->definition}, {"fixture_dir", fx.dir.string()},
+                          {"checkpoint", "model." + cell->key.checkpoint}, {"tolerance", tol.to_json()}};
+        // A decode-cache cell is the producing release's own check: its worker runs it.
+        WorkerProcess& w = pool.get(decode ? release_consumer(*cell->producer) : *cell->consumer);
         fault_point("cell.before-evaluate");
         WorkerReply reply = w.request(request, opts.cell_timeout);
         // A crash, timeout or failed start is retried once on a fresh worker

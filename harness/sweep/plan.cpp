@@ -36,6 +36,10 @@ void build_plan(Plan& plan, const Shard& shard) {
       for (auto& checkpoint : plan.checkpoints)
         for (auto& producer : plan.producers)
           for (auto& consumer : plan.consumers) {
+            // Cached decoding is checked on the producer's own .pt, for decoders only.
+            if (consumer.kind == "decode" &&
+                (checkpoint != "pt" || spec.definition.value("model", "") != "decoder"))
+              continue;
             CellKey key{spec.name, producer.version, consumer.name, "cpu", dtype, checkpoint};
             if (shard.owns(key)) plan.cells.push_back({key, &variant, &producer, &consumer});
           }

@@ -1,0 +1,49 @@
+// decode-cache cells: each release's own cached (incremental) decoding, as its
+// AutoregressiveWrapper.generate runs it, against uncached forwards over the
+// same prefixes, on its own fixture. Releases without a key-value cache, and
+// specs a release does not cache, are UNSUPPORTED with the reason; a cache
+// that computes something else (injected) is DRIFT.
+#include <map>
+
+#include "catch.hpp"
+#include "matrix/store.hpp"
+#include "release_support.hpp"
+
+using namespace xcompat;
+namespace fs = std::filesystem;
+
+namespace {
+std::map<std::string, CellResult> cells_of(const fs::path& db) {
+  std::map<std::string, CellResult> out;
+  Store s(db.string(), false);
+  for (auto& r : s.matrix_as_of()) out[r.cell.key.producer + " " + r.cell.key.spec] = r.cell;
+  return out;
+}
+}  // namespace
+
+TEST_CASE("decode-cache: cached decoding against uncached forwards, per release; an injected skew is DRIFT",
+          "[release]") {
+  test::TempDir t;
+  const std::string plan = "sweep --no-progress -j 2 --release 1.19.1,2.31.10 --dtype float32 --consumer decode-cache "
+                           "--spec decoder-rotary,decoder-memory-kv,encoder-padmask";
+  auto r = test::xcompat(t.path, plan + " --db '" + (t / "m.db").string() + "'");
+  INFO(r.out);
+  REQUIRE((r.exit_code == 0 || r.exit_code == 3));
+  auto cells = cells_of(t / "m.db");
+  CHECK(cells.size() == 4);  // decoders only: no cell for encoder-padmask
+  CHECK(cells["1.19.1 decoder-rotary"].verdict == Verdict::Unsupported);
+  CHECK(cells["1.19.1 decoder-rotary"].error.find("has no key-value cache") != std::string::npos);
+  CHECK(verdict_passes(cells["2.31.10 decoder-rotary"].verdict));
+  REQUIRE(cells["2.31.10 decoder-rotary"].metrics);
+  CHECK(cells["2.31.10 decoder-memory-kv"].verdict == Verdict::Unsupported);
+  CHECK(cells["2.31.10 decoder-memory-kv"].error.find("can_cache_kv is False") != std::string::npos);
+
+  // The same cells with a cache that is off by 1e-2: the check sees it.
+  auto skewed = test::run_command("XCOMPAT_STATE='" + t.path.string() +
+                                  "' XCOMPAT_TEST_HOOKS=1 XCOMPAT_TEST_DECODE_SKEW=1e-2 '" XCOMPAT_BIN "' " + plan +
+                                  " --db '" + (t / "skewed.db").string() + "' 2>&1");
+  INFO(skewed.out);
+  auto bad = cells_of(t / "skewed.db");
+  CHECK(bad["2.31.10 decoder-rotary"].verdict == Verdict::Drift);
+  CHECK(bad["1.19.1 decoder-rotary"].verdict == Verdict::Unsupported);
+}
