@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <map>
+
 namespace xcompat {
 
 using json = nlohmann::json;
@@ -85,6 +87,26 @@ UpgradeAnswer upgrade_answer(const std::vector<StoredResult>& matrix, const std:
   UpgradeAnswer a = upgrade_summary(cells, from, to);
   for (const CellResult* c : cells) a.rows.push_back({*c, conclude(*c)});
   return a;
+}
+
+TorchUpgrade compare_across_torches(const std::vector<const CellResult*>& across,
+                                    const std::vector<const CellResult*>& within) {
+  auto slot = [](const CellKey& k) { return k.spec + "|" + k.dtype + "|" + k.checkpoint + "|" + k.device; };
+  std::map<std::string, Verdict> before;
+  for (const CellResult* c : within) before[slot(c->key)] = c->verdict;
+  TorchUpgrade t;
+  for (const CellResult* c : across) {
+    const auto it = before.find(slot(c->key));
+    const bool same = it != before.end() && it->second == c->verdict;
+    if (verdict_passes(c->verdict) && (same || it == before.end())) ++t.passing;
+    else if (same) ++t.failing_as_before;
+    else t.changed.push_back({c->key, it == before.end() ? std::nullopt : std::optional{it->second}, c->verdict});
+  }
+  return t;
+}
+
+std::string TorchUpgrade::verdict() const {
+  return changed.empty() ? "keeps every spec" : fmt::format("changes {} cell(s)", changed.size());
 }
 
 json UpgradeAnswer::to_json() const {

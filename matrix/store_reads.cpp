@@ -127,6 +127,31 @@ void place(Read& r, int64_t run, const RunMembership& m) {
 
 }  // namespace store_columns
 
+namespace {
+
+// id -> name of one of the small tables (specs, releases, consumers), read
+// once by the readers that walk every cell instead of joining per row.
+std::unordered_map<int64_t, std::string> names_by_id(sql::Db& db, const char* sql) {
+  std::unordered_map<int64_t, std::string> m;
+  auto st = db.prepare(sql);
+  while (st.step()) m[st.int_at(0)] = st.text_at(1);
+  return m;
+}
+
+// The run that last recorded a cell as of run `as_of`, given the span in
+// effect then: its last run, or, when the span goes on past `as_of`, the
+// newest run by then whose set holds the cell (its first run when those
+// runs were dropped by gc).
+int64_t run_as_of(int64_t cell, int64_t span_first, int64_t span_last, int64_t as_of,
+                  std::optional<RunMembership>& m, sql::Db& db) {
+  if (span_last <= as_of) return span_last;
+  if (!m) m.emplace(db);
+  const int64_t run = m->latest(cell, span_first, as_of);
+  return run ? run : span_first;
+}
+
+}  // namespace
+
 std::optional<CellResult> Store::find_cached(const std::string& cache_key) {
   static const std::string sql = select_from(
       "(SELECT cell_id, first_run, first_run AS last_run, id AS outcome_id FROM outcomes "
@@ -155,12 +180,8 @@ std::vector<StoredResult> Store::matrix_as_of(int64_t run_id) {
   std::optional<RunMembership> m;
   while (st.step()) {
     Read r = row_to_read(st, texts);
+    const int64_t run = run_as_of(r.cell_id, r.span_first, r.span_last, as_of, m, db_);
     if (!m) m.emplace(db_);
-    int64_t run = r.span_last;
-    if (r.span_last > as_of) {  // the span goes on past the run: the newest run by then that recorded the cell
-      run = m->latest(r.cell_id, r.span_first, as_of);
-      if (!run) run = r.span_first;
-    }
     place(r, run, *m);
     out.push_back(std::move(r.result));
   }
@@ -169,15 +190,9 @@ std::vector<StoredResult> Store::matrix_as_of(int64_t run_id) {
 
 std::vector<StoredResult> Store::verdicts_as_of(int64_t run_id) {
   const int64_t as_of = run_id > 0 ? run_id : INT64_MAX;
-  auto names = [&](const char* sql) {
-    std::unordered_map<int64_t, std::string> m;
-    auto st = db_.prepare(sql);
-    while (st.step()) m[st.int_at(0)] = st.text_at(1);
-    return m;
-  };
-  auto specs = names("SELECT id, name FROM specs");
-  auto releases = names("SELECT id, version FROM releases");
-  auto consumers = names("SELECT id, name FROM consumers");
+  auto specs = names_by_id(db_, "SELECT id, name FROM specs");
+  auto releases = names_by_id(db_, "SELECT id, version FROM releases");
+  auto consumers = names_by_id(db_, "SELECT id, name FROM consumers");
   auto st = db_.prepare(
       "SELECT sp.cell_id, sp.first_run, sp.last_run, o.first_run, o.verdict, o.flaky, c.spec_id, c.producer_id, "
       "c.consumer_id, c.device, c.dtype, c.checkpoint FROM (SELECT cell_id, MAX(first_run) AS first_run, last_run, "
@@ -189,13 +204,7 @@ std::vector<StoredResult> Store::verdicts_as_of(int64_t run_id) {
   std::optional<RunMembership> m;
   while (st.step()) {
     StoredResult r;
-    const int64_t cell = st.int_at(0), first = st.int_at(1), last = st.int_at(2);
-    r.run_id = last;
-    if (last > as_of) {
-      if (!m) m.emplace(db_);
-      r.run_id = m->latest(cell, first, as_of);
-      if (!r.run_id) r.run_id = first;
-    }
+    r.run_id = run_as_of(st.int_at(0), st.int_at(1), st.int_at(2), as_of, m, db_);
     r.cell.reused = r.run_id != st.int_at(3);
     r.cell.verdict = verdict_from_name(st.text_at(4));
     r.cell.flaky = st.int_at(5) != 0;
@@ -331,15 +340,9 @@ std::vector<int64_t> Store::recording_runs() { return RunMembership(db_).recordi
 
 void Store::for_each_result_in_cell_order(const std::function<void(const TimelineRow&)>& fn) {
   // Names resolved once, not joined per row: this walks every span.
-  auto names = [&](const char* sql) {
-    std::unordered_map<int64_t, std::string> m;
-    auto st = db_.prepare(sql);
-    while (st.step()) m[st.int_at(0)] = st.text_at(1);
-    return m;
-  };
-  auto specs = names("SELECT id, name FROM specs");
-  auto releases = names("SELECT id, version FROM releases");
-  auto consumers = names("SELECT id, name FROM consumers");
+  auto specs = names_by_id(db_, "SELECT id, name FROM specs");
+  auto releases = names_by_id(db_, "SELECT id, version FROM releases");
+  auto consumers = names_by_id(db_, "SELECT id, name FROM consumers");
   RunMembership m(db_);
   auto st = db_.prepare(
       "SELECT c.id, c.spec_id, c.producer_id, c.consumer_id, c.device, c.dtype, c.checkpoint, sp.first_run, "

@@ -109,42 +109,32 @@ std::string upgrade_guide_markdown(const ReportData& d) {
 }
 
 std::string torch_axis_markdown(const ReportData& d) {
-  // Each cell crossing torches (R under one torch saved, R under another
-  // loaded), next to the same cell within the saving torch (R -> R).
-  std::map<std::string, Verdict> within;  // producer|spec|dtype|checkpoint
-  auto slot = [](const CellKey& k) { return k.producer + "|" + k.spec + "|" + k.dtype + "|" + k.checkpoint; };
-  for (auto& r : d.current)
-    if (r.cell.key.producer == r.cell.key.consumer) within[slot(r.cell.key)] = r.cell.verdict;
-  struct Row {
-    int cells = 0, passing = 0, failing_as_before = 0, changed = 0;
-  };
-  std::map<std::pair<std::string, std::string>, Row> rows;
-  for (auto& r : d.current) {
-    const Runtime a = parse_runtime(r.cell.key.producer), b = parse_runtime(r.cell.key.consumer);
-    if (r.cell.key.consumer == "cpp-native" || a.release != b.release || a.torch == b.torch) continue;
-    Row& row = rows[{r.cell.key.producer, r.cell.key.consumer}];
-    ++row.cells;
-    const auto it = within.find(slot(r.cell.key));
-    const bool same = it != within.end() && it->second == r.cell.verdict;
-    if (verdict_passes(r.cell.verdict) && (same || it == within.end())) ++row.passing;
-    else if (same) ++row.failing_as_before;
-    else ++row.changed;
-  }
-  std::string o =
-      "| saved by | loaded by | cells | passing | not passing, as within one torch | changed by the torch | answer |\n"
-      "|---|---|--:|--:|--:|--:|---|\n";
+  // Each pair crossing torches (R under one torch saved, R under another
+  // loaded), next to R within the saving torch (matrix/query.hpp).
+  std::map<std::pair<std::string, std::string>, std::vector<const CellResult*>> by_pair;
+  for (auto& r : d.current) by_pair[{r.cell.key.producer, r.cell.key.consumer}].push_back(&r.cell);
   std::vector<std::pair<std::string, std::string>> order;
-  for (auto& [k, _] : rows) order.push_back(k);
+  for (auto& [k, _] : by_pair) {
+    const Runtime a = parse_runtime(k.first), b = parse_runtime(k.second);
+    if (k.second != "cpp-native" && a.release == b.release && a.torch != b.torch) order.push_back(k);
+  }
   std::sort(order.begin(), order.end(), [](auto& x, auto& y) {
     const auto rx = *Version::parse(parse_runtime(x.first).release), ry = *Version::parse(parse_runtime(y.first).release);
     return rx != ry ? rx < ry : x < y;
   });
+  std::string o =
+      "| saved by | loaded by | cells | passing | not passing, as within one torch | changed by the torch | answer |\n"
+      "|---|---|--:|--:|--:|--:|---|\n";
   for (auto& k : order) {
-    const Row& r = rows[k];
-    fmt::format_to(std::back_inserter(o), "| {} | {} | {} | {} | {} | {} | {} |\n", md(k.first), md(k.second), r.cells,
-                   r.passing, r.failing_as_before, r.changed, r.changed ? "changes" : "keeps every spec");
+    const auto& across = by_pair[k];
+    const auto within = by_pair.find({k.first, k.first});
+    const TorchUpgrade up =
+        compare_across_torches(across, within == by_pair.end() ? std::vector<const CellResult*>{} : within->second);
+    fmt::format_to(std::back_inserter(o), "| {} | {} | {} | {} | {} | {} | {} |\n", md(k.first), md(k.second),
+                   across.size(), up.passing, up.failing_as_before, up.changed.size(),
+                   up.changed.empty() ? "keeps every spec" : "changes");
   }
-  if (rows.empty()) o += "| (no cells cross torches: sweep with `--torch`) | | | | | | |\n";
+  if (order.empty()) o += "| (no cells cross torches: sweep with `--torch`) | | | | | | |\n";
   return o;
 }
 

@@ -53,36 +53,28 @@ int torch_query(const Common& c, const QueryArgs& a) {
     auto answer = upgrade_answer(store.latest_for_pair(from, to, a.spec), from, to, a.spec);
     if (answer.rows.empty()) continue;
     ++answered;
-    // Against the same release under the first torch: a cell that fails
-    // there too is the release's own failure, not the torch upgrade's.
-    std::map<std::string, Verdict> before;
-    for (auto& b : store.latest_for_pair(from, from, a.spec))
-      before[b.cell.key.spec + "|" + b.cell.key.dtype + "|" + b.cell.key.checkpoint] = b.cell.verdict;
-    int passing = 0, failing_as_before = 0;
+    // Against the same release within the first torch (matrix/query.hpp).
+    const auto within_rows = store.latest_for_pair(from, from, a.spec);
+    std::vector<const CellResult*> across, within;
+    for (auto& row : answer.rows) across.push_back(&row.cell);
+    for (auto& w : within_rows) within.push_back(&w.cell);
+    const TorchUpgrade up = compare_across_torches(across, within);
     json changed = json::array();
-    for (auto& row : answer.rows) {
-      const auto it = before.find(row.cell.key.spec + "|" + row.cell.key.dtype + "|" + row.cell.key.checkpoint);
-      const bool same = it != before.end() && it->second == row.cell.verdict;
-      if (verdict_passes(row.cell.verdict) && (same || it == before.end())) ++passing;
-      else if (same) ++failing_as_before;
-      else changed.push_back({{"spec", row.cell.key.spec}, {"dtype", row.cell.key.dtype},
-                              {"checkpoint", row.cell.key.checkpoint},
-                              {"before", it == before.end() ? "" : verdict_name(it->second)},
-                              {"after", verdict_name(row.cell.verdict)}});
-    }
-    const std::string verdict = changed.empty() ? "keeps every spec" : fmt::format("changes {} cell(s)", changed.size());
+    for (auto& ch : up.changed)
+      changed.push_back({{"spec", ch.key.spec}, {"dtype", ch.key.dtype}, {"checkpoint", ch.key.checkpoint},
+                         {"before", ch.before ? verdict_name(*ch.before) : ""}, {"after", verdict_name(ch.after)}});
     if (c.json) {
       json j = answer.to_json();
       j["release"] = r;
-      j["torch_upgrade"] = verdict;
-      j["passing"] = passing;
-      j["failing_as_before"] = failing_as_before;
+      j["torch_upgrade"] = up.verdict();
+      j["passing"] = up.passing;
+      j["failing_as_before"] = up.failing_as_before;
       j["changed"] = changed;
       all.push_back(j);
       continue;
     }
-    fmt::print("{:<10} {:<18} {} passing, {} not passing as under torch {} (the release's own), {} changed\n", r, verdict,
-               passing, failing_as_before, a.torch_from, changed.size());
+    fmt::print("{:<10} {:<18} {} passing, {} not passing as under torch {} (the release's own), {} changed\n", r,
+               up.verdict(), up.passing, up.failing_as_before, a.torch_from, changed.size());
     for (auto& ch : changed)
       fmt::print("           {} {} {}: {} -> {}\n", ch["spec"].get<std::string>(), ch["dtype"].get<std::string>(),
                  ch["checkpoint"].get<std::string>(), ch["before"].get<std::string>(), ch["after"].get<std::string>());

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
@@ -12,18 +11,13 @@
 
 #include "harness/core/error.hpp"
 #include "harness/core/paths.hpp"
+#include "harness/core/shell.hpp"
 
 namespace xcompat {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
 
 // Seconds before a listing is given up: pip's per-request timeout is 10 s
 // with no retries, so only something pathological reaches this.
@@ -52,15 +46,9 @@ std::vector<Version> list_published_releases() {
                     shell_quote((default_venv() / "bin" / "python").string()) +
                     " -m pip index versions x-transformers --disable-pip-version-check --timeout 10 --retries 0";
   for (auto& a : pip_source_args()) cmd += " " + shell_quote(a);
-  cmd += " 2>&1";
-  std::string out;
-  int rc = -1;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    std::size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    rc = pclose(p);
-  }
+  const ShellResult pip = run_shell(cmd + " 2>&1");
+  const std::string& out = pip.out;
+  const int rc = pip.status;
   const auto at = out.find("Available versions:");
   if (rc != 0 || at == std::string::npos) {
     std::string why;

@@ -1,6 +1,7 @@
 #include "harness/core/sandbox.hpp"
 
 #include "harness/core/package_source.hpp"
+#include "harness/core/shell.hpp"
 
 #include <fmt/format.h>
 
@@ -30,12 +31,6 @@ std::string wanted(const Pins& pins, const std::string& version) {
   return w;
 }
 
-// Single quotes for the shell; the words come from pins.toml and a checked X.Y.Z.
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
 
 }  // namespace
 
@@ -58,16 +53,10 @@ void install_release(const Pins& pins, const std::string& version,
   for (auto& word : pip_source_args()) cmd += " " + shell_quote(word);
   for (auto& word : pins.extras_for(version)) cmd += " " + shell_quote(word);
   cmd += " " + shell_quote("x-transformers==" + version) + " 2>&1";
-  std::string out;
-  int rc = -1;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    std::size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    rc = pclose(p);
-  }
+  const ShellResult pip = run_shell(cmd);
+  std::string out = pip.out;
   std::error_code ec;
-  if (rc != 0) {
+  if (!pip.ok()) {
     fs::remove_all(tmp, ec);
     if (out.size() > 2000) out = "..." + out.substr(out.size() - 2000);
     throw Error(fmt::format("pip could not install {}:\n{}", want, out));

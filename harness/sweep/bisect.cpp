@@ -1,5 +1,7 @@
 #include "harness/sweep/bisect.hpp"
 
+#include "harness/core/shell.hpp"
+
 #include <fmt/format.h>
 
 #include <chrono>
@@ -95,15 +97,7 @@ int count_lines(const std::string& diff, char sign) {
 }
 
 std::string run_diff(const fs::path& a, const fs::path& b) {
-  const std::string cmd = "diff -u '" + a.string() + "' '" + b.string() + "' 2>/dev/null";
-  std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[8192];
-    std::size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    pclose(p);
-  }
-  return out;
+  return run_shell("diff -u " + shell_quote(a.string()) + " " + shell_quote(b.string()) + " 2>/dev/null").out;
 }
 
 }  // namespace
