@@ -3,6 +3,8 @@
 //   info                                   versions and paths
 //   make_fixture {spec, out_dir}           -> {status: ok, meta} | {status: unsupported, reason}
 //   evaluate {spec, fixture_dir, checkpoint, tolerance} -> a cell reply (verdict, metrics, ...)
+//   decode_parity {spec, fixture_dir, tolerance, steps} -> a cell reply (cached against uncached)
+//   export_artifact {spec, fixture_dir, kind, out_dir, cache_dir} -> {record} (xcompat_deploy.py)
 //   debug {action: raise|signal|hang|exit} only with XCOMPAT_TEST_HOOKS=1
 #include "harness/bridge/python_worker.hpp"
 
@@ -106,6 +108,7 @@ struct PythonRelease {
       if (op == "make_reference") return make_reference(req);
       if (op == "evaluate") return evaluate(req);
       if (op == "decode_parity") return decode_parity(req);
+      if (op == "export_artifact") return export_artifact(req);
       if (op == "debug") {
         driver.attr("debug")(req.value("action", ""));
         return json::object();
@@ -166,6 +169,17 @@ struct PythonRelease {
     timing["compare_ms"] = ms_since(t0);
     reply.timing = timing;
     return reply.to_json();
+  }
+
+  // A deployment artifact of a fixture's model (xcompat_deploy.py): the
+  // export record, also written to <out_dir>/export.json. An export that
+  // fails is a record, not an error: it is the cell's finding.
+  json export_artifact(const json& req) {
+    const auto t0 = Clock::now();
+    json record = from_python(driver.attr("export_artifact")(
+        to_python(req.at("spec")), req.at("fixture_dir").get<std::string>(), req.at("kind").get<std::string>(),
+        req.at("out_dir").get<std::string>(), req.value("cache_dir", "")));
+    return {{"record", record}, {"timing", {{"export_ms", ms_since(t0)}}}};
   }
 
   // Cached decoding against uncached forwards (driver.decode_parity), judged

@@ -39,6 +39,15 @@ std::string driver_source_hash() {
   return h;
 }
 
+std::string deploy_source_hash() {
+  static const std::string h = [] {
+    const fs::path deploy = python_driver_dir() / "xcompat_deploy.py";
+    if (!fs::exists(deploy)) throw Error("the release driver's exporter " + deploy.string() + " is missing");
+    return sha256_file(deploy);
+  }();
+  return h;
+}
+
 std::string venv_lock_hash(const fs::path& venv) {
   static std::mutex m;
   static std::map<std::string, std::string> cache;

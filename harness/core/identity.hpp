@@ -23,6 +23,11 @@ std::string judge_identity();
 // process): what builds models, writes fixtures and evaluates in a release.
 std::string driver_source_hash();
 
+// SHA-256 of harness/python/xcompat_deploy.py: what exports a fixture's model
+// for the deployment consumers (part of their identity and of the artifact's
+// directory, so an edit re-exports without remaking fixtures).
+std::string deploy_source_hash();
+
 // SHA-256 of the venv's installed distributions (the sorted names of its
 // site-packages *.dist-info directories, which carry the versions): torch
 // and everything the releases share.

@@ -95,7 +95,8 @@ Pins load_pins(const std::filesystem::path& path) {
 static Pins load_pins_checked(const std::filesystem::path& path) {
   json j = parse_toml_file(path);
   const std::string where = path.string();
-  require_known_fields(j, {"format", "torch", "torches", "dtypes", "tolerance", "override", "release", "era_extras"},
+  require_known_fields(j, {"format", "torch", "torches", "dtypes", "tolerance", "override", "release", "era_extras",
+                           "deploy"},
                        where);
   Pins pins;
   pins.torch = j.value("torch", "");
@@ -175,6 +176,26 @@ static Pins load_pins_checked(const std::filesystem::path& path) {
     if (ov.tolerance.reason.empty())
       throw Error(fmt::format("{}: override for ({}, {}) needs a written reason", where, ov.spec, ov.consumer));
     pins.overrides.push_back(std::move(ov));
+  }
+  const json deploy = j.value("deploy", json::object());  // kept: items() refers into it
+  for (auto& [name, d] : deploy.items()) {
+    const std::string entry = where + " [deploy." + name.substr(0, 40) + "]";
+    if (name != "cpp-torchscript" && name != "cpp-export")
+      throw Error(entry + ": the deployment consumers are cpp-torchscript and cpp-export");
+    require_known_fields(d, {"specs", "dtypes", "reason"}, entry);
+    DeploySubset subset;
+    for (auto& s : d.value("specs", json::array())) {
+      if (!s.is_string()) throw Error(entry + ": specs are names");
+      require_spec_name(s.get<std::string>(), entry);
+      subset.specs.push_back(s.get<std::string>());
+    }
+    for (auto& dt : d.value("dtypes", json::array())) {
+      if (!dt.is_string() || (dt != "float32" && dt != "bfloat16"))
+        throw Error(entry + ": dtypes: " + dt.dump() + " is not float32 or bfloat16");
+      subset.dtypes.push_back(dt.get<std::string>());
+    }
+    subset.reason = d.value("reason", "");
+    pins.deploy[name] = std::move(subset);
   }
   return pins;
 }

@@ -41,6 +41,14 @@ struct EraExtras {
   std::vector<std::string> packages;
 };
 
+// What a default sweep gives a deployment consumer (cpp-torchscript,
+// cpp-export): exporting can be slow, so a stated subset. Empty: every spec
+// (or dtype). Naming the consumer (`--consumer cpp-export`) sweeps all.
+struct DeploySubset {
+  std::vector<std::string> specs, dtypes;
+  std::string reason;
+};
+
 struct Pins {
   std::string torch;                // the default torch (the venv's)
   std::vector<std::string> torches;  // every torch a sweep may run under (harness/core/runtime.hpp)
@@ -49,6 +57,7 @@ struct Pins {
   std::vector<std::string> dtypes = {"float32"};  // the dtype axis of a default sweep
   std::map<std::string, Tolerance> tolerances;  // by dtype
   std::vector<ToleranceOverride> overrides;
+  std::map<std::string, DeploySubset> deploy;  // by consumer: "cpp-torchscript", "cpp-export"
 
   const Release* find(const std::string& version) const;
   // A pinned release's own extras, else those of its era.

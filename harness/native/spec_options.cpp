@@ -257,4 +257,10 @@ std::vector<std::string> supported_xtransformer_arguments() {
   return {"dim", "tie_token_emb", "ignore_index", "pad_value", "cross_attn_tokens_dropout"};
 }
 
+json argument_table() {
+  return {{"wrapper", supported_wrapper_arguments()},
+          {"layers", supported_layers_arguments()},
+          {"xtransformer", supported_xtransformer_arguments()}};
+}
+
 }  // namespace xcompat::native

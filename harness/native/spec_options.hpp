@@ -31,5 +31,8 @@ ModelSpec parse_spec(const nlohmann::json& spec, const ReleaseContext& ctx);
 std::vector<std::string> supported_wrapper_arguments();
 std::vector<std::string> supported_layers_arguments();
 std::vector<std::string> supported_xtransformer_arguments();  // besides enc_/dec_ + a wrapper or layers argument
+// {"wrapper": [...], "layers": [...], "xtransformer": [...]}: the handled
+// arguments by section (`xcompat-native-worker --list-arguments`).
+nlohmann::json argument_table();
 
 }  // namespace xcompat::native

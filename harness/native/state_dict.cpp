@@ -52,6 +52,17 @@ TensorData to_tensor_data_f32(const Tensor& t) {
   return out;
 }
 
+TensorData to_tensor_data(const Tensor& t) {
+  if (t.scalar_type() != torch::kBFloat16) return to_tensor_data_f32(t);
+  Tensor c = t.detach().contiguous();
+  TensorData out;
+  out.dtype = DType::BF16;
+  out.shape = c.sizes().vec();
+  out.bytes.resize(static_cast<std::size_t>(c.nbytes()));
+  if (!out.bytes.empty()) std::memcpy(out.bytes.data(), c.data_ptr(), out.bytes.size());
+  return out;
+}
+
 std::map<std::string, Tensor> port_state(const torch::nn::Module& m) {
   std::map<std::string, Tensor> state;
   for (const auto& p : m.named_parameters(true)) state[p.key()] = p.value();

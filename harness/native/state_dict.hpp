@@ -13,6 +13,9 @@ namespace xcompat::native {
 Tensor to_torch(const TensorData& t);
 // A contiguous float32 copy of `t` as TensorData.
 TensorData to_tensor_data_f32(const Tensor& t);
+// A contiguous copy of `t` in its own dtype when that is float32 or bfloat16
+// (what a model computes in), else as float32.
+TensorData to_tensor_data(const Tensor& t);
 
 // The module's state: every parameter and (persistent) buffer by state_dict name.
 std::map<std::string, Tensor> port_state(const torch::nn::Module& m);

@@ -449,10 +449,10 @@ def _padding_mask(b, n):
     return torch.arange(n)[None, :] < torch.tensor(lengths)[:, None]
 
 
-@torch.no_grad()
-def forward(model, spec, inputs):
+def forward_path(model, spec, inputs):
     """The spec's forward path, spelled so that every release from 0.x to 2.x
-    takes it (XTransformer.forward returns a loss, so call its parts)."""
+    takes it (XTransformer.forward returns a loss, so call its parts).
+    Without a grad mode of its own, so the exporters can capture it."""
     if spec["model"] == "xtransformer":
         mask = inputs.get("src_mask")
         enc = model.encoder(inputs["src"], mask=mask, return_embeddings=True)
@@ -460,6 +460,9 @@ def forward(model, spec, inputs):
     if "mask" in inputs:
         return model(inputs["x"], mask=inputs["mask"])
     return model(inputs["x"])
+
+
+forward = torch.no_grad()(forward_path)
 
 
 # --- fixtures -----------------------------------------------------------------
@@ -585,6 +588,17 @@ def _load_strict(model, path):
     return report, None
 
 
+load_strict = _load_strict
+
+
+def export_artifact(spec, fixture_dir, kind, out_dir, cache_dir=""):
+    """A deployment artifact of the fixture's model (xcompat_deploy): returns
+    the export record, written to <out_dir>/export.json."""
+    import xcompat_deploy  # noqa: PLC0415 (only deployment cells need it)
+
+    return xcompat_deploy.export_artifact(sys.modules[__name__], spec, fixture_dir, kind, out_dir, cache_dir)
+
+
 def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3, args=None):
     """Loads the fixture's checkpoint into this release's build of the spec
     (strict) and runs forward on the fixture's inputs.
@@ -630,8 +644,6 @@ def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3, args=None):
         "timing": {"build_ms": (t1 - t0) * 1e3, "load_ms": (t2 - t1) * 1e3, "forward_ms": sum(times)},
     }
 
-
-# --- test hooks (only with XCOMPAT_TEST_HOOKS=1) --------------------------------
 
 def decode_parity(spec, fixture_dir, steps=8):
     """Cached (incremental) decoding against uncached forwards, as the
@@ -681,6 +693,8 @@ def decode_parity(spec, fixture_dir, steps=8):
     return {"status": "ok", "cached": as_bytes(c), "uncached": as_bytes(u), "dtype": dtype,
             "shape": list(c.shape), "latency_ms": (time.perf_counter() - t0) * 1e3 / (2 * steps)}
 
+
+# --- test hooks (only with XCOMPAT_TEST_HOOKS=1) --------------------------------
 
 def debug(action):
     if os.environ.get("XCOMPAT_TEST_HOOKS") != "1":

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <mutex>
 
 #include "harness/core/fault_points.hpp"
@@ -24,7 +25,39 @@ struct Decision {
   std::string content;     // what the cache key hashes of the fixtures
 };
 
-Decision decide(const PlannedCell& cell, const FixturePhase& fixtures) {
+// A deployment cell's artifact: its record is part of what the cell read;
+// a model that does not export is the cell's finding (ERROR with its cause).
+void decide_artifact(Decision& d, const PlannedCell& cell, const ArtifactPhase& artifacts) {
+  const Artifact* a = artifacts.find(cell.producer->version, *cell.spec, artifact_kind(cell.consumer->name));
+  if (!a || a->state == Artifact::State::Missing) {
+    d.run = false;
+    d.outcome.verdict = Verdict::Error;
+    d.outcome.error = fmt::format("no {} artifact from {}", cell.consumer->name, cell.producer->version);
+    d.content += "|artifact-missing";
+  } else if (a->state == Artifact::State::Fault) {
+    // A crash or timeout while exporting says nothing lasting: the key
+    // names the fault, and the next sweep exports again.
+    d.run = false;
+    d.outcome.verdict = Verdict::Error;
+    d.outcome.error = fmt::format("exporting for {} failed in the worker: {}", cell.consumer->name, a->fault);
+    d.content += "|artifact-fault:" + a->fault;
+  } else if (a->state == Artifact::State::Failed) {
+    d.run = false;
+    d.outcome.verdict = Verdict::Error;
+    d.outcome.error = fmt::format("{} {} does not export {} ({}): {}", cell.consumer->name == "cpp-export"
+                                      ? "torch.export + AOTInductor:" : "torch.jit.trace:",
+                                  cell.producer->version, cell.spec->name, cell.key.dtype, a->failure());
+    d.outcome.causes = causes_json({{"export", a->record.value("construct", ""), a->failure().substr(0, 300)}});
+    d.content += "|artifact:" + a->content_hash;
+  } else {
+    d.content += "|artifact:" + a->content_hash;
+  }
+  if (a)
+    for (auto& w : a->record.value("warnings", json::array()))
+      if (w.is_string()) d.outcome.warnings.push_back(w.get<std::string>());
+}
+
+Decision decide(const PlannedCell& cell, const FixturePhase& fixtures, const ArtifactPhase& artifacts) {
   Decision d;
   d.outcome.key = cell.key;
   const Fixture& fx = fixtures.at(cell.producer->version, *cell.spec);
@@ -49,6 +82,7 @@ Decision decide(const PlannedCell& cell, const FixturePhase& fixtures) {
     d.content += "|consumer-unsupported";
   } else {
     d.run = true;
+    if (cell.consumer->kind == "deploy") decide_artifact(d, cell, artifacts);
   }
   return d;
 }
@@ -92,11 +126,19 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
     current[r.key] = r;
   };
 
+  // decode-cache runs each producer's code: by producer, so that one of its
+  // workers is alive at a time (stable: the plan's order within a producer).
+  for (auto& [name, cells] : by_consumer)
+    if (!cells.empty() && cells.front()->consumer->kind == "decode")
+      std::stable_sort(cells.begin(), cells.end(),
+                       [](const PlannedCell* a, const PlannedCell* b) { return a->producer->version < b->producer->version; });
+
   parallel_for(order.size(), opts.jobs, [&](std::size_t ci, int) {
     const auto lane_t0 = Clock::now();
+    std::string decode_worker;  // the producer whose decode-cache worker is alive
     for (const PlannedCell* cell : by_consumer[order[ci]]) {
       const Tolerance tol = pins.tolerance_for(cell->spec->name, cell->consumer->name, cell->key.dtype);
-      Decision d = decide(*cell, fixtures);
+      Decision d = decide(*cell, fixtures, artifacts);
       const std::string key = cell_cache_key(cell->key, *cell->spec, d.content, *cell->consumer, tol,
                                              conversion_identity(history, *cell));
 
@@ -120,13 +162,25 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
       if (d.run) {
         const Fixture& fx = fixtures.at(cell->producer->version, *cell->spec);
         const bool decode = cell->consumer->kind == "decode";
-        const json request =
+        json request =
             decode ? json{{"op", "decode_parity"}, {"spec", cell->spec->definition}, {"fixture_dir", fx.dir.string()},
                           {"tolerance", tol.to_json()}, {"steps", 8}}
                    : json{{"op", "evaluate"}, {"spec", cell->spec->definition}, {"fixture_dir", fx.dir.string()},
                           {"checkpoint", "model." + cell->key.checkpoint}, {"tolerance", tol.to_json()}};
-        // A decode-cache cell is the producing release's own check: its worker runs it.
-        WorkerProcess& w = pool.get(decode ? release_consumer(*cell->producer) : *cell->consumer);
+        if (cell->consumer->kind == "deploy") {
+          const Artifact* a = artifacts.find(cell->producer->version, *cell->spec, artifact_kind(cell->consumer->name));
+          request["artifact_dir"] = a->dir.string();
+        }
+        // A decode-cache cell is the producing release's own check: a worker
+        // of that release runs it, of its own (the release's lane may be
+        // using the release's worker at the same time). The lane is ordered
+        // by producer, so one such worker is alive at a time.
+        if (decode && decode_worker != cell->producer->version) {
+          if (!decode_worker.empty()) pool.release("decode-cache:" + decode_worker);
+          decode_worker = cell->producer->version;
+        }
+        WorkerProcess& w = decode ? pool.get(release_consumer(*cell->producer), "decode-cache:" + decode_worker)
+                                  : pool.get(*cell->consumer);
         fault_point("cell.before-evaluate");
         WorkerReply reply = w.request(request, opts.cell_timeout);
         // A crash, timeout or failed start is retried once on a fresh worker
@@ -142,6 +196,8 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
         result = cell_result_of(cell->key, reply);
         for (auto& warning : w.hello().value("import_warnings", json::array()))
           if (warning.is_string()) result.warnings.push_back(warning.get<std::string>());
+        // What the exporter warned about (torch.jit.trace's deprecation, say).
+        result.warnings.insert(result.warnings.end(), d.outcome.warnings.begin(), d.outcome.warnings.end());
         // A worker fault says nothing lasting about the cell: record it, but
         // let the next sweep try again.
         const bool infrastructure_fault = !reply.ok() && reply.fault != WorkerFault::Exception;
@@ -179,6 +235,7 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
       count(result, &SweepSummary::evaluated);
     }
     pool.release(order[ci]);
+    if (!decode_worker.empty()) pool.release("decode-cache:" + decode_worker);
     std::lock_guard lock(m);
     summary.timing.lanes += std::chrono::duration<double>(Clock::now() - lane_t0).count();
   });

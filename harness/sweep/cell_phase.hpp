@@ -7,6 +7,7 @@
 // time. Results go to the store through the Recorder as they come.
 #include <map>
 
+#include "fixtures/artifact_phase.hpp"
 #include "fixtures/fixture_phase.hpp"
 #include "harness/convert/history.hpp"
 #include "harness/sweep/progress.hpp"
@@ -24,6 +25,7 @@ struct CellPhase {
   const Plan& plan;
   const Pins& pins;
   const FixturePhase& fixtures;
+  const ArtifactPhase& artifacts;  // the deployment consumers' (cpp-torchscript, cpp-export)
   const SweepOptions& opts;
   WorkerPool& pool;
   Recorder& recorder;

@@ -36,10 +36,11 @@ void build_plan(Plan& plan, const Shard& shard) {
       for (auto& checkpoint : plan.checkpoints)
         for (auto& producer : plan.producers)
           for (auto& consumer : plan.consumers) {
-            // Cached decoding is checked on the producer's own .pt, for decoders only.
-            if (consumer.kind == "decode" &&
-                (checkpoint != "pt" || spec.definition.value("model", "") != "decoder"))
-              continue;
+            // Cached decoding and the deployment artifacts are the producer's
+            // own model (made from its .pt); cached decoding is a decoder's.
+            if ((consumer.kind == "decode" || consumer.kind == "deploy") && checkpoint != "pt") continue;
+            if (consumer.kind == "decode" && spec.definition.value("model", "") != "decoder") continue;
+            if (!consumer.takes(spec.name, dtype)) continue;
             CellKey key{spec.name, producer.version, consumer.name, "cpu", dtype, checkpoint};
             if (shard.owns(key)) plan.cells.push_back({key, &variant, &producer, &consumer});
           }

@@ -48,6 +48,18 @@ std::vector<FixtureNeed> fixture_needs(const Plan& plan, const Pins& pins, std::
   return needs;
 }
 
+// Each deployment cell needs its producer's artifact, made of a Ready fixture.
+std::vector<ArtifactNeed> artifact_needs(const Plan& plan, const FixturePhase& fixtures) {
+  std::vector<ArtifactNeed> needs;
+  for (auto& cell : plan.cells) {
+    if (cell.consumer->kind != "deploy") continue;
+    const Fixture& fx = fixtures.at(cell.producer->version, *cell.spec);
+    if (fx.state == Fixture::State::Ready)
+      needs.push_back({cell.producer, cell.spec, &fx, artifact_kind(cell.consumer->name)});
+  }
+  return needs;
+}
+
 // Planned cells that passed as of the previous run and do not now.
 std::vector<CellChange> regressions(Store& store, int64_t previous_run, const std::map<CellKey, CellResult>& now) {
   std::vector<CellChange> out;
@@ -92,10 +104,16 @@ SweepSummary run_sweep(Plan& plan, const Pins& pins, Store& store, const SweepOp
       });
   summary.timing.fixtures = fixtures.making_seconds;
   fault_point("sweep.after-fixtures");
+  const auto needs = artifact_needs(plan, fixtures);
+  bool exporting = false;
+  for (auto& n : needs) exporting |= lookup_artifact(*n.fixture, n.kind).state == Artifact::State::Missing;
+  if (exporting) progress.note("exporting deployment artifacts");
+  const ArtifactPhase artifacts = ensure_artifacts(needs, pool, opts.jobs);
+  summary.timing.exports = artifacts.making_seconds;
 
   Recorder recorder(store, summary.run_id);
   const auto current =
-      CellPhase{plan, pins, fixtures, opts, pool, recorder, progress, release_history()}.run(summary);
+      CellPhase{plan, pins, fixtures, artifacts, opts, pool, recorder, progress, release_history()}.run(summary);
   recorder.flush();
   pool.stop_all();
   fault_point("sweep.before-finish");
@@ -115,15 +133,15 @@ SweepSummary run_sweep(Plan& plan, const Pins& pins, Store& store, const SweepOp
 }
 
 json SweepTiming::to_json() const {
-  return {{"worker_start_s", worker_start}, {"fixtures_s", fixtures}, {"build_load_s", build_load},
+  return {{"worker_start_s", worker_start}, {"fixtures_s", fixtures}, {"exports_s", exports}, {"build_load_s", build_load},
           {"forward_s", forward},           {"compare_s", compare},   {"database_s", database},
           {"conversion_s", conversion},     {"lanes_s", lanes}};
 }
 
 std::string SweepTiming::line() const {
-  return fmt::format("worker start {:.1f} s, fixtures {:.1f} s, build+load {:.1f} s, forward {:.1f} s, "
+  return fmt::format("worker start {:.1f} s, fixtures {:.1f} s, exports {:.1f} s, build+load {:.1f} s, forward {:.1f} s, "
                      "compare {:.1f} s, conversion {:.1f} s, database {:.1f} s (lane-seconds; cell phase {:.1f} lane-s)",
-                     worker_start, fixtures, build_load, forward, compare, conversion, database, lanes);
+                     worker_start, fixtures, exports, build_load, forward, compare, conversion, database, lanes);
 }
 
 }  // namespace xcompat

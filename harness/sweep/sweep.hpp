@@ -33,6 +33,7 @@ struct SweepOptions {
 struct SweepTiming {
   double worker_start = 0;  // starting workers (fork from a zygote, or spawn), hello included
   double fixtures = 0;      // make_fixture requests (building models, forward, writing files)
+  double exports = 0;       // export_artifact requests (tracing, torch.export, AOTInductor compiles)
   double build_load = 0;    // consumers building the spec and loading the checkpoint
   double forward = 0;       // consumers' forward passes (all repeats)
   double compare = 0;       // judging outputs against the reference

@@ -4,9 +4,9 @@
 
 namespace xcompat {
 
-WorkerProcess& WorkerPool::get(const Consumer& c) {
+WorkerProcess& WorkerPool::get(const Consumer& c, const std::string& slot) {
   std::lock_guard lock(m_);
-  auto& w = workers_[c.name];
+  auto& w = workers_[slot];
   if (!w) w = std::make_unique<WorkerProcess>(worker_command(c), c.label());
   return *w;
 }

@@ -16,7 +16,11 @@ namespace xcompat {
 class WorkerPool {
  public:
   // The consumer's worker (not started until its first request).
-  WorkerProcess& get(const Consumer& c);
+  WorkerProcess& get(const Consumer& c) { return get(c, c.name); }
+  // A worker of `c` of its own, under another name (`slot`): a lane that
+  // runs a release's code beside that release's own lane (decode-cache)
+  // must not share its process.
+  WorkerProcess& get(const Consumer& c, const std::string& slot);
   // Stops the consumer's worker (its starts stay counted).
   void release(const std::string& name);
   void stop_all();

@@ -1,0 +1,116 @@
+// The deployment consumers: a release exports its own fixture model
+// (torch.jit.trace -> cpp-torchscript; torch.export + AOTInductor ->
+// cpp-export), libtorch runs the artifact, and the cell compares it with the
+// release's eager outputs. An artifact that computes something else
+// (injected) is DRIFT; a model that does not export is ERROR with the
+// construct that failed; an artifact changed after export is not run.
+#include <fstream>
+#include <map>
+
+#include "catch.hpp"
+#include "matrix/store.hpp"
+#include "release_support.hpp"
+
+using namespace xcompat;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::map<std::string, CellResult> cells_of(const fs::path& db) {
+  std::map<std::string, CellResult> out;
+  Store s(db.string(), false);
+  for (auto& r : s.matrix_as_of()) out[r.cell.key.consumer + " " + r.cell.key.producer + " " + r.cell.key.spec] = r.cell;
+  return out;
+}
+
+std::vector<fs::path> files_named(const fs::path& root, const std::string& name) {
+  std::vector<fs::path> out;
+  for (auto& e : fs::recursive_directory_iterator(root))
+    if (e.path().filename() == name) out.push_back(e.path());
+  return out;
+}
+
+bool has_warning(const CellResult& c, const std::string& part) {
+  for (auto& w : c.warnings)
+    if (w.find(part) != std::string::npos) return true;
+  return false;
+}
+
+const std::string kPlan = "sweep --no-progress -j 2 --release 2.31.10 --dtype float32 --spec decoder-rmsnorm "
+                          "--consumer cpp-torchscript,cpp-export";
+
+}  // namespace
+
+TEST_CASE("cpp-torchscript and cpp-export run each release's artifact in C++ against its eager outputs", "[release]") {
+  test::TempDir t;
+  auto r = test::xcompat(t.path, kPlan + " --db '" + (t / "m.db").string() + "'");
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  auto cells = cells_of(t / "m.db");
+  REQUIRE(cells.size() == 2);
+  for (const char* c : {"cpp-torchscript", "cpp-export"}) {
+    const CellResult& cell = cells[std::string(c) + " 2.31.10 decoder-rmsnorm"];
+    INFO(c << ": " << cell.error);
+    CHECK(verdict_passes(cell.verdict));
+    CHECK(cell.verdict != Verdict::Converted);
+    REQUIRE(cell.metrics);
+    CHECK(cell.metrics->max_abs < 1e-4);
+  }
+  // torch.jit.trace is deprecated in this torch: the cell says so.
+  CHECK(has_warning(cells["cpp-torchscript 2.31.10 decoder-rmsnorm"], "Warning"));
+
+  // Kept with the fixture, stamped with the release, and reused.
+  const auto packages = files_named(t.path, "model.pt2");
+  REQUIRE(packages.size() == 1);
+  const json record = json::parse(std::ifstream(packages[0].parent_path() / "export.json"));
+  CHECK(record["status"] == "ok");
+  CHECK(record["stamp"]["x_transformers"] == "2.31.10");
+  CHECK(record["inputs"] == json::array({"x"}));
+  auto again = test::xcompat(t.path, kPlan + " --db '" + (t / "again.db").string() + "'", true);
+  INFO(again.out);
+  CHECK(again.out.find("exporting deployment artifacts") == std::string::npos);
+  CHECK(cells_of(t / "again.db")["cpp-export 2.31.10 decoder-rmsnorm"].verdict ==
+        cells["cpp-export 2.31.10 decoder-rmsnorm"].verdict);
+
+  // An artifact changed after export is refused, not run.
+  const auto scripts = files_named(t.path, "model.ts");
+  REQUIRE(scripts.size() == 1);
+  {
+    std::fstream f(scripts[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(200);
+    f.put('\x7f');
+  }
+  auto tampered = test::xcompat(t.path, kPlan + " --db '" + (t / "tampered.db").string() + "'");
+  INFO(tampered.out);
+  const CellResult& bad = cells_of(t / "tampered.db")["cpp-torchscript 2.31.10 decoder-rmsnorm"];
+  CHECK(bad.verdict == Verdict::Error);
+  CHECK(bad.error.find("does not match its sha256") != std::string::npos);
+}
+
+TEST_CASE("an artifact that computes something else is DRIFT; a model that does not export is ERROR with its construct",
+          "[release]") {
+  test::TempDir t;
+  // Weights moved by 1e-2 before exporting, and a data-dependent branch in
+  // the exported forward: tracing bakes the branch in (and computes the
+  // moved weights), torch.export refuses it.
+  auto r = test::run_command("XCOMPAT_STATE='" + t.path.string() +
+                             "' XCOMPAT_TEST_HOOKS=1 XCOMPAT_TEST_DEPLOY_SKEW=1e-2 XCOMPAT_TEST_EXPORT_BRANCH=1 '" XCOMPAT_BIN
+                             "' " + kPlan + " --db '" + (t / "m.db").string() + "' 2>&1");
+  INFO(r.out);
+  auto cells = cells_of(t / "m.db");
+  const CellResult& traced = cells["cpp-torchscript 2.31.10 decoder-rmsnorm"];
+  CHECK(traced.verdict == Verdict::Drift);
+  const CellResult& exported = cells["cpp-export 2.31.10 decoder-rmsnorm"];
+  INFO(exported.error);
+  CHECK(exported.verdict == Verdict::Error);
+  CHECK(exported.error.find("does not export decoder-rmsnorm") != std::string::npos);
+  CHECK(exported.error.find("if bool(tensors[0].sum() > 0)") != std::string::npos);  // the construct
+  REQUIRE(exported.causes.is_array());
+  CHECK(exported.causes[0]["kind"] == "export");
+  // A failed export is a finding, kept: the next sweep does not try again.
+  CHECK(files_named(t.path, "model.pt2").empty());
+  auto again = test::run_command("XCOMPAT_STATE='" + t.path.string() + "' '" XCOMPAT_BIN "' " + kPlan + " --db '" +
+                                 (t / "m.db").string() + "' 2>&1");
+  INFO(again.out);
+  CHECK(again.out.find("exporting deployment artifacts") == std::string::npos);
+}
