@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
+#include <tuple>
 
 #include "harness/core/error.hpp"
 #include "reports/conversion_sections.hpp"
@@ -120,11 +122,69 @@ std::string native(const ReportData& d) {
   return o;
 }
 
+// The checks of a producer's own model (docs/DEPLOYMENT.md).
+const std::vector<std::string> kOwnModelConsumers = {"decode-cache", "cpp-native-decode", "cpp-torchscript",
+                                                      "cpp-export"};
+
+// "0.28.4 - 1.19.1, 2.31.10": `some` as runs of consecutive releases of `all` (release order).
+std::string release_ranges(const std::vector<std::string>& all, const std::set<std::string>& some) {
+  std::string o;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    if (!some.count(all[i])) continue;
+    std::size_t j = i;
+    while (j + 1 < all.size() && some.count(all[j + 1])) ++j;
+    o += (o.empty() ? "" : ", ") + (i == j ? all[i] : all[i] + " – " + all[j]);
+    i = j;
+  }
+  return o;
+}
+
+std::string deploy(const ReportData& d) {
+  std::map<std::string, VerdictCounts> counts;
+  std::map<std::string, std::set<std::string>> producers;  // by consumer
+  // Every cell that does not pass, grouped by what it says (its producer's
+  // version replaced by R), with the releases and specs it covers.
+  struct Finding {
+    std::set<std::string> releases, specs;
+  };
+  std::map<std::tuple<std::string, int, std::string>, Finding> findings;
+  for (auto& r : d.current) {
+    const CellResult& c = r.cell;
+    if (std::find(kOwnModelConsumers.begin(), kOwnModelConsumers.end(), c.key.consumer) == kOwnModelConsumers.end())
+      continue;
+    ++counts[c.key.consumer][static_cast<int>(c.verdict)];
+    producers[c.key.consumer].insert(c.key.producer);
+    if (verdict_passes(c.verdict)) continue;
+    std::string why = evidence(c);
+    for (std::size_t at; (at = why.find(c.key.producer)) != std::string::npos;) why.replace(at, c.key.producer.size(), "R");
+    auto& f = findings[{c.key.consumer, static_cast<int>(c.verdict), why}];
+    f.releases.insert(c.key.producer);
+    f.specs.insert(c.key.spec + " " + c.key.dtype);
+  }
+  std::string o = provenance(d) + "| consumer | releases " + verdict_header() + "\n|---|--:|" + verdict_rule() + "\n";
+  for (auto& name : kOwnModelConsumers)
+    if (counts.count(name)) put(o, "| {} | {} |{}\n", name, producers[name].size(), counts_row(counts[name]));
+  if (counts.empty()) return o + "\nNo such cells in this matrix.\n";
+  std::vector<std::string> order;
+  for (auto& r : d.releases) order.push_back(r.version);
+  o += "\nEvery cell that does not pass, by what it says (R: its release):\n\n"
+       "| consumer | verdict | why | releases | specs |\n|---|---|---|---|---|\n";
+  for (auto& name : kOwnModelConsumers)
+    for (auto& [key, f] : findings) {
+      if (std::get<0>(key) != name) continue;
+      std::string specs;
+      for (auto& s : f.specs) specs += (specs.empty() ? "" : ", ") + s;
+      put(o, "| {} | {} | {} | {} | {} |\n", name, verdict_name(static_cast<Verdict>(std::get<1>(key))),
+          std::get<2>(key).empty() ? "—" : std::get<2>(key), release_ranges(order, f.releases), md(specs));
+    }
+  return o;
+}
+
 }  // namespace
 
 const std::vector<std::string>& markdown_section_names() {
   static const std::vector<std::string> names = {"eras", "pairs", "native", "conversion", "coverage", "history",
-                                                 "upgrade-guide", "torch"};
+                                                 "upgrade-guide", "torch", "deploy"};
   return names;
 }
 
@@ -137,6 +197,7 @@ std::string markdown_section(const ReportData& d, const std::string& name) {
   if (name == "history") return history_rules_markdown(release_history());
   if (name == "upgrade-guide") return upgrade_guide_markdown(d);
   if (name == "torch") return torch_axis_markdown(d);
+  if (name == "deploy") return deploy(d);
   std::string known;
   for (auto& n : markdown_section_names()) known += (known.empty() ? "" : ", ") + n;
   throw Error("unknown report section '" + name + "' (known: " + known + ")");

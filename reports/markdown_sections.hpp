@@ -9,6 +9,10 @@
 //           cells (conversion_sections.hpp)
 //   history the release history's rule tables (matrix/history.toml; the
 //           database is not read)
+//   upgrade-guide, torch  (upgrade_guide.hpp)
+//   deploy  the checks of a producer's own model (decode-cache,
+//           cpp-native-decode, cpp-torchscript, cpp-export): counts, and every
+//           cell that does not pass, grouped, with its release ranges
 // `xcompat report --format markdown --section NAME` prints one;
 // scripts/gen_docs splices them into docs/*.md between their markers.
 #include <string>

@@ -1,23 +1,29 @@
 #!/usr/bin/env python3
-"""cpp-native against the same release's Python eager forward, over the worker
-protocol both consumers speak (run by scripts/bench; see there for usage).
+"""The C++ consumers against the same release's Python eager forward, over the
+worker protocol they all speak (run by scripts/bench; see there for usage).
 
 For each release and each spec of scripts/bench_specs.toml: make the fixture
-(`xcompat fixtures --specs-file ...`), start a fresh worker per consumer
-(`xcompat worker --release V` and `xcompat worker --consumer cpp-native`),
-send each one warm-up `evaluate`, then `--rounds` measured ones of `--repeats`
-forward passes each, the two workers taking turns, and read:
+(`xcompat fixtures --specs-file ...`) and the release's deployment artifacts
+(a sweep with --consumer cpp-torchscript,cpp-export, which leaves them with
+the fixture), start a fresh worker per consumer (`xcompat worker --release V`,
+`xcompat worker --consumer cpp-native | cpp-torchscript | cpp-export`), send
+each one warm-up `evaluate`, then `--rounds` measured ones of `--repeats`
+forward passes each, the workers taking turns, and read:
   latency   the median over rounds of each reply's `latency_ms` (the median of
             its repeats; both workers time the model's forward pass only,
             nothing of loading, input conversion or comparison)
   peak RSS  VmHWM of the worker process (/proc/<pid>/status) after the runs
   verdict   the cell verdict, which must pass (IDENTICAL or CLOSE)
-Prints a Markdown table; with --record writes it, the command and the date
+Then cached decoding: fresh Python and cpp-native workers take turns on
+`decode_parity` over the last --decode-steps positions; tokens per second is
+batch / the median single-token call (the prompt's call excluded).
+Prints Markdown tables; with --record writes it, the command and the date
 into docs/BENCHMARKS.md (replacing this section if present).
 """
 
 import argparse
 import datetime
+import glob
 import json
 import os
 import platform
@@ -28,7 +34,9 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SECTION = "## cpp-native vs Python eager"
+SECTION = "## C++ consumers vs Python eager"
+OLD_SECTIONS = ["## cpp-native vs Python eager"]
+DEPLOY = ["cpp-torchscript", "cpp-export"]
 
 
 def fixtures(xcompat, specs_file, release):
@@ -76,25 +84,53 @@ class Worker:
         self.stderr.close()
 
 
-def evaluate_request(fixture, tolerance):
+def artifacts(xcompat, specs_file, release, spec):
+    """{consumer: artifact dir}: the release's TorchScript and AOTInductor
+    exports of the fixture, made by a sweep of the deployment consumers."""
+    db = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"xcompat-bench-deploy-{os.getpid()}.db")
+    subprocess.run([xcompat, "sweep", "--no-progress", "--specs-file", specs_file, "--release", release, "--spec", spec,
+                    "--dtype", "float32", "--consumer", ",".join(DEPLOY), "--db", db],
+                   check=False, capture_output=True, text=True)
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db + suffix):
+            os.remove(db + suffix)
+
+
+def artifact_dir(fixture_dir, consumer):
+    kind = {"cpp-torchscript": "torchscript", "cpp-export": "aoti"}[consumer]
+    found = []
+    for d in glob.glob(os.path.join(fixture_dir, f"deploy-{kind}-*")):
+        rec = os.path.join(d, "export.json")
+        if os.path.exists(rec) and json.load(open(rec)).get("status") == "ok":
+            found.append((os.path.getmtime(rec), d))
+    if not found:
+        sys.exit(f"bench_native: no {consumer} artifact in {fixture_dir}")
+    return max(found)[1]
+
+
+def evaluate_request(fixture, tolerance, consumer="python"):
     meta = json.load(open(os.path.join(fixture["dir"], "meta.json")))
-    return {"op": "evaluate", "spec": meta["spec"], "fixture_dir": fixture["dir"], "checkpoint": "model.safetensors",
-            "tolerance": tolerance}
+    req = {"op": "evaluate", "spec": meta["spec"], "fixture_dir": fixture["dir"], "checkpoint": "model.safetensors",
+           "tolerance": tolerance}
+    if consumer in DEPLOY:
+        req["artifact_dir"] = artifact_dir(fixture["dir"], consumer)
+    return req
 
 
-def measure_pair(workers, fixture, tolerance, repeats, rounds):
-    """Both consumers on one fixture: fresh workers, one warm-up request each,
-    then `rounds` measured requests taken in turns, so that both see the same
-    background load."""
-    req = evaluate_request(fixture, tolerance)
+def measure_pair(workers, fixture, tolerance, repeats, rounds, request=None):
+    """The consumers on one fixture: fresh workers, one warm-up request each,
+    then `rounds` measured requests taken in turns, so that all see the same
+    background load. `request(name)`: the request for one consumer."""
+    request = request or (lambda name: evaluate_request(fixture, tolerance, name))
+    reqs = {name: request(name) for name, _ in workers}
     started = {name: Worker(argv, name) for name, argv in workers}
     replies = {name: [] for name in started}
     try:
-        for w in started.values():
-            w.request(dict(req, repeats=2))  # warm-up: first-call allocations, lazy init
+        for name, w in started.items():
+            w.request(dict(reqs[name], repeats=2))  # warm-up: first-call allocations, lazy init
         for _ in range(rounds):
             for name, w in started.items():
-                replies[name].append(w.request(dict(req, repeats=repeats)))
+                replies[name].append(w.request(dict(reqs[name], repeats=repeats)))
         rss = {name: w.peak_rss_mib() for name, w in started.items()}
     finally:
         for w in started.values():
@@ -106,6 +142,8 @@ def measure_pair(workers, fixture, tolerance, repeats, rounds):
             sys.exit(f"bench_native: {name} on {fixture['spec']}: {verdicts}")
         out[name] = {"latency_ms": statistics.median(r["latency_ms"] for r in rs), "rounds_ms": [r["latency_ms"] for r in rs],
                      "peak_rss_mib": rss[name], "verdict": "/".join(sorted(verdicts))}
+        if all("step_ms" in r for r in rs):  # cached decoding: single-token calls, the prompt's excluded
+            out[name]["token_ms"] = statistics.median(ms for r in rs for ms in r["step_ms"][1:])
     return out
 
 
@@ -121,6 +159,7 @@ def main():
     ap.add_argument("--specs-file", default=os.path.join(ROOT, "scripts", "bench_specs.toml"))
     ap.add_argument("--repeats", type=int, default=20, help="forward passes per measured request (>= 10)")
     ap.add_argument("--rounds", type=int, default=5, help="measured requests per worker, in turns")
+    ap.add_argument("--decode-steps", type=int, default=32, help="cached decoding: positions decoded per request")
     ap.add_argument("--record", action="store_true", help="write the table into docs/BENCHMARKS.md")
     ap.add_argument("--command", default="scripts/bench_native.py", help="the command line to record")
     args = ap.parse_args()
@@ -130,30 +169,58 @@ def main():
     tolerance = {"rtol": 1.3e-6, "atol": 1e-5, "nmse": 1e-9}
 
     load_before = os.getloadavg()[0]
-    rows = []
+    rows, decode_rows = [], []
     for release in releases:
         for fx in fixtures(args.xcompat, args.specs_file, release):
             spec = json.load(open(os.path.join(fx["dir"], "meta.json")))["spec"]
-            m = measure_pair([("python", [args.xcompat, "worker", "--release", release]),
-                              ("cpp-native", [args.xcompat, "worker", "--consumer", "cpp-native"])],
-                             fx, tolerance, args.repeats, args.rounds)
-            py, cpp = m["python"], m["cpp-native"]
-            row = {"release": release, "spec": fx["spec"], "shape": shape_of(spec), "python": py, "native": cpp,
-                   "speedup": py["latency_ms"] / cpp["latency_ms"]}
+            artifacts(args.xcompat, args.specs_file, release, fx["spec"])
+            consumers = [("python", [args.xcompat, "worker", "--release", release])] + [
+                (c, [args.xcompat, "worker", "--consumer", c]) for c in ["cpp-native"] + DEPLOY]
+            m = measure_pair(consumers, fx, tolerance, args.repeats, args.rounds)
+            row = {"release": release, "spec": fx["spec"], "shape": shape_of(spec), **m}
             rows.append(row)
-            print(f"{fx['spec']:12} {release:8} python {py['latency_ms']:9.3f} ms {py['peak_rss_mib']:7.1f} MiB | "
-                  f"cpp-native {cpp['latency_ms']:9.3f} ms {cpp['peak_rss_mib']:7.1f} MiB ({cpp['verdict']}) | "
-                  f"python / cpp-native {row['speedup']:.2f}x", file=sys.stderr, flush=True)
+            print(f"{fx['spec']:12} {release:8} " + " | ".join(
+                f"{name} {m[name]['latency_ms']:9.3f} ms {m[name]['peak_rss_mib']:7.1f} MiB ({m[name]['verdict']})"
+                for name, _ in consumers), file=sys.stderr, flush=True)
 
-    table = ["| spec | shape | release | Python eager (median) | cpp-native (median) | Python / cpp-native | "
-             "peak RSS Python | peak RSS cpp-native | cpp-native verdict |",
-             "|---|---|---|--:|--:|--:|--:|--:|---|"]
+            steps = min(args.decode_steps, int(spec["seq_len"]) - 1)
+            meta = json.load(open(os.path.join(fx["dir"], "meta.json")))
+            decode = {"op": "decode_parity", "spec": meta["spec"], "fixture_dir": fx["dir"], "steps": steps,
+                      "checkpoint": "model.safetensors", "tolerance": tolerance}
+            d = measure_pair([("python", [args.xcompat, "worker", "--release", release]),
+                              ("cpp-native", [args.xcompat, "worker", "--consumer", "cpp-native"])],
+                             fx, tolerance, 1, args.rounds, request=lambda name: decode)
+            batch = int(spec["batch"])
+            decode_rows.append({"release": release, "spec": fx["spec"], "shape": shape_of(spec), "steps": steps,
+                                **{name: dict(v, tokens_per_s=batch * 1e3 / v["token_ms"]) for name, v in d.items()}})
+            print(f"{fx['spec']:12} {release:8} cached decoding: python {decode_rows[-1]['python']['tokens_per_s']:.0f} "
+                  f"tokens/s, cpp-native {decode_rows[-1]['cpp-native']['tokens_per_s']:.0f} tokens/s",
+                  file=sys.stderr, flush=True)
+
+    names = ["python", "cpp-native"] + DEPLOY
+    titles = {"python": "Python eager", "cpp-native": "cpp-native", "cpp-torchscript": "cpp-torchscript",
+              "cpp-export": "cpp-export (AOTInductor)"}
+    table = ["| spec | shape | release | " + " | ".join(titles[n] for n in names) + " | " +
+             " | ".join(f"Python / {n}" for n in names[1:]) + " | " +
+             " | ".join(f"peak RSS {n}" for n in names) + " |",
+             "|---|---|---|" + "--:|" * (3 * len(names) - 1)]
     for r in rows:
-        table.append(f"| {r['spec']} | {r['shape']} | {r['release']} | {r['python']['latency_ms']:.3f} ms | "
-                     f"{r['native']['latency_ms']:.3f} ms | {r['speedup']:.2f}x | {r['python']['peak_rss_mib']:.0f} MiB | "
-                     f"{r['native']['peak_rss_mib']:.0f} MiB | {r['native']['verdict']} |")
+        table.append(f"| {r['spec']} | {r['shape']} | {r['release']} | " +
+                     " | ".join(f"{r[n]['latency_ms']:.3f} ms" for n in names) + " | " +
+                     " | ".join(f"{r['python']['latency_ms'] / r[n]['latency_ms']:.2f}x" for n in names[1:]) + " | " +
+                     " | ".join(f"{r[n]['peak_rss_mib']:.0f} MiB" for n in names) + " |")
+    table += ["", "Cached decoding (one token per call after the prompt):", "",
+              "| spec | shape | release | steps | Python tokens/s | cpp-native tokens/s | cpp-native / Python | "
+              "verdict Python (cached vs uncached) | verdict cpp-native (vs the release's eager) |",
+              "|---|---|---|--:|--:|--:|--:|---|---|"]
+    for r in decode_rows:
+        table.append(f"| {r['spec']} | {r['shape']} | {r['release']} | {r['steps']} | {r['python']['tokens_per_s']:.0f} | "
+                     f"{r['cpp-native']['tokens_per_s']:.0f} | "
+                     f"{r['cpp-native']['tokens_per_s'] / r['python']['tokens_per_s']:.2f}x | "
+                     f"{r['python']['verdict']} | {r['cpp-native']['verdict']} |")
     print("\n".join(table))
-    print(json.dumps(rows, indent=1), file=open(os.path.join(os.environ.get("TMPDIR", "/tmp"), "xcompat-bench-native.json"), "w"))
+    print(json.dumps({"forward": rows, "decode": decode_rows}, indent=1),
+          file=open(os.path.join(os.environ.get("TMPDIR", "/tmp"), "xcompat-bench-native.json"), "w"))
 
     load_after = os.getloadavg()[0]
     if args.record:
@@ -178,12 +245,21 @@ def record(args, table, load_before, load_after):
         f"average {load_before:.1f} before, {load_after:.1f} after: a shared machine, so latencies carry that noise).", "",
         *table, "",
         f"Latency: the median over {args.rounds} `evaluate` requests of each reply's `latency_ms`, itself the median of "
-        f"{args.repeats} forward passes, after one warm-up request; the two workers run side by side and take turns, "
-        "request by request, so both see the same background load; both time the model's forward pass only "
-        "(Python: `xcompat_driver.forward` under `torch.no_grad()`; cpp-native: `NativeModel::forward` under "
-        "`torch::NoGradGuard`). Peak RSS: VmHWM of a fresh worker per (spec, consumer), after loading the checkpoint and "
-        "running every request. The Python worker's figure includes the embedded interpreter and the imported release.",
+        f"{args.repeats} forward passes, after one warm-up request; the four workers run side by side and take turns, "
+        "request by request, so all see the same background load, the same weights and the same inputs; each times "
+        "the model's forward pass only (Python: `xcompat_driver.forward` under `torch.no_grad()`; cpp-native: "
+        "`NativeModel::forward` under `torch::NoGradGuard`; cpp-torchscript: the traced module's `forward`; cpp-export: "
+        "`AOTIModelPackageLoader::run`, both under `c10::InferenceMode`). The artifacts are the release's own exports of "
+        "the fixture (docs/DEPLOYMENT.md), made before timing. Peak RSS: VmHWM of a fresh worker per (spec, consumer), "
+        "after loading and running every request. The Python worker's figure includes the embedded interpreter and the "
+        "imported release. Cached decoding: fresh Python and cpp-native workers take turns on "
+        f"`decode_parity` ({args.rounds} requests each); tokens per second is the batch over the median single-token "
+        "call (the prompt's call excluded); the Python figure is the release's own `net(prefix, cache=cache)` as its "
+        "`generate()` calls it, the cpp-native one the port's `DecodeCache`.",
         ""])
+    for old in OLD_SECTIONS:  # renamed: the old section is replaced by this one
+        if old in text:
+            text = text.replace(old, SECTION)
     start = text.find(SECTION)
     if start >= 0:
         end = text.find("\n## ", start + len(SECTION))

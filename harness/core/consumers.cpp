@@ -22,6 +22,8 @@ Consumer native_consumer() { return {"cpp-native", "cpp", port_identity()}; }
 
 Consumer decode_consumer() { return {"decode-cache", "decode", "decode-v1/driver-" + driver_source_hash().substr(0, 16)}; }
 
+Consumer native_decode_consumer() { return {"cpp-native-decode", "cpp-decode", "decode-v1/" + port_identity()}; }
+
 Consumer deploy_consumer(const std::string& name) {
   // The exporter (in the release's worker) and the C++ runner (the port's
   // build, its libtorch included) decide the cell besides the fixture.
@@ -42,6 +44,7 @@ std::vector<Consumer> default_consumers(const Pins& pins) {
   for (auto& r : pins.releases) out.push_back(release_consumer(r));
   out.push_back(native_consumer());
   out.push_back(decode_consumer());
+  out.push_back(native_decode_consumer());
   for (auto& name : kDeployConsumers) {
     Consumer c = deploy_consumer(name);
     if (auto it = pins.deploy.find(name); it != pins.deploy.end()) {
@@ -70,7 +73,7 @@ std::vector<Consumer> select_consumers(const Pins& pins, const std::vector<std::
       }
     if (!found)
       throw Error("unknown consumer '" + w +
-                  "' (a pinned or installed release, cpp-native, decode-cache, cpp-torchscript, cpp-export, "
+                  "' (a pinned or installed release, cpp-native, decode-cache, cpp-native-decode, cpp-torchscript, cpp-export, "
                   "or a kind: python, cpp, deploy)");
   }
   return out;

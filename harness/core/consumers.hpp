@@ -38,15 +38,23 @@ Consumer native_consumer();
 // each producing release's own cached (incremental) decoding against its
 // uncached forward, on its own fixture (cell kind decode-cache).
 Consumer decode_consumer();
+// "cpp-native-decode": the port's own cached decoding on each release's
+// fixture, against that release's eager logits (kind "cpp-decode").
+Consumer native_decode_consumer();
+// Checks of the producer's own model rather than readers of other
+// releases' checkpoints: decode-cache, cpp-native-decode, the deployment ones.
+inline bool checks_own_model(const std::string& kind) {
+  return kind == "decode" || kind == "cpp-decode" || kind == "deploy";
+}
 // "cpp-torchscript", "cpp-export": the deployment artifacts a release exports
 // of its own fixture model (torch.jit.trace; torch.export + AOTInductor), run
 // by the C++ worker against the release's eager outputs (kind "deploy").
 Consumer deploy_consumer(const std::string& name);
 inline const std::vector<std::string> kDeployConsumers = {"cpp-torchscript", "cpp-export"};
-// Every pinned release, cpp-native, decode-cache and the deployment
+// Every pinned release, cpp-native, decode-cache, cpp-native-decode and the deployment
 // consumers (with their pins.toml subsets).
 std::vector<Consumer> default_consumers(const Pins& pins);
-// Names: release versions, "cpp-native", "decode-cache", "cpp-torchscript",
+// Names: release versions, "cpp-native", "decode-cache", "cpp-native-decode", "cpp-torchscript",
 // "cpp-export", or "python" / "cpp" / "deploy" for a whole kind.
 std::vector<Consumer> select_consumers(const Pins& pins, const std::vector<std::string>& wanted);
 

@@ -70,6 +70,14 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
     k = apply_rotary_pos_emb(k, in.rotary_freqs, o.rotary_interleaved);
     if (o.rotate_values) v = apply_rotary_pos_emb(v, in.rotary_freqs, o.rotary_interleaved);
   }
+  if (in.cache_k) {
+    if (in.cache_k->defined()) {
+      k = torch::cat({*in.cache_k, k}, -2);
+      v = torch::cat({*in.cache_v, v}, -2);
+    }
+    *in.cache_k = k;
+    *in.cache_v = v;
+  }
   trace(t, path + ".q", q);
   trace(t, path + ".k", k);
   trace(t, path + ".v", v);

@@ -41,6 +41,12 @@ struct AttentionInputs {
   Tensor rotary_freqs;   // [n, rot_dim] (self-attention with rotary)
   std::function<Tensor(int64_t i, int64_t j)> rel_pos;  // [heads, i, j] additive bias
   Tensor value_residual; // the first self-attention's values, [b, h, n, d]
+  // Cached decoding (self-attention): the keys and values of the positions
+  // before x, [b, h, offset, d] (undefined before the first call), extended
+  // with x's in place. Keys are cached rotated, values as attended (mixed),
+  // both before memory key / values, which are prepended on every call.
+  Tensor* cache_k = nullptr;
+  Tensor* cache_v = nullptr;
 };
 
 struct AttentionOutput {

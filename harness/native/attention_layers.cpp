@@ -118,9 +118,12 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
 }
 
 Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& context, const Tensor& context_mask, Trace* t,
-                                const std::string& path) const {
+                                const std::string& path, DecodeCache* cache) const {
+  const int64_t offset = cache ? cache->offset : 0;
+  if (cache && cache->k.empty()) cache->k.resize(layer_list.size()), cache->v.resize(layer_list.size());
   Tensor freqs;
-  if (rotary_pos_emb) freqs = rotary_pos_emb->forward(x.size(1));
+  // The rows of x's positions (apply_rotary_pos_emb takes the last n rows).
+  if (rotary_pos_emb) freqs = rotary_pos_emb->forward(offset + x.size(1));
   std::function<Tensor(int64_t, int64_t)> bias;
   if (rel_pos) bias = [this](int64_t i, int64_t j) { return rel_pos->forward(i, j); };
   if (alibi) bias = [this](int64_t i, int64_t j) { return alibi->forward(i, j); };
@@ -141,6 +144,7 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
         in.rotary_freqs = freqs;
         in.rel_pos = bias;
         if (options.add_value_residual) in.value_residual = first_values;
+        if (cache) in.cache_k = &cache->k[ind], in.cache_v = &cache->v[ind];
       } else {
         in.context = context;
         in.context_mask = context_mask;

@@ -45,14 +45,24 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   bool has_pos_emb() const { return rotary_pos_emb || rel_pos_bias; }
 };
 
+// Cached (incremental) decoding: per self-attention block, the keys and
+// values of every position seen so far; `offset` positions in all.
+struct DecodeCache {
+  std::vector<Tensor> k, v;  // by layer index (undefined for 'c' / 'f' blocks)
+  int64_t offset = 0;
+};
+
 class AttentionLayers : public torch::nn::Module {
  public:
   AttentionLayers(AttentionLayersOptions o, const ReleaseContext& ctx);
 
   // x: [b, n, dim]; mask: [b, n] bool or undefined; context / context_mask
   // for cross-attention. Returns the normed hidden states [b, n, dim].
+  // With `cache`, x holds the positions after cache->offset: positions
+  // (rotary, relative biases, the causal mask) continue from there, and the
+  // cache is extended (its offset is the caller's to advance).
   Tensor forward(Tensor x, const Tensor& mask, const Tensor& context, const Tensor& context_mask, Trace* t = nullptr,
-                 const std::string& path = "attn_layers") const;
+                 const std::string& path = "attn_layers", DecodeCache* cache = nullptr) const;
 
   struct Layer {
     char type;                          // 'a', 'c', 'f'

@@ -18,13 +18,13 @@ int main(int argc, char** argv) {
       return 0;
     }
     else {
-      std::fprintf(stderr, "usage: xcompat-native-worker --consumer cpp-native|cpp-torchscript|cpp-export | --list-arguments\n");
+      std::fprintf(stderr, "usage: xcompat-native-worker --consumer cpp-native|cpp-native-decode|cpp-torchscript|cpp-export | --list-arguments\n");
       return 2;
     }
   }
-  if (consumer == "cpp-native") return xcompat::run_native_worker();
+  if (consumer == "cpp-native" || consumer == "cpp-native-decode") return xcompat::run_native_worker();
   if (consumer == "cpp-torchscript" || consumer == "cpp-export") return xcompat::run_deploy_worker(consumer.c_str());
-  std::fprintf(stderr, "xcompat-native-worker: unknown consumer '%s' (known: cpp-native, cpp-torchscript, cpp-export)\n",
+  std::fprintf(stderr, "xcompat-native-worker: unknown consumer '%s' (known: cpp-native, cpp-native-decode, cpp-torchscript, cpp-export)\n",
                consumer.c_str());
   return 2;
 }

@@ -1,5 +1,8 @@
 #include "harness/native/model.hpp"
 
+#include <algorithm>
+#include <chrono>
+
 #include "harness/core/error.hpp"
 
 namespace xcompat::native {
@@ -44,6 +47,25 @@ NativeModel::Inputs NativeModel::prepare(const TensorMap& inputs) const {
     in.mask = input(inputs, "mask", spec_.padding_mask, torch::kBool);
   }
   return in;
+}
+
+Tensor NativeModel::decode(const Inputs& in, int64_t steps, std::vector<double>* ms_per_step) const {
+  if (spec_.kind != ModelKind::Decoder) throw NativeUnsupported("an encoder or encoder-decoder (cached decoding is a decoder's)");
+  if (in.mask.defined()) throw NativeUnsupported("a padding mask");
+  const int64_t n = in.x.size(1);
+  steps = std::clamp<int64_t>(steps, 1, n - 1);
+  DecodeCache cache;
+  std::vector<Tensor> out;
+  for (int64_t pos = n - steps; pos < n; ++pos) {
+    const auto t0 = std::chrono::steady_clock::now();
+    // The first call takes the whole prefix, as generate() starts from the prompt.
+    Tensor ids = cache.offset == 0 ? in.x.slice(1, 0, pos + 1) : in.x.slice(1, pos, pos + 1);
+    Tensor logits = wrapper_->forward(ids, {}, {}, {}, false, nullptr, "", &cache);
+    out.push_back(logits.select(1, logits.size(1) - 1));
+    if (ms_per_step)
+      ms_per_step->push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return torch::stack(out, 1);
 }
 
 Tensor NativeModel::forward(const Inputs& in, Trace* t) const {

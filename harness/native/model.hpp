@@ -36,6 +36,12 @@ class NativeModel {
   Inputs prepare(const TensorMap& inputs) const;
   // -> logits [b, n, num_tokens]. Call under torch::NoGradGuard.
   Tensor forward(const Inputs& in, Trace* t = nullptr) const;
+  // Cached decoding as a release's generate() runs it, over the last `steps`
+  // positions of x: the prefix up to the first of them in one call, then
+  // one token per call with the key-value cache. -> logits [b, steps,
+  // num_tokens] (each step's last position); `ms_per_step` each call's time.
+  // NativeUnsupported for anything but a decoder without a padding mask.
+  Tensor decode(const Inputs& in, int64_t steps, std::vector<double>* ms_per_step = nullptr) const;
 
  private:
   ModelSpec spec_;

@@ -37,6 +37,11 @@ TensorData NativePort::forward(const TensorMap& inputs, int repeats, std::vector
   return to_tensor_data_f32(logits);
 }
 
+TensorData NativePort::decode(const TensorMap& inputs, int64_t steps, std::vector<double>* ms_per_step) {
+  torch::NoGradGuard no_grad;
+  return to_tensor_data_f32(model_->decode(model_->prepare(inputs), steps, ms_per_step));
+}
+
 std::vector<std::pair<std::string, TensorData>> NativePort::trace(const TensorMap& inputs) {
   torch::NoGradGuard no_grad;
   Trace t;

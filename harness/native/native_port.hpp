@@ -53,6 +53,10 @@ class NativePort {
   // "encoder." / "decoder.net."), as float32: to find the first layer where a
   // DRIFT begins.
   std::vector<std::pair<std::string, TensorData>> trace(const TensorMap& inputs);
+  // Cached (incremental) decoding over the last `steps` positions of the
+  // fixture's x (NativeModel::decode): float32 logits [b, steps, num_tokens];
+  // `ms_per_step` gets each call's wall time.
+  TensorData decode(const TensorMap& inputs, int64_t steps, std::vector<double>* ms_per_step = nullptr);
 
  private:
   std::unique_ptr<NativeModel> model_;

@@ -11,11 +11,14 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 
 #include "harness/checkpoint/safetensors.hpp"
+#include "harness/core/compare.hpp"
+#include "harness/native/state_dict.hpp"
 #include "harness/worker/cell_reply.hpp"
 #include "harness/core/identity.hpp"
 #include "harness/core/error.hpp"
@@ -77,6 +80,46 @@ json evaluate(const json& req) {
   }
 }
 
+// The port's cached decoding on a release's fixture (NativePort::decode),
+// judged against that release's own eager logits at the same positions: a
+// causal decoder's logits at position t do not depend on what follows, so
+// the fixture's full forward is the uncached reference, and the cell is at
+// once the port's cache check and its parity with the release.
+json decode_parity(const json& req) {
+  const fs::path fixture_dir = req.at("fixture_dir").get<std::string>();
+  const json meta = read_json_file(fixture_dir / "meta.json");
+  const int64_t steps = std::max(1, req.value("steps", 8));
+  try {
+    NativePort port(req.at("spec"), native::release_context_from_meta(meta));
+    const LoadReport report = port.load(native::read_checkpoint_file(fixture_dir / req.value("checkpoint", "model.safetensors")));
+    if (!report.empty()) return CellReply::load_fail(report, native::load_error_message(report)).to_json();
+    const TensorMap inputs = read_safetensors(fixture_dir / "inputs.safetensors");
+    std::vector<double> times;
+    TensorData cached = port.decode(inputs, steps, &times);
+    // Test hook: a cache that computes something else, to see the check fail.
+    const char* hooks = std::getenv("XCOMPAT_TEST_HOOKS");
+    if (const char* skew = std::getenv("XCOMPAT_TEST_DECODE_SKEW"); skew && hooks && std::string(hooks) == "1")
+      cached = native::to_tensor_data_f32(native::to_torch(cached) + std::stod(skew));
+    const TensorMap outputs = read_safetensors(fixture_dir / "outputs.safetensors");
+    const torch::Tensor full = native::to_torch(outputs.at("logits"));
+    const int64_t taken = cached.shape.at(1), n = full.size(1);
+    const TensorData reference = native::to_tensor_data_f32(full.slice(1, n - taken, n));
+    const Comparison c = compare_and_judge(cached, reference, Tolerance::from_json(req.value("tolerance", json::object())));
+    CellReply reply;
+    reply.verdict = c.verdict;
+    reply.metrics = c.metrics;
+    reply.error = c.reason;
+    json out;
+    out["step_ms"] = times;  // for scripts/bench: each call, the prompt first
+    std::sort(times.begin(), times.end());
+    reply.latency_ms = times[times.size() / 2];  // per decoding call
+    out.update(reply.to_json());
+    return out;
+  } catch (const NativeUnsupported& e) {
+    return CellReply::unsupported(std::string("cpp-native's cached decoding does not support ") + e.what()).to_json();
+  }
+}
+
 }  // namespace
 
 int run_native_worker() {
@@ -87,6 +130,7 @@ int run_native_worker() {
         const std::string op = req.value("op", "");
         if (op == "info") return {{"info", port_info()}};
         if (op == "evaluate") return evaluate(req);
+        if (op == "decode_parity") return decode_parity(req);
         throw Error("cpp-native worker: unknown op '" + op + "'");
       }};
   return serve_worker(handlers);

@@ -17,13 +17,17 @@ TransformerWrapper::TransformerWrapper(TransformerWrapperOptions o, AttentionLay
 }
 
 Tensor TransformerWrapper::forward(const Tensor& ids, const Tensor& mask_in, const Tensor& context, const Tensor& context_mask,
-                                   bool return_embeddings, Trace* t, const std::string& path) const {
+                                   bool return_embeddings, Trace* t, const std::string& path, DecodeCache* cache) const {
   const std::string p = path.empty() ? "" : path + ".";
   const int64_t b = ids.size(0), n = ids.size(1);
+  const int64_t offset = cache ? cache->offset : 0;
+  if (cache && options.num_memory_tokens > 0)
+    throw NativeUnsupported("num_memory_tokens (memory tokens are prepended on every call; "
+                            "the releases do not cache such a model either)");
   // x = self.token_emb(x) + pos_emb, pos_emb = always(0) without an absolute positional embedding
   Tensor x = token_emb->forward(ids);
   if (pos_emb) {
-    Tensor pe = pos_emb->forward(n);
+    Tensor pe = pos_emb->forward(offset + n).slice(0, offset);  // x's positions
     trace(t, p + "pos_emb", pe);
     x = x + pe;
   } else {
@@ -39,7 +43,8 @@ Tensor TransformerWrapper::forward(const Tensor& ids, const Tensor& mask_in, con
     if (mask.defined()) mask = at::constant_pad_nd(mask, {num_mem, 0}, true);
   }
 
-  x = attn_layers->forward(x, mask, context, context_mask, t, p + "attn_layers");
+  x = attn_layers->forward(x, mask, context, context_mask, t, p + "attn_layers", cache);
+  if (cache) cache->offset += n;
   if (num_mem > 0) x = x.slice(1, num_mem);  // mem, x = x[:, :num_mem], x[:, num_mem:]
 
   if (return_embeddings || !options.to_logits) return x;

@@ -28,8 +28,11 @@ class TransformerWrapper : public torch::nn::Module {
 
   // ids: [b, n] int64; mask: [b, n] bool or undefined. Returns logits
   // [b, n, num_tokens], or the embeddings when return_embeddings.
+  // With `cache`: ids are the positions after cache->offset (cached
+  // decoding, AttentionLayers::forward); the cache's offset advances by n.
   Tensor forward(const Tensor& ids, const Tensor& mask, const Tensor& context, const Tensor& context_mask,
-                 bool return_embeddings, Trace* t = nullptr, const std::string& path = "") const;
+                 bool return_embeddings, Trace* t = nullptr, const std::string& path = "",
+                 DecodeCache* cache = nullptr) const;
 
   TransformerWrapperOptions options;
   std::shared_ptr<TokenEmbedding> token_emb;

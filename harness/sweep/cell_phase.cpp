@@ -167,6 +167,9 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
                           {"tolerance", tol.to_json()}, {"steps", 8}}
                    : json{{"op", "evaluate"}, {"spec", cell->spec->definition}, {"fixture_dir", fx.dir.string()},
                           {"checkpoint", "model." + cell->key.checkpoint}, {"tolerance", tol.to_json()}};
+        if (cell->consumer->kind == "cpp-decode")  // the port reads the fixture's safetensors
+          request = {{"op", "decode_parity"}, {"spec", cell->spec->definition}, {"fixture_dir", fx.dir.string()},
+                     {"checkpoint", "model.safetensors"}, {"tolerance", tol.to_json()}, {"steps", 8}};
         if (cell->consumer->kind == "deploy") {
           const Artifact* a = artifacts.find(cell->producer->version, *cell->spec, artifact_kind(cell->consumer->name));
           request["artifact_dir"] = a->dir.string();

@@ -38,8 +38,10 @@ void build_plan(Plan& plan, const Shard& shard) {
           for (auto& consumer : plan.consumers) {
             // Cached decoding and the deployment artifacts are the producer's
             // own model (made from its .pt); cached decoding is a decoder's.
-            if ((consumer.kind == "decode" || consumer.kind == "deploy") && checkpoint != "pt") continue;
-            if (consumer.kind == "decode" && spec.definition.value("model", "") != "decoder") continue;
+            if (checks_own_model(consumer.kind) && checkpoint != "pt") continue;
+            if ((consumer.kind == "decode" || consumer.kind == "cpp-decode") &&
+                spec.definition.value("model", "") != "decoder")
+              continue;
             if (!consumer.takes(spec.name, dtype)) continue;
             CellKey key{spec.name, producer.version, consumer.name, "cpu", dtype, checkpoint};
             if (shard.owns(key)) plan.cells.push_back({key, &variant, &producer, &consumer});

@@ -47,3 +47,33 @@ TEST_CASE("decode-cache: cached decoding against uncached forwards, per release;
   CHECK(bad["2.31.10 decoder-rotary"].verdict == Verdict::Drift);
   CHECK(bad["1.19.1 decoder-rotary"].verdict == Verdict::Unsupported);
 }
+
+TEST_CASE("cpp-native-decode: the port's key-value cache against each release's eager logits; a skew is DRIFT",
+          "[release]") {
+  test::TempDir t;
+  // Positions continue from the cache in every form the port has: absolute,
+  // rotary, ALiBi, T5 buckets, a value residual; 1.19.1 has no cache of its
+  // own, the port still decodes its checkpoints.
+  const std::string plan = "sweep --no-progress -j 2 --release 1.19.1,2.31.10 --dtype float32 --consumer cpp-native-decode "
+                           "--spec decoder-absolute,decoder-rotary,decoder-alibi,decoder-t5-relpos,decoder-memory-kv,"
+                           "decoder-value-residual,encoder-padmask";
+  auto r = test::xcompat(t.path, plan + " --db '" + (t / "m.db").string() + "'");
+  INFO(r.out);
+  REQUIRE((r.exit_code == 0 || r.exit_code == 3));
+  auto cells = cells_of(t / "m.db");
+  CHECK(cells.size() == 12);  // decoders only
+  for (auto& [name, c] : cells) {
+    INFO(name << ": " << verdict_name(c.verdict) << " " << c.error);
+    if (name == "1.19.1 decoder-value-residual") CHECK(c.verdict == Verdict::Unsupported);  // not in 1.19.1
+    else if (name.find("decoder-memory-kv") != std::string::npos)  // memory tokens: prepended on every call
+      CHECK(c.error.find("num_memory_tokens") != std::string::npos);
+    else CHECK(verdict_passes(c.verdict));
+  }
+  auto skewed = test::run_command("XCOMPAT_STATE='" + t.path.string() +
+                                  "' XCOMPAT_TEST_HOOKS=1 XCOMPAT_TEST_DECODE_SKEW=1e-3 '" XCOMPAT_BIN "' " + plan +
+                                  " --db '" + (t / "skewed.db").string() + "' 2>&1");
+  INFO(skewed.out);
+  auto bad = cells_of(t / "skewed.db");
+  CHECK(bad["2.31.10 decoder-rotary"].verdict == Verdict::Drift);
+  CHECK(bad["1.19.1 decoder-t5-relpos"].verdict == Verdict::Drift);
+}

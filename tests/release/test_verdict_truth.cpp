@@ -161,6 +161,7 @@ TEST_CASE("editing a spec, the driver, the venv or the port re-evaluates exactly
     fs::create_directories(root / "harness" / "python");
     std::ofstream(root / "harness" / "python" / "xcompat_driver.py")
         << test::slurp(python_driver_dir() / "xcompat_driver.py") << "\n# edited\n";
+    fs::copy_file(python_driver_dir() / "xcompat_deploy.py", root / "harness" / "python" / "xcompat_deploy.py");
     fs::create_directories(root / "matrix");
     fs::copy_file(project_root() / "matrix" / "history.toml", root / "matrix" / "history.toml");
     const std::string env = "XCOMPAT_ROOT='" + root.string() + "' XCOMPAT_RELEASES='" +

@@ -137,6 +137,9 @@ TEST_CASE("a pins file is refused clearly: release names, extras for pip, tolera
   refused("[[release]]\nversion = \"1.0.0\"\n[[era_extras]]\nfrom = \"1.0.0\"\nuntil = { x = 1 }\n",
           "a field of the wrong type");
   refused("[[release]]\nversion = \"1.0.0\"\nreason = [1]\n", "a field of the wrong type");
+  refused("[[release]]\nversion = \"1.0.0\"\n[deploy.cpp-onnx]\nspecs = []\n", "the deployment consumers are");
+  refused("[[release]]\nversion = \"1.0.0\"\n[deploy.cpp-export]\ndtypes = [\"float64\"]\n", "is not float32 or bfloat16");
+  refused("[[release]]\nversion = \"1.0.0\"\n[deploy.cpp-export]\nspecs = [\"../x\"]\n", "spec name '../x' is not one");
   CHECK_NOTHROW(load_pins(project_root() / "matrix" / "pins.toml"));
 }
 
