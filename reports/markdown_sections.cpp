@@ -145,7 +145,8 @@ std::string deploy(const ReportData& d) {
   // Every cell that does not pass, grouped by what it says (its producer's
   // version replaced by R), with the releases and specs it covers.
   struct Finding {
-    std::set<std::string> releases, specs;
+    std::set<std::string> releases;
+    std::map<std::string, std::set<std::string>> specs;  // spec -> dtypes
   };
   std::map<std::tuple<std::string, int, std::string>, Finding> findings;
   for (auto& r : d.current) {
@@ -155,11 +156,18 @@ std::string deploy(const ReportData& d) {
     ++counts[c.key.consumer][static_cast<int>(c.verdict)];
     producers[c.key.consumer].insert(c.key.producer);
     if (verdict_passes(c.verdict)) continue;
-    std::string why = evidence(c);
-    for (std::size_t at; (at = why.find(c.key.producer)) != std::string::npos;) why.replace(at, c.key.producer.size(), "R");
+    // What the cell says, with its release and spec named R and S, so that
+    // one cause over many releases and specs is one row.
+    std::string why = c.error.empty() ? evidence(c) : c.error.substr(0, c.error.find('\n'));
+    auto name_as = [&why](const std::string& name, const char* as) {
+      for (std::size_t at; !name.empty() && (at = why.find(name)) != std::string::npos;) why.replace(at, name.size(), as);
+    };
+    name_as(c.key.producer, "R");
+    name_as(c.key.spec, "S");
+    why = md(why.substr(0, 160));
     auto& f = findings[{c.key.consumer, static_cast<int>(c.verdict), why}];
     f.releases.insert(c.key.producer);
-    f.specs.insert(c.key.spec + " " + c.key.dtype);
+    f.specs[c.key.spec].insert(c.key.dtype);
   }
   std::string o = provenance(d) + "| consumer | releases " + verdict_header() + "\n|---|--:|" + verdict_rule() + "\n";
   for (auto& name : kOwnModelConsumers)
@@ -173,9 +181,20 @@ std::string deploy(const ReportData& d) {
     for (auto& [key, f] : findings) {
       if (std::get<0>(key) != name) continue;
       std::string specs;
-      for (auto& s : f.specs) specs += (specs.empty() ? "" : ", ") + s;
+      std::size_t shown = 0;
+      for (auto& [spec, dtypes] : f.specs) {
+        if (++shown > 6) {
+          specs += fmt::format(" and {} more", f.specs.size() - 6);
+          break;
+        }
+        std::string ds;
+        for (auto& dt : dtypes) ds += (ds.empty() ? "" : ", ") + dt;
+        specs += (specs.empty() ? "" : "; ") + spec + " (" + ds + ")";
+      }
       put(o, "| {} | {} | {} | {} | {} |\n", name, verdict_name(static_cast<Verdict>(std::get<1>(key))),
           std::get<2>(key).empty() ? "—" : std::get<2>(key), release_ranges(order, f.releases), md(specs));
+  // (Cells that an own-model check cannot reach because the producer itself
+  // fails on the spec are ERROR rows naming the producer's failure.)
     }
   return o;
 }

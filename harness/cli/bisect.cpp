@@ -1,5 +1,6 @@
 // `xcompat bisect --spec S --good A --bad B [--producer P | --consumer C] [--dtype D] [--json]`:
 // the first release where a cell's verdict class changes (harness/sweep/bisect.hpp).
+// --consumer may name a check of the producer's own model (cpp-export, ...).
 #include <fmt/format.h>
 
 #include <iostream>

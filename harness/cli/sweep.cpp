@@ -51,9 +51,11 @@ int sweep(const Common& c, const SweepArgs& a) {
   if (!a.consumers.empty()) {
     plan.consumers = select_consumers(pins, a.consumers);
   } else {
-    // Without --consumers: the chosen releases read each other, plus cpp-native.
+    // Without --consumers: the chosen releases read each other, plus
+    // cpp-native, plus the checks of each producer's own model.
     for (auto& r : plan.producers) plan.consumers.push_back(release_consumer(r));
     plan.consumers.push_back(native_consumer());
+    for (auto& own : own_model_consumers(pins)) plan.consumers.push_back(std::move(own));
   }
   // The torch axis: each release once per torch asked for (harness/core/runtime.hpp).
   if (!a.torches.empty()) {

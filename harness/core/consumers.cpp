@@ -43,6 +43,12 @@ std::vector<Consumer> default_consumers(const Pins& pins) {
   std::vector<Consumer> out;
   for (auto& r : pins.releases) out.push_back(release_consumer(r));
   out.push_back(native_consumer());
+  for (auto& c : own_model_consumers(pins)) out.push_back(std::move(c));
+  return out;
+}
+
+std::vector<Consumer> own_model_consumers(const Pins& pins) {
+  std::vector<Consumer> out;
   out.push_back(decode_consumer());
   out.push_back(native_decode_consumer());
   for (auto& name : kDeployConsumers) {

@@ -51,8 +51,10 @@ inline bool checks_own_model(const std::string& kind) {
 // by the C++ worker against the release's eager outputs (kind "deploy").
 Consumer deploy_consumer(const std::string& name);
 inline const std::vector<std::string> kDeployConsumers = {"cpp-torchscript", "cpp-export"};
-// Every pinned release, cpp-native, decode-cache, cpp-native-decode and the deployment
-// consumers (with their pins.toml subsets).
+// decode-cache, cpp-native-decode and the deployment consumers (with their
+// pins.toml subsets): what a default sweep adds to its readers.
+std::vector<Consumer> own_model_consumers(const Pins& pins);
+// Every pinned release, cpp-native, and own_model_consumers().
 std::vector<Consumer> default_consumers(const Pins& pins);
 // Names: release versions, "cpp-native", "decode-cache", "cpp-native-decode", "cpp-torchscript",
 // "cpp-export", or "python" / "cpp" / "deploy" for a whole kind.

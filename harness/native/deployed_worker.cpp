@@ -40,6 +40,15 @@ double ms(Clock::time_point a, Clock::time_point b) { return std::chrono::durati
 
 std::string first_line(const std::string& s) { return s.substr(0, std::min(s.find('\n'), std::size_t{400})); }
 
+// libtorch's internal asserts start with where they fired and a plea to
+// report them; what went wrong follows on the same line.
+std::string informative_line(const std::string& what) {
+  std::string line = first_line(what);
+  const std::string plea = "please report a bug to PyTorch. ";
+  if (auto at = line.find(plea); at != std::string::npos) line = line.substr(at + plea.size());
+  return line;
+}
+
 // Loads the artifact; returns its runner and the stamp the release wrote into it.
 Runner load_artifact(const std::string& consumer, const fs::path& file, json& stamp) {
   if (consumer == "cpp-torchscript") {
@@ -76,7 +85,7 @@ json evaluate(const std::string& consumer, const json& req) {
   try {
     run = load_artifact(consumer, file, stamp);
   } catch (const std::exception& e) {  // libtorch cannot read what the release exported: a finding
-    CellReply reply = CellReply::load_fail({}, consumer + " cannot load the artifact: " + first_line(e.what()));
+    CellReply reply = CellReply::load_fail({}, consumer + " cannot load the artifact: " + informative_line(e.what()));
     reply.timing = {{"load_ms", ms(t0, Clock::now())}};
     return reply.to_json();
   }
@@ -95,10 +104,18 @@ json evaluate(const std::string& consumer, const json& req) {
   c10::InferenceMode guard;
   std::vector<double> times;
   at::Tensor out;
-  for (int i = 0; i < repeats; ++i) {
-    const auto s = Clock::now();
-    out = run(args);
-    times.push_back(ms(s, Clock::now()));
+  try {
+    for (int i = 0; i < repeats; ++i) {
+      const auto s = Clock::now();
+      out = run(args);
+      times.push_back(ms(s, Clock::now()));
+    }
+  } catch (const std::exception& e) {  // it loads and does not run: the cell's finding, not a worker fault
+    CellReply reply;
+    reply.verdict = Verdict::Error;
+    reply.error = consumer + ": the artifact loads but does not run: " + informative_line(e.what());
+    reply.timing = {{"load_ms", ms(t0, t1)}};
+    return reply.to_json();
   }
   const auto t2 = Clock::now();
   std::sort(times.begin(), times.end());

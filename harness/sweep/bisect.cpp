@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <set>
 
 #include "harness/convert/published.hpp"
@@ -45,6 +46,7 @@ struct Prober {
   const BisectRequest& req;
   std::string held;  // the release held on the other side
   bool hold_producer;
+  const Consumer* own;  // a check of the producer's own model (cpp-export, ...): no release is held
   const std::function<void(const std::string&)>& log;
   std::map<std::string, BisectProbe> done;
   std::vector<BisectProbe> order;
@@ -54,13 +56,14 @@ struct Prober {
     const auto t0 = Clock::now();
     BisectProbe p{release, "", "", "", 0};
     try {
-      for (auto& v : {release, held}) install_release(pins, v, log);
+      install_release(pins, release, log);
+      if (!own) install_release(pins, held, log);
       Plan plan;
       plan.specs = {spec};
       const Release x{release, pins.extras_for(release), pins.find(release) ? pins.find(release)->reason : "not pinned: installed on demand"};
-      const Release h{held, pins.extras_for(held), pins.find(held) ? pins.find(held)->reason : "not pinned: installed on demand"};
+      const Release h{own ? release : held, pins.extras_for(own ? release : held), pins.find(held) ? pins.find(held)->reason : "not pinned: installed on demand"};
       plan.producers = {hold_producer ? h : x};
-      plan.consumers = {release_consumer(hold_producer ? x : h)};
+      plan.consumers = {own ? *own : release_consumer(hold_producer ? x : h)};
       plan.dtypes = {req.dtype};
       build_plan(plan, Shard{});
       SweepOptions opts;
@@ -150,7 +153,12 @@ BisectOutcome bisect(const Pins& pins, const std::vector<Spec>& catalogue, Store
   BisectOutcome o;
   const bool hold_producer = req.consumer.empty();
   const std::string held = hold_producer ? (req.producer.empty() ? req.good.str() : req.producer) : req.consumer;
-  if (!Version::parse(held) || !is_published(*Version::parse(held)))
+  // A check of the producer's own model (docs/DEPLOYMENT.md) holds no
+  // release: each probe is one release's own cell of that check.
+  std::optional<Consumer> own;
+  for (auto& c : own_model_consumers(pins))
+    if (c.name == held && !hold_producer) own = select_consumers(pins, {held}).front();
+  if (!own && (!Version::parse(held) || !is_published(*Version::parse(held))))
     throw Error(fmt::format("x-transformers has no release '{}' to hold (matrix/published.txt)", held));
   o.mode = (hold_producer ? "producer " : "consumer ") + held;
   std::vector<std::string> cands;
@@ -160,7 +168,7 @@ BisectOutcome bisect(const Pins& pins, const std::vector<Spec>& catalogue, Store
   if (log) log(fmt::format("bisecting {} ({}), {} releases from {} to {}", spec.name, o.mode, cands.size(),
                            req.good.str(), req.bad.str()));
 
-  Prober prober{pins, spec, store, req, held, hold_producer, log, {}, {}};
+  Prober prober{pins, spec, store, req, held, hold_producer, own ? &*own : nullptr, log, {}, {}};
   const BisectProbe good = prober.probe(cands.front());
   const BisectProbe bad = prober.probe(cands.back());
   auto finish = [&] {

@@ -105,11 +105,13 @@ TEST_CASE("a release failing on its own spec is ERROR, never UNSUPPORTED", "[rel
 TEST_CASE("pt and safetensors cells live side by side in one matrix", "[release]") {
   test::TempDir state;
   const std::string db = " --db '" + (state / "m.db").string() + "'";
+  // The readers only: the checks of a producer's own model read its .pt alone.
+  const std::string readers = " --consumer 1.31.1,1.31.4,cpp-native";
   const json first = sweep(state.path, "--release 1.31.1,1.31.4 --spec decoder-absolute --dtype float32 "
-                                       "--checkpoint pt --no-progress" + db);
+                                       "--checkpoint pt --no-progress" + readers + db);
   CHECK(first["evaluated"] == 6);  // 2 producers x 3 consumers
   const json both = sweep(state.path, "--release 1.31.1,1.31.4 --spec decoder-absolute --dtype float32 "
-                                      "--checkpoint pt,safetensors --no-progress" + db);
+                                      "--checkpoint pt,safetensors --no-progress" + readers + db);
   CHECK(both["reused"] == 6);      // the pt cells, as recorded
   CHECK(both["evaluated"] == 6);   // the safetensors cells are new
   Store store((state / "m.db").string(), false);

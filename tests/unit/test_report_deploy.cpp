@@ -41,8 +41,8 @@ TEST_CASE("the deploy section groups the failing cells of own-model consumers wi
   CHECK(md.find("| cpp-export | 5 | 3 | 0 | 0 | 1 | 0 | 1 | 0 |") != std::string::npos);
   // One row for the three releases without a cache (the version is R), as a range.
   CHECK(md.find("| decode-cache | UNSUPPORTED | x-transformers R has no key-value cache | 0.28.4 – 1.19.1 | "
-                "decoder-rotary float32 |") != std::string::npos);
-  CHECK(md.find("| cpp-export | ERROR | torch.export: R does not export decoder-rotary: GuardOnDataDependentSymNode | "
+                "decoder-rotary (float32) |") != std::string::npos);
+  CHECK(md.find("| cpp-export | ERROR | torch.export: R does not export S: GuardOnDataDependentSymNode | "
                 "1.0.4 |") != std::string::npos);
   CHECK(md.find("| cpp-export | DRIFT | nmse 0.4 | 1.19.1 |") != std::string::npos);
   CHECK(md.find("2.31.10 |") == std::string::npos);  // the reader's LOAD_FAIL cells are not own-model checks
