@@ -63,9 +63,18 @@ std::string evidence(const CellResult& c) {
   return "";
 }
 
+// The checks of a producer's own model (docs/DEPLOYMENT.md).
+const std::vector<std::string> kOwnModelConsumers = {"decode-cache", "cpp-native-decode", "cpp-torchscript",
+                                                      "cpp-export"};
+
+bool own_model_check(const std::string& consumer) {
+  return std::find(kOwnModelConsumers.begin(), kOwnModelConsumers.end(), consumer) != kOwnModelConsumers.end();
+}
+
 std::string eras(const ReportData& d) {
   std::map<std::string, VerdictCounts> by_era;
-  for (auto& r : d.current) ++by_era[era_of(r.cell.key.producer)][static_cast<int>(r.cell.verdict)];
+  for (auto& r : d.current)  // the readers: the own-model checks have their section (deploy)
+    if (!own_model_check(r.cell.key.consumer)) ++by_era[era_of(r.cell.key.producer)][static_cast<int>(r.cell.verdict)];
   std::string o = provenance(d) + "| producer era" + verdict_header() + "\n|---|" + verdict_rule() + "\n";
   for (auto& [era, c] : by_era) put(o, "| {} |{}\n", md(era), counts_row(c));
   return o;
@@ -122,10 +131,6 @@ std::string native(const ReportData& d) {
   return o;
 }
 
-// The checks of a producer's own model (docs/DEPLOYMENT.md).
-const std::vector<std::string> kOwnModelConsumers = {"decode-cache", "cpp-native-decode", "cpp-torchscript",
-                                                      "cpp-export"};
-
 // "0.28.4 - 1.19.1, 2.31.10": `some` as runs of consecutive releases of `all` (release order).
 std::string release_ranges(const std::vector<std::string>& all, const std::set<std::string>& some) {
   std::string o;
@@ -151,8 +156,7 @@ std::string deploy(const ReportData& d) {
   std::map<std::tuple<std::string, int, std::string>, Finding> findings;
   for (auto& r : d.current) {
     const CellResult& c = r.cell;
-    if (std::find(kOwnModelConsumers.begin(), kOwnModelConsumers.end(), c.key.consumer) == kOwnModelConsumers.end())
-      continue;
+    if (!own_model_check(c.key.consumer)) continue;
     ++counts[c.key.consumer][static_cast<int>(c.verdict)];
     producers[c.key.consumer].insert(c.key.producer);
     if (verdict_passes(c.verdict)) continue;

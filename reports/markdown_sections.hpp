@@ -1,7 +1,8 @@
 #pragma once
 // Figures that the project's docs state about the matrix, as Markdown
 // sections generated from the store, never typed by hand:
-//   eras    verdict counts by the producer's major version, all consumers
+//   eras    verdict counts by the producer's major version, every reader
+//           (releases, cpp-native; not the own-model checks)
 //   pairs   neighbouring releases (A -> B): what B makes of A's checkpoints,
 //           the common verdict and every exception with its figure or key
 //   native  cpp-native's verdicts by dtype and checkpoint format
