@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
+import tomllib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECTION = "## C++ consumers vs Python eager"
@@ -40,7 +41,7 @@ DEPLOY = ["cpp-torchscript", "cpp-export"]
 
 
 def fixtures(xcompat, specs_file, release):
-    out = subprocess.run([xcompat, "fixtures", "--json", "--specs-file", specs_file, "--release", release],
+    out = subprocess.run([xcompat, "fixtures", "--json", "--specs-file", specs_file, "--release", release, "--dtype", "float32"],
                          check=True, capture_output=True, text=True).stdout
     rows = json.loads(out)["fixtures"]
     bad = [r for r in rows if r["state"] != "fixture"]
@@ -108,10 +109,25 @@ def artifact_dir(fixture_dir, consumer):
     return max(found)[1]
 
 
+def pins_tolerance():
+    """tolerance(spec, consumer): matrix/pins.toml's float32 policy with its
+    overrides, as the sweep applies them (Pins::tolerance_for)."""
+    pins = tomllib.load(open(os.path.join(ROOT, "matrix", "pins.toml"), "rb"))
+    base = {k: pins["tolerance"]["float32"][k] for k in ("rtol", "atol", "nmse")}
+
+    def tolerance(spec, consumer):
+        for wanted in (spec, "*"):
+            for o in pins.get("override", []):
+                if o["spec"] == wanted and o["consumer"] == consumer and o.get("dtype", "float32") == "float32":
+                    return {k: o[k] for k in ("rtol", "atol", "nmse")}
+        return base
+    return tolerance
+
+
 def evaluate_request(fixture, tolerance, consumer="python"):
     meta = json.load(open(os.path.join(fixture["dir"], "meta.json")))
     req = {"op": "evaluate", "spec": meta["spec"], "fixture_dir": fixture["dir"], "checkpoint": "model.safetensors",
-           "tolerance": tolerance}
+           "tolerance": tolerance(fixture["spec"], consumer)}
     if consumer in DEPLOY:
         req["artifact_dir"] = artifact_dir(fixture["dir"], consumer)
     return req
@@ -166,7 +182,7 @@ def main():
     if args.repeats < 10:
         sys.exit("bench_native: --repeats must be at least 10")
     releases = args.release or ["2.31.10"]
-    tolerance = {"rtol": 1.3e-6, "atol": 1e-5, "nmse": 1e-9}
+    tolerance = pins_tolerance()
 
     load_before = os.getloadavg()[0]
     rows, decode_rows = [], []
@@ -186,7 +202,7 @@ def main():
             steps = min(args.decode_steps, int(spec["seq_len"]) - 1)
             meta = json.load(open(os.path.join(fx["dir"], "meta.json")))
             decode = {"op": "decode_parity", "spec": meta["spec"], "fixture_dir": fx["dir"], "steps": steps,
-                      "checkpoint": "model.safetensors", "tolerance": tolerance}
+                      "checkpoint": "model.safetensors", "tolerance": tolerance(fx["spec"], "decode-cache")}
             d = measure_pair([("python", [args.xcompat, "worker", "--release", release]),
                               ("cpp-native", [args.xcompat, "worker", "--consumer", "cpp-native"])],
                              fx, tolerance, 1, args.rounds, request=lambda name: decode)

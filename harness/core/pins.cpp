@@ -45,8 +45,10 @@ const Release* Pins::find(const std::string& version) const {
 
 Tolerance Pins::tolerance_for(const std::string& spec, const std::string& consumer,
                               const std::string& dtype) const {
-  for (auto& o : overrides)
-    if (o.spec == spec && o.consumer == consumer) return o.tolerance;
+  // A spec's own override first, then one for every spec of the consumer.
+  for (const char* wanted : {spec.c_str(), "*"})
+    for (auto& o : overrides)
+      if (o.spec == wanted && o.consumer == consumer && (o.dtype.empty() || o.dtype == dtype)) return o.tolerance;
   auto it = tolerances.find(dtype);
   return it != tolerances.end() ? it->second : Tolerance{};
 }
@@ -162,12 +164,18 @@ static Pins load_pins_checked(const std::filesystem::path& path) {
   const json override_list = j.value("override", json::array());
   for (auto& o : override_list) {
     const std::string entry = where + " [[override]]";
-    require_known_fields(o, {"spec", "consumer", "rtol", "atol", "nmse", "reason"}, entry);
+    require_known_fields(o, {"spec", "consumer", "dtype", "rtol", "atol", "nmse", "reason"}, entry);
     ToleranceOverride ov;
     ov.spec = require_string(o, "spec", entry);
-    require_spec_name(ov.spec, entry);
+    if (ov.spec != "*") require_spec_name(ov.spec, entry);
     ov.consumer = require_string(o, "consumer", entry);
-    if (ov.consumer != "cpp-native") require_release_name(ov.consumer, entry + " consumer (a release or cpp-native)");
+    static const std::set<std::string> kOtherConsumers = {"cpp-native", "decode-cache", "cpp-native-decode",
+                                                          "cpp-torchscript", "cpp-export"};
+    if (!kOtherConsumers.count(ov.consumer))
+      require_release_name(ov.consumer, entry + " consumer (a release, cpp-native or an own-model check)");
+    ov.dtype = o.value("dtype", "");
+    if (!ov.dtype.empty() && ov.dtype != "float32" && ov.dtype != "bfloat16")
+      throw Error(entry + ": dtype " + ov.dtype + " is not float32 or bfloat16");
     try {
       ov.tolerance = Tolerance::from_json(o);
     } catch (const Error& e) {

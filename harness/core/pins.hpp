@@ -30,7 +30,9 @@ struct Tolerance {
 };
 
 struct ToleranceOverride {
-  std::string spec, consumer;
+  std::string spec;      // a spec name, or "*": every spec of the consumer
+  std::string consumer;  // a release, cpp-native, or an own-model check (cpp-export, ...)
+  std::string dtype;     // empty: every dtype
   Tolerance tolerance;
 };
 

@@ -71,6 +71,28 @@ TEST_CASE("an override applies to its (spec, consumer) only and carries its reas
   CHECK(pins.tolerance_for("t", "cpp-native", "float32").rtol == Approx(1e-6));
 }
 
+TEST_CASE("an override for every spec of a consumer, narrowed to a dtype, yields to a spec's own", "[unit]") {
+  test::TempDir dir;
+  {
+    std::ofstream f(dir / "pins.toml");
+    f << "torch = \"2.13.0\"\n[tolerance.float32]\nrtol = 1e-6\natol = 1e-5\nnmse = 1e-9\n"
+         "[tolerance.bfloat16]\nrtol = 1.6e-2\natol = 1e-5\nnmse = 1e-4\n[[release]]\nversion = \"1.0.0\"\n"
+         "[[override]]\nspec = \"*\"\nconsumer = \"cpp-export\"\ndtype = \"float32\"\nrtol = 1e-4\natol = 1e-4\n"
+         "nmse = 1e-9\nreason = \"compiled kernels\"\n"
+         "[[override]]\nspec = \"s\"\nconsumer = \"cpp-export\"\nrtol = 1e-3\natol = 1e-3\nnmse = 1e-9\n"
+         "reason = \"this one spec\"\n";
+  }
+  Pins pins = load_pins(dir / "pins.toml");
+  CHECK(pins.tolerance_for("t", "cpp-export", "float32").reason == "compiled kernels");
+  CHECK(pins.tolerance_for("t", "cpp-export", "bfloat16").rtol == Approx(1.6e-2));  // the dtype's own: not narrowed to
+  CHECK(pins.tolerance_for("s", "cpp-export", "float32").reason == "this one spec");
+  CHECK(pins.tolerance_for("t", "cpp-torchscript", "float32").reason.empty());
+  // The shipped pins: AOTInductor's float32 cells carry their reason.
+  const Pins shipped = load_pins(project_root() / "matrix" / "pins.toml");
+  CHECK(shipped.tolerance_for("decoder-rotary", "cpp-export", "float32").reason.find("AOTInductor") == 0);
+  CHECK(shipped.tolerance_for("decoder-rotary", "cpp-native", "float32").reason.empty());
+}
+
 namespace {
 // A one-spec catalogue with `line` added to the spec's table (or replacing its name).
 std::string spec_file(const std::string& name, const std::string& extra, const std::string& layers = "dim = 32, depth = 2, heads = 4") {
