@@ -24,9 +24,11 @@ Tensor merge_heads(const Tensor& t) {
 
 Attention::Attention(AttentionOptions o) : options(o) {
   const int64_t inner = o.dim_head * o.heads;
+  // k_dim = v_dim = dim_head * kv_heads (kv_heads = default(kv_heads, heads))
+  const int64_t kv_inner = o.dim_head * (o.kv_heads > 0 ? o.kv_heads : o.heads);
   to_q = register_module("to_q", std::make_shared<Linear>(o.dim, inner, false));
-  to_k = register_module("to_k", std::make_shared<Linear>(o.dim, inner, false));
-  to_v = register_module("to_v", std::make_shared<Linear>(o.dim, inner, false));
+  to_k = register_module("to_k", std::make_shared<Linear>(o.dim, kv_inner, false));
+  to_v = register_module("to_v", std::make_shared<Linear>(o.dim, kv_inner, false));
   if (o.num_mem_kv > 0) {
     mem_k = register_parameter("mem_k", torch::zeros({o.heads, o.num_mem_kv, o.dim_head}));
     mem_v = register_parameter("mem_v", torch::zeros({o.heads, o.num_mem_kv, o.dim_head}));
@@ -47,9 +49,10 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
   const bool has_context = in.context.defined();
   const Tensor& kv_input = has_context ? in.context : x;
 
+  const int64_t kvh = o.kv_heads > 0 ? o.kv_heads : h;
   Tensor q = split_heads(to_q->forward(x), h);
-  Tensor k = split_heads(to_k->forward(kv_input), h);
-  Tensor v = split_heads(to_v->forward(kv_input), h);
+  Tensor k = split_heads(to_k->forward(kv_input), kvh);
+  Tensor v = split_heads(to_v->forward(kv_input), kvh);
 
   // value residual (add_value_residual): mix in the first self-attention's values
   Tensor orig_values = v;
@@ -77,6 +80,11 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
     }
     *in.cache_k = k;
     *in.cache_v = v;
+  }
+  if (kvh < h) {
+    // Attend: repeat(t, 'b kvh n d -> b (r kvh) n d', r = heads // kv_heads): the groups tile
+    k = k.repeat({1, h / kvh, 1, 1});
+    v = v.repeat({1, h / kvh, 1, 1});
   }
   trace(t, path + ".q", q);
   trace(t, path + ".k", k);
@@ -114,6 +122,7 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
   const double scale = std::pow(static_cast<double>(o.dim_head), -0.5);
   Tensor sim = torch::einsum("b h i d, b h j d -> b h i j", {q, k}) * scale;
   if (in.rel_pos) sim = sim + in.rel_pos(i, j);
+  if (o.softclamp_logits) sim = (sim / o.logit_softclamp_value).tanh() * o.logit_softclamp_value;  // softclamp(sim, value)
   if (keep.defined()) sim = sim.masked_fill(keep.logical_not(), kMaskValue);
   if (o.causal) {
     const int64_t si = sim.size(-2), sj = sim.size(-1);

@@ -19,9 +19,12 @@ struct AttentionOptions {  // Attention(dim, dim_head = 64, heads = 8, causal = 
   int64_t dim = 0;
   int64_t dim_head = 64;
   int64_t heads = 8;
+  int64_t kv_heads = 0;  // grouped-query attention: keys / values with fewer heads (0: heads)
   bool causal = false;
   int64_t num_mem_kv = 0;
   bool learned_value_residual_mix = false;
+  bool softclamp_logits = false;        // Attend: sim = tanh(sim / value) * value, after the bias, before masks
+  double logit_softclamp_value = 50.0;
   // how the producing release computes it
   bool rotate_values = false;            // !kRotaryKeysOnly
   bool rotary_interleaved = true;        // kRotaryInterleaved

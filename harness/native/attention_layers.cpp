@@ -52,6 +52,9 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   base.dim_head = dim_head;
   base.heads = o.heads;
   base.num_mem_kv = o.attn_num_mem_kv;
+  base.kv_heads = o.attn_kv_heads.value_or(0);
+  base.softclamp_logits = o.attn_softclamp_logits;
+  base.logit_softclamp_value = o.attn_logit_softclamp_value;
   base.rotate_values = o.rotary_pos_emb && (!ctx.is_new(kRotaryKeysOnly) || o.rotary_embed_values);
   base.rotary_interleaved = ctx.is_new(kRotaryInterleaved);
   base.key_padding_mask_only = era_of(kKeyPaddingMaskOnly, ctx.release);
@@ -66,7 +69,7 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   for (int64_t d = 0; d < o.depth; ++d) {
     types.push_back('a');
     if (o.cross_attend) types.push_back('c');
-    types.push_back('f');
+    if (!o.only_attn) types.push_back('f');  // default_block = tuple(filter(not_equals('f'), default_block))
   }
 
   // Before 1.15.0 TransformerWrapper.norm, an nn.LayerNorm whatever the
@@ -87,7 +90,12 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
     auto slot = layers->add(std::to_string(ind), std::make_shared<Container>());
     auto norms = slot->add("0", std::make_shared<Container>());
     if (o.pre_norm) L.pre_branch_norm = norms->add("0", make_norm(kind, o.dim, ctx));
-    if (!o.pre_norm) {
+    // post_branch_norm = norm_fn() if sandwich_norm else None (0.28.4 - 2.31.10)
+    if (o.sandwich_norm) L.post_branch_norm = norms->add("1", make_norm(kind, o.dim, ctx));
+    if (o.pre_and_post_norm) {
+      // post_main_norm = norm_fn() if (not pre_norm or self.pre_and_post_norm)
+      L.post_main_norm = norms->add("2", make_norm(kind, o.dim, ctx));
+    } else if (!o.pre_norm) {
       // Before 1.15.0 a post-norm model's last layer had no post-main norm:
       // TransformerWrapper.norm stood in for it. The history renames it here.
       const bool wrapper_norm = wrapper_norm_ends && is_last;
@@ -109,7 +117,9 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
     layer_list.push_back(L);
   }
 
-  if (o.pre_norm && wrapper_norm_ends) {
+  if (o.pre_and_post_norm) {
+    // pre_norm_has_final_norm = False: final_norm is Identity()
+  } else if (o.pre_norm && wrapper_norm_ends) {
     // TransformerWrapper.norm = nn.LayerNorm(dim), whatever the layers' norm class (key map: `norm.` -> `attn_layers.final_norm.`)
     final_norm = register_module("final_norm", std::make_shared<LayerNorm>(LayerNormOptions::torch_layer_norm(o.dim)));
   } else if (o.pre_norm) {
@@ -153,6 +163,7 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
       out = r.out;
       if (L.type == 'a' && !first_values.defined()) first_values = r.values;
     }
+    if (L.post_branch_norm) out = L.post_branch_norm->forward(out);
     x = out + residual;  // Residual: x + residual
     if (L.post_main_norm) x = L.post_main_norm->forward(x);
     trace(t, lp, x);

@@ -33,11 +33,17 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   std::optional<int64_t> rotary_emb_dim;
   bool rotary_embed_values = false;  // attn_rotary_embed_values (1.20.0 - 1.44.x): rotate the values too
   bool pre_norm = true;
+  bool sandwich_norm = false;  // a norm on each branch's output too (layers.<i>.0.1), pre-norm only
+  bool pre_and_post_norm = false;  // a post-main norm on every layer too, and no final norm (2.31.10)
+  bool only_attn = false;          // no feed-forward blocks (2.31.10)
+  bool attn_softclamp_logits = false;
+  double attn_logit_softclamp_value = 50.0;
   bool add_value_residual = false;
   std::optional<bool> learned_value_residual_mix;  // unset: the release's default
   // routed keyword arguments: attn_* and ff_*
   int64_t attn_dim_head = 64;
   int64_t attn_num_mem_kv = 0;
+  std::optional<int64_t> attn_kv_heads;  // attn_kv_heads, or 1 with attn_one_kv_head
   FeedForwardOptions ff;
 
   // TransformerWrapper leaves out its absolute positional embedding when the
@@ -67,6 +73,7 @@ class AttentionLayers : public torch::nn::Module {
   struct Layer {
     char type;                          // 'a', 'c', 'f'
     std::shared_ptr<Norm> pre_branch_norm;  // layers.<i>.0.0
+    std::shared_ptr<Norm> post_branch_norm;  // layers.<i>.0.1 (sandwich_norm)
     std::shared_ptr<Norm> post_main_norm;   // layers.<i>.0.2
     std::shared_ptr<Attention> attention;   // layers.<i>.1 ('a', 'c')
     std::shared_ptr<FeedForward> feedforward;  // layers.<i>.1 ('f')

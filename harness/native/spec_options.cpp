@@ -27,6 +27,26 @@ double as_number(const json& v, const std::string& name) {
 // Accepted and without effect on an eval-mode forward pass.
 void no_forward_effect(const json& v, const std::string& name) { (void)as_number(v, name); }
 
+// Grouped-query attention (kv_heads, and one_kv_head as kv_heads = 1) as the
+// pins from 1.19.1 to 2.31.10 compute it; before, one_kv_head was computed
+// otherwise (1.14.0, 1.15.0) and kv_heads appears somewhere after 1.15.0,
+// not bisected: never guessed.
+void require_grouped_query_release(const ReleaseContext& ctx, const std::string& name) {
+  if (ctx.release < ReleaseVersion{1, 19, 1})
+    throw NativeUnsupported("layers argument '" + name + "' for release " + ctx.release.str() +
+                            " (grouped-query attention is measured from 1.19.1; one_kv_head was computed otherwise "
+                            "in 1.14.0 - 1.15.0, and kv_heads appears somewhere in 1.15.1 - 1.19.1)");
+}
+
+// An argument measured from the pin `from` on, which appears somewhere in
+// `appears` (not bisected): before `from` it is UNSUPPORTED, never guessed.
+void require_measured_from(const ReleaseContext& ctx, ReleaseVersion from, const std::string& name,
+                           const std::string& appears) {
+  if (ctx.release < from)
+    throw NativeUnsupported("argument '" + name + "' for release " + ctx.release.str() + " (measured from " +
+                            from.str() + "; it appears somewhere in " + appears + ")");
+}
+
 using LayersSetter = std::function<void(const json&, AttentionLayersOptions&, const ReleaseContext&)>;
 using WrapperSetter = std::function<void(const json&, TransformerWrapperOptions&, const ReleaseContext&)>;
 
@@ -45,6 +65,27 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
       {"rotary_pos_emb", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.rotary_pos_emb = as_bool(v, "rotary_pos_emb"); }},
       {"rotary_emb_dim", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.rotary_emb_dim = as_int(v, "rotary_emb_dim"); }},
       {"pre_norm", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.pre_norm = as_bool(v, "pre_norm"); }},
+      {"sandwich_norm", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.sandwich_norm = as_bool(v, "sandwich_norm"); }},
+      {"pre_and_post_norm",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {2, 31, 10}, "pre_and_post_norm", "2.30.6 - 2.31.10");
+         o.pre_and_post_norm = as_bool(v, "pre_and_post_norm");
+       }},
+      {"only_attn",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {2, 31, 10}, "only_attn", "2.30.6 - 2.31.10");
+         o.only_attn = as_bool(v, "only_attn");
+       }},
+      {"attn_softclamp_logits",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {1, 42, 17}, "attn_softclamp_logits", "1.31.5 - 1.42.17");
+         o.attn_softclamp_logits = as_bool(v, "attn_softclamp_logits");
+       }},
+      {"attn_logit_softclamp_value",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {1, 42, 17}, "attn_logit_softclamp_value", "1.31.5 - 1.42.17");
+         o.attn_logit_softclamp_value = as_number(v, "attn_logit_softclamp_value");
+       }},
       {"add_value_residual",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
          o.add_value_residual = as_bool(v, "add_value_residual");
@@ -65,6 +106,19 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.learned_value_residual_mix = as_bool(v, "learned_value_residual_mix"); }},
       {"attn_dim_head", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.attn_dim_head = as_int(v, "attn_dim_head"); }},
       {"attn_num_mem_kv", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.attn_num_mem_kv = as_int(v, "attn_num_mem_kv"); }},
+      {"attn_kv_heads",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_grouped_query_release(ctx, "attn_kv_heads");
+         if (o.attn_kv_heads) throw NativeUnsupported("attn_kv_heads together with attn_one_kv_head (the releases assert against it)");
+         o.attn_kv_heads = as_int(v, "attn_kv_heads");
+       }},
+      {"attn_one_kv_head",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_grouped_query_release(ctx, "attn_one_kv_head");
+         if (!as_bool(v, "attn_one_kv_head")) return;
+         if (o.attn_kv_heads) throw NativeUnsupported("attn_kv_heads together with attn_one_kv_head (the releases assert against it)");
+         o.attn_kv_heads = 1;
+       }},
       {"ff_mult", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.ff.mult = as_number(v, "ff_mult"); }},
       {"ff_glu", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.ff.glu = as_bool(v, "ff_glu"); }},
       {"ff_swish", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.ff.swish = as_bool(v, "ff_swish"); }},
@@ -107,6 +161,11 @@ const std::map<std::string, WrapperSetter>& wrapper_arguments() {
            throw NativeUnsupported("wrapper argument 'to_logits' = " + v.dump() + " (only {module = \"Linear\", bias = ...})");
          o.to_logits_bias = v.value("bias", true);
        }},
+      {"logits_dim",
+       [](const json& v, TransformerWrapperOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {1, 14, 0}, "logits_dim", "1.0.5 - 1.14.0");
+         o.logits_dim = as_int(v, "logits_dim");
+       }},
       {"tie_embedding_scale",
        [](const json& v, TransformerWrapperOptions& o, const ReleaseContext& ctx) {
          if (!ctx.is_new(kTiedLogitsScaled))
@@ -122,6 +181,12 @@ const std::map<std::string, WrapperSetter>& wrapper_arguments() {
 void check_layers(const AttentionLayersOptions& o, const std::string& where) {
   if (o.dim <= 0 || o.depth <= 0 || o.heads <= 0) throw NativeUnsupported(where + " without a positive dim, depth and heads");
   if (o.use_scalenorm && o.use_rmsnorm) throw NativeUnsupported("use_scalenorm together with use_rmsnorm");
+  if (o.attn_softclamp_logits && o.attn_logit_softclamp_value <= 0)
+    throw NativeUnsupported("attn_logit_softclamp_value <= 0 (the releases assert it is positive)");
+  if (o.pre_and_post_norm && (!o.pre_norm || o.sandwich_norm))
+    throw NativeUnsupported("pre_and_post_norm with pre_norm = false or sandwich_norm (not measured)");
+  if (o.sandwich_norm && !o.pre_norm)
+    throw NativeUnsupported("sandwich_norm without pre_norm (every release asserts against it)");
   if (o.alibi_pos_bias && o.rel_pos_bias) throw NativeUnsupported("alibi_pos_bias together with rel_pos_bias");
   if (o.attn_num_mem_kv > 0 && (o.alibi_pos_bias || o.rel_pos_bias))
     throw NativeUnsupported(
@@ -129,6 +194,11 @@ void check_layers(const AttentionLayersOptions& o, const std::string& where) {
         "and is not measured)");
   if (o.alibi_num_heads && (*o.alibi_num_heads <= 0 || *o.alibi_num_heads > o.heads))
     throw NativeUnsupported("alibi_num_heads outside 1 .. heads");
+  if (o.attn_kv_heads && (*o.attn_kv_heads <= 0 || o.heads % *o.attn_kv_heads != 0))
+    throw NativeUnsupported("attn_kv_heads that does not divide heads (the releases assert divisible_by(heads, kv_heads))");
+  if (o.attn_kv_heads && *o.attn_kv_heads < o.heads && (o.attn_num_mem_kv > 0 || o.add_value_residual))
+    throw NativeUnsupported("grouped-query attention together with memory key / values or a value residual "
+                            "(their shapes with kv_heads changed between releases and are not measured)");
   if (o.add_value_residual && o.cross_attend)
     throw NativeUnsupported("add_value_residual with cross-attention (its cross-attention mix changed at 1.44.x and is not measured)");
   if (o.ff.mult <= 0 || o.attn_dim_head <= 0 || o.attn_num_mem_kv < 0) throw NativeUnsupported(where + " with a non-positive width");
@@ -139,6 +209,8 @@ void check_wrapper(const TransformerWrapperOptions& o, const AttentionLayersOpti
   if (o.max_seq_len <= 0 && o.use_abs_pos_emb && !layers.has_pos_emb())
     throw NativeUnsupported(where + " with max_seq_len 0 (its meaning changed)");
   if (o.num_memory_tokens < 0) throw NativeUnsupported(where + " with negative num_memory_tokens");
+  if (o.logits_dim && (*o.logits_dim <= 0 || o.tie_embedding))
+    throw NativeUnsupported(where + " with logits_dim together with tie_embedding, or not positive");
 }
 
 void apply_layers_argument(const std::string& key, const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx,

@@ -13,7 +13,7 @@ TransformerWrapper::TransformerWrapper(TransformerWrapperOptions o, AttentionLay
     pos_emb = register_module("pos_emb", std::make_shared<AbsolutePositionalEmbedding>(dim, o.max_seq_len));
   attn_layers = register_module("attn_layers", std::make_shared<AttentionLayers>(layers_opts, ctx));
   if (o.to_logits && !o.tie_embedding)
-    to_logits = register_module("to_logits", std::make_shared<Linear>(dim, o.num_tokens, o.logits_bias));
+    to_logits = register_module("to_logits", std::make_shared<Linear>(dim, o.logits_dim.value_or(o.num_tokens), o.logits_bias));
 }
 
 Tensor TransformerWrapper::forward(const Tensor& ids, const Tensor& mask_in, const Tensor& context, const Tensor& context_mask,

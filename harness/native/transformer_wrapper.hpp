@@ -20,6 +20,7 @@ struct TransformerWrapperOptions {  // TransformerWrapper(num_tokens, max_seq_le
   std::optional<bool> to_logits_bias;  // to_logits = nn.Linear(dim, num_tokens, bias = ...) given (from 1.42.8)
   bool tied_logits_scaled = false;  // kTiedLogitsScaled
   std::optional<double> tie_embedding_scale;  // given (from 2.30.5); else dim ** -0.5 when scaled
+  std::optional<int64_t> logits_dim;          // logits_dim = default(logits_dim, num_tokens) (from 1.14.0)
 };
 
 class TransformerWrapper : public torch::nn::Module {

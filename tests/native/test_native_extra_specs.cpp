@@ -17,10 +17,14 @@ TEST_CASE("specs outside the catalogue built from supported features match every
     ++checked[f.spec];
   }
   // every spec is exercised, the older ones by releases of several eras
-  CHECK(checked.size() == 5);
+  CHECK(checked.size() == 9);
   CHECK(checked["native-decoder-padded-alibi-postnorm"] >= 15);
   CHECK(checked["native-decoder-scalenorm-postnorm"] >= 15);
   CHECK(checked["native-xtransformer-mixed"] >= 15);
   CHECK(checked["native-encoder-rotary-memory"] >= 15);
   CHECK(checked["native-decoder-learned-value-residual"] >= 5);
+  CHECK(checked["native-decoder-sandwich"] == 17);  // every pin: sandwich_norm is as old as the pins
+  CHECK(checked["native-decoder-grouped-query"] >= 12);  // every pin from 1.19.1
+  CHECK(checked["native-decoder-softclamp"] >= 7);       // every pin from 1.42.17
+  CHECK(checked["native-decoder-only-attn"] >= 1);       // 2.31.10
 }

@@ -82,7 +82,7 @@ TEST_CASE("a release outside the port's range is UNSUPPORTED", "[native]") {
 }
 
 TEST_CASE("an argument the port does not handle is UNSUPPORTED, named", "[native]") {
-  CHECK(refusal(decoder_spec({{"sandwich_norm", true}}), "2.31.10") == "layers argument 'sandwich_norm'");
+  CHECK(refusal(decoder_spec({{"macaron", true}}), "2.31.10") == "layers argument 'macaron'");
   CHECK(refusal(decoder_spec({}, {{"l2norm_embed", true}}), "2.31.10") == "wrapper argument 'l2norm_embed'");
   CHECK(refusal(decoder_spec({{"attn_flash", true}}), "2.31.10") == "layers argument 'attn_flash'");
   CHECK(refusal(decoder_spec({{"heads", 4.5}}), "2.31.10").find("expected an integer") != std::string::npos);
@@ -112,6 +112,16 @@ TEST_CASE("combinations whose release semantics are not measured are UNSUPPORTED
   // rotary wider than a head (0.28.4 - 1.42.17 raise rotary_emb_dim to 32)
   CHECK(refusal(decoder_spec({{"rotary_pos_emb", true}, {"attn_dim_head", 16}}), "1.31.4").find("rotary") != std::string::npos);
   CHECK(refusal(decoder_spec({{"rotary_pos_emb", true}, {"attn_dim_head", 16}}), "2.31.10").empty());
+  // grouped-query attention: measured from 1.19.1; one_kv_head was computed otherwise in 1.14.0 - 1.15.0
+  CHECK(refusal(decoder_spec({{"attn_one_kv_head", true}}), "1.14.0").find("grouped-query") != std::string::npos);
+  CHECK(refusal(decoder_spec({{"attn_one_kv_head", true}}), "1.19.1").empty());
+  CHECK(refusal(decoder_spec({{"attn_kv_heads", 3}}), "2.31.10").find("divide") != std::string::npos);
+  CHECK(refusal(decoder_spec({{"attn_kv_heads", 2}, {"attn_num_mem_kv", 2}}), "2.31.10").find("grouped-query") !=
+        std::string::npos);
+  // sandwich_norm needs pre-norm, as every release asserts
+  CHECK(refusal(decoder_spec({{"sandwich_norm", true}, {"pre_norm", false}}), "2.31.10").find("sandwich_norm") !=
+        std::string::npos);
+  CHECK(refusal(decoder_spec({{"sandwich_norm", true}}), "0.28.4").empty());
 }
 
 TEST_CASE("a padding mask from a release inside an unbisected masking change is UNSUPPORTED at run time", "[native]") {
@@ -166,11 +176,11 @@ TEST_CASE("the cpp-native worker: hello, info, evaluate and an UNSUPPORTED reply
   }
 
   json spec = meta.at("spec");
-  spec["layers"]["sandwich_norm"] = true;
+  spec["layers"]["macaron"] = true;
   auto u = w.request({{"op", "evaluate"}, {"spec", spec}, {"fixture_dir", refs[0].dir}, {"tolerance", tol}}, timeout);
   REQUIRE(u.ok());
   CHECK(u.body.at("verdict") == "UNSUPPORTED");
-  CHECK(u.body.at("error") == "cpp-native does not support layers argument 'sandwich_norm'");
+  CHECK(u.body.at("error") == "cpp-native does not support layers argument 'macaron'");
 
   auto bad = w.request({{"op", "evaluate"}, {"spec", meta.at("spec")}, {"fixture_dir", "/nonexistent"}, {"tolerance", tol}}, timeout);
   CHECK(bad.fault == WorkerFault::Exception);  // an error, not a verdict
