@@ -194,8 +194,8 @@ int main(int argc, char** argv) {
   bis->add_option("--bad", bargs.bad, "a later release where it does not")->required();
   bis->add_option("--producer", bargs.producer, "hold the checkpoint's release (default: --good); the loader walks");
   bis->add_option("--consumer", bargs.consumer,
-                  "hold the loading release, or name a check of the producer's own model (decode-cache, "
-                  "cpp-native-decode, cpp-torchscript, cpp-export); the checkpoint's release walks");
+                  "hold the loading release, or name cpp-native or a check of the producer's own model "
+                  "(decode-cache, cpp-native-decode, cpp-torchscript, cpp-export); the checkpoint's release walks");
   bis->add_option("--dtype", bargs.dtype, "float32 or bfloat16");
 
   auto* chk = app.add_subcommand("check", "the upgrade answer for your own checkpoint: does release B load it and compute the same?");

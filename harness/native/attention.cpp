@@ -33,6 +33,12 @@ Attention::Attention(AttentionOptions o) : options(o) {
     mem_k = register_parameter("mem_k", torch::zeros({o.heads, o.num_mem_kv, o.dim_head}));
     mem_v = register_parameter("mem_v", torch::zeros({o.heads, o.num_mem_kv, o.dim_head}));
   }
+  if (o.qk_norm && o.qk_norm_dim_scale) {
+    const double init = std::pow(static_cast<double>(o.dim_head), 0.25);  // replaced by the checkpoint's
+    qk_norm_q_scale = register_parameter("qk_norm_q_scale", torch::ones({o.heads, 1, o.dim_head}) * init);
+    qk_norm_k_scale = register_parameter("qk_norm_k_scale",
+                                         torch::ones({o.kv_heads > 0 ? o.kv_heads : o.heads, 1, o.dim_head}) * init);
+  }
   if (o.learned_value_residual_mix) {
     // nn.Sequential(nn.Linear(dim, heads), nn.Sigmoid(), Rearrange('b n h -> b h n 1'));
     // before per-head mixes nn.Linear(dim, 1), Rearrange('b n 1 -> b 1 n 1')
@@ -53,6 +59,21 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
   Tensor q = split_heads(to_q->forward(x), h);
   Tensor k = split_heads(to_k->forward(kv_input), kvh);
   Tensor v = split_heads(to_v->forward(kv_input), kvh);
+
+  if (o.qk_norm) {
+    // l2norm(t, groups): rearrange '... (g d) -> ... g d', F.normalize over d, back
+    auto l2norm = [&](const Tensor& t) {
+      auto shape = t.sizes().vec();
+      Tensor g = t.reshape({t.size(0), t.size(1), t.size(2), o.qk_norm_groups, t.size(3) / o.qk_norm_groups});
+      return torch::nn::functional::normalize(g, torch::nn::functional::NormalizeFuncOptions().p(2).dim(-1)).reshape(shape);
+    };
+    q = l2norm(q);
+    k = l2norm(k);
+    if (qk_norm_q_scale.defined()) {
+      q = q * qk_norm_q_scale;
+      k = k * qk_norm_k_scale;
+    }
+  }
 
   // value residual (add_value_residual): mix in the first self-attention's values
   Tensor orig_values = v;
@@ -119,7 +140,7 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
   if (keep.defined() && keep.dim() == 2) keep = keep.view({b, 1, 1, -1});
 
   // Attend
-  const double scale = std::pow(static_cast<double>(o.dim_head), -0.5);
+  const double scale = o.qk_norm && !o.qk_norm_dim_scale ? o.qk_norm_scale : std::pow(static_cast<double>(o.dim_head), -0.5);
   Tensor sim = torch::einsum("b h i d, b h j d -> b h i j", {q, k}) * scale;
   if (in.rel_pos) sim = sim + in.rel_pos(i, j);
   if (o.softclamp_logits) sim = (sim / o.logit_softclamp_value).tanh() * o.logit_softclamp_value;  // softclamp(sim, value)

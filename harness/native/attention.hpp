@@ -23,6 +23,13 @@ struct AttentionOptions {  // Attention(dim, dim_head = 64, heads = 8, causal = 
   bool causal = false;
   int64_t num_mem_kv = 0;
   bool learned_value_residual_mix = false;
+  // qk_norm: l2norm(q), l2norm(k) by groups before rotary, times the learned
+  // per-dimension scales with qk_norm_dim_scale; Attend's scale is then
+  // qk_norm_scale (dim_head ** -0.5 with the dimension scales).
+  bool qk_norm = false;
+  int64_t qk_norm_groups = 1;
+  double qk_norm_scale = 10.0;
+  bool qk_norm_dim_scale = false;
   bool softclamp_logits = false;        // Attend: sim = tanh(sim / value) * value, after the bias, before masks
   double logit_softclamp_value = 50.0;
   // how the producing release computes it
@@ -64,6 +71,7 @@ class Attention : public torch::nn::Module {
   AttentionOptions options;
   std::shared_ptr<Linear> to_q, to_k, to_v, to_out;
   Tensor mem_k, mem_v;
+  Tensor qk_norm_q_scale, qk_norm_k_scale;  // [heads | kv_heads, 1, dim_head] with qk_norm_dim_scale
   std::shared_ptr<Container> to_value_residual_mix;
   std::shared_ptr<Linear> value_residual_mix_proj;  // to_value_residual_mix.0
 };

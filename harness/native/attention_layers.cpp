@@ -54,6 +54,10 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   base.num_mem_kv = o.attn_num_mem_kv;
   base.kv_heads = o.attn_kv_heads.value_or(0);
   base.softclamp_logits = o.attn_softclamp_logits;
+  base.qk_norm = o.attn_qk_norm;
+  base.qk_norm_groups = o.attn_qk_norm_groups;
+  base.qk_norm_scale = o.attn_qk_norm_scale;
+  base.qk_norm_dim_scale = o.attn_qk_norm_dim_scale;
   base.logit_softclamp_value = o.attn_logit_softclamp_value;
   base.rotate_values = o.rotary_pos_emb && (!ctx.is_new(kRotaryKeysOnly) || o.rotary_embed_values);
   base.rotary_interleaved = ctx.is_new(kRotaryInterleaved);

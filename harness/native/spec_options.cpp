@@ -47,6 +47,14 @@ void require_measured_from(const ReleaseContext& ctx, ReleaseVersion from, const
                             from.str() + "; it appears somewhere in " + appears + ")");
 }
 
+// qk_norm as the port computes it (2.31.10's). Bisected with
+// `xcompat bisect --consumer cpp-native`: 1.0.3 computes it otherwise, 1.0.4
+// as the port; the per-dimension scales changed at 2.25.5 (before, Attend
+// kept qk_norm_scale; from 2.25.5 it is dim_head ** -0.5).
+constexpr ReleaseVersion kQkNormMeasuredFrom{1, 0, 4};
+const char* const kQkNormAppears = "0.28.4 - 1.0.3 in another form";
+constexpr ReleaseVersion kQkNormDimScaleFrom{2, 25, 5};
+
 using LayersSetter = std::function<void(const json&, AttentionLayersOptions&, const ReleaseContext&)>;
 using WrapperSetter = std::function<void(const json&, TransformerWrapperOptions&, const ReleaseContext&)>;
 
@@ -75,6 +83,27 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
          require_measured_from(ctx, {2, 31, 10}, "only_attn", "2.30.6 - 2.31.10");
          o.only_attn = as_bool(v, "only_attn");
+       }},
+      {"attn_qk_norm",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kQkNormMeasuredFrom, "attn_qk_norm", kQkNormAppears);
+         o.attn_qk_norm = as_bool(v, "attn_qk_norm");
+       }},
+      {"attn_qk_norm_groups",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kQkNormMeasuredFrom, "attn_qk_norm_groups", kQkNormAppears);
+         o.attn_qk_norm_groups = as_int(v, "attn_qk_norm_groups");
+       }},
+      {"attn_qk_norm_scale",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kQkNormMeasuredFrom, "attn_qk_norm_scale", kQkNormAppears);
+         o.attn_qk_norm_scale = as_number(v, "attn_qk_norm_scale");
+       }},
+      {"attn_qk_norm_dim_scale",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kQkNormDimScaleFrom, "attn_qk_norm_dim_scale",
+                               "1.14.0 - 2.25.4 with Attend's scale left at qk_norm_scale, not ported");
+         o.attn_qk_norm_dim_scale = as_bool(v, "attn_qk_norm_dim_scale");
        }},
       {"attn_softclamp_logits",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
@@ -181,6 +210,12 @@ const std::map<std::string, WrapperSetter>& wrapper_arguments() {
 void check_layers(const AttentionLayersOptions& o, const std::string& where) {
   if (o.dim <= 0 || o.depth <= 0 || o.heads <= 0) throw NativeUnsupported(where + " without a positive dim, depth and heads");
   if (o.use_scalenorm && o.use_rmsnorm) throw NativeUnsupported("use_scalenorm together with use_rmsnorm");
+  if (o.attn_qk_norm && (o.attn_qk_norm_groups <= 0 || o.attn_dim_head % o.attn_qk_norm_groups != 0 ||
+                         o.attn_dim_head / o.attn_qk_norm_groups <= 2))
+    throw NativeUnsupported("attn_qk_norm_groups that does not divide attn_dim_head into groups wider than 2 "
+                            "(the releases assert it)");
+  if (o.attn_qk_norm && o.attn_num_mem_kv > 0)
+    throw NativeUnsupported("attn_qk_norm together with memory key / values (normalised memory keys: not measured)");
   if (o.attn_softclamp_logits && o.attn_logit_softclamp_value <= 0)
     throw NativeUnsupported("attn_logit_softclamp_value <= 0 (the releases assert it is positive)");
   if (o.pre_and_post_norm && (!o.pre_norm || o.sandwich_norm))

@@ -46,7 +46,7 @@ struct Prober {
   const BisectRequest& req;
   std::string held;  // the release held on the other side
   bool hold_producer;
-  const Consumer* own;  // a check of the producer's own model (cpp-export, ...): no release is held
+  const Consumer* own;  // cpp-native or a check of the producer's own model (cpp-export, ...): no release is held
   const std::function<void(const std::string&)>& log;
   std::map<std::string, BisectProbe> done;
   std::vector<BisectProbe> order;
@@ -153,11 +153,15 @@ BisectOutcome bisect(const Pins& pins, const std::vector<Spec>& catalogue, Store
   BisectOutcome o;
   const bool hold_producer = req.consumer.empty();
   const std::string held = hold_producer ? (req.producer.empty() ? req.good.str() : req.producer) : req.consumer;
-  // A check of the producer's own model (docs/DEPLOYMENT.md) holds no
-  // release: each probe is one release's own cell of that check.
+  // A C++ consumer or a check of the producer's own model (docs/DEPLOYMENT.md)
+  // holds no release: each probe is that consumer's cell of one producer.
   std::optional<Consumer> own;
-  for (auto& c : own_model_consumers(pins))
-    if (c.name == held && !hold_producer) own = select_consumers(pins, {held}).front();
+  if (!hold_producer && (held == "cpp-native" || [&] {
+        for (auto& c : own_model_consumers(pins))
+          if (c.name == held) return true;
+        return false;
+      }()))
+    own = select_consumers(pins, {held}).front();
   if (!own && (!Version::parse(held) || !is_published(*Version::parse(held))))
     throw Error(fmt::format("x-transformers has no release '{}' to hold (matrix/published.txt)", held));
   o.mode = (hold_producer ? "producer " : "consumer ") + held;

@@ -118,6 +118,14 @@ TEST_CASE("combinations whose release semantics are not measured are UNSUPPORTED
   CHECK(refusal(decoder_spec({{"attn_kv_heads", 3}}), "2.31.10").find("divide") != std::string::npos);
   CHECK(refusal(decoder_spec({{"attn_kv_heads", 2}, {"attn_num_mem_kv", 2}}), "2.31.10").find("grouped-query") !=
         std::string::npos);
+  // qk_norm: bisected, 1.0.3 computes it otherwise; its per-dimension scales changed at 2.25.5
+  CHECK(refusal(decoder_spec({{"attn_qk_norm", true}}), "1.0.3").find("attn_qk_norm") != std::string::npos);
+  CHECK(refusal(decoder_spec({{"attn_qk_norm", true}}), "1.0.4").empty());
+  CHECK(refusal(decoder_spec({{"attn_qk_norm", true}, {"attn_qk_norm_dim_scale", true}}), "2.25.4")
+            .find("attn_qk_norm_dim_scale") != std::string::npos);
+  CHECK(refusal(decoder_spec({{"attn_qk_norm", true}, {"attn_qk_norm_dim_scale", true}}), "2.25.5").empty());
+  CHECK(refusal(decoder_spec({{"attn_qk_norm", true}, {"attn_qk_norm_groups", 32}}), "2.31.10").find("groups") !=
+        std::string::npos);
   // sandwich_norm needs pre-norm, as every release asserts
   CHECK(refusal(decoder_spec({{"sandwich_norm", true}, {"pre_norm", false}}), "2.31.10").find("sandwich_norm") !=
         std::string::npos);
