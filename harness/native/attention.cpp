@@ -46,6 +46,7 @@ Attention::Attention(AttentionOptions o) : options(o) {
     const int64_t mixes = o.value_residual_mix_per_head ? o.heads : 1;
     value_residual_mix_proj = to_value_residual_mix->add("0", std::make_shared<Linear>(o.dim, mixes, true));
   }
+  if (o.gate_values) to_v_gate = register_module("to_v_gate", std::make_shared<Linear>(o.dim, inner, o.gate_values_bias));
   to_out = register_module("to_out", std::make_shared<Linear>(inner, o.dim, false));
 }
 
@@ -165,7 +166,12 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
     }
   }
 
-  out = to_out->forward(merge_heads(out));
+  out = merge_heads(out);
+  if (to_v_gate) {  // out = out * self.to_v_gate_activation(self.to_v_gate(x))
+    Tensor gates = to_v_gate->forward(x);
+    out = out * (o.swiglu_values ? at::silu(gates) : at::sigmoid(gates));
+  }
+  out = to_out->forward(out);
   if (key_only && in.mask.defined()) out = out.masked_fill(in.mask.unsqueeze(-1).logical_not(), 0.0);
   trace(t, path + ".out", out);
   return {out, orig_values};

@@ -30,6 +30,11 @@ struct AttentionOptions {  // Attention(dim, dim_head = 64, heads = 8, causal = 
   int64_t qk_norm_groups = 1;
   double qk_norm_scale = 10.0;
   bool qk_norm_dim_scale = false;
+  // gate_values: out = out * sigmoid(to_v_gate(x)) before to_out (silu with
+  // swiglu_values); to_v_gate has a bias until the release drops it.
+  bool gate_values = false;
+  bool gate_values_bias = true;
+  bool swiglu_values = false;
   bool softclamp_logits = false;        // Attend: sim = tanh(sim / value) * value, after the bias, before masks
   double logit_softclamp_value = 50.0;
   // how the producing release computes it
@@ -70,6 +75,7 @@ class Attention : public torch::nn::Module {
   AttentionOutput forward(const Tensor& x, const AttentionInputs& in, Trace* t = nullptr, const std::string& path = "") const;
   AttentionOptions options;
   std::shared_ptr<Linear> to_q, to_k, to_v, to_out;
+  std::shared_ptr<Linear> to_v_gate;  // gate_values
   Tensor mem_k, mem_v;
   Tensor qk_norm_q_scale, qk_norm_k_scale;  // [heads | kv_heads, 1, dim_head] with qk_norm_dim_scale
   std::shared_ptr<Container> to_value_residual_mix;

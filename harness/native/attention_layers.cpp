@@ -54,6 +54,9 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   base.num_mem_kv = o.attn_num_mem_kv;
   base.kv_heads = o.attn_kv_heads.value_or(0);
   base.softclamp_logits = o.attn_softclamp_logits;
+  base.gate_values = o.attn_gate_values;
+  base.swiglu_values = o.attn_swiglu_values;
+  base.gate_values_bias = ctx.release < kGateValuesBiasless;
   base.qk_norm = o.attn_qk_norm;
   base.qk_norm_groups = o.attn_qk_norm_groups;
   base.qk_norm_scale = o.attn_qk_norm_scale;

@@ -16,6 +16,10 @@
 
 namespace xcompat::native {
 
+// to_v_gate = nn.Linear(dim, out_dim) before this release, a LinearNoBias
+// (LoRALinear without a rank) from it. Bisected: 2.25.5 has the bias, 2.26.0 not.
+inline constexpr ReleaseVersion kGateValuesBiasless{2, 26, 0};
+
 struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causal = False, cross_attend = False, ...)
   int64_t dim = 0;
   int64_t depth = 0;
@@ -40,6 +44,8 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   int64_t attn_qk_norm_groups = 1;
   double attn_qk_norm_scale = 10.0;
   bool attn_qk_norm_dim_scale = false;
+  bool attn_gate_values = false;
+  bool attn_swiglu_values = false;
   bool attn_softclamp_logits = false;
   double attn_logit_softclamp_value = 50.0;
   bool add_value_residual = false;

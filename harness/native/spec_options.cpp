@@ -105,6 +105,10 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
                                "1.14.0 - 2.25.4 with Attend's scale left at qk_norm_scale, not ported");
          o.attn_qk_norm_dim_scale = as_bool(v, "attn_qk_norm_dim_scale");
        }},
+      {"attn_gate_values",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.attn_gate_values = as_bool(v, "attn_gate_values"); }},
+      {"attn_swiglu_values",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.attn_swiglu_values = as_bool(v, "attn_swiglu_values"); }},
       {"attn_softclamp_logits",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
          require_measured_from(ctx, {1, 42, 17}, "attn_softclamp_logits", "1.31.5 - 1.42.17");

@@ -20,7 +20,7 @@ TEST_CASE("specs outside the catalogue built from supported features match every
     ++checked[f.spec];
   }
   // every spec is exercised, the older ones by releases of several eras
-  CHECK(checked.size() == 12);
+  CHECK(checked.size() == 14);
   CHECK(checked["native-decoder-padded-alibi-postnorm"] >= 15);
   CHECK(checked["native-decoder-scalenorm-postnorm"] >= 15);
   CHECK(checked["native-xtransformer-mixed"] >= 15);
@@ -33,4 +33,6 @@ TEST_CASE("specs outside the catalogue built from supported features match every
   CHECK(checked["native-decoder-qk-norm"] >= 15);        // every pin from 1.0.4 (qk_norm as the port computes it)
   CHECK(checked["native-decoder-qk-norm-groups"] >= 14);
   CHECK(checked["native-decoder-qk-norm-dim-scale"] >= 1);  // from 2.25.5
+  CHECK(checked["native-decoder-gate-values"] == 17);    // every pin, the gate's bias until 2.26.0
+  CHECK(checked["native-decoder-swiglu-values"] >= 12);  // from 1.26.6
 }
