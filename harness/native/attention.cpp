@@ -46,7 +46,16 @@ Attention::Attention(AttentionOptions o) : options(o) {
     const int64_t mixes = o.value_residual_mix_per_head ? o.heads : 1;
     value_residual_mix_proj = to_value_residual_mix->add("0", std::make_shared<Linear>(o.dim, mixes, true));
   }
-  if (o.gate_values) to_v_gate = register_module("to_v_gate", std::make_shared<Linear>(o.dim, inner, o.gate_values_bias));
+  if (o.gate_values)
+    to_v_gate = register_module("to_v_gate", std::make_shared<Linear>(o.dim, o.gate_values_headwise ? o.heads : inner,
+                                                                      o.gate_values_bias));
+  if (o.output_gate)
+    to_output_gate = register_module("to_output_gate",
+                                     std::make_shared<Linear>(inner, o.output_gate_headwise ? o.heads : inner, false));
+  if (o.value_rmsnorm) {
+    auto norm = register_module("value_rmsnorm", std::make_shared<Container>());
+    value_rmsnorm_gamma = norm->register_parameter("gamma", torch::zeros({o.heads, 1, o.dim_head}));
+  }
   to_out = register_module("to_out", std::make_shared<Linear>(inner, o.dim, false));
 }
 
@@ -74,6 +83,12 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
       q = q * qk_norm_q_scale;
       k = k * qk_norm_k_scale;
     }
+  }
+
+  if (value_rmsnorm_gamma.defined()) {
+    // MultiheadRMSNorm: F.normalize(v, dim = -1) * dim_head ** 0.5 * (gamma + 1)
+    v = torch::nn::functional::normalize(v, torch::nn::functional::NormalizeFuncOptions().p(2).dim(-1)) *
+        std::pow(static_cast<double>(o.dim_head), 0.5) * (value_rmsnorm_gamma + 1.0);
   }
 
   // value residual (add_value_residual): mix in the first self-attention's values
@@ -167,9 +182,20 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
   }
 
   out = merge_heads(out);
-  if (to_v_gate) {  // out = out * self.to_v_gate_activation(self.to_v_gate(x))
-    Tensor gates = to_v_gate->forward(x);
-    out = out * (o.swiglu_values ? at::silu(gates) : at::sigmoid(gates));
+  if (to_v_gate || to_output_gate) {
+    // gate_logits = to_v_gate(x) + to_output_gate(out), each per dimension or
+    // per head (broadcast over the head's dimensions); out * act(gate_logits)
+    const int64_t d = o.dim_head;
+    auto dimwise = [&](const Tensor& g, bool headwise) {
+      return headwise ? g.unsqueeze(-1).expand({b, n, h, d}).reshape({b, n, h * d}) : g;
+    };
+    Tensor gate_logits;
+    if (to_v_gate) gate_logits = dimwise(to_v_gate->forward(x), o.gate_values_headwise);
+    if (to_output_gate) {
+      Tensor og = dimwise(to_output_gate->forward(out), o.output_gate_headwise);
+      gate_logits = gate_logits.defined() ? gate_logits + og : og;
+    }
+    out = out * (o.swiglu_values ? at::silu(gate_logits) : at::sigmoid(gate_logits));
   }
   out = to_out->forward(out);
   if (key_only && in.mask.defined()) out = out.masked_fill(in.mask.unsqueeze(-1).logical_not(), 0.0);

@@ -35,6 +35,10 @@ struct AttentionOptions {  // Attention(dim, dim_head = 64, heads = 8, causal = 
   bool gate_values = false;
   bool gate_values_bias = true;
   bool swiglu_values = false;
+  bool gate_values_headwise = false;  // one gate per head: to_v_gate = Linear(dim, heads) (2.31.10)
+  bool output_gate = false;           // gate logits from the attention output too: to_output_gate (2.31.10)
+  bool output_gate_headwise = false;
+  bool value_rmsnorm = false;         // MultiheadRMSNorm(dim_head, heads) on the values (from 2.11.24)
   bool softclamp_logits = false;        // Attend: sim = tanh(sim / value) * value, after the bias, before masks
   double logit_softclamp_value = 50.0;
   // how the producing release computes it
@@ -76,6 +80,8 @@ class Attention : public torch::nn::Module {
   AttentionOptions options;
   std::shared_ptr<Linear> to_q, to_k, to_v, to_out;
   std::shared_ptr<Linear> to_v_gate;  // gate_values
+  std::shared_ptr<Linear> to_output_gate;  // output_gate
+  Tensor value_rmsnorm_gamma;  // value_rmsnorm.gamma [heads, 1, dim_head]
   Tensor mem_k, mem_v;
   Tensor qk_norm_q_scale, qk_norm_k_scale;  // [heads | kv_heads, 1, dim_head] with qk_norm_dim_scale
   std::shared_ptr<Container> to_value_residual_mix;

@@ -56,6 +56,10 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   base.softclamp_logits = o.attn_softclamp_logits;
   base.gate_values = o.attn_gate_values;
   base.swiglu_values = o.attn_swiglu_values;
+  base.gate_values_headwise = o.attn_gate_values_headwise;
+  base.output_gate = o.attn_output_gate;
+  base.output_gate_headwise = o.attn_output_gate_headwise;
+  base.value_rmsnorm = o.attn_value_rmsnorm;
   base.gate_values_bias = ctx.release < kGateValuesBiasless;
   base.qk_norm = o.attn_qk_norm;
   base.qk_norm_groups = o.attn_qk_norm_groups;

@@ -37,7 +37,15 @@ FeedForward::FeedForward(FeedForwardOptions o) : options(o) {
 }
 
 Tensor FeedForward::forward(const Tensor& x, Trace* t, const std::string& path) const {
-  Tensor h = glu ? glu->forward(x) : activate(project_in->forward(x), activation);
+  Tensor h;
+  if (glu) {
+    h = glu->forward(x);
+  } else {
+    h = project_in->forward(x);
+    // Lambda(partial(softclamp, value = softclamp_value)) between the projection and the activation
+    if (options.softclamp_value) h = (h / *options.softclamp_value).tanh() * *options.softclamp_value;
+    h = activate(h, activation);
+  }
   trace(t, path + ".ff.0", h);
   return project_out->forward(h);
 }

@@ -1,4 +1,5 @@
 #pragma once
+#include <optional>
 // x_transformers FeedForward and GLU.
 //
 // The port registers the newest layout: `ff.0` = project-in (nn.Sequential
@@ -20,6 +21,7 @@ struct FeedForwardOptions {  // FeedForward(dim, dim_out = None, mult = 4, glu =
   bool swish = false;
   bool relu_squared = false;
   bool no_bias = false;
+  std::optional<double> softclamp_value;  // softclamp after the input projection (not with GLU; 2.31.10)
 };
 
 // GLU(dim_in, dim_out, activation): proj = nn.Linear(dim_in, dim_out * 2);

@@ -76,12 +76,12 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
       {"sandwich_norm", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.sandwich_norm = as_bool(v, "sandwich_norm"); }},
       {"pre_and_post_norm",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, {2, 31, 10}, "pre_and_post_norm", "2.30.6 - 2.31.10");
+         require_measured_from(ctx, {2, 30, 5}, "pre_and_post_norm", "2.20.1 - 2.30.5");
          o.pre_and_post_norm = as_bool(v, "pre_and_post_norm");
        }},
       {"only_attn",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, {2, 31, 10}, "only_attn", "2.30.6 - 2.31.10");
+         require_measured_from(ctx, {2, 30, 5}, "only_attn", "2.20.1 - 2.30.5");
          o.only_attn = as_bool(v, "only_attn");
        }},
       {"attn_qk_norm",
@@ -109,6 +109,31 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.attn_gate_values = as_bool(v, "attn_gate_values"); }},
       {"attn_swiglu_values",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.attn_swiglu_values = as_bool(v, "attn_swiglu_values"); }},
+      {"attn_gate_values_headwise",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {2, 30, 5}, "attn_gate_values_headwise", "2.20.1 - 2.30.5");
+         o.attn_gate_values_headwise = as_bool(v, "attn_gate_values_headwise");
+       }},
+      {"attn_output_gate",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {2, 30, 5}, "attn_output_gate", "2.20.1 - 2.30.5");
+         o.attn_output_gate = as_bool(v, "attn_output_gate");
+       }},
+      {"attn_output_gate_headwise",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {2, 30, 5}, "attn_output_gate_headwise", "2.20.1 - 2.30.5");
+         o.attn_output_gate_headwise = as_bool(v, "attn_output_gate_headwise");
+       }},
+      {"attn_value_rmsnorm",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {2, 11, 24}, "attn_value_rmsnorm", "2.3.28 - 2.11.24");
+         o.attn_value_rmsnorm = as_bool(v, "attn_value_rmsnorm");
+       }},
+      {"ff_softclamp_value",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {2, 20, 0}, "ff_softclamp_value", "2.16.2 - 2.20.0");
+         if (!v.is_null()) o.ff.softclamp_value = as_number(v, "ff_softclamp_value");
+       }},
       {"attn_softclamp_logits",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
          require_measured_from(ctx, {1, 42, 17}, "attn_softclamp_logits", "1.31.5 - 1.42.17");
@@ -220,6 +245,14 @@ void check_layers(const AttentionLayersOptions& o, const std::string& where) {
                             "(the releases assert it)");
   if (o.attn_qk_norm && o.attn_num_mem_kv > 0)
     throw NativeUnsupported("attn_qk_norm together with memory key / values (normalised memory keys: not measured)");
+  if ((o.attn_gate_values_headwise && !o.attn_gate_values) || (o.attn_output_gate_headwise && !o.attn_output_gate))
+    throw NativeUnsupported("a headwise gate without its gate (attn_gate_values / attn_output_gate)");
+  if (o.attn_value_rmsnorm && o.add_value_residual)
+    throw NativeUnsupported("attn_value_rmsnorm together with add_value_residual (their order is not measured)");
+  if (o.ff.softclamp_value && (o.ff.glu || *o.ff.softclamp_value <= 0))
+    throw NativeUnsupported("ff_softclamp_value with ff_glu (the release leaves GLU unclamped) or not positive");
+  if ((o.attn_output_gate || o.attn_gate_values_headwise) && o.attn_kv_heads)
+    throw NativeUnsupported("the 2.31.10 gates together with grouped-query attention (not measured)");
   if (o.attn_softclamp_logits && o.attn_logit_softclamp_value <= 0)
     throw NativeUnsupported("attn_logit_softclamp_value <= 0 (the releases assert it is positive)");
   if (o.pre_and_post_norm && (!o.pre_norm || o.sandwich_norm))
