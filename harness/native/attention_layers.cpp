@@ -6,7 +6,11 @@
 namespace xcompat::native {
 
 AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext& ctx) : options(o) {
-  const NormKind kind = o.use_rmsnorm ? NormKind::RMSNorm : o.use_scalenorm ? NormKind::ScaleNorm : NormKind::LayerNorm;
+  const NormKind kind = o.use_rmsnorm       ? NormKind::RMSNorm
+                        : o.use_scalenorm   ? NormKind::ScaleNorm
+                        : o.use_dynamic_tanh ? NormKind::DynamicTanh
+                        : o.use_derf        ? NormKind::Derf
+                                            : NormKind::LayerNorm;
   const int64_t dim_head = o.attn_dim_head;
 
   // positions
@@ -100,18 +104,18 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
     L.type = types[ind];
     auto slot = layers->add(std::to_string(ind), std::make_shared<Container>());
     auto norms = slot->add("0", std::make_shared<Container>());
-    if (o.pre_norm) L.pre_branch_norm = norms->add("0", make_norm(kind, o.dim, ctx));
+    if (o.pre_norm) L.pre_branch_norm = norms->add("0", make_norm(kind, o.dim, ctx, o.dynamic_tanh_init_alpha));
     // post_branch_norm = norm_fn() if sandwich_norm else None (0.28.4 - 2.31.10)
-    if (o.sandwich_norm) L.post_branch_norm = norms->add("1", make_norm(kind, o.dim, ctx));
+    if (o.sandwich_norm) L.post_branch_norm = norms->add("1", make_norm(kind, o.dim, ctx, o.dynamic_tanh_init_alpha));
     if (o.pre_and_post_norm) {
       // post_main_norm = norm_fn() if (not pre_norm or self.pre_and_post_norm)
-      L.post_main_norm = norms->add("2", make_norm(kind, o.dim, ctx));
+      L.post_main_norm = norms->add("2", make_norm(kind, o.dim, ctx, o.dynamic_tanh_init_alpha));
     } else if (!o.pre_norm) {
       // Before 1.15.0 a post-norm model's last layer had no post-main norm:
       // TransformerWrapper.norm stood in for it. The history renames it here.
       const bool wrapper_norm = wrapper_norm_ends && is_last;
       L.post_main_norm = norms->add("2", wrapper_norm ? std::shared_ptr<Norm>(std::make_shared<LayerNorm>(LayerNormOptions::torch_layer_norm(o.dim)))
-                                                      : make_norm(kind, o.dim, ctx));
+                                                      : make_norm(kind, o.dim, ctx, o.dynamic_tanh_init_alpha));
     }
 
     if (L.type == 'f') {
@@ -134,7 +138,7 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
     // TransformerWrapper.norm = nn.LayerNorm(dim), whatever the layers' norm class (key map: `norm.` -> `attn_layers.final_norm.`)
     final_norm = register_module("final_norm", std::make_shared<LayerNorm>(LayerNormOptions::torch_layer_norm(o.dim)));
   } else if (o.pre_norm) {
-    final_norm = register_module("final_norm", make_norm(kind, o.dim, ctx));
+    final_norm = register_module("final_norm", make_norm(kind, o.dim, ctx, o.dynamic_tanh_init_alpha));
   }
 }
 

@@ -28,6 +28,9 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   bool cross_attend = false;
   bool use_scalenorm = false;
   bool use_rmsnorm = false;
+  bool use_dynamic_tanh = false;  // DynamicTanh in place of the norms (from 2.3.27)
+  double dynamic_tanh_init_alpha = 1.0;
+  bool use_derf = false;          // Derf in place of the norms (from 2.11.24)
   bool alibi_pos_bias = false;
   std::optional<int64_t> alibi_num_heads;
   bool rel_pos_bias = false;

@@ -102,9 +102,36 @@ Tensor ScaleNorm::forward(const Tensor& x) const {
   return x;
 }
 
-std::shared_ptr<Norm> make_norm(NormKind kind, int64_t dim, const ReleaseContext& ctx) {
+DynamicTanh::DynamicTanh(int64_t dim, double init_alpha, bool unit_offset)
+    : scale_offset(unit_offset ? init_alpha : 0.0), gamma_offset(unit_offset ? 1.0 : 0.0) {
+  // replaced by the checkpoint's
+  pre_tanh_scale = register_parameter("pre_tanh_scale", torch::tensor(unit_offset ? 0.0f : static_cast<float>(init_alpha)));
+  gamma = register_parameter("gamma", torch::ones({dim}) * (1.0 - gamma_offset));
+  beta = register_parameter("beta", torch::zeros({dim}));
+}
+
+Tensor DynamicTanh::forward(const Tensor& x) const {
+  return (x * (pre_tanh_scale + scale_offset)).tanh() * (gamma + gamma_offset) + beta;
+}
+
+Derf::Derf(int64_t dim, bool unit_offset) : offset(unit_offset ? 1.0 : 0.0) {
+  alpha = register_parameter("alpha", torch::tensor(static_cast<float>(0.5 - offset)));
+  s = register_parameter("s", torch::tensor(0.0f));
+  gamma = register_parameter("gamma", torch::ones({dim}) - offset);
+  beta = register_parameter("beta", torch::zeros({dim}));
+}
+
+Tensor Derf::forward(const Tensor& x) const {
+  return torch::erf(x * (alpha + offset) + s) * (gamma + offset) + beta;
+}
+
+std::shared_ptr<Norm> make_norm(NormKind kind, int64_t dim, const ReleaseContext& ctx, double dyt_init_alpha) {
   const bool unit_offset = ctx.is_new(kNormUnitOffset);
   switch (kind) {
+    case NormKind::DynamicTanh:
+      return std::make_shared<DynamicTanh>(dim, dyt_init_alpha, unit_offset);
+    case NormKind::Derf:
+      return std::make_shared<Derf>(dim, unit_offset);
     case NormKind::LayerNorm:
       return std::make_shared<LayerNorm>(LayerNormOptions::for_release(dim, ctx, unit_offset));
     case NormKind::RMSNorm:

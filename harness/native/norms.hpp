@@ -66,10 +66,30 @@ class ScaleNorm : public Norm {
   Tensor g;  // [1]
 };
 
-enum class NormKind { LayerNorm, RMSNorm, ScaleNorm };
+// DynamicTanh(dim, init_alpha, unit_offset) (use_dynamic_tanh):
+// tanh(x * (pre_tanh_scale + init_alpha if unit_offset)) * (gamma + unit_offset) + beta
+class DynamicTanh : public Norm {
+ public:
+  DynamicTanh(int64_t dim, double init_alpha, bool unit_offset);
+  Tensor forward(const Tensor& x) const override;
+  double scale_offset, gamma_offset;
+  Tensor pre_tanh_scale, gamma, beta;
+};
+
+// Derf(dim, unit_offset) (use_derf):
+// erf(x * (alpha + unit_offset) + s) * (gamma + unit_offset) + beta
+class Derf : public Norm {
+ public:
+  Derf(int64_t dim, bool unit_offset);
+  Tensor forward(const Tensor& x) const override;
+  double offset;
+  Tensor alpha, s, gamma, beta;
+};
+
+enum class NormKind { LayerNorm, RMSNorm, ScaleNorm, DynamicTanh, Derf };
 
 // AttentionLayers' norm_fn(): the norm class the spec picks, as the release
-// computes it (unit offset included).
-std::shared_ptr<Norm> make_norm(NormKind kind, int64_t dim, const ReleaseContext& ctx);
+// computes it (unit offset included). `dyt_init_alpha`: DynamicTanh's.
+std::shared_ptr<Norm> make_norm(NormKind kind, int64_t dim, const ReleaseContext& ctx, double dyt_init_alpha = 1.0);
 
 }  // namespace xcompat::native

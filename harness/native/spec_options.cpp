@@ -134,6 +134,21 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
          require_measured_from(ctx, {2, 20, 0}, "ff_softclamp_value", "2.16.2 - 2.20.0");
          if (!v.is_null()) o.ff.softclamp_value = as_number(v, "ff_softclamp_value");
        }},
+      {"use_dynamic_tanh",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {2, 3, 27}, "use_dynamic_tanh", "2.0.6 - 2.3.27");
+         o.use_dynamic_tanh = as_bool(v, "use_dynamic_tanh");
+       }},
+      {"dynamic_tanh_init_alpha",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {2, 3, 27}, "dynamic_tanh_init_alpha", "2.0.6 - 2.3.27");
+         o.dynamic_tanh_init_alpha = as_number(v, "dynamic_tanh_init_alpha");
+       }},
+      {"use_derf",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {2, 11, 24}, "use_derf", "2.3.28 - 2.11.24");
+         o.use_derf = as_bool(v, "use_derf");
+       }},
       {"attn_softclamp_logits",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
          require_measured_from(ctx, {1, 42, 17}, "attn_softclamp_logits", "1.31.5 - 1.42.17");
@@ -238,7 +253,10 @@ const std::map<std::string, WrapperSetter>& wrapper_arguments() {
 // Arguments the spec gives or that the Python classes' defaults imply, checked together.
 void check_layers(const AttentionLayersOptions& o, const std::string& where) {
   if (o.dim <= 0 || o.depth <= 0 || o.heads <= 0) throw NativeUnsupported(where + " without a positive dim, depth and heads");
-  if (o.use_scalenorm && o.use_rmsnorm) throw NativeUnsupported("use_scalenorm together with use_rmsnorm");
+  if (int(o.use_scalenorm) + int(o.use_rmsnorm) + int(o.use_dynamic_tanh) + int(o.use_derf) > 1)
+    throw NativeUnsupported("more than one of use_scalenorm, use_rmsnorm, use_dynamic_tanh, use_derf");
+  if ((o.use_dynamic_tanh || o.use_derf) && !o.pre_norm)
+    throw NativeUnsupported("use_dynamic_tanh or use_derf without pre_norm (not measured; DyT asserts pre-norm)");
   if (o.attn_qk_norm && (o.attn_qk_norm_groups <= 0 || o.attn_dim_head % o.attn_qk_norm_groups != 0 ||
                          o.attn_dim_head / o.attn_qk_norm_groups <= 2))
     throw NativeUnsupported("attn_qk_norm_groups that does not divide attn_dim_head into groups wider than 2 "
