@@ -234,6 +234,26 @@ const std::map<std::string, WrapperSetter>& wrapper_arguments() {
            throw NativeUnsupported("wrapper argument 'to_logits' = " + v.dump() + " (only {module = \"Linear\", bias = ...})");
          o.to_logits_bias = v.value("bias", true);
        }},
+      {"average_pool_embed",
+       [](const json& v, TransformerWrapperOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {1, 42, 17}, "average_pool_embed", "1.31.5 - 1.42.17");
+         o.average_pool_embed = as_bool(v, "average_pool_embed");
+       }},
+      {"use_cls_token",
+       [](const json& v, TransformerWrapperOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {1, 42, 17}, "use_cls_token", "1.31.5 - 1.42.17");
+         o.use_cls_token = as_bool(v, "use_cls_token");
+       }},
+      {"num_cls_tokens",
+       [](const json& v, TransformerWrapperOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {1, 42, 17}, "num_cls_tokens", "1.31.5 - 1.42.17");
+         o.num_cls_tokens = as_int(v, "num_cls_tokens");
+       }},
+      {"squeeze_out_last_dim",
+       [](const json& v, TransformerWrapperOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {1, 42, 17}, "squeeze_out_last_dim", "1.31.5 - 1.42.17");
+         o.squeeze_out_last_dim = as_bool(v, "squeeze_out_last_dim");
+       }},
       {"logits_dim",
        [](const json& v, TransformerWrapperOptions& o, const ReleaseContext& ctx) {
          require_measured_from(ctx, {1, 14, 0}, "logits_dim", "1.0.5 - 1.14.0");
@@ -299,6 +319,9 @@ void check_wrapper(const TransformerWrapperOptions& o, const AttentionLayersOpti
   if (o.max_seq_len <= 0 && o.use_abs_pos_emb && !layers.has_pos_emb())
     throw NativeUnsupported(where + " with max_seq_len 0 (its meaning changed)");
   if (o.num_memory_tokens < 0) throw NativeUnsupported(where + " with negative num_memory_tokens");
+  if (o.average_pool_embed && o.use_cls_token)
+    throw NativeUnsupported(where + " with average_pool_embed and use_cls_token (the releases allow one)");
+  if (o.use_cls_token && o.num_cls_tokens <= 0) throw NativeUnsupported(where + " with num_cls_tokens <= 0");
   if (o.logits_dim && (*o.logits_dim <= 0 || o.tie_embedding))
     throw NativeUnsupported(where + " with logits_dim together with tie_embedding, or not positive");
 }

@@ -9,6 +9,7 @@ TransformerWrapper::TransformerWrapper(TransformerWrapperOptions o, AttentionLay
   const int64_t dim = layers_opts.dim;
   if (o.num_memory_tokens > 0) memory_tokens = register_parameter("memory_tokens", torch::zeros({o.num_memory_tokens, dim}));
   token_emb = register_module("token_emb", std::make_shared<TokenEmbedding>(dim, o.num_tokens));
+  if (o.use_cls_token) cls_token = register_parameter("cls_token", torch::zeros({o.num_cls_tokens, dim}));
   if (o.use_abs_pos_emb && !layers_opts.has_pos_emb())
     pos_emb = register_module("pos_emb", std::make_shared<AbsolutePositionalEmbedding>(dim, o.max_seq_len));
   attn_layers = register_module("attn_layers", std::make_shared<AttentionLayers>(layers_opts, ctx));
@@ -21,6 +22,8 @@ Tensor TransformerWrapper::forward(const Tensor& ids, const Tensor& mask_in, con
   const std::string p = path.empty() ? "" : path + ".";
   const int64_t b = ids.size(0), n = ids.size(1);
   const int64_t offset = cache ? cache->offset : 0;
+  if (cache && (options.average_pool_embed || options.use_cls_token))
+    throw NativeUnsupported("average_pool_embed or use_cls_token (one output per row: nothing to decode)");
   if (cache && options.num_memory_tokens > 0)
     throw NativeUnsupported("num_memory_tokens (memory tokens are prepended on every call; "
                             "the releases do not cache such a model either)");
@@ -36,6 +39,12 @@ Tensor TransformerWrapper::forward(const Tensor& ids, const Tensor& mask_in, con
   trace(t, p + "token_emb", x);
 
   Tensor mask = mask_in;
+  const int64_t num_cls = options.use_cls_token ? options.num_cls_tokens : 0;
+  if (num_cls > 0) {
+    // cls_tokens = repeat(self.cls_token, '... -> b ...'); x = pack([cls_tokens, x]); mask padded with True
+    x = torch::cat({cls_token.unsqueeze(0).expand({b, -1, -1}), x}, 1);
+    if (mask.defined()) mask = at::constant_pad_nd(mask, {num_cls, 0}, true);
+  }
   const int64_t num_mem = options.num_memory_tokens;
   if (num_mem > 0) {
     // mem = repeat(self.memory_tokens, 'n d -> b n d', b = b); x = cat((mem, x), dim = 1)
@@ -46,6 +55,19 @@ Tensor TransformerWrapper::forward(const Tensor& ids, const Tensor& mask_in, con
   x = attn_layers->forward(x, mask, context, context_mask, t, p + "attn_layers", cache);
   if (cache) cache->offset += n;
   if (num_mem > 0) x = x.slice(1, num_mem);  // mem, x = x[:, :num_mem], x[:, num_mem:]
+  if (options.average_pool_embed) {
+    // masked_mean(x, mask = orig_mask, dim = 1): the mean over the kept positions
+    if (mask_in.defined()) {
+      Tensor m = mask_in.unsqueeze(-1).to(x.scalar_type());
+      x = (x * m).sum(1) / m.sum(1).clamp_min(1.0);
+    } else {
+      x = x.mean(1);
+    }
+  }
+  if (num_cls > 0) {
+    x = x.slice(1, 0, num_cls);                // x, last_layer_hiddens = unpack(x, cls_packed_shape)
+    if (num_cls == 1) x = x.select(1, 0);      // 'b 1 d -> b d'
+  }
 
   if (return_embeddings || !options.to_logits) return x;
   Tensor logits;
@@ -57,6 +79,7 @@ Tensor TransformerWrapper::forward(const Tensor& ids, const Tensor& mask_in, con
   } else {
     logits = to_logits->forward(x);
   }
+  if (options.squeeze_out_last_dim && logits.size(-1) == 1) logits = logits.squeeze(-1);
   trace(t, p + "to_logits", logits);
   return logits;
 }

@@ -21,6 +21,12 @@ struct TransformerWrapperOptions {  // TransformerWrapper(num_tokens, max_seq_le
   bool tied_logits_scaled = false;  // kTiedLogitsScaled
   std::optional<double> tie_embedding_scale;  // given (from 2.30.5); else dim ** -0.5 when scaled
   std::optional<int64_t> logits_dim;          // logits_dim = default(logits_dim, num_tokens) (from 1.14.0)
+  // One output per row instead of per token (from 1.42.17): the mean over the
+  // (unpadded) positions, or learned CLS tokens prepended and read back.
+  bool average_pool_embed = false;
+  bool use_cls_token = false;
+  int64_t num_cls_tokens = 1;
+  bool squeeze_out_last_dim = false;  // logits [..., 1] -> [...]
 };
 
 class TransformerWrapper : public torch::nn::Module {
@@ -36,6 +42,7 @@ class TransformerWrapper : public torch::nn::Module {
                  DecodeCache* cache = nullptr) const;
 
   TransformerWrapperOptions options;
+  Tensor cls_token;  // [num_cls_tokens, dim] with use_cls_token
   std::shared_ptr<TokenEmbedding> token_emb;
   std::shared_ptr<AbsolutePositionalEmbedding> pos_emb;  // absent with rotary / T5 bias / use_abs_pos_emb = False
   Tensor memory_tokens;                                  // [num_memory_tokens, dim]
