@@ -52,6 +52,10 @@ Attention::Attention(AttentionOptions o) : options(o) {
   if (o.output_gate)
     to_output_gate = register_module("to_output_gate",
                                      std::make_shared<Linear>(inner, o.output_gate_headwise ? o.heads : inner, false));
+  if (o.head_learned_sink) {
+    auto attend = register_module("attend", std::make_shared<Container>());
+    head_attn_sink = attend->register_parameter("head_attn_sink", torch::zeros({o.heads}));
+  }
   if (o.value_rmsnorm) {
     auto norm = register_module("value_rmsnorm", std::make_shared<Container>());
     value_rmsnorm_gamma = norm->register_parameter("gamma", torch::zeros({o.heads, 1, o.dim_head}));
@@ -157,7 +161,12 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
 
   // Attend
   const double scale = o.qk_norm && !o.qk_norm_dim_scale ? o.qk_norm_scale : std::pow(static_cast<double>(o.dim_head), -0.5);
-  Tensor sim = torch::einsum("b h i d, b h j d -> b h i j", {q, k}) * scale;
+  // sim = einsum(q, k), or -qk_l2_dist_squared(q, k) = -cdist(q, k) ** 2; then * scale
+  Tensor sim = o.l2_distance ? -torch::cdist(q.reshape({-1, q.size(-2), q.size(-1)}), k.reshape({-1, k.size(-2), k.size(-1)}))
+                                      .pow(2)
+                                      .reshape({b, h, q.size(-2), k.size(-2)})
+                             : torch::einsum("b h i d, b h j d -> b h i j", {q, k});
+  sim = sim * scale;
   if (in.rel_pos) sim = sim + in.rel_pos(i, j);
   if (o.softclamp_logits) sim = (sim / o.logit_softclamp_value).tanh() * o.logit_softclamp_value;  // softclamp(sim, value)
   if (keep.defined()) sim = sim.masked_fill(keep.logical_not(), kMaskValue);
@@ -167,7 +176,10 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
     sim = sim.masked_fill(causal_mask, kMaskValue);
   }
   trace(t, path + ".sim", sim);
+  if (head_attn_sink.defined())  // attn_sink = repeat(head_attn_sink, 'h -> b h i 1'); sim = cat((attn_sink, sim))
+    sim = torch::cat({head_attn_sink.view({1, h, 1, 1}).expand({b, h, sim.size(2), 1}).to(sim.scalar_type()), sim}, -1);
   Tensor attn = at::softmax(sim, -1, torch::kFloat);
+  if (head_attn_sink.defined()) attn = attn.slice(-1, 1);  // remove the attention sink
   Tensor out = torch::einsum("b h i j, b h j d -> b h i d", {attn, v});
 
   if (keep.defined()) {

@@ -39,6 +39,8 @@ struct AttentionOptions {  // Attention(dim, dim_head = 64, heads = 8, causal = 
   bool output_gate = false;           // gate logits from the attention output too: to_output_gate (2.31.10)
   bool output_gate_headwise = false;
   bool value_rmsnorm = false;         // MultiheadRMSNorm(dim_head, heads) on the values (from 2.11.24)
+  bool l2_distance = false;       // Attend: sim = -cdist(q, k) ** 2 (from 1.42.17)
+  bool head_learned_sink = false;  // Attend: a learned logit per head as an extra key, dropped after softmax (from 2.11.24)
   bool softclamp_logits = false;        // Attend: sim = tanh(sim / value) * value, after the bias, before masks
   double logit_softclamp_value = 50.0;
   // how the producing release computes it
@@ -82,6 +84,7 @@ class Attention : public torch::nn::Module {
   std::shared_ptr<Linear> to_v_gate;  // gate_values
   std::shared_ptr<Linear> to_output_gate;  // output_gate
   Tensor value_rmsnorm_gamma;  // value_rmsnorm.gamma [heads, 1, dim_head]
+  Tensor head_attn_sink;       // attend.head_attn_sink [heads]
   Tensor mem_k, mem_v;
   Tensor qk_norm_q_scale, qk_norm_k_scale;  // [heads | kv_heads, 1, dim_head] with qk_norm_dim_scale
   std::shared_ptr<Container> to_value_residual_mix;

@@ -58,6 +58,8 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   base.num_mem_kv = o.attn_num_mem_kv;
   base.kv_heads = o.attn_kv_heads.value_or(0);
   base.softclamp_logits = o.attn_softclamp_logits;
+  base.l2_distance = o.attn_l2_distance;
+  base.head_learned_sink = o.attn_head_learned_sink;
   base.gate_values = o.attn_gate_values;
   base.swiglu_values = o.attn_swiglu_values;
   base.gate_values_headwise = o.attn_gate_values_headwise;

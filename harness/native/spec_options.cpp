@@ -55,6 +55,8 @@ constexpr ReleaseVersion kQkNormMeasuredFrom{1, 0, 4};
 const char* const kQkNormAppears = "0.28.4 - 1.0.3 in another form";
 constexpr ReleaseVersion kQkNormDimScaleFrom{2, 25, 5};
 
+constexpr ReleaseVersion kPostEmbNormFrom{0, 32, 3};
+
 using LayersSetter = std::function<void(const json&, AttentionLayersOptions&, const ReleaseContext&)>;
 using WrapperSetter = std::function<void(const json&, TransformerWrapperOptions&, const ReleaseContext&)>;
 
@@ -149,6 +151,16 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
          require_measured_from(ctx, {2, 11, 24}, "use_derf", "2.3.28 - 2.11.24");
          o.use_derf = as_bool(v, "use_derf");
        }},
+      {"attn_l2_distance",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {1, 42, 17}, "attn_l2_distance", "1.31.5 - 1.42.17");
+         o.attn_l2_distance = as_bool(v, "attn_l2_distance");
+       }},
+      {"attn_head_learned_sink",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {2, 11, 24}, "attn_head_learned_sink", "2.3.28 - 2.11.24");
+         o.attn_head_learned_sink = as_bool(v, "attn_head_learned_sink");
+       }},
       {"attn_softclamp_logits",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
          require_measured_from(ctx, {1, 42, 17}, "attn_softclamp_logits", "1.31.5 - 1.42.17");
@@ -233,6 +245,11 @@ const std::map<std::string, WrapperSetter>& wrapper_arguments() {
          if (!v.is_object() || v.value("module", "") != "Linear")
            throw NativeUnsupported("wrapper argument 'to_logits' = " + v.dump() + " (only {module = \"Linear\", bias = ...})");
          o.to_logits_bias = v.value("bias", true);
+       }},
+      {"post_emb_norm",
+       [](const json& v, TransformerWrapperOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kPostEmbNormFrom, "post_emb_norm", "0.32.3 - 2.31.10 in other layouts");
+         o.post_emb_norm = as_bool(v, "post_emb_norm");
        }},
       {"average_pool_embed",
        [](const json& v, TransformerWrapperOptions& o, const ReleaseContext& ctx) {

@@ -10,6 +10,8 @@ TransformerWrapper::TransformerWrapper(TransformerWrapperOptions o, AttentionLay
   if (o.num_memory_tokens > 0) memory_tokens = register_parameter("memory_tokens", torch::zeros({o.num_memory_tokens, dim}));
   token_emb = register_module("token_emb", std::make_shared<TokenEmbedding>(dim, o.num_tokens));
   if (o.use_cls_token) cls_token = register_parameter("cls_token", torch::zeros({o.num_cls_tokens, dim}));
+  if (o.post_emb_norm)
+    post_emb_norm = register_module("post_emb_norm", std::make_shared<LayerNorm>(LayerNormOptions::for_release(dim, ctx, false)));
   if (o.use_abs_pos_emb && !layers_opts.has_pos_emb())
     pos_emb = register_module("pos_emb", std::make_shared<AbsolutePositionalEmbedding>(dim, o.max_seq_len));
   attn_layers = register_module("attn_layers", std::make_shared<AttentionLayers>(layers_opts, ctx));
@@ -37,6 +39,7 @@ Tensor TransformerWrapper::forward(const Tensor& ids, const Tensor& mask_in, con
     x = x + 0;
   }
   trace(t, p + "token_emb", x);
+  if (post_emb_norm) x = post_emb_norm->forward(x);  // x = self.post_emb_norm(x)
 
   Tensor mask = mask_in;
   const int64_t num_cls = options.use_cls_token ? options.num_cls_tokens : 0;

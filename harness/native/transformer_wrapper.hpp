@@ -27,6 +27,7 @@ struct TransformerWrapperOptions {  // TransformerWrapper(num_tokens, max_seq_le
   bool use_cls_token = false;
   int64_t num_cls_tokens = 1;
   bool squeeze_out_last_dim = false;  // logits [..., 1] -> [...]
+  bool post_emb_norm = false;  // LayerNorm(dim) on the embeddings (the layers' LayerNorm class of the release)
 };
 
 class TransformerWrapper : public torch::nn::Module {
@@ -43,6 +44,7 @@ class TransformerWrapper : public torch::nn::Module {
 
   TransformerWrapperOptions options;
   Tensor cls_token;  // [num_cls_tokens, dim] with use_cls_token
+  std::shared_ptr<Norm> post_emb_norm;
   std::shared_ptr<TokenEmbedding> token_emb;
   std::shared_ptr<AbsolutePositionalEmbedding> pos_emb;  // absent with rotary / T5 bias / use_abs_pos_emb = False
   Tensor memory_tokens;                                  // [num_memory_tokens, dim]
