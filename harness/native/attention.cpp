@@ -169,6 +169,11 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
   sim = sim * scale;
   if (in.rel_pos) sim = sim + in.rel_pos(i, j);
   if (o.softclamp_logits) sim = (sim / o.logit_softclamp_value).tanh() * o.logit_softclamp_value;  // softclamp(sim, value)
+  Tensor sim_sign;
+  if (o.cog_signed) {  // pre-masking: keep the sign, attend over the magnitude
+    sim_sign = sim.sign();
+    sim = sim.abs();
+  }
   if (keep.defined()) sim = sim.masked_fill(keep.logical_not(), kMaskValue);
   if (o.causal) {
     const int64_t si = sim.size(-2), sj = sim.size(-1);
@@ -179,7 +184,9 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
   if (head_attn_sink.defined())  // attn_sink = repeat(head_attn_sink, 'h -> b h i 1'); sim = cat((attn_sink, sim))
     sim = torch::cat({head_attn_sink.view({1, h, 1, 1}).expand({b, h, sim.size(2), 1}).to(sim.scalar_type()), sim}, -1);
   Tensor attn = at::softmax(sim, -1, torch::kFloat);
+  if (sim_sign.defined()) attn = attn * sim_sign;           // add back the sign
   if (head_attn_sink.defined()) attn = attn.slice(-1, 1);  // remove the attention sink
+  if (o.laser) v = (v / o.laser_softclamp_value).tanh().mul(o.laser_softclamp_value).exp();
   Tensor out = torch::einsum("b h i j, b h j d -> b h i d", {attn, v});
 
   if (keep.defined()) {
@@ -193,6 +200,7 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
     }
   }
 
+  if (o.laser) out = out.clamp_min(1e-20).log();  // log(out), eps 1e-20
   out = merge_heads(out);
   if (to_v_gate || to_output_gate) {
     // gate_logits = to_v_gate(x) + to_output_gate(out), each per dimension or

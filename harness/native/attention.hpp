@@ -40,6 +40,9 @@ struct AttentionOptions {  // Attention(dim, dim_head = 64, heads = 8, causal = 
   bool output_gate_headwise = false;
   bool value_rmsnorm = false;         // MultiheadRMSNorm(dim_head, heads) on the values (from 2.11.24)
   bool l2_distance = false;       // Attend: sim = -cdist(q, k) ** 2 (from 1.42.17)
+  bool cog_signed = false;        // Attend: softmax over |sim|, times sign(sim) after (from 2.11.24)
+  bool laser = false;             // v = exp(softclamp(v, laser_softclamp_value)); out = log(out) (from 1.44.8)
+  double laser_softclamp_value = 15.0;
   bool head_learned_sink = false;  // Attend: a learned logit per head as an extra key, dropped after softmax (from 2.11.24)
   bool softclamp_logits = false;        // Attend: sim = tanh(sim / value) * value, after the bias, before masks
   double logit_softclamp_value = 50.0;

@@ -34,6 +34,12 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
     alibi = register_module("rel_pos", std::make_shared<AlibiPositionalBias>(o.alibi_num_heads.value_or(o.heads), o.heads));
   }
 
+  if (o.reinject_input) {
+    reinject_input_proj = register_module("reinject_input_proj", std::make_shared<Linear>(o.dim, o.dim, false));
+    if (o.learned_reinject_input_gate)
+      learned_reinject_input_gate = register_module("learned_reinject_input_gate", std::make_shared<Linear>(o.dim, 1, false));
+  }
+
   // value residual (resformer)
   bool learned_mix = false;
   bool value_residual_lerp = true, value_residual_halved = true, mix_per_head = true;
@@ -59,6 +65,8 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   base.kv_heads = o.attn_kv_heads.value_or(0);
   base.softclamp_logits = o.attn_softclamp_logits;
   base.l2_distance = o.attn_l2_distance;
+  base.cog_signed = o.attn_cog_signed;
+  base.laser = o.attn_laser;
   base.head_learned_sink = o.attn_head_learned_sink;
   base.gate_values = o.attn_gate_values;
   base.swiglu_values = o.attn_swiglu_values;
@@ -155,11 +163,18 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
   if (rel_pos) bias = [this](int64_t i, int64_t j) { return rel_pos->forward(i, j); };
   if (alibi) bias = [this](int64_t i, int64_t j) { return alibi->forward(i, j); };
 
+  Tensor inp_inject;  // reinject_input: reinject_input_proj(x) [* sigmoid(gate(x))], added before each block's norm
+  if (reinject_input_proj) {
+    inp_inject = reinject_input_proj->forward(x);
+    if (learned_reinject_input_gate) inp_inject = inp_inject * at::sigmoid(learned_reinject_input_gate->forward(x));
+  }
+
   Tensor first_values;
   for (std::size_t ind = 0; ind < layer_list.size(); ++ind) {
     const Layer& L = layer_list[ind];
     const std::string lp = path + ".layers." + std::to_string(ind);
     Tensor residual = x;
+    if (inp_inject.defined()) x = x + inp_inject;
     if (L.pre_branch_norm) x = L.pre_branch_norm->forward(x);
     Tensor out;
     if (L.type == 'f') {

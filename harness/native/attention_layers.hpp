@@ -54,6 +54,10 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   bool attn_output_gate_headwise = false;
   bool attn_value_rmsnorm = false;
   bool attn_l2_distance = false;
+  bool attn_cog_signed = false;
+  bool attn_laser = false;
+  bool reinject_input = false;               // every block's input gets reinject_input_proj(layers' input) added (from 1.42.17)
+  bool learned_reinject_input_gate = false;  // times sigmoid(learned_reinject_input_gate(input))
   bool attn_head_learned_sink = false;
   bool attn_softclamp_logits = false;
   double attn_logit_softclamp_value = 50.0;
@@ -105,6 +109,7 @@ class AttentionLayers : public torch::nn::Module {
   std::shared_ptr<RotaryEmbedding> rotary_pos_emb;
   std::shared_ptr<RelativePositionBias> rel_pos;
   std::shared_ptr<AlibiPositionalBias> alibi;  // rel_pos in the release; no persistent state
+  std::shared_ptr<Linear> reinject_input_proj, learned_reinject_input_gate;
 };
 
 }  // namespace xcompat::native

@@ -161,6 +161,26 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
          require_measured_from(ctx, {2, 11, 24}, "attn_head_learned_sink", "2.3.28 - 2.11.24");
          o.attn_head_learned_sink = as_bool(v, "attn_head_learned_sink");
        }},
+      {"attn_cog_signed",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {2, 11, 24}, "attn_cog_signed", "2.3.28 - 2.11.24");
+         o.attn_cog_signed = as_bool(v, "attn_cog_signed");
+       }},
+      {"attn_laser",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {1, 44, 8}, "attn_laser", "1.42.18 - 1.44.8");
+         o.attn_laser = as_bool(v, "attn_laser");
+       }},
+      {"reinject_input",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {1, 42, 17}, "reinject_input", "1.31.5 - 1.42.17");
+         o.reinject_input = as_bool(v, "reinject_input");
+       }},
+      {"learned_reinject_input_gate",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {1, 42, 17}, "learned_reinject_input_gate", "1.31.5 - 1.42.17");
+         o.learned_reinject_input_gate = as_bool(v, "learned_reinject_input_gate");
+       }},
       {"attn_softclamp_logits",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
          require_measured_from(ctx, {1, 42, 17}, "attn_softclamp_logits", "1.31.5 - 1.42.17");
@@ -308,6 +328,10 @@ void check_layers(const AttentionLayersOptions& o, const std::string& where) {
     throw NativeUnsupported("ff_softclamp_value with ff_glu (the release leaves GLU unclamped) or not positive");
   if ((o.attn_output_gate || o.attn_gate_values_headwise) && o.attn_kv_heads)
     throw NativeUnsupported("the 2.31.10 gates together with grouped-query attention (not measured)");
+  if (o.attn_cog_signed && o.attn_head_learned_sink)
+    throw NativeUnsupported("attn_cog_signed together with attn_head_learned_sink (the sink's sign: not measured)");
+  if (o.learned_reinject_input_gate && !o.reinject_input)
+    throw NativeUnsupported("learned_reinject_input_gate without reinject_input");
   if (o.attn_softclamp_logits && o.attn_logit_softclamp_value <= 0)
     throw NativeUnsupported("attn_logit_softclamp_value <= 0 (the releases assert it is positive)");
   if (o.pre_and_post_norm && (!o.pre_norm || o.sandwich_norm))
