@@ -46,12 +46,19 @@ Attention::Attention(AttentionOptions o) : options(o) {
     const int64_t mixes = o.value_residual_mix_per_head ? o.heads : 1;
     value_residual_mix_proj = to_value_residual_mix->add("0", std::make_shared<Linear>(o.dim, mixes, true));
   }
+  // LoRALinear(dim_in, dim_out, dim = rank): a LinearNoBias without a rank, else down and up.
+  auto gate = [&](const char* name, int64_t in, int64_t out, int64_t rank, bool bias, std::shared_ptr<Linear>& up) {
+    if (rank <= 0) return register_module(name, std::make_shared<Linear>(in, out, bias));
+    auto lora = register_module(name, std::make_shared<Container>());
+    up = lora->add("up", std::make_shared<Linear>(rank, out, false));
+    return lora->add("down", std::make_shared<Linear>(in, rank, false));
+  };
   if (o.gate_values)
-    to_v_gate = register_module("to_v_gate", std::make_shared<Linear>(o.dim, o.gate_values_headwise ? o.heads : inner,
-                                                                      o.gate_values_bias));
+    to_v_gate = gate("to_v_gate", o.dim, o.gate_values_headwise ? o.heads : inner, o.gate_values_rank, o.gate_values_bias,
+                     to_v_gate_up);
   if (o.output_gate)
-    to_output_gate = register_module("to_output_gate",
-                                     std::make_shared<Linear>(inner, o.output_gate_headwise ? o.heads : inner, false));
+    to_output_gate = gate("to_output_gate", inner, o.output_gate_headwise ? o.heads : inner, o.output_gate_rank, false,
+                          to_output_gate_up);
   if (o.head_learned_sink) {
     auto attend = register_module("attend", std::make_shared<Container>());
     head_attn_sink = attend->register_parameter("head_attn_sink", torch::zeros({o.heads}));
@@ -209,10 +216,16 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
     auto dimwise = [&](const Tensor& g, bool headwise) {
       return headwise ? g.unsqueeze(-1).expand({b, n, h, d}).reshape({b, n, h * d}) : g;
     };
+    // LoRALinear.forward: up(maybe_activation(down(x)))
+    auto project = [&](const std::shared_ptr<Linear>& down, const std::shared_ptr<Linear>& up, const Tensor& in) {
+      if (!up) return down->forward(in);
+      Tensor mid = down->forward(in);
+      return up->forward(o.low_rank_silu_gates ? at::silu(mid) : mid);
+    };
     Tensor gate_logits;
-    if (to_v_gate) gate_logits = dimwise(to_v_gate->forward(x), o.gate_values_headwise);
+    if (to_v_gate) gate_logits = dimwise(project(to_v_gate, to_v_gate_up, x), o.gate_values_headwise);
     if (to_output_gate) {
-      Tensor og = dimwise(to_output_gate->forward(out), o.output_gate_headwise);
+      Tensor og = dimwise(project(to_output_gate, to_output_gate_up, out), o.output_gate_headwise);
       gate_logits = gate_logits.defined() ? gate_logits + og : og;
     }
     out = out * (o.swiglu_values ? at::silu(gate_logits) : at::sigmoid(gate_logits));

@@ -39,6 +39,9 @@ struct AttentionOptions {  // Attention(dim, dim_head = 64, heads = 8, causal = 
   bool output_gate = false;           // gate logits from the attention output too: to_output_gate (2.31.10)
   bool output_gate_headwise = false;
   bool value_rmsnorm = false;         // MultiheadRMSNorm(dim_head, heads) on the values (from 2.11.24)
+  // LoRALinear gates: down (dim -> rank), silu when low_rank_silu_gates, up (rank -> out); 0: one Linear
+  int64_t gate_values_rank = 0, output_gate_rank = 0;
+  bool low_rank_silu_gates = true;
   bool l2_distance = false;       // Attend: sim = -cdist(q, k) ** 2 (from 1.42.17)
   bool cog_signed = false;        // Attend: softmax over |sim|, times sign(sim) after (from 2.11.24)
   bool laser = false;             // v = exp(softclamp(v, laser_softclamp_value)); out = log(out) (from 1.44.8)
@@ -84,8 +87,9 @@ class Attention : public torch::nn::Module {
   AttentionOutput forward(const Tensor& x, const AttentionInputs& in, Trace* t = nullptr, const std::string& path = "") const;
   AttentionOptions options;
   std::shared_ptr<Linear> to_q, to_k, to_v, to_out;
-  std::shared_ptr<Linear> to_v_gate;  // gate_values
-  std::shared_ptr<Linear> to_output_gate;  // output_gate
+  std::shared_ptr<Linear> to_v_gate;  // gate_values (or its low-rank `down`)
+  std::shared_ptr<Linear> to_output_gate;  // output_gate (or its low-rank `down`)
+  std::shared_ptr<Linear> to_v_gate_up, to_output_gate_up;  // the low-rank gates' `up`
   Tensor value_rmsnorm_gamma;  // value_rmsnorm.gamma [heads, 1, dim_head]
   Tensor head_attn_sink;       // attend.head_attn_sink [heads]
   Tensor mem_k, mem_v;

@@ -74,6 +74,9 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   base.output_gate = o.attn_output_gate;
   base.output_gate_headwise = o.attn_output_gate_headwise;
   base.value_rmsnorm = o.attn_value_rmsnorm;
+  base.gate_values_rank = o.attn_gate_values_rank;
+  base.output_gate_rank = o.attn_output_gate_rank;
+  base.low_rank_silu_gates = o.attn_low_rank_silu_gates;
   base.gate_values_bias = ctx.release < kGateValuesBiasless;
   base.qk_norm = o.attn_qk_norm;
   base.qk_norm_groups = o.attn_qk_norm_groups;

@@ -53,7 +53,10 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   bool attn_output_gate = false;
   bool attn_output_gate_headwise = false;
   bool attn_value_rmsnorm = false;
+  int64_t attn_gate_values_rank = 0, attn_output_gate_rank = 0;
+  bool attn_low_rank_silu_gates = true;
   bool attn_l2_distance = false;
+  bool attn_flash = false;  // computed as the explicit softmax (see spec_options.cpp)
   bool attn_cog_signed = false;
   bool attn_laser = false;
   bool reinject_input = false;               // every block's input gets reinject_input_proj(layers' input) added (from 1.42.17)

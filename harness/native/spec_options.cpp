@@ -126,6 +126,28 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
          require_measured_from(ctx, {2, 30, 5}, "attn_output_gate_headwise", "2.20.1 - 2.30.5");
          o.attn_output_gate_headwise = as_bool(v, "attn_output_gate_headwise");
        }},
+      {"attn_gate_values_rank",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {2, 30, 5}, "attn_gate_values_rank", "2.20.1 - 2.30.5");
+         if (!v.is_null()) o.attn_gate_values_rank = as_int(v, "attn_gate_values_rank");
+       }},
+      {"attn_output_gate_rank",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {2, 30, 5}, "attn_output_gate_rank", "2.20.1 - 2.30.5");
+         if (!v.is_null()) o.attn_output_gate_rank = as_int(v, "attn_output_gate_rank");
+       }},
+      {"attn_low_rank_silu_gates",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {2, 30, 5}, "attn_low_rank_silu_gates", "2.20.1 - 2.30.5");
+         o.attn_low_rank_silu_gates = as_bool(v, "attn_low_rank_silu_gates");
+       }},
+      {"attn_flash",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         // F.scaled_dot_product_attention: the same function; the port's
+         // explicit softmax differs in rounding only (CLOSE, not IDENTICAL)
+         require_measured_from(ctx, {1, 14, 0}, "attn_flash", "1.0.5 - 1.14.0");
+         o.attn_flash = as_bool(v, "attn_flash");
+       }},
       {"attn_value_rmsnorm",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
          require_measured_from(ctx, {2, 11, 24}, "attn_value_rmsnorm", "2.3.28 - 2.11.24");
@@ -328,6 +350,12 @@ void check_layers(const AttentionLayersOptions& o, const std::string& where) {
     throw NativeUnsupported("ff_softclamp_value with ff_glu (the release leaves GLU unclamped) or not positive");
   if ((o.attn_output_gate || o.attn_gate_values_headwise) && o.attn_kv_heads)
     throw NativeUnsupported("the 2.31.10 gates together with grouped-query attention (not measured)");
+  if ((o.attn_gate_values_rank && (!o.attn_gate_values || o.attn_gate_values_headwise)) ||
+      (o.attn_output_gate_rank && (!o.attn_output_gate || o.attn_output_gate_headwise)))
+    throw NativeUnsupported("a gate rank without its gate, or with a headwise gate (the releases assert against it)");
+  if (o.attn_flash && (o.attn_softclamp_logits || o.attn_cog_signed || o.attn_head_learned_sink || o.attn_laser ||
+                       o.attn_l2_distance || o.attn_num_mem_kv > 0))
+    throw NativeUnsupported("attn_flash together with an attention variant the flash path refuses or computes otherwise");
   if (o.attn_cog_signed && o.attn_head_learned_sink)
     throw NativeUnsupported("attn_cog_signed together with attn_head_learned_sink (the sink's sign: not measured)");
   if (o.learned_reinject_input_gate && !o.reinject_input)
@@ -365,6 +393,14 @@ void check_wrapper(const TransformerWrapperOptions& o, const AttentionLayersOpti
   if (o.use_cls_token && o.num_cls_tokens <= 0) throw NativeUnsupported(where + " with num_cls_tokens <= 0");
   if (o.logits_dim && (*o.logits_dim <= 0 || o.tie_embedding))
     throw NativeUnsupported(where + " with logits_dim together with tie_embedding, or not positive");
+}
+
+// The flash path with a padding mask: bisected, 1.16.12 computes something
+// else (NMSE 1 against the explicit path), 1.16.14 as the port.
+void check_flash_mask(const AttentionLayersOptions& o, bool padding_mask, const ReleaseContext& ctx) {
+  if (o.attn_flash && padding_mask && ctx.release < ReleaseVersion{1, 16, 14})
+    throw NativeUnsupported("attn_flash with a padding mask for release " + ctx.release.str() +
+                            " (measured from 1.16.14; 1.16.12 masks otherwise on the flash path)");
 }
 
 void apply_layers_argument(const std::string& key, const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx,
@@ -426,6 +462,7 @@ ModelSpec parse_spec(const json& spec, const ReleaseContext& ctx) {
     for (auto& [k, v] : object_field(spec, "layers").items()) apply_layers_argument(k, v, out.layers, ctx, "layers");
     for (auto& [k, v] : object_field(spec, "wrapper").items()) apply_wrapper_argument(k, v, out.wrapper, ctx, "wrapper");
     set_release_layout(out.wrapper, ctx);
+    check_flash_mask(out.layers, out.padding_mask, ctx);
     check_layers(out.layers, "layers");
     check_wrapper(out.wrapper, out.layers, "wrapper");
     return out;
@@ -458,6 +495,8 @@ ModelSpec parse_spec(const json& spec, const ReleaseContext& ctx) {
     }
   }
   x.enc_layers.dim = x.dec_layers.dim = x.dim;
+  check_flash_mask(x.enc_layers, out.padding_mask, ctx);
+  check_flash_mask(x.dec_layers, out.padding_mask, ctx);
   set_release_layout(x.enc, ctx);
   set_release_layout(x.dec, ctx);
   check_layers(x.enc_layers, "encoder");

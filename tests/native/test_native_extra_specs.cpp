@@ -20,7 +20,7 @@ TEST_CASE("specs outside the catalogue built from supported features match every
     ++checked[f.spec];
   }
   // every spec is exercised, the older ones by releases of several eras
-  CHECK(checked.size() == 29);
+  CHECK(checked.size() == 32);
   CHECK(checked["native-decoder-padded-alibi-postnorm"] >= 15);
   CHECK(checked["native-decoder-scalenorm-postnorm"] >= 15);
   CHECK(checked["native-xtransformer-mixed"] >= 15);
@@ -46,6 +46,9 @@ TEST_CASE("specs outside the catalogue built from supported features match every
   CHECK(checked["native-decoder-laser"] >= 6);           // the pins from 1.44.8
   CHECK(checked["native-decoder-cog-signed"] >= 3);      // the pins from 2.11.24
   CHECK(checked["native-decoder-reinject-input"] >= 6);  // the pins with a learned reinjection gate
+  CHECK(checked["native-decoder-low-rank-gates"] >= 1);  // 2.31.10 among the pins
+  CHECK(checked["native-decoder-flash"] >= 13);          // every pin from 1.14.0
+  CHECK(checked["native-encoder-flash-padded"] >= 12);   // every pin from 1.19.1
   for (const char* newest : {"native-decoder-output-gate", "native-decoder-output-gate-headwise", "native-decoder-ff-softclamp"})
     CHECK(checked[newest] >= 1);  // 2.31.10 among the pins
 }

@@ -84,7 +84,7 @@ TEST_CASE("a release outside the port's range is UNSUPPORTED", "[native]") {
 TEST_CASE("an argument the port does not handle is UNSUPPORTED, named", "[native]") {
   CHECK(refusal(decoder_spec({{"macaron", true}}), "2.31.10") == "layers argument 'macaron'");
   CHECK(refusal(decoder_spec({}, {{"l2norm_embed", true}}), "2.31.10") == "wrapper argument 'l2norm_embed'");
-  CHECK(refusal(decoder_spec({{"attn_flash", true}}), "2.31.10") == "layers argument 'attn_flash'");
+  CHECK(refusal(decoder_spec({{"attn_use_cope", true}}), "2.31.10") == "layers argument 'attn_use_cope'");
   CHECK(refusal(decoder_spec({{"heads", 4.5}}), "2.31.10").find("expected an integer") != std::string::npos);
   json xt = {{"name", "x"}, {"model", "xtransformer"}, {"mask", "none"},
              {"xtransformer", {{"dim", 32}, {"enc_num_tokens", 10}, {"enc_depth", 1}, {"enc_max_seq_len", 8},
@@ -126,6 +126,12 @@ TEST_CASE("combinations whose release semantics are not measured are UNSUPPORTED
   CHECK(refusal(decoder_spec({{"attn_qk_norm", true}, {"attn_qk_norm_dim_scale", true}}), "2.25.5").empty());
   CHECK(refusal(decoder_spec({{"attn_qk_norm", true}, {"attn_qk_norm_groups", 32}}), "2.31.10").find("groups") !=
         std::string::npos);
+  // the flash path with a padding mask: bisected, 1.16.12 masks otherwise
+  json padded = decoder_spec({{"attn_flash", true}});
+  padded["mask"] = "padding";
+  CHECK(refusal(padded, "1.16.12").find("padding mask") != std::string::npos);
+  CHECK(refusal(padded, "1.16.14").empty());
+  CHECK(refusal(decoder_spec({{"attn_flash", true}}), "1.14.0").empty());
   // sandwich_norm needs pre-norm, as every release asserts
   CHECK(refusal(decoder_spec({{"sandwich_norm", true}, {"pre_norm", false}}), "2.31.10").find("sandwich_norm") !=
         std::string::npos);
