@@ -80,7 +80,7 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   base.gate_values_bias = ctx.release < kGateValuesBiasless;
   base.qk_norm = o.attn_qk_norm;
   base.qk_norm_groups = o.attn_qk_norm_groups;
-  base.qk_norm_scale = o.attn_qk_norm_scale;
+  if (o.attn_qk_norm) base.qk_norm_scale = o.attn_qk_norm_scale.value_or(ctx.is_new(kQkNormScale10) ? 10.0 : 1.0);
   base.qk_norm_dim_scale = o.attn_qk_norm_dim_scale;
   base.logit_softclamp_value = o.attn_logit_softclamp_value;
   base.rotate_values = o.rotary_pos_emb && (!ctx.is_new(kRotaryKeysOnly) || o.rotary_embed_values);

@@ -45,7 +45,7 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   bool only_attn = false;          // no feed-forward blocks (2.31.10)
   bool attn_qk_norm = false;
   int64_t attn_qk_norm_groups = 1;
-  double attn_qk_norm_scale = 10.0;
+  std::optional<double> attn_qk_norm_scale;  // unset: 10, or 1 before qk-norm-scale-10
   bool attn_qk_norm_dim_scale = false;
   bool attn_gate_values = false;
   bool attn_swiglu_values = false;

@@ -45,6 +45,10 @@ inline constexpr ReleaseSwitch kRotaryDimNoMinimum{"rotary-no-minimum-width"};
 
 // --- attention (attention.cpp) -----------------------------------------------
 
+// qk_norm: Attend scales the normalised logits by qk_norm_scale = 10 by
+// default; before, by 1.
+inline constexpr ReleaseSwitch kQkNormScale10{"qk-norm-scale-10"};
+
 // Padding masks: q_mask * k_mask (a padded query attends uniformly), then
 // keys only, with padded positions' attention output zeroed.
 inline constexpr ReleaseSwitch kKeyPaddingMaskOnly{"padding-mask-keys-only"};

@@ -47,12 +47,14 @@ void require_measured_from(const ReleaseContext& ctx, ReleaseVersion from, const
                             from.str() + "; it appears somewhere in " + appears + ")");
 }
 
-// qk_norm as the port computes it (2.31.10's). Bisected with
-// `xcompat bisect --consumer cpp-native`: 1.0.3 computes it otherwise, 1.0.4
-// as the port; the per-dimension scales changed at 2.25.5 (before, Attend
-// kept qk_norm_scale; from 2.25.5 it is dim_head ** -0.5).
-constexpr ReleaseVersion kQkNormMeasuredFrom{1, 0, 4};
-const char* const kQkNormAppears = "0.28.4 - 1.0.3 in another form";
+// qk_norm: its default scale is the history's switch qk-norm-scale-10 (1
+// before 1.0.4, 10 from it), read in parse_spec. 0.28.4 builds qk_norm with
+// other parameters (use_qk_norm_attn's norms): measured from 0.32.3. The
+// per-dimension scales changed at 2.25.5, bisected with `xcompat bisect
+// --consumer cpp-native` (before, Attend kept qk_norm_scale; from 2.25.5 it
+// is dim_head ** -0.5); not a history entry yet.
+constexpr ReleaseVersion kQkNormMeasuredFrom{0, 32, 3};
+const char* const kQkNormAppears = "0.28.4 with other parameters";
 constexpr ReleaseVersion kQkNormDimScaleFrom{2, 25, 5};
 
 constexpr ReleaseVersion kPostEmbNormFrom{0, 32, 3};

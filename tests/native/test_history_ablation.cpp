@@ -3,9 +3,11 @@
 // entry is deleted in turn, and both a port test and a conversion test must
 // fail without it.
 //
-//   port        every catalogue checkpoint of every era release, evaluated
-//               by the port: some verdict must change, or the port must
-//               refuse to run, when the entry is gone. An entry about a
+//   port        every catalogue checkpoint of every era release, and every
+//               spec of tests/data/native_extra_specs.toml (features outside
+//               the catalogue, such as qk_norm), evaluated by the port: some
+//               verdict must change, or the port must refuse to run, when
+//               the entry is gone. An entry about a
 //               feature the port does not model must be one the port
 //               refuses (UNSUPPORTED), checked with the full history.
 //   conversion  the entry effects of tests/conversion_effects.hpp: some
@@ -24,8 +26,12 @@ namespace {
 // Every catalogue fixture of the era releases, as the port judges it: a
 // verdict, or the error that stopped it.
 std::map<std::string, std::string> port_verdicts() {
+  static const std::vector<FixtureRef> extra =
+      make_fixtures(era_releases(), {}, std::string(XCOMPAT_TEST_DATA) + "/native_extra_specs.toml");
+  std::vector<FixtureRef> all = catalogue_fixtures();
+  all.insert(all.end(), extra.begin(), extra.end());
   std::map<std::string, std::string> out;
-  for (const auto& f : catalogue_fixtures()) {
+  for (const auto& f : all) {
     if (!f.ready()) continue;
     std::string v;
     try {
@@ -63,7 +69,6 @@ const std::vector<Refusal>& port_refusals() {
       {"attention-softmax-float32", json::object(), "bfloat16"},  // the port computes float32 only
       {"attention-cast-back", json::object(), "bfloat16"},
       {"mem-kv-query-positions", {{"attn_num_mem_kv", 2}, {"rel_pos_bias", true}}},
-      {"qk-norm-scale-10", {{"attn_qk_norm", true}}},
       {"entmax-removed", {{"attn_use_entmax15", true}}},
       {"layerscale-unit-offset", {{"use_layerscale", true}}},
       // A recipe of the conversion: the port rotates values interleaved by rotary-interleaved.

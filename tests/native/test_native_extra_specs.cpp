@@ -30,7 +30,7 @@ TEST_CASE("specs outside the catalogue built from supported features match every
   CHECK(checked["native-decoder-grouped-query"] >= 12);  // every pin from 1.19.1
   CHECK(checked["native-decoder-softclamp"] >= 7);       // every pin from 1.42.17
   CHECK(checked["native-decoder-only-attn"] >= 1);       // 2.31.10
-  CHECK(checked["native-decoder-qk-norm"] >= 15);        // every pin from 1.0.4 (qk_norm as the port computes it)
+  CHECK(checked["native-decoder-qk-norm"] == 16);        // every pin from 0.32.3, either side of qk-norm-scale-10
   CHECK(checked["native-decoder-qk-norm-groups"] >= 14);
   CHECK(checked["native-decoder-qk-norm-dim-scale"] >= 1);  // from 2.25.5
   CHECK(checked["native-decoder-gate-values"] == 17);    // every pin, the gate's bias until 2.26.0

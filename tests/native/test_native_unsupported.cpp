@@ -118,8 +118,10 @@ TEST_CASE("combinations whose release semantics are not measured are UNSUPPORTED
   CHECK(refusal(decoder_spec({{"attn_kv_heads", 3}}), "2.31.10").find("divide") != std::string::npos);
   CHECK(refusal(decoder_spec({{"attn_kv_heads", 2}, {"attn_num_mem_kv", 2}}), "2.31.10").find("grouped-query") !=
         std::string::npos);
-  // qk_norm: bisected, 1.0.3 computes it otherwise; its per-dimension scales changed at 2.25.5
-  CHECK(refusal(decoder_spec({{"attn_qk_norm", true}}), "1.0.3").find("attn_qk_norm") != std::string::npos);
+  // qk_norm: 0.28.4 builds it with other parameters; from 0.32.3 the history's
+  // qk-norm-scale-10 decides its scale; its per-dimension scales changed at 2.25.5
+  CHECK(refusal(decoder_spec({{"attn_qk_norm", true}}), "0.28.4").find("attn_qk_norm") != std::string::npos);
+  CHECK(refusal(decoder_spec({{"attn_qk_norm", true}}), "1.0.3").empty());
   CHECK(refusal(decoder_spec({{"attn_qk_norm", true}}), "1.0.4").empty());
   CHECK(refusal(decoder_spec({{"attn_qk_norm", true}, {"attn_qk_norm_dim_scale", true}}), "2.25.4")
             .find("attn_qk_norm_dim_scale") != std::string::npos);
