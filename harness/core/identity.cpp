@@ -30,21 +30,22 @@ std::string port_identity() {
 
 std::string judge_identity() { return std::string(kJudgeSourceHash).substr(0, 16); }
 
+namespace {
+// SHA-256 of one of the driver's files; a missing one is an install error.
+std::string driver_file_hash(const char* name, const char* what) {
+  const fs::path file = python_driver_dir() / name;
+  if (!fs::exists(file)) throw Error(std::string(what) + " " + file.string() + " is missing");
+  return sha256_file(file);
+}
+}  // namespace
+
 std::string driver_source_hash() {
-  static const std::string h = [] {
-    const fs::path driver = python_driver_dir() / "xcompat_driver.py";
-    if (!fs::exists(driver)) throw Error("the release driver " + driver.string() + " is missing");
-    return sha256_file(driver);
-  }();
+  static const std::string h = driver_file_hash("xcompat_driver.py", "the release driver");
   return h;
 }
 
 std::string deploy_source_hash() {
-  static const std::string h = [] {
-    const fs::path deploy = python_driver_dir() / "xcompat_deploy.py";
-    if (!fs::exists(deploy)) throw Error("the release driver's exporter " + deploy.string() + " is missing");
-    return sha256_file(deploy);
-  }();
+  static const std::string h = driver_file_hash("xcompat_deploy.py", "the release driver's exporter");
   return h;
 }
 

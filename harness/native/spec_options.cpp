@@ -60,6 +60,16 @@ constexpr ReleaseVersion kQkNormDimScaleFrom{2, 25, 5};
 constexpr ReleaseVersion kPostEmbNormFrom{0, 32, 3};
 
 using LayersSetter = std::function<void(const json&, AttentionLayersOptions&, const ReleaseContext&)>;
+
+// A boolean layers argument the port follows from release `from` on; before,
+// UNSUPPORTED (it appears somewhere in `appears`).
+LayersSetter measured_flag(const char* name, bool AttentionLayersOptions::*member, ReleaseVersion from,
+                           const char* appears) {
+  return [=](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+    require_measured_from(ctx, from, name, appears);
+    o.*member = as_bool(v, name);
+  };
+}
 using WrapperSetter = std::function<void(const json&, TransformerWrapperOptions&, const ReleaseContext&)>;
 
 const std::map<std::string, LayersSetter>& layers_arguments() {
@@ -78,21 +88,9 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
       {"rotary_emb_dim", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.rotary_emb_dim = as_int(v, "rotary_emb_dim"); }},
       {"pre_norm", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.pre_norm = as_bool(v, "pre_norm"); }},
       {"sandwich_norm", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.sandwich_norm = as_bool(v, "sandwich_norm"); }},
-      {"pre_and_post_norm",
-       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, {2, 30, 5}, "pre_and_post_norm", "2.20.1 - 2.30.5");
-         o.pre_and_post_norm = as_bool(v, "pre_and_post_norm");
-       }},
-      {"only_attn",
-       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, {2, 30, 5}, "only_attn", "2.20.1 - 2.30.5");
-         o.only_attn = as_bool(v, "only_attn");
-       }},
-      {"attn_qk_norm",
-       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, kQkNormMeasuredFrom, "attn_qk_norm", kQkNormAppears);
-         o.attn_qk_norm = as_bool(v, "attn_qk_norm");
-       }},
+      {"pre_and_post_norm", measured_flag("pre_and_post_norm", &AttentionLayersOptions::pre_and_post_norm, {2, 30, 5}, "2.20.1 - 2.30.5")},
+      {"only_attn", measured_flag("only_attn", &AttentionLayersOptions::only_attn, {2, 30, 5}, "2.20.1 - 2.30.5")},
+      {"attn_qk_norm", measured_flag("attn_qk_norm", &AttentionLayersOptions::attn_qk_norm, kQkNormMeasuredFrom, kQkNormAppears)},
       {"attn_qk_norm_groups",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
          require_measured_from(ctx, kQkNormMeasuredFrom, "attn_qk_norm_groups", kQkNormAppears);
@@ -113,21 +111,9 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.attn_gate_values = as_bool(v, "attn_gate_values"); }},
       {"attn_swiglu_values",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.attn_swiglu_values = as_bool(v, "attn_swiglu_values"); }},
-      {"attn_gate_values_headwise",
-       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, {2, 30, 5}, "attn_gate_values_headwise", "2.20.1 - 2.30.5");
-         o.attn_gate_values_headwise = as_bool(v, "attn_gate_values_headwise");
-       }},
-      {"attn_output_gate",
-       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, {2, 30, 5}, "attn_output_gate", "2.20.1 - 2.30.5");
-         o.attn_output_gate = as_bool(v, "attn_output_gate");
-       }},
-      {"attn_output_gate_headwise",
-       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, {2, 30, 5}, "attn_output_gate_headwise", "2.20.1 - 2.30.5");
-         o.attn_output_gate_headwise = as_bool(v, "attn_output_gate_headwise");
-       }},
+      {"attn_gate_values_headwise", measured_flag("attn_gate_values_headwise", &AttentionLayersOptions::attn_gate_values_headwise, {2, 30, 5}, "2.20.1 - 2.30.5")},
+      {"attn_output_gate", measured_flag("attn_output_gate", &AttentionLayersOptions::attn_output_gate, {2, 30, 5}, "2.20.1 - 2.30.5")},
+      {"attn_output_gate_headwise", measured_flag("attn_output_gate_headwise", &AttentionLayersOptions::attn_output_gate_headwise, {2, 30, 5}, "2.20.1 - 2.30.5")},
       {"attn_gate_values_rank",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
          require_measured_from(ctx, {2, 30, 5}, "attn_gate_values_rank", "2.20.1 - 2.30.5");
@@ -138,11 +124,7 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
          require_measured_from(ctx, {2, 30, 5}, "attn_output_gate_rank", "2.20.1 - 2.30.5");
          if (!v.is_null()) o.attn_output_gate_rank = as_int(v, "attn_output_gate_rank");
        }},
-      {"attn_low_rank_silu_gates",
-       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, {2, 30, 5}, "attn_low_rank_silu_gates", "2.20.1 - 2.30.5");
-         o.attn_low_rank_silu_gates = as_bool(v, "attn_low_rank_silu_gates");
-       }},
+      {"attn_low_rank_silu_gates", measured_flag("attn_low_rank_silu_gates", &AttentionLayersOptions::attn_low_rank_silu_gates, {2, 30, 5}, "2.20.1 - 2.30.5")},
       {"attn_flash",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
          // F.scaled_dot_product_attention: the same function; the port's
@@ -150,66 +132,26 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
          require_measured_from(ctx, {1, 14, 0}, "attn_flash", "1.0.5 - 1.14.0");
          o.attn_flash = as_bool(v, "attn_flash");
        }},
-      {"attn_value_rmsnorm",
-       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, {2, 11, 24}, "attn_value_rmsnorm", "2.3.28 - 2.11.24");
-         o.attn_value_rmsnorm = as_bool(v, "attn_value_rmsnorm");
-       }},
+      {"attn_value_rmsnorm", measured_flag("attn_value_rmsnorm", &AttentionLayersOptions::attn_value_rmsnorm, {2, 11, 24}, "2.3.28 - 2.11.24")},
       {"ff_softclamp_value",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
          require_measured_from(ctx, {2, 20, 0}, "ff_softclamp_value", "2.16.2 - 2.20.0");
          if (!v.is_null()) o.ff.softclamp_value = as_number(v, "ff_softclamp_value");
        }},
-      {"use_dynamic_tanh",
-       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, {2, 3, 27}, "use_dynamic_tanh", "2.0.6 - 2.3.27");
-         o.use_dynamic_tanh = as_bool(v, "use_dynamic_tanh");
-       }},
+      {"use_dynamic_tanh", measured_flag("use_dynamic_tanh", &AttentionLayersOptions::use_dynamic_tanh, {2, 3, 27}, "2.0.6 - 2.3.27")},
       {"dynamic_tanh_init_alpha",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
          require_measured_from(ctx, {2, 3, 27}, "dynamic_tanh_init_alpha", "2.0.6 - 2.3.27");
          o.dynamic_tanh_init_alpha = as_number(v, "dynamic_tanh_init_alpha");
        }},
-      {"use_derf",
-       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, {2, 11, 24}, "use_derf", "2.3.28 - 2.11.24");
-         o.use_derf = as_bool(v, "use_derf");
-       }},
-      {"attn_l2_distance",
-       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, {1, 42, 17}, "attn_l2_distance", "1.31.5 - 1.42.17");
-         o.attn_l2_distance = as_bool(v, "attn_l2_distance");
-       }},
-      {"attn_head_learned_sink",
-       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, {2, 11, 24}, "attn_head_learned_sink", "2.3.28 - 2.11.24");
-         o.attn_head_learned_sink = as_bool(v, "attn_head_learned_sink");
-       }},
-      {"attn_cog_signed",
-       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, {2, 11, 24}, "attn_cog_signed", "2.3.28 - 2.11.24");
-         o.attn_cog_signed = as_bool(v, "attn_cog_signed");
-       }},
-      {"attn_laser",
-       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, {1, 44, 8}, "attn_laser", "1.42.18 - 1.44.8");
-         o.attn_laser = as_bool(v, "attn_laser");
-       }},
-      {"reinject_input",
-       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, {1, 42, 17}, "reinject_input", "1.31.5 - 1.42.17");
-         o.reinject_input = as_bool(v, "reinject_input");
-       }},
-      {"learned_reinject_input_gate",
-       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, {1, 42, 17}, "learned_reinject_input_gate", "1.31.5 - 1.42.17");
-         o.learned_reinject_input_gate = as_bool(v, "learned_reinject_input_gate");
-       }},
-      {"attn_softclamp_logits",
-       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, {1, 42, 17}, "attn_softclamp_logits", "1.31.5 - 1.42.17");
-         o.attn_softclamp_logits = as_bool(v, "attn_softclamp_logits");
-       }},
+      {"use_derf", measured_flag("use_derf", &AttentionLayersOptions::use_derf, {2, 11, 24}, "2.3.28 - 2.11.24")},
+      {"attn_l2_distance", measured_flag("attn_l2_distance", &AttentionLayersOptions::attn_l2_distance, {1, 42, 17}, "1.31.5 - 1.42.17")},
+      {"attn_head_learned_sink", measured_flag("attn_head_learned_sink", &AttentionLayersOptions::attn_head_learned_sink, {2, 11, 24}, "2.3.28 - 2.11.24")},
+      {"attn_cog_signed", measured_flag("attn_cog_signed", &AttentionLayersOptions::attn_cog_signed, {2, 11, 24}, "2.3.28 - 2.11.24")},
+      {"attn_laser", measured_flag("attn_laser", &AttentionLayersOptions::attn_laser, {1, 44, 8}, "1.42.18 - 1.44.8")},
+      {"reinject_input", measured_flag("reinject_input", &AttentionLayersOptions::reinject_input, {1, 42, 17}, "1.31.5 - 1.42.17")},
+      {"learned_reinject_input_gate", measured_flag("learned_reinject_input_gate", &AttentionLayersOptions::learned_reinject_input_gate, {1, 42, 17}, "1.31.5 - 1.42.17")},
+      {"attn_softclamp_logits", measured_flag("attn_softclamp_logits", &AttentionLayersOptions::attn_softclamp_logits, {1, 42, 17}, "1.31.5 - 1.42.17")},
       {"attn_logit_softclamp_value",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
          require_measured_from(ctx, {1, 42, 17}, "attn_logit_softclamp_value", "1.31.5 - 1.42.17");

@@ -42,25 +42,23 @@ Tensor to_torch(const TensorData& t) {
   return out;
 }
 
-TensorData to_tensor_data_f32(const Tensor& t) {
-  Tensor c = t.detach().to(torch::kFloat).contiguous();
+namespace {
+// A contiguous copy of `t` (already of `dtype`'s scalar type) as TensorData.
+TensorData copy_out(const Tensor& t, DType dtype) {
+  Tensor c = t.detach().contiguous();
   TensorData out;
-  out.dtype = DType::F32;
+  out.dtype = dtype;
   out.shape = c.sizes().vec();
   out.bytes.resize(static_cast<std::size_t>(c.nbytes()));
   if (!out.bytes.empty()) std::memcpy(out.bytes.data(), c.data_ptr(), out.bytes.size());
   return out;
 }
+}  // namespace
+
+TensorData to_tensor_data_f32(const Tensor& t) { return copy_out(t.to(torch::kFloat), DType::F32); }
 
 TensorData to_tensor_data(const Tensor& t) {
-  if (t.scalar_type() != torch::kBFloat16) return to_tensor_data_f32(t);
-  Tensor c = t.detach().contiguous();
-  TensorData out;
-  out.dtype = DType::BF16;
-  out.shape = c.sizes().vec();
-  out.bytes.resize(static_cast<std::size_t>(c.nbytes()));
-  if (!out.bytes.empty()) std::memcpy(out.bytes.data(), c.data_ptr(), out.bytes.size());
-  return out;
+  return t.scalar_type() == torch::kBFloat16 ? copy_out(t, DType::BF16) : to_tensor_data_f32(t);
 }
 
 std::map<std::string, Tensor> port_state(const torch::nn::Module& m) {

@@ -18,7 +18,6 @@ Export failures are findings about the release, so they are returned, not
 raised; a worker fault (crash, timeout) is not recorded and is tried again.
 """
 
-import hashlib
 import json
 import os
 import time
@@ -55,14 +54,6 @@ class _FixtureForward(torch.nn.Module):
 
 def _hook(name):
     return os.environ.get(name) if os.environ.get("XCOMPAT_TEST_HOOKS") == "1" else None
-
-
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _first_line(e):
@@ -160,7 +151,7 @@ def export_artifact(driver, spec, fixture_dir, kind, out_dir, cache_dir=""):
                     _trace(wrapper, args, path, stamp)
                 else:
                     _compile_aoti(wrapper, args, path, stamp, cache_dir)
-            record.update(status="ok", file=ARTIFACT_FILES[kind], sha256=_sha256(path))
+            record.update(status="ok", file=ARTIFACT_FILES[kind], sha256=driver.sha256_file(path))
         except Exception as e:  # noqa: BLE001 - every export failure is the cell's finding
             if os.path.exists(path):
                 os.remove(path)

@@ -589,6 +589,7 @@ def _load_strict(model, path):
 
 
 load_strict = _load_strict
+sha256_file = _sha256
 
 
 def export_artifact(spec, fixture_dir, kind, out_dir, cache_dir=""):

@@ -1,6 +1,8 @@
 #pragma once
 // Shared by the [release] tests that work on one fixture through the binary.
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +22,15 @@ inline std::filesystem::path made_fixture(const TempDir& state, const std::strin
   const nlohmann::json listing = nlohmann::json::parse(made.out);
   REQUIRE(listing["fixtures"][0]["state"] == "fixture");
   return listing["fixtures"][0]["dir"].get<std::string>();
+}
+
+// Every cell of a matrix file as of its latest run, by `name(key)`.
+inline std::map<std::string, CellResult> cells_by(const std::filesystem::path& db,
+                                                 const std::function<std::string(const CellKey&)>& name) {
+  std::map<std::string, CellResult> out;
+  Store s(db.string(), false);
+  for (auto& r : s.matrix_as_of()) out[name(r.cell.key)] = r.cell;
+  return out;
 }
 
 // Whether a fingerprint's ranges (its --json) hold `release`.

@@ -14,10 +14,7 @@ namespace fs = std::filesystem;
 
 namespace {
 std::map<std::string, CellResult> cells_of(const fs::path& db) {
-  std::map<std::string, CellResult> out;
-  Store s(db.string(), false);
-  for (auto& r : s.matrix_as_of()) out[r.cell.key.producer + " " + r.cell.key.spec] = r.cell;
-  return out;
+  return test::cells_by(db, [](const CellKey& k) { return k.producer + " " + k.spec; });
 }
 }  // namespace
 

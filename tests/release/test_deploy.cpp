@@ -17,10 +17,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::map<std::string, CellResult> cells_of(const fs::path& db) {
-  std::map<std::string, CellResult> out;
-  Store s(db.string(), false);
-  for (auto& r : s.matrix_as_of()) out[r.cell.key.consumer + " " + r.cell.key.producer + " " + r.cell.key.spec] = r.cell;
-  return out;
+  return test::cells_by(db, [](const CellKey& k) { return k.consumer + " " + k.producer + " " + k.spec; });
 }
 
 std::vector<fs::path> files_named(const fs::path& root, const std::string& name) {
