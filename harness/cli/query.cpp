@@ -131,7 +131,10 @@ int query(const Common& c, const QueryArgs& a) {
   std::set<std::string> warned;
   for (auto& row : answer.rows) warned.insert(row.cell.warnings.begin(), row.cell.warnings.end());
   if (!warned.empty()) {
-    fmt::print("\n{} warns when imported (a later torch may make these errors):\n", a.to);
+    // A deployment consumer's warnings are the release exporter's (torch.jit.trace's deprecation, say).
+    const bool exported = a.to == "cpp-torchscript" || a.to == "cpp-export";
+    fmt::print("\n{} warns {} (a later torch may make these errors):\n", a.to,
+               exported ? "when imported and while the release exports its artifact" : "when imported");
     for (auto& w : warned) fmt::print("  {}\n", w);
   }
   fmt::print("\n{}: {} of {} comparable specs pass (score {:.0f}%){}\n", answer.overall, answer.passing,
