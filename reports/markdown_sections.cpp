@@ -8,6 +8,7 @@
 #include <set>
 #include <tuple>
 
+#include "harness/core/consumers.hpp"
 #include "harness/core/error.hpp"
 #include "reports/conversion_sections.hpp"
 #include "reports/html_writer.hpp"
@@ -64,17 +65,12 @@ std::string evidence(const CellResult& c) {
 }
 
 // The checks of a producer's own model (docs/DEPLOYMENT.md).
-const std::vector<std::string> kOwnModelConsumers = {"decode-cache", "cpp-native-decode", "cpp-torchscript",
-                                                      "cpp-export"};
 
-bool own_model_check(const std::string& consumer) {
-  return std::find(kOwnModelConsumers.begin(), kOwnModelConsumers.end(), consumer) != kOwnModelConsumers.end();
-}
 
 std::string eras(const ReportData& d) {
   std::map<std::string, VerdictCounts> by_era;
   for (auto& r : d.current)  // the readers: the own-model checks have their section (deploy)
-    if (!own_model_check(r.cell.key.consumer)) ++by_era[era_of(r.cell.key.producer)][static_cast<int>(r.cell.verdict)];
+    if (!is_own_model_check(r.cell.key.consumer)) ++by_era[era_of(r.cell.key.producer)][static_cast<int>(r.cell.verdict)];
   std::string o = provenance(d) + "| producer era" + verdict_header() + "\n|---|" + verdict_rule() + "\n";
   for (auto& [era, c] : by_era) put(o, "| {} |{}\n", md(era), counts_row(c));
   return o;
@@ -156,7 +152,7 @@ std::string deploy(const ReportData& d) {
   std::map<std::tuple<std::string, int, std::string>, Finding> findings;
   for (auto& r : d.current) {
     const CellResult& c = r.cell;
-    if (!own_model_check(c.key.consumer)) continue;
+    if (!is_own_model_check(c.key.consumer)) continue;
     ++counts[c.key.consumer][static_cast<int>(c.verdict)];
     producers[c.key.consumer].insert(c.key.producer);
     if (verdict_passes(c.verdict)) continue;
@@ -174,14 +170,14 @@ std::string deploy(const ReportData& d) {
     f.specs[c.key.spec].insert(c.key.dtype);
   }
   std::string o = provenance(d) + "| consumer | releases " + verdict_header() + "\n|---|--:|" + verdict_rule() + "\n";
-  for (auto& name : kOwnModelConsumers)
+  for (auto& name : kOwnModelChecks)
     if (counts.count(name)) put(o, "| {} | {} |{}\n", name, producers[name].size(), counts_row(counts[name]));
   if (counts.empty()) return o + "\nNo such cells in this matrix.\n";
   std::vector<std::string> order;
   for (auto& r : d.releases) order.push_back(r.version);
   o += "\nEvery cell that does not pass, by what it says (R: its release):\n\n"
        "| consumer | verdict | why | releases | specs |\n|---|---|---|---|---|\n";
-  for (auto& name : kOwnModelConsumers)
+  for (auto& name : kOwnModelChecks)
     for (auto& [key, f] : findings) {
       if (std::get<0>(key) != name) continue;
       std::string specs;

@@ -1,6 +1,7 @@
 #pragma once
 // Consumers: everything that loads a fixture and runs forward. Every pinned
 // release (Python, in its own worker) and the C++ implementations.
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,7 +43,13 @@ Consumer decode_consumer();
 // fixture, against that release's eager logits (kind "cpp-decode").
 Consumer native_decode_consumer();
 // Checks of the producer's own model rather than readers of other
-// releases' checkpoints: decode-cache, cpp-native-decode, the deployment ones.
+// releases' checkpoints, by name (docs/DEPLOYMENT.md).
+inline const std::vector<std::string> kOwnModelChecks = {"decode-cache", "cpp-native-decode", "cpp-torchscript",
+                                                         "cpp-export"};
+inline bool is_own_model_check(const std::string& name) {
+  return std::find(kOwnModelChecks.begin(), kOwnModelChecks.end(), name) != kOwnModelChecks.end();
+}
+// The same by consumer kind.
 inline bool checks_own_model(const std::string& kind) {
   return kind == "decode" || kind == "cpp-decode" || kind == "deploy";
 }

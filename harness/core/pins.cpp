@@ -1,5 +1,7 @@
 #include "harness/core/pins.hpp"
 
+#include "harness/core/consumers.hpp"
+
 #include <algorithm>
 
 #include "harness/core/runtime.hpp"
@@ -169,9 +171,7 @@ static Pins load_pins_checked(const std::filesystem::path& path) {
     ov.spec = require_string(o, "spec", entry);
     if (ov.spec != "*") require_spec_name(ov.spec, entry);
     ov.consumer = require_string(o, "consumer", entry);
-    static const std::set<std::string> kOtherConsumers = {"cpp-native", "decode-cache", "cpp-native-decode",
-                                                          "cpp-torchscript", "cpp-export"};
-    if (!kOtherConsumers.count(ov.consumer))
+    if (ov.consumer != "cpp-native" && !is_own_model_check(ov.consumer))
       require_release_name(ov.consumer, entry + " consumer (a release, cpp-native or an own-model check)");
     ov.dtype = o.value("dtype", "");
     if (!ov.dtype.empty() && ov.dtype != "float32" && ov.dtype != "bfloat16")

@@ -156,11 +156,7 @@ BisectOutcome bisect(const Pins& pins, const std::vector<Spec>& catalogue, Store
   // A C++ consumer or a check of the producer's own model (docs/DEPLOYMENT.md)
   // holds no release: each probe is that consumer's cell of one producer.
   std::optional<Consumer> own;
-  if (!hold_producer && (held == "cpp-native" || [&] {
-        for (auto& c : own_model_consumers(pins))
-          if (c.name == held) return true;
-        return false;
-      }()))
+  if (!hold_producer && (held == "cpp-native" || is_own_model_check(held)))
     own = select_consumers(pins, {held}).front();
   if (!own && (!Version::parse(held) || !is_published(*Version::parse(held))))
     throw Error(fmt::format("x-transformers has no release '{}' to hold (matrix/published.txt)", held));

@@ -104,11 +104,8 @@ SweepSummary run_sweep(Plan& plan, const Pins& pins, Store& store, const SweepOp
       });
   summary.timing.fixtures = fixtures.making_seconds;
   fault_point("sweep.after-fixtures");
-  const auto needs = artifact_needs(plan, fixtures);
-  bool exporting = false;
-  for (auto& n : needs) exporting |= lookup_artifact(*n.fixture, n.kind).state == Artifact::State::Missing;
-  if (exporting) progress.note("exporting deployment artifacts");
-  const ArtifactPhase artifacts = ensure_artifacts(needs, pool, opts.jobs);
+  const ArtifactPhase artifacts = ensure_artifacts(artifact_needs(plan, fixtures), pool, opts.jobs,
+                                                   [&] { progress.note("exporting deployment artifacts"); });
   summary.timing.exports = artifacts.making_seconds;
 
   Recorder recorder(store, summary.run_id);
