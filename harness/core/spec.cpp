@@ -68,9 +68,36 @@ void check_arguments(const json& section, const std::string& where, int64_t& dim
   }
 }
 
+// `inputs`: forward arguments beside the tokens, drawn from the spec's seed
+// (harness/python/xcompat_driver.py make_inputs): context = [len, dim]
+// (model(x, context = ...), for cross_attend), context_mask = true (its
+// padding mask), condition = [dim] (model(x, condition = ...), for the
+// adaptive norms). An XTransformer makes its own context.
+void check_extra_inputs(const json& in, const std::string& model, int64_t batch, const std::string& at) {
+  const std::string where = at + " [inputs]";
+  if (!in.is_object()) throw Error(where + ": not a table");
+  if (model == "xtransformer") throw Error(where + ": an xtransformer's decoder takes its encoder's output as context");
+  require_known_fields(in, {"context", "context_mask", "condition"}, where);
+  auto shape = [&](const char* key, std::size_t rank) {
+    if (!in.contains(key)) return;
+    const json& v = in[key];
+    if (!v.is_array() || v.size() != rank)
+      throw Error(fmt::format("{}: {} is a list of {} positive integers (the shape after the batch)", where, key, rank));
+    for (auto& n : v)
+      if (!n.is_number_integer() || n.get<int64_t>() < 1 || n.get<int64_t>() > kMaxWidth)
+        throw Error(fmt::format("{}: {} holds {}: each size is 1 .. {}", where, key, n.dump(), kMaxWidth));
+    if (rank == 2 && batch * v[0].get<int64_t>() * v[1].get<int64_t>() > kMaxTokensPerBatch * 64)
+      throw Error(where + ": the context is too large for a test model");
+  };
+  shape("context", 2);
+  shape("condition", 1);
+  if (in.contains("context_mask") && (!in["context_mask"].is_boolean() || (in["context_mask"] == true && !in.contains("context"))))
+    throw Error(where + ": context_mask is true or false, and true needs a context");
+}
+
 void check_spec(const json& s, const std::string& at) {
   require_known_fields(s, {"name", "model", "seed", "batch", "seq_len", "mask", "features", "dtypes", "dtype",
-                           "description", "wrapper", "layers", "xtransformer"},
+                           "description", "wrapper", "layers", "xtransformer", "inputs"},
                        at);
   const std::string model = require_string(s, "model", at);
   if (model != "decoder" && model != "encoder" && model != "xtransformer")
@@ -92,6 +119,7 @@ void check_spec(const json& s, const std::string& at) {
     if (s.contains(d))
       for (auto& x : s[d].is_array() ? s[d] : json::array({s[d]}))
         if (x != "float32" && x != "bfloat16") throw Error(at + ": " + d + " are float32 or bfloat16");
+  if (s.contains("inputs")) check_extra_inputs(s["inputs"], model, batch, at);
   if (model == "xtransformer" ? !s.contains("xtransformer") : !s.contains("layers") || !s.contains("wrapper"))
     throw Error(at + ": missing constructor arguments (wrapper/layers or xtransformer)");
   int64_t dim = 512, depth = 0, vocab = 0;

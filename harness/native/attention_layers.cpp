@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "harness/core/error.hpp"
+
 namespace xcompat::native {
 
 AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext& ctx) : options(o) {
@@ -12,6 +14,18 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
                         : o.use_derf        ? NormKind::Derf
                                             : NormKind::LayerNorm;
   const int64_t dim_head = o.attn_dim_head;
+  // dim_condition * adaptive_condition_mlp_expansion: what the adaptive modules read
+  const int64_t dim_condition = o.dim_condition.value_or(o.dim);
+  const int64_t conditioned_width = dim_condition * (o.adaptive_condition_mlp ? o.adaptive_condition_mlp_expansion : 1);
+  if (o.needs_condition() && o.adaptive_condition_mlp)
+    adaptive_mlp = register_module("adaptive_mlp", std::make_shared<Container>())
+                       ->add("0", std::make_shared<Linear>(dim_condition, conditioned_width, false));
+  // norm_fn: the adaptive norms take the place of the norm class (and no unit offset)
+  auto norm_fn = [&]() -> std::shared_ptr<Norm> {
+    if (o.use_adaptive_layernorm) return std::make_shared<AdaptiveLayerNorm>(o.dim, conditioned_width);
+    if (o.use_adaptive_rmsnorm) return std::make_shared<AdaptiveRMSNorm>(o.dim, conditioned_width);
+    return make_norm(kind, o.dim, ctx, o.dynamic_tanh_init_alpha);
+  };
 
   // positions
   if (o.rotary_pos_emb) {
@@ -117,30 +131,41 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
     L.type = types[ind];
     auto slot = layers->add(std::to_string(ind), std::make_shared<Container>());
     auto norms = slot->add("0", std::make_shared<Container>());
-    if (o.pre_norm) L.pre_branch_norm = norms->add("0", make_norm(kind, o.dim, ctx, o.dynamic_tanh_init_alpha));
+    if (o.pre_norm) L.pre_branch_norm = norms->add("0", norm_fn());
     // post_branch_norm = norm_fn() if sandwich_norm else None (0.28.4 - 2.31.10)
-    if (o.sandwich_norm) L.post_branch_norm = norms->add("1", make_norm(kind, o.dim, ctx, o.dynamic_tanh_init_alpha));
+    if (o.sandwich_norm) L.post_branch_norm = norms->add("1", norm_fn());
     if (o.pre_and_post_norm) {
       // post_main_norm = norm_fn() if (not pre_norm or self.pre_and_post_norm)
-      L.post_main_norm = norms->add("2", make_norm(kind, o.dim, ctx, o.dynamic_tanh_init_alpha));
+      L.post_main_norm = norms->add("2", norm_fn());
     } else if (!o.pre_norm) {
       // Before 1.15.0 a post-norm model's last layer had no post-main norm:
       // TransformerWrapper.norm stood in for it. The history renames it here.
       const bool wrapper_norm = wrapper_norm_ends && is_last;
       L.post_main_norm = norms->add("2", wrapper_norm ? std::shared_ptr<Norm>(std::make_shared<LayerNorm>(LayerNormOptions::torch_layer_norm(o.dim)))
-                                                      : make_norm(kind, o.dim, ctx, o.dynamic_tanh_init_alpha));
+                                                      : norm_fn());
+    }
+
+    // post_branch_fn = AdaptiveLayerScale(layer): the block moves to layers.<i>.1.fn
+    std::shared_ptr<Container> block_slot = slot;
+    std::string block_name = "1";
+    if (o.use_adaptive_layerscale) {
+      block_slot = slot->add("1", std::make_shared<Container>());
+      block_name = "fn";
+      L.adaptive_scale = std::make_shared<AdaptiveLayerScaleGate>(o.dim, conditioned_width);
+      block_slot->add("to_gamma", L.adaptive_scale->to_gamma);
     }
 
     if (L.type == 'f') {
       FeedForwardOptions fo = o.ff;
       fo.dim = o.dim;
-      L.feedforward = slot->add("1", std::make_shared<FeedForward>(fo));
+      L.feedforward = block_slot->add(block_name, std::make_shared<FeedForward>(fo));
     } else {
       AttentionOptions ao = base;
       ao.causal = L.type == 'a' && o.causal;
       ao.learned_value_residual_mix = L.type == 'a' && learned_mix && !first_self_attn;
+      if (L.type == 'c') ao.dim_context = o.cross_attn_dim_context.value_or(0);
       if (L.type == 'a') first_self_attn = false;
-      L.attention = slot->add("1", std::make_shared<Attention>(ao));
+      L.attention = block_slot->add(block_name, std::make_shared<Attention>(ao));
     }
     layer_list.push_back(L);
   }
@@ -151,12 +176,15 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
     // TransformerWrapper.norm = nn.LayerNorm(dim), whatever the layers' norm class (key map: `norm.` -> `attn_layers.final_norm.`)
     final_norm = register_module("final_norm", std::make_shared<LayerNorm>(LayerNormOptions::torch_layer_norm(o.dim)));
   } else if (o.pre_norm) {
-    final_norm = register_module("final_norm", make_norm(kind, o.dim, ctx, o.dynamic_tanh_init_alpha));
+    final_norm = register_module("final_norm", norm_fn());
   }
 }
 
 Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& context, const Tensor& context_mask, Trace* t,
-                                const std::string& path, DecodeCache* cache) const {
+                                const std::string& path, DecodeCache* cache, const Tensor& condition_in) const {
+  if (options.needs_condition() && !condition_in.defined())
+    throw Error("the spec's model needs a condition (inputs.condition) for its adaptive modules");
+  const Tensor condition = prepare_condition(condition_in, adaptive_mlp.get());
   const int64_t offset = cache ? cache->offset : 0;
   if (cache && cache->k.empty()) cache->k.resize(layer_list.size()), cache->v.resize(layer_list.size());
   Tensor freqs;
@@ -178,7 +206,7 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
     const std::string lp = path + ".layers." + std::to_string(ind);
     Tensor residual = x;
     if (inp_inject.defined()) x = x + inp_inject;
-    if (L.pre_branch_norm) x = L.pre_branch_norm->forward(x);
+    if (L.pre_branch_norm) x = L.pre_branch_norm->forward_conditioned(x, condition);
     Tensor out;
     if (L.type == 'f') {
       out = L.feedforward->forward(x, t, lp + ".1");
@@ -198,13 +226,14 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
       out = r.out;
       if (L.type == 'a' && !first_values.defined()) first_values = r.values;
     }
-    if (L.post_branch_norm) out = L.post_branch_norm->forward(out);
+    if (L.adaptive_scale) out = L.adaptive_scale->forward(out, condition);
+    if (L.post_branch_norm) out = L.post_branch_norm->forward_conditioned(out, condition);
     x = out + residual;  // Residual: x + residual
-    if (L.post_main_norm) x = L.post_main_norm->forward(x);
+    if (L.post_main_norm) x = L.post_main_norm->forward_conditioned(x, condition);
     trace(t, lp, x);
   }
   if (final_norm) {
-    x = final_norm->forward(x);
+    x = final_norm->forward_conditioned(x, condition);
     trace(t, path + ".final_norm", x);
   }
   return x;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <vector>
 
+#include "harness/native/adaptive.hpp"
 #include "harness/native/attention.hpp"
 #include "harness/native/feedforward.hpp"
 #include "harness/native/norms.hpp"
@@ -31,6 +32,14 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   bool use_dynamic_tanh = false;  // DynamicTanh in place of the norms (from 2.3.27)
   double dynamic_tanh_init_alpha = 1.0;
   bool use_derf = false;          // Derf in place of the norms (from 2.11.24)
+  // Conditioned on the forward's `condition` (adaptive.hpp, from 1.30.23).
+  bool use_adaptive_layernorm = false;
+  bool use_adaptive_rmsnorm = false;
+  bool use_adaptive_layerscale = false;
+  std::optional<int64_t> dim_condition;  // unset: dim
+  bool adaptive_condition_mlp = false;
+  int64_t adaptive_condition_mlp_expansion = 4;
+  bool needs_condition() const { return use_adaptive_layernorm || use_adaptive_rmsnorm || use_adaptive_layerscale; }
   bool alibi_pos_bias = false;
   std::optional<int64_t> alibi_num_heads;
   bool rel_pos_bias = false;
@@ -69,6 +78,7 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   // routed keyword arguments: attn_* and ff_*
   int64_t attn_dim_head = 64;
   int64_t attn_num_mem_kv = 0;
+  std::optional<int64_t> cross_attn_dim_context;  // the context's width (unset: dim)
   std::optional<int64_t> attn_kv_heads;  // attn_kv_heads, or 1 with attn_one_kv_head
   FeedForwardOptions ff;
 
@@ -89,12 +99,13 @@ class AttentionLayers : public torch::nn::Module {
   AttentionLayers(AttentionLayersOptions o, const ReleaseContext& ctx);
 
   // x: [b, n, dim]; mask: [b, n] bool or undefined; context / context_mask
-  // for cross-attention. Returns the normed hidden states [b, n, dim].
+  // for cross-attention; condition [b, dim_condition] for the adaptive
+  // modules. Returns the normed hidden states [b, n, dim].
   // With `cache`, x holds the positions after cache->offset: positions
   // (rotary, relative biases, the causal mask) continue from there, and the
   // cache is extended (its offset is the caller's to advance).
   Tensor forward(Tensor x, const Tensor& mask, const Tensor& context, const Tensor& context_mask, Trace* t = nullptr,
-                 const std::string& path = "attn_layers", DecodeCache* cache = nullptr) const;
+                 const std::string& path = "attn_layers", DecodeCache* cache = nullptr, const Tensor& condition = {}) const;
 
   struct Layer {
     char type;                          // 'a', 'c', 'f'
@@ -102,7 +113,8 @@ class AttentionLayers : public torch::nn::Module {
     std::shared_ptr<Norm> post_branch_norm;  // layers.<i>.0.1 (sandwich_norm)
     std::shared_ptr<Norm> post_main_norm;   // layers.<i>.0.2
     std::shared_ptr<Attention> attention;   // layers.<i>.1 ('a', 'c')
-    std::shared_ptr<FeedForward> feedforward;  // layers.<i>.1 ('f')
+    std::shared_ptr<FeedForward> feedforward;  // layers.<i>.1 ('f'), or layers.<i>.1.fn under an adaptive layer scale
+    std::shared_ptr<AdaptiveLayerScaleGate> adaptive_scale;  // layers.<i>.1 (use_adaptive_layerscale)
   };
 
   AttentionLayersOptions options;
@@ -113,6 +125,7 @@ class AttentionLayers : public torch::nn::Module {
   std::shared_ptr<RelativePositionBias> rel_pos;
   std::shared_ptr<AlibiPositionalBias> alibi;  // rel_pos in the release; no persistent state
   std::shared_ptr<Linear> reinject_input_proj, learned_reinject_input_gate;
+  std::shared_ptr<Linear> adaptive_mlp;  // adaptive_mlp.0 (adaptive_condition_mlp)
 };
 
 }  // namespace xcompat::native

@@ -45,6 +45,9 @@ NativeModel::Inputs NativeModel::prepare(const TensorMap& inputs) const {
   } else {
     in.x = input(inputs, "x", true, torch::kLong);
     in.mask = input(inputs, "mask", spec_.padding_mask, torch::kBool);
+    in.context = input(inputs, "context", spec_.inputs.context, torch::kFloat);
+    in.context_mask = input(inputs, "context_mask", spec_.inputs.context_mask, torch::kBool);
+    in.condition = input(inputs, "condition", spec_.inputs.condition, torch::kFloat);
   }
   return in;
 }
@@ -52,6 +55,8 @@ NativeModel::Inputs NativeModel::prepare(const TensorMap& inputs) const {
 Tensor NativeModel::decode(const Inputs& in, int64_t steps, std::vector<double>* ms_per_step) const {
   if (spec_.kind != ModelKind::Decoder) throw NativeUnsupported("an encoder or encoder-decoder (cached decoding is a decoder's)");
   if (in.mask.defined()) throw NativeUnsupported("a padding mask");
+  if (in.context.defined() || in.condition.defined())
+    throw NativeUnsupported("extra forward inputs (context, condition): the releases' decode-cache cells skip them too");
   const int64_t n = in.x.size(1);
   steps = std::clamp<int64_t>(steps, 1, n - 1);
   DecodeCache cache;
@@ -70,7 +75,7 @@ Tensor NativeModel::decode(const Inputs& in, int64_t steps, std::vector<double>*
 
 Tensor NativeModel::forward(const Inputs& in, Trace* t) const {
   if (xtransformer_) return xtransformer_->forward(in.src, in.tgt, in.src_mask, t);
-  return wrapper_->forward(in.x, in.mask, {}, {}, false, t);
+  return wrapper_->forward(in.x, in.mask, in.context, in.context_mask, false, t, "", nullptr, in.condition);
 }
 
 }  // namespace xcompat::native

@@ -28,10 +28,12 @@ class NativeModel {
   // load_state_dict(strict = True) through the release's key map.
   LoadReport load(const TensorMap& checkpoint) { return load_checkpoint(*module_, checkpoint, key_map_); }
 
-  // The fixture's inputs (x [+ mask], or src, tgt [+ src_mask]) as tensors;
-  // Error when one is missing or of the wrong dtype.
+  // The fixture's inputs (x [+ mask] [+ context [+ context_mask]] [+
+  // condition], or src, tgt [+ src_mask]) as tensors; Error when one the
+  // spec implies is missing or of the wrong dtype.
   struct Inputs {
     Tensor x, mask, src, tgt, src_mask;
+    Tensor context, context_mask, condition;  // the spec's `inputs` table
   };
   Inputs prepare(const TensorMap& inputs) const;
   // -> logits [b, n, num_tokens]. Call under torch::NoGradGuard.

@@ -11,6 +11,9 @@ namespace xcompat::native {
 class Norm : public torch::nn::Module {
  public:
   virtual Tensor forward(const Tensor& x) const = 0;
+  // AttentionLayers passes its `condition` ([b, 1, dim_condition], after the
+  // conditioning MLP) to every norm; only the adaptive norms (adaptive.hpp) read it.
+  virtual Tensor forward_conditioned(const Tensor& x, const Tensor& /*condition*/) const { return forward(x); }
 };
 
 struct LayerNormOptions {  // LayerNorm(dim, unit_offset = False)

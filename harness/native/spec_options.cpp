@@ -59,6 +59,13 @@ constexpr ReleaseVersion kQkNormDimScaleFrom{2, 25, 5};
 
 constexpr ReleaseVersion kPostEmbNormFrom{0, 32, 3};
 
+// Decoder / Encoder with cross_attend, given a context, and the adaptive
+// (conditioned) modules: measured against every pin from these on.
+constexpr ReleaseVersion kCrossAttendMeasuredFrom{0, 28, 4};
+constexpr ReleaseVersion kCrossAttnDimContextFrom{1, 26, 6};
+constexpr ReleaseVersion kAdaptiveFrom{1, 30, 23};
+const char* const kAdaptiveAppears = "1.27.0 - 1.30.23";
+
 using LayersSetter = std::function<void(const json&, AttentionLayersOptions&, const ReleaseContext&)>;
 
 // A boolean layers argument the port follows from release `from` on; before,
@@ -195,6 +202,32 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
       {"ff_swish", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.ff.swish = as_bool(v, "ff_swish"); }},
       {"ff_relu_squared", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.ff.relu_squared = as_bool(v, "ff_relu_squared"); }},
       {"ff_no_bias", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.ff.no_bias = as_bool(v, "ff_no_bias"); }},
+      // Extra forward inputs (the spec's `inputs` table): cross-attention to a
+      // given context, and the adaptive modules' condition.
+      {"cross_attend",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kCrossAttendMeasuredFrom, "cross_attend", "0.28.4 - 2.31.10");
+         o.cross_attend = as_bool(v, "cross_attend");
+       }},
+      {"cross_attn_dim_context",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kCrossAttnDimContextFrom, "cross_attn_dim_context", "1.19.1 - 1.26.6");
+         o.cross_attn_dim_context = as_int(v, "cross_attn_dim_context");
+       }},
+      {"use_adaptive_layernorm", measured_flag("use_adaptive_layernorm", &AttentionLayersOptions::use_adaptive_layernorm, kAdaptiveFrom, kAdaptiveAppears)},
+      {"use_adaptive_rmsnorm", measured_flag("use_adaptive_rmsnorm", &AttentionLayersOptions::use_adaptive_rmsnorm, kAdaptiveFrom, kAdaptiveAppears)},
+      {"use_adaptive_layerscale", measured_flag("use_adaptive_layerscale", &AttentionLayersOptions::use_adaptive_layerscale, kAdaptiveFrom, kAdaptiveAppears)},
+      {"adaptive_condition_mlp", measured_flag("adaptive_condition_mlp", &AttentionLayersOptions::adaptive_condition_mlp, kAdaptiveFrom, kAdaptiveAppears)},
+      {"adaptive_condition_mlp_expansion",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kAdaptiveFrom, "adaptive_condition_mlp_expansion", kAdaptiveAppears);
+         o.adaptive_condition_mlp_expansion = as_int(v, "adaptive_condition_mlp_expansion");
+       }},
+      {"dim_condition",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kAdaptiveFrom, "dim_condition", kAdaptiveAppears);
+         o.dim_condition = as_int(v, "dim_condition");
+       }},
       // training only
       {"attn_dropout", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { no_forward_effect(v, "attn_dropout"); }},
       {"ff_dropout", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { no_forward_effect(v, "ff_dropout"); }},
@@ -324,6 +357,12 @@ void check_layers(const AttentionLayersOptions& o, const std::string& where) {
                             "(their shapes with kv_heads changed between releases and are not measured)");
   if (o.add_value_residual && o.cross_attend)
     throw NativeUnsupported("add_value_residual with cross-attention (its cross-attention mix changed at 1.44.x and is not measured)");
+  if (int(o.use_adaptive_layernorm) + int(o.use_adaptive_rmsnorm) + int(o.use_scalenorm || o.use_rmsnorm || o.use_dynamic_tanh || o.use_derf) > 1)
+    throw NativeUnsupported("an adaptive norm together with another norm class (the releases assert at most one)");
+  if ((o.dim_condition && *o.dim_condition <= 0) || o.adaptive_condition_mlp_expansion <= 0)
+    throw NativeUnsupported("dim_condition or adaptive_condition_mlp_expansion not positive");
+  if (o.cross_attn_dim_context && (*o.cross_attn_dim_context <= 0 || !o.cross_attend))
+    throw NativeUnsupported("cross_attn_dim_context without cross_attend, or not positive");
   if (o.ff.mult <= 0 || o.attn_dim_head <= 0 || o.attn_num_mem_kv < 0) throw NativeUnsupported(where + " with a non-positive width");
 }
 
@@ -403,7 +442,15 @@ ModelSpec parse_spec(const json& spec, const ReleaseContext& ctx) {
   if (out.kind != ModelKind::XTransformer) {
     if (spec.contains("xtransformer")) throw NativeUnsupported("an `xtransformer` table in a " + model + " spec");
     out.layers.causal = out.kind == ModelKind::Decoder;
+    const json extra = spec.value("inputs", json::object());
+    out.inputs.context = extra.contains("context");
+    out.inputs.context_mask = extra.value("context_mask", false);
+    out.inputs.condition = extra.contains("condition");
     for (auto& [k, v] : object_field(spec, "layers").items()) apply_layers_argument(k, v, out.layers, ctx, "layers");
+    if (out.layers.cross_attend && !out.inputs.context)
+      throw NativeUnsupported("cross_attend without a context (the spec's inputs.context)");
+    if (out.layers.needs_condition() && !out.inputs.condition)
+      throw NativeUnsupported("an adaptive norm or layer scale without a condition (the spec's inputs.condition)");
     for (auto& [k, v] : object_field(spec, "wrapper").items()) apply_wrapper_argument(k, v, out.wrapper, ctx, "wrapper");
     set_release_layout(out.wrapper, ctx);
     check_flash_mask(out.layers, out.padding_mask, ctx);

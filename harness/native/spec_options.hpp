@@ -18,6 +18,9 @@ enum class ModelKind { Decoder, Encoder, XTransformer };
 struct ModelSpec {
   ModelKind kind = ModelKind::Decoder;
   bool padding_mask = false;               // spec "mask" = "padding"
+  struct ExtraInputs {                     // the spec's `inputs` table (decoder / encoder)
+    bool context = false, context_mask = false, condition = false;
+  } inputs;
   TransformerWrapperOptions wrapper;       // decoder / encoder
   AttentionLayersOptions layers;           // decoder / encoder
   XTransformerOptions xtransformer;        // xtransformer

@@ -20,7 +20,8 @@ TransformerWrapper::TransformerWrapper(TransformerWrapperOptions o, AttentionLay
 }
 
 Tensor TransformerWrapper::forward(const Tensor& ids, const Tensor& mask_in, const Tensor& context, const Tensor& context_mask,
-                                   bool return_embeddings, Trace* t, const std::string& path, DecodeCache* cache) const {
+                                   bool return_embeddings, Trace* t, const std::string& path, DecodeCache* cache,
+                                   const Tensor& condition) const {
   const std::string p = path.empty() ? "" : path + ".";
   const int64_t b = ids.size(0), n = ids.size(1);
   const int64_t offset = cache ? cache->offset : 0;
@@ -55,7 +56,7 @@ Tensor TransformerWrapper::forward(const Tensor& ids, const Tensor& mask_in, con
     if (mask.defined()) mask = at::constant_pad_nd(mask, {num_mem, 0}, true);
   }
 
-  x = attn_layers->forward(x, mask, context, context_mask, t, p + "attn_layers", cache);
+  x = attn_layers->forward(x, mask, context, context_mask, t, p + "attn_layers", cache, condition);
   if (cache) cache->offset += n;
   if (num_mem > 0) x = x.slice(1, num_mem);  // mem, x = x[:, :num_mem], x[:, num_mem:]
   if (options.average_pool_embed) {

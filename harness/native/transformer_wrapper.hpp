@@ -40,7 +40,7 @@ class TransformerWrapper : public torch::nn::Module {
   // decoding, AttentionLayers::forward); the cache's offset advances by n.
   Tensor forward(const Tensor& ids, const Tensor& mask, const Tensor& context, const Tensor& context_mask,
                  bool return_embeddings, Trace* t = nullptr, const std::string& path = "",
-                 DecodeCache* cache = nullptr) const;
+                 DecodeCache* cache = nullptr, const Tensor& condition = {}) const;
 
   TransformerWrapperOptions options;
   Tensor cls_token;  // [num_cls_tokens, dim] with use_cls_token

@@ -440,6 +440,17 @@ def make_inputs(spec):
     inputs = {"x": torch.randint(0, vocab, (b, n), generator=g)}
     if spec.get("mask", "none") == "padding":
         inputs["mask"] = _padding_mask(b, n)
+    # The spec's `inputs` table: forward arguments beside the tokens, drawn
+    # after them (so a spec without it keeps its inputs), in the model's dtype.
+    extra = spec.get("inputs", {})
+    float_dtype = DTYPES.get(spec.get("dtype", "float32"), torch.float32)
+    if "context" in extra:
+        m, d = (int(s) for s in extra["context"])
+        inputs["context"] = torch.randn((b, m, d), generator=g).to(float_dtype)
+        if extra.get("context_mask"):
+            inputs["context_mask"] = _padding_mask(b, m)
+    if "condition" in extra:
+        inputs["condition"] = torch.randn((b, int(extra["condition"][0])), generator=g).to(float_dtype)
     return inputs
 
 
@@ -457,9 +468,10 @@ def forward_path(model, spec, inputs):
         mask = inputs.get("src_mask")
         enc = model.encoder(inputs["src"], mask=mask, return_embeddings=True)
         return model.decoder.net(inputs["tgt"], context=enc, context_mask=mask)
-    if "mask" in inputs:
-        return model(inputs["x"], mask=inputs["mask"])
-    return model(inputs["x"])
+    # Spelled out rather than **inputs: the tokens are positional, and a spec
+    # without extra inputs calls every release exactly as before.
+    kwargs = {k: inputs[k] for k in ("mask", "context", "context_mask", "condition") if k in inputs}
+    return model(inputs["x"], **kwargs)
 
 
 forward = torch.no_grad()(forward_path)
@@ -658,6 +670,9 @@ def decode_parity(spec, fixture_dir, steps=8):
     no key-value cache, or does not cache for this spec."""
     if spec["model"] != "decoder":
         raise Unsupported("cached decoding is a decoder's (this spec is a " + spec["model"] + ")")
+    if spec.get("inputs"):
+        raise Unsupported("a spec with extra forward inputs (" + ", ".join(sorted(spec["inputs"])) +
+                          "): generate() is not given them here")
     if "cache" not in inspect.signature(x_transformers.TransformerWrapper.forward).parameters:
         raise Unsupported(f"x-transformers {release_version()} has no key-value cache "
                           "(TransformerWrapper.forward takes no cache)")

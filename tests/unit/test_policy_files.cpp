@@ -128,6 +128,12 @@ TEST_CASE("a spec file is refused before any worker starts: hostile names, unkno
   refused("[[spec]]\nname = \"s\"\nmodel = \"decoder\"\nseed = 1\nbatch = 2\nseq_len = 1000000000\n"
           "wrapper = {num_tokens = 8, max_seq_len = 8}\nlayers = {dim = 8, depth = 1}\n",
           "'seq_len' = 1000000000 is outside 1 .. 65536");
+  // Extra forward inputs: shapes after the batch, bounded; a mask needs its context.
+  refused(spec_file("s", "inputs = { context = [7] }\n"), "context is a list of 2 positive integers");
+  refused(spec_file("s", "inputs = { condition = [0] }\n"), "each size is 1 ..");
+  refused(spec_file("s", "inputs = { context_mask = true }\n"), "true needs a context");
+  refused(spec_file("s", "inputs = { labels = [3] }\n"), "unknown field 'labels'");
+  refused(spec_file("s", "inputs = { context = [65536, 65536] }\n"), "too large");
   refused(spec_file("s", "") + spec_file("s", ""), "defined twice");
   refused("format = 1\n", "no [[spec]] entries");
   refused("specs = 1\n", "unknown field 'specs'");
