@@ -45,7 +45,7 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
     ro.heads = o.heads;
     rel_pos = register_module("rel_pos", std::make_shared<RelativePositionBias>(ro));
   } else if (o.alibi_pos_bias) {
-    alibi = register_module("rel_pos", std::make_shared<AlibiPositionalBias>(o.alibi_num_heads.value_or(o.heads), o.heads));
+    alibi = register_module("rel_pos", std::make_shared<AlibiPositionalBias>(o.alibi_num_heads.value_or(o.heads), o.heads, o.alibi_slopes));
   }
 
   if (o.reinject_input) {

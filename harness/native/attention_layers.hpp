@@ -42,6 +42,7 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   bool needs_condition() const { return use_adaptive_layernorm || use_adaptive_rmsnorm || use_adaptive_layerscale; }
   bool alibi_pos_bias = false;
   std::optional<int64_t> alibi_num_heads;
+  std::vector<double> alibi_slopes;  // rel_pos_kwargs = {slopes = [...]} (from 1.42.17); empty: the release's own
   bool rel_pos_bias = false;
   int64_t rel_pos_num_buckets = 32;
   int64_t rel_pos_max_distance = 128;

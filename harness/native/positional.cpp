@@ -127,10 +127,12 @@ std::vector<double> AlibiPositionalBias::get_slopes(int64_t heads) {
   return s;
 }
 
-AlibiPositionalBias::AlibiPositionalBias(int64_t h, int64_t total) : heads(h), total_heads(total) {
-  auto s = get_slopes(h);
+AlibiPositionalBias::AlibiPositionalBias(int64_t h, int64_t total, const std::vector<double>& given_slopes)
+    : heads(given_slopes.empty() ? h : static_cast<int64_t>(given_slopes.size())), total_heads(total) {
+  // Tensor(default(slopes, self._get_slopes(heads))): the given list decides how many heads are biased
+  auto s = given_slopes.empty() ? get_slopes(h) : given_slopes;
   std::vector<float> f(s.begin(), s.end());  // Tensor(list) -> float32
-  slopes = torch::tensor(f, torch::kFloat).reshape({h, 1, 1});
+  slopes = torch::tensor(f, torch::kFloat).reshape({heads, 1, 1});
 }
 
 Tensor AlibiPositionalBias::forward(int64_t i, int64_t j) const {

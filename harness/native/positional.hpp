@@ -62,12 +62,13 @@ class RelativePositionBias : public torch::nn::Module {
   std::shared_ptr<Embedding> relative_attention_bias;
 };
 
-// AlibiPositionalBias(heads, total_heads): -|j - i| * slope per head, zero
-// for the heads beyond `heads`. The slopes are a non-persistent buffer (not
-// in any checkpoint), computed here exactly as the release does.
+// AlibiPositionalBias(heads, total_heads, slopes = None): -|j - i| * slope
+// per head, zero for the heads beyond the slopes'. The slopes are a
+// non-persistent buffer (not in any checkpoint), computed here exactly as the
+// release does, or given (rel_pos_kwargs = {slopes = [...]}, one per head).
 class AlibiPositionalBias : public torch::nn::Module {
  public:
-  AlibiPositionalBias(int64_t heads, int64_t total_heads);
+  AlibiPositionalBias(int64_t heads, int64_t total_heads, const std::vector<double>& given_slopes = {});
   Tensor forward(int64_t i, int64_t j) const;  // [total_heads, i, j]
   static std::vector<double> get_slopes(int64_t heads);
   int64_t heads, total_heads;

@@ -214,6 +214,18 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
          require_measured_from(ctx, kCrossAttnDimContextFrom, "cross_attn_dim_context", "1.19.1 - 1.26.6");
          o.cross_attn_dim_context = as_int(v, "cross_attn_dim_context");
        }},
+      // rel_pos_kwargs: keyword arguments of the position bias module. The port
+      // takes ALiBi's `slopes` (upstream's test_custom_alibi_across_heads).
+      {"rel_pos_kwargs",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {1, 42, 17}, "rel_pos_kwargs", "1.31.5 - 1.42.17");
+         if (!v.is_object()) throw NativeUnsupported("rel_pos_kwargs = " + v.dump() + " (expected a table)");
+         for (auto& [k, x] : v.items()) {
+           if (k != "slopes" || !x.is_array() || x.empty())
+             throw NativeUnsupported("rel_pos_kwargs " + k + " = " + x.dump() + " (the port takes ALiBi's slopes = [numbers])");
+           for (auto& s : x) o.alibi_slopes.push_back(as_number(s, "rel_pos_kwargs.slopes"));
+         }
+       }},
       {"use_adaptive_layernorm", measured_flag("use_adaptive_layernorm", &AttentionLayersOptions::use_adaptive_layernorm, kAdaptiveFrom, kAdaptiveAppears)},
       {"use_adaptive_rmsnorm", measured_flag("use_adaptive_rmsnorm", &AttentionLayersOptions::use_adaptive_rmsnorm, kAdaptiveFrom, kAdaptiveAppears)},
       {"use_adaptive_layerscale", measured_flag("use_adaptive_layerscale", &AttentionLayersOptions::use_adaptive_layerscale, kAdaptiveFrom, kAdaptiveAppears)},
@@ -348,6 +360,8 @@ void check_layers(const AttentionLayersOptions& o, const std::string& where) {
     throw NativeUnsupported(
         "attn_num_mem_kv together with a relative position bias (how the bias treats memory key / values changed three times "
         "and is not measured)");
+  if (!o.alibi_slopes.empty() && (!o.alibi_pos_bias || static_cast<int64_t>(o.alibi_slopes.size()) > o.heads))
+    throw NativeUnsupported("rel_pos_kwargs slopes without alibi_pos_bias, or more slopes than heads");
   if (o.alibi_num_heads && (*o.alibi_num_heads <= 0 || *o.alibi_num_heads > o.heads))
     throw NativeUnsupported("alibi_num_heads outside 1 .. heads");
   if (o.attn_kv_heads && (*o.attn_kv_heads <= 0 || o.heads % *o.attn_kv_heads != 0))
