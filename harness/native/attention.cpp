@@ -68,6 +68,7 @@ Attention::Attention(AttentionOptions o) : options(o) {
     auto norm = register_module("value_rmsnorm", std::make_shared<Container>());
     value_rmsnorm_gamma = norm->register_parameter("gamma", torch::zeros({o.heads, 1, o.dim_head}));
   }
+  if (o.hybrid) hybrid.emplace(*this, *o.hybrid, o.dim, o.heads, o.dim_head);
   to_out = register_module("to_out", std::make_shared<Linear>(inner, o.dim, false));
 }
 
@@ -209,6 +210,7 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
   }
 
   if (o.laser) out = out.clamp_min(1e-20).log();  // log(out), eps 1e-20
+  if (hybrid) out = hybrid->forward(out, x);
   out = merge_heads(out);
   if (to_v_gate || to_output_gate) {
     // gate_logits = to_v_gate(x) + to_output_gate(out), each per dimension or

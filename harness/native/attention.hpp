@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 
+#include "harness/native/hybrid.hpp"
 #include "harness/native/modules.hpp"
 #include "harness/native/release_switches.hpp"
 
@@ -58,6 +59,7 @@ struct AttentionOptions {  // Attention(dim, dim_head = 64, heads = 8, causal = 
   bool value_residual_lerp = true;       // kValueResidualLerp
   bool value_residual_halved = true;     // kValueResidualHalved (before: v + first_v)
   bool value_residual_mix_per_head = true;  // kValueResidualMixPerHead (before: Linear(dim, 1))
+  std::optional<HybridOptions> hybrid;   // a GRU beside attention (hybrid.hpp, from 2.0.5)
   ReleaseVersion release;                // for the messages of run-time checks
 };
 
@@ -97,6 +99,7 @@ class Attention : public torch::nn::Module {
   Tensor qk_norm_q_scale, qk_norm_k_scale;  // [heads | kv_heads, 1, dim_head] with qk_norm_dim_scale
   std::shared_ptr<Container> to_value_residual_mix;
   std::shared_ptr<Linear> value_residual_mix_proj;  // to_value_residual_mix.0
+  std::optional<HybridBranch> hybrid;
 };
 
 }  // namespace xcompat::native

@@ -105,6 +105,7 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   base.value_residual_halved = value_residual_halved;
   base.value_residual_mix_per_head = mix_per_head;
   base.release = ctx.release;
+  base.hybrid = o.attn_hybrid;
 
   // layer types: default_block * depth
   std::vector<char> types;

@@ -80,7 +80,8 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   int64_t attn_dim_head = 64;
   int64_t attn_num_mem_kv = 0;
   std::optional<int64_t> cross_attn_dim_context;  // the context's width (unset: dim)
-  std::optional<int64_t> attn_kv_heads;  // attn_kv_heads, or 1 with attn_one_kv_head
+  std::optional<int64_t> attn_kv_heads;
+  std::optional<HybridOptions> attn_hybrid;  // attn_hybrid_module + attn_hybrid_fold_axial_dim (+ attn_hybrid_learned_mix)  // attn_kv_heads, or 1 with attn_one_kv_head
   FeedForwardOptions ff;
 
   // TransformerWrapper leaves out its absolute positional embedding when the

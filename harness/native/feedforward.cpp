@@ -8,6 +8,9 @@ Tensor activate(const Tensor& x, Activation a) {
     case Activation::GELU: return at::gelu(x);         // nn.GELU()
     case Activation::SiLU: return at::silu(x);         // nn.SiLU()
     case Activation::ReluSquared: return at::relu(x).pow(2);  // F.relu(x) ** 2
+    case Activation::Sigmoid: return at::sigmoid(x);   // nn.Sigmoid()
+    case Activation::Tanh: return at::tanh(x);         // nn.Tanh()
+    case Activation::ReLU: return at::relu(x);         // nn.ReLU()
   }
   return x;
 }
@@ -24,7 +27,10 @@ Tensor GLU::forward(const Tensor& x) const {
 
 FeedForward::FeedForward(FeedForwardOptions o) : options(o) {
   const auto inner = static_cast<int64_t>(static_cast<double>(o.dim) * o.mult);
-  activation = o.relu_squared ? Activation::ReluSquared : o.swish ? Activation::SiLU : Activation::GELU;
+  activation = o.custom_activation ? *o.custom_activation
+               : o.relu_squared   ? Activation::ReluSquared
+               : o.swish          ? Activation::SiLU
+                                  : Activation::GELU;
   ff = register_module("ff", std::make_shared<Container>());
   if (o.glu) {
     glu = ff->add("0", std::make_shared<GLU>(o.dim, inner, activation));

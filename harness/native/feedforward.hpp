@@ -11,8 +11,9 @@
 
 namespace xcompat::native {
 
-// relu_squared wins over swish, as in every release (`if relu_squared: ... elif swish: ...`).
-enum class Activation { GELU, SiLU, ReluSquared };
+// relu_squared wins over swish, as in every release (`if relu_squared: ... elif swish: ...`);
+// a custom activation (ff_custom_activation, a parameterless torch.nn module) over both.
+enum class Activation { GELU, SiLU, ReluSquared, Sigmoid, Tanh, ReLU };
 
 struct FeedForwardOptions {  // FeedForward(dim, dim_out = None, mult = 4, glu = False, swish = False, relu_squared = False, no_bias = False, dropout = 0.)
   int64_t dim = 0;
@@ -22,6 +23,7 @@ struct FeedForwardOptions {  // FeedForward(dim, dim_out = None, mult = 4, glu =
   bool relu_squared = false;
   bool no_bias = false;
   std::optional<double> softclamp_value;  // softclamp after the input projection (not with GLU; 2.31.10)
+  std::optional<Activation> custom_activation;  // ff_custom_activation = {module = "Sigmoid" | ...} (from 2.3.27)
 };
 
 // GLU(dim_in, dim_out, activation): proj = nn.Linear(dim_in, dim_out * 2);

@@ -64,6 +64,9 @@ constexpr ReleaseVersion kPostEmbNormFrom{0, 32, 3};
 constexpr ReleaseVersion kCrossAttendMeasuredFrom{0, 28, 4};
 constexpr ReleaseVersion kCrossAttnDimContextFrom{1, 26, 6};
 constexpr ReleaseVersion kAdaptiveFrom{1, 30, 23};
+// 1.44.8 averages the two outputs without hybrid_norms (measured: its
+// checkpoints lack them); from 2.0.5 each is RMS-normed per head first.
+constexpr ReleaseVersion kHybridFrom{2, 0, 5};
 const char* const kAdaptiveAppears = "1.27.0 - 1.30.23";
 
 using LayersSetter = std::function<void(const json&, AttentionLayersOptions&, const ReleaseContext&)>;
@@ -226,6 +229,46 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
            for (auto& s : x) o.alibi_slopes.push_back(as_number(s, "rel_pos_kwargs.slopes"));
          }
        }},
+      // User-supplied modules, as a spec describes them: {module = "Sigmoid", ...}
+      // (the driver's SPEC_MODULES).
+      {"ff_custom_activation",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {2, 3, 27}, "ff_custom_activation", "2.0.5 - 2.3.27");
+         static const std::map<std::string, Activation> kinds = {{"GELU", Activation::GELU}, {"SiLU", Activation::SiLU},
+                                                                  {"Sigmoid", Activation::Sigmoid}, {"Tanh", Activation::Tanh},
+                                                                  {"ReLU", Activation::ReLU}};
+         const auto it = v.is_object() && v.size() == 1 ? kinds.find(v.value("module", "")) : kinds.end();
+         if (it == kinds.end())
+           throw NativeUnsupported("ff_custom_activation = " + v.dump() +
+                                   " (the port takes {module = \"GELU\" | \"SiLU\" | \"Sigmoid\" | \"Tanh\" | \"ReLU\"})");
+         o.ff.custom_activation = it->second;
+       }},
+      {"attn_hybrid_module",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kHybridFrom, "attn_hybrid_module", "1.42.18 - 1.44.8, without hybrid norms until 2.0.5");
+         if (!v.is_object() || v.value("module", "") != "GRU")
+           throw NativeUnsupported("attn_hybrid_module = " + v.dump() + " (the port takes {module = \"GRU\", ...})");
+         HybridOptions& h = o.attn_hybrid ? *o.attn_hybrid : o.attn_hybrid.emplace();
+         for (auto& [k, x] : v.items()) {
+           if (k == "module") continue;
+           else if (k == "input_size") h.input_size = as_int(x, "attn_hybrid_module.input_size");
+           else if (k == "hidden_size") h.hidden_size = as_int(x, "attn_hybrid_module.hidden_size");
+           else if (k == "bidirectional") h.bidirectional = as_bool(x, "attn_hybrid_module.bidirectional");
+           else if (k == "batch_first" && x == true) continue;
+           else throw NativeUnsupported("attn_hybrid_module GRU argument " + k + " = " + x.dump() +
+                                        " (the port takes input_size, hidden_size, bidirectional, batch_first = true)");
+         }
+       }},
+      {"attn_hybrid_fold_axial_dim",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kHybridFrom, "attn_hybrid_fold_axial_dim", "1.42.18 - 1.44.8, without hybrid norms until 2.0.5");
+         (o.attn_hybrid ? *o.attn_hybrid : o.attn_hybrid.emplace()).fold_axial_dim = as_int(v, "attn_hybrid_fold_axial_dim");
+       }},
+      {"attn_hybrid_learned_mix",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kHybridFrom, "attn_hybrid_learned_mix", "1.42.18 - 1.44.8, without hybrid norms until 2.0.5");
+         (o.attn_hybrid ? *o.attn_hybrid : o.attn_hybrid.emplace()).learned_mix = as_bool(v, "attn_hybrid_learned_mix");
+       }},
       {"use_adaptive_layernorm", measured_flag("use_adaptive_layernorm", &AttentionLayersOptions::use_adaptive_layernorm, kAdaptiveFrom, kAdaptiveAppears)},
       {"use_adaptive_rmsnorm", measured_flag("use_adaptive_rmsnorm", &AttentionLayersOptions::use_adaptive_rmsnorm, kAdaptiveFrom, kAdaptiveAppears)},
       {"use_adaptive_layerscale", measured_flag("use_adaptive_layerscale", &AttentionLayersOptions::use_adaptive_layerscale, kAdaptiveFrom, kAdaptiveAppears)},
@@ -377,6 +420,15 @@ void check_layers(const AttentionLayersOptions& o, const std::string& where) {
     throw NativeUnsupported("dim_condition or adaptive_condition_mlp_expansion not positive");
   if (o.cross_attn_dim_context && (*o.cross_attn_dim_context <= 0 || !o.cross_attend))
     throw NativeUnsupported("cross_attn_dim_context without cross_attend, or not positive");
+  if (o.attn_hybrid) {
+    const HybridOptions& h = *o.attn_hybrid;
+    if (h.input_size != o.dim || h.fold_axial_dim <= 0 || h.hidden_size <= 0 ||
+        h.hidden_size * (h.bidirectional ? 2 : 1) != o.heads * o.attn_dim_head)
+      throw NativeUnsupported("an attn_hybrid_module GRU that does not take dim and give heads * attn_dim_head, or "
+                              "without a positive attn_hybrid_fold_axial_dim (the release has no hybrid norms then)");
+    if (o.attn_gate_values || o.attn_output_gate || o.attn_laser || o.attn_kv_heads || o.cross_attend)
+      throw NativeUnsupported("attn_hybrid_module together with gates, LASER, grouped-query or cross-attention (not measured)");
+  }
   if (o.ff.mult <= 0 || o.attn_dim_head <= 0 || o.attn_num_mem_kv < 0) throw NativeUnsupported(where + " with a non-positive width");
 }
 

@@ -233,14 +233,34 @@ def _wrapper_kwargs(spec):
     return kw
 
 
+# torch.nn modules a spec may describe as {"module": NAME, ...its keyword
+# arguments} where x-transformers takes a user's module (upstream's tests pass
+# ff_custom_activation = nn.Sigmoid(), attn_hybrid_module = GRU(...)). An
+# allow-list: a spec file is untrusted input.
+SPEC_MODULES = ("Sigmoid", "Tanh", "ReLU", "GELU", "SiLU", "GRU")
+
+
+def _modules_described(kwargs):
+    """kwargs with each module description ({"module": name, ...}) made that
+    torch.nn module; to_logits's {"module": "Linear"} is _wrapper_kwargs'."""
+    out = dict(kwargs)
+    for name, value in kwargs.items():
+        if isinstance(value, dict) and "module" in value and value["module"] != "Linear":
+            if value["module"] not in SPEC_MODULES:
+                raise Unsupported(f"argument '{name}' describes module {value['module']!r} "
+                                  f"(a spec may describe {', '.join(SPEC_MODULES)})")
+            out[name] = getattr(torch.nn, value["module"])(**{k: v for k, v in value.items() if k != "module"})
+    return out
+
+
 def _construct(spec):
     kind = spec["model"]
     if kind in ("decoder", "encoder"):
         layers_cls = x_transformers.Decoder if kind == "decoder" else x_transformers.Encoder
-        layers = layers_cls(**dict(spec.get("layers", {})))
+        layers = layers_cls(**_modules_described(spec.get("layers", {})))
         return x_transformers.TransformerWrapper(attn_layers=layers, **_wrapper_kwargs(spec))
     if kind == "xtransformer":
-        return x_transformers.XTransformer(**dict(spec.get("xtransformer", {})))
+        return x_transformers.XTransformer(**_modules_described(spec.get("xtransformer", {})))
     raise Unsupported(f"unknown model kind '{kind}'")
 
 

@@ -50,6 +50,9 @@ TEST_CASE("specs outside the catalogue built from supported features match every
   CHECK(checked["native-decoder-flash"] >= 13);          // every pin from 1.14.0
   CHECK(checked["native-encoder-flash-padded"] >= 12);   // every pin from 1.19.1
   CHECK(checked["native-decoder-custom-alibi-slopes"] >= 7);  // every pin from 1.42.17 (rel_pos_kwargs)
+  CHECK(checked["native-decoder-custom-activation"] >= 4);  // every pin from 2.3.27
+  CHECK(checked["native-decoder-hybrid-gru"] >= 5);         // every pin from 2.0.5
+  CHECK(checked["native-encoder-hybrid-bigru-mix"] >= 5);
   CHECK(checked["native-decoder-cross-attend"] == 17);  // every pin: a context given as an input
   CHECK(checked["native-encoder-cross-attend-dim-context"] >= 12);  // every pin from 1.26.6
   CHECK(checked["native-decoder-adaptive-layernorm"] >= 9);  // every pin from 1.30.23
