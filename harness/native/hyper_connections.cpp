@@ -59,7 +59,8 @@ StreamRead HyperConnection::prepare(const Tensor& residuals_in) const {
     Tensor alpha_residual = alpha.slice(-1, views);
     // rearrange '... (s1 s2) -> ... s1 s2' with s2 = streams splits the last
     // axis (of `streams` entries) into [1, streams]: the softmax over s1 is
-    // over one entry. The release computes exactly that; so does the port.
+    // over one entry and the alternating normalisations end in all ones.
+    // The release computes exactly that; so does the port.
     auto shape = alpha_residual.sizes().vec();
     std::vector<int64_t> split(shape.begin(), shape.end() - 1);
     split.push_back(shape.back() / streams);

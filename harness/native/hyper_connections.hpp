@@ -24,7 +24,11 @@ namespace xcompat::native {
 // it sigmoid-constrained reads and writes and Sinkhorn-normalised residual
 // mixes ("manifold constrained", 2.16.1 - 2.31.10 measured). The change lies
 // somewhere in 2.11.25 - 2.16.1, not bisected: releases in between are
-// UNSUPPORTED (see kHyperConnectionTanhUntil).
+// UNSUPPORTED (see kHyperConnectionTanhUntil). The source history puts it at
+// 2.14.1 ("adopt mHC from deepseek", 20 Sinkhorn iterations; 5 from 2.14.2),
+// not measured. The iteration count does not matter as the releases compute
+// it: their rearrange splits the residual mix into [1, streams] rows, so the
+// Sinkhorn result is all ones (each stream's residual is the sum of all).
 inline constexpr ReleaseVersion kHyperConnectionSinkhorn{2, 16, 1};
 inline constexpr ReleaseVersion kHyperConnectionTanhUntil{2, 11, 24};
 
