@@ -80,8 +80,8 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
 
   const int64_t kvh = o.kv_heads > 0 ? o.kv_heads : h;
   Tensor q = split_heads(to_q->forward(x), h);
-  Tensor k = split_heads(to_k->forward(kv_input), kvh);
-  Tensor v = split_heads(to_v->forward(kv_input), kvh);
+  Tensor k = split_heads(to_k->forward(in.k_input.defined() ? in.k_input : kv_input), kvh);
+  Tensor v = split_heads(to_v->forward(in.v_input.defined() ? in.v_input : kv_input), kvh);
 
   if (o.qk_norm) {
     // l2norm(t, groups): rearrange '... (g d) -> ... g d', F.normalize over d, back

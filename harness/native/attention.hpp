@@ -71,6 +71,9 @@ struct AttentionInputs {
   Tensor rotary_freqs;   // [n, rot_dim] (self-attention with rotary)
   std::function<Tensor(int64_t i, int64_t j)> rel_pos;  // [heads, i, j] additive bias
   Tensor value_residual; // the first self-attention's values, [b, h, n, d]
+  // qkv_receive_diff_residuals: the keys' and values' own inputs [b, n, dim]
+  // (x is then the queries'), views of the residual streams.
+  Tensor k_input, v_input;
   // Cached decoding (self-attention): the keys and values of the positions
   // before x, [b, h, offset, d] (undefined before the first call), extended
   // with x's in place. Keys are cached rotated, values as attended (mixed),

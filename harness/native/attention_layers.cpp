@@ -124,6 +124,9 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
                                   : kind == NormKind::ScaleNorm ? ctx.is_new(kFinalNormFollowsScaleNorm)
                                                                 : true;
   const bool wrapper_norm_ends = !final_norm_of_kind || (o.pre_norm ? !final_norm_in_layers : !ctx.is_new(kPostNormLastLayerNorm));
+  // gated_multi_residual: "the elementwise read gate normalizes, so the
+  // block pre-norm is dropped" (2.31.10): its layers are post-norm.
+  const bool pre_norm = o.pre_norm && !o.gated_multi_residual;
   layers = register_module("layers", std::make_shared<Container>());
   bool first_self_attn = true;
   for (std::size_t ind = 0; ind < types.size(); ++ind) {
@@ -132,13 +135,13 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
     L.type = types[ind];
     auto slot = layers->add(std::to_string(ind), std::make_shared<Container>());
     auto norms = slot->add("0", std::make_shared<Container>());
-    if (o.pre_norm) L.pre_branch_norm = norms->add("0", norm_fn());
+    if (pre_norm) L.pre_branch_norm = norms->add("0", norm_fn());
     // post_branch_norm = norm_fn() if sandwich_norm else None (0.28.4 - 2.31.10)
     if (o.sandwich_norm) L.post_branch_norm = norms->add("1", norm_fn());
     if (o.pre_and_post_norm) {
       // post_main_norm = norm_fn() if (not pre_norm or self.pre_and_post_norm)
       L.post_main_norm = norms->add("2", norm_fn());
-    } else if (!o.pre_norm) {
+    } else if (!pre_norm) {
       // Before 1.15.0 a post-norm model's last layer had no post-main norm:
       // TransformerWrapper.norm stood in for it. The history renames it here.
       const bool wrapper_norm = wrapper_norm_ends && is_last;
@@ -170,14 +173,51 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
     }
     layer_list.push_back(L);
   }
+  build_routes(ctx);
 
   if (o.pre_and_post_norm) {
     // pre_norm_has_final_norm = False: final_norm is Identity()
   } else if (o.pre_norm && wrapper_norm_ends) {
     // TransformerWrapper.norm = nn.LayerNorm(dim), whatever the layers' norm class (key map: `norm.` -> `attn_layers.final_norm.`)
     final_norm = register_module("final_norm", std::make_shared<LayerNorm>(LayerNormOptions::torch_layer_norm(o.dim)));
-  } else if (o.pre_norm) {
+  } else if (o.pre_norm) {  // keep_final_norm = (pre_norm and pre_norm_has_final_norm) or gated_multi_residual
     final_norm = register_module("final_norm", norm_fn());
+  }
+}
+
+// The residual streams and layer integrators of every layer, as
+// AttentionLayers.__init__ of 2.31.10 picks them (1.44.8 without
+// integrate_layers, 2.3.27 without gated_multi_residual).
+void AttentionLayers::build_routes(const ReleaseContext& ctx) {
+  const auto& o = options;
+  const bool qkv_views = o.qkv_receive_diff_residuals || o.integrate_layers;  // qkv_receive_diff_residuals |= integrate_layers
+  const bool hyper = o.num_residual_streams > 1 && !o.gated_multi_residual;
+  const bool residual_produces_views = qkv_views && !o.integrate_layers;  // hyper_conn_produce_diff_views
+  if (o.num_residual_streams > 1) stream_emb = register_parameter("stream_emb", torch::zeros({o.num_residual_streams, o.dim}));
+  if (o.integrate_layers) layer_integrators = register_module("layer_integrators", std::make_shared<Container>());
+  bool first_self_attn = true;
+  for (std::size_t ind = 0; ind < layer_list.size(); ++ind) {
+    Layer& L = layer_list[ind];
+    const bool is_self_attn = L.type == 'a';
+    // layer_qkv_receives_diff_view: not the first self-attention when integrating layers
+    const bool layer_views = is_self_attn && qkv_views && !(first_self_attn && o.integrate_layers);
+    if (is_self_attn) first_self_attn = false;
+    if (o.integrate_layers)
+      L.integrator = layer_integrators->add(std::to_string(ind), std::make_shared<DynamicLIMe>(DynamicLIMeOptions{
+                                                                     o.dim, static_cast<int64_t>(ind) + 1, layer_views ? 3 : 1, true}));
+    const int64_t residual_views = is_self_attn && residual_produces_views ? 3 : 1;
+    auto slot = std::dynamic_pointer_cast<Container>(layers->named_children()[std::to_string(ind)]);
+    if (o.gated_multi_residual) {
+      L.stream_residual = slot->add("2", std::make_shared<GatedMultiResidual>(GatedMultiResidualOptions{
+                                             o.dim, o.num_residual_streams, residual_views, o.residual_read_gate_rank.value_or(0)}));
+    } else if (hyper) {
+      HyperConnectionOptions ho;
+      ho.dim = o.dim;
+      ho.streams = o.num_residual_streams;
+      ho.views = residual_views;
+      ho.sinkhorn = !(ctx.release < kHyperConnectionSinkhorn);
+      L.stream_residual = slot->add("2", std::make_shared<HyperConnection>(ho));
+    }
   }
 }
 
@@ -196,6 +236,10 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
   if (alibi) bias = [this](int64_t i, int64_t j) { return alibi->forward(i, j); };
 
   Tensor inp_inject;  // reinject_input: reinject_input_proj(x) [* sigmoid(gate(x))], added before each block's norm
+  const int64_t streams = options.num_residual_streams;
+  if (streams > 1) x = expand_streams(x, stream_emb);
+  std::vector<Tensor> layer_hiddens;  // each layer's input, for integrate_layers
+
   if (reinject_input_proj) {
     inp_inject = reinject_input_proj->forward(x);
     if (learned_reinject_input_gate) inp_inject = inp_inject * at::sigmoid(learned_reinject_input_gate->forward(x));
@@ -206,6 +250,15 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
     const Layer& L = layer_list[ind];
     const std::string lp = path + ".layers." + std::to_string(ind);
     Tensor residual = x;
+    StreamRead streams_read;
+    if (L.stream_residual) {  // x, inner_residual, residual_kwargs = residual_fn.prepare(x)
+      streams_read = L.stream_residual->prepare(x);
+      x = streams_read.branch_input;
+    }
+    if (L.integrator) {
+      layer_hiddens.push_back(x);
+      x = L.integrator->forward(x, layer_hiddens);
+    }
     if (inp_inject.defined()) x = x + inp_inject;
     if (L.pre_branch_norm) x = L.pre_branch_norm->forward_conditioned(x, condition);
     Tensor out;
@@ -214,6 +267,11 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
     } else {
       AttentionInputs in;
       in.mask = mask;
+      if (x.dim() == 4) {  // qkv_receive_diff_residuals: q_input, k_input, v_input = x
+        in.k_input = x[1];
+        in.v_input = x[2];
+        x = x[0];
+      }
       if (L.type == 'a') {
         in.rotary_freqs = freqs;
         in.rel_pos = bias;
@@ -229,10 +287,11 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
     }
     if (L.adaptive_scale) out = L.adaptive_scale->forward(out, condition);
     if (L.post_branch_norm) out = L.post_branch_norm->forward_conditioned(out, condition);
-    x = out + residual;  // Residual: x + residual
+    x = L.stream_residual ? L.stream_residual->write(out, streams_read) : out + residual;  // Residual: x + residual
     if (L.post_main_norm) x = L.post_main_norm->forward_conditioned(x, condition);
     trace(t, lp, x);
   }
+  if (streams > 1) x = reduce_streams(x, streams);
   if (final_norm) {
     x = final_norm->forward_conditioned(x, condition);
     trace(t, path + ".final_norm", x);

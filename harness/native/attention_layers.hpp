@@ -12,6 +12,7 @@
 #include "harness/native/adaptive.hpp"
 #include "harness/native/attention.hpp"
 #include "harness/native/feedforward.hpp"
+#include "harness/native/hyper_connections.hpp"
 #include "harness/native/norms.hpp"
 #include "harness/native/positional.hpp"
 
@@ -76,6 +77,12 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   double attn_logit_softclamp_value = 50.0;
   bool add_value_residual = false;
   std::optional<bool> learned_value_residual_mix;  // unset: the release's default
+  // several residual streams and layer integration (hyper_connections.hpp)
+  int64_t num_residual_streams = 1;         // > 1: HyperConnection residuals (from 1.44.8)
+  bool qkv_receive_diff_residuals = false;  // self-attention reads queries, keys, values as three views
+  bool gated_multi_residual = false;        // GatedMultiResidual residuals, post-norm (from 2.28.5)
+  std::optional<int64_t> residual_read_gate_rank;  // residual_fn_kwargs = {read_gate_rank = ...}
+  bool integrate_layers = false;            // DynamicLIMe before every block (from 2.3.27)
   // routed keyword arguments: attn_* and ff_*
   int64_t attn_dim_head = 64;
   int64_t attn_num_mem_kv = 0;
@@ -117,6 +124,8 @@ class AttentionLayers : public torch::nn::Module {
     std::shared_ptr<Attention> attention;   // layers.<i>.1 ('a', 'c')
     std::shared_ptr<FeedForward> feedforward;  // layers.<i>.1 ('f'), or layers.<i>.1.fn under an adaptive layer scale
     std::shared_ptr<AdaptiveLayerScaleGate> adaptive_scale;  // layers.<i>.1 (use_adaptive_layerscale)
+    std::shared_ptr<StreamResidual> stream_residual;  // layers.<i>.2 (several residual streams)
+    std::shared_ptr<DynamicLIMe> integrator;          // layer_integrators.<i> (integrate_layers)
   };
 
   AttentionLayersOptions options;
@@ -128,6 +137,11 @@ class AttentionLayers : public torch::nn::Module {
   std::shared_ptr<AlibiPositionalBias> alibi;  // rel_pos in the release; no persistent state
   std::shared_ptr<Linear> reinject_input_proj, learned_reinject_input_gate;
   std::shared_ptr<Linear> adaptive_mlp;  // adaptive_mlp.0 (adaptive_condition_mlp)
+  Tensor stream_emb;  // [num_residual_streams, dim] with several streams
+  std::shared_ptr<Container> layer_integrators;
+
+ private:
+  void build_routes(const ReleaseContext& ctx);
 };
 
 }  // namespace xcompat::native

@@ -283,6 +283,30 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
          require_measured_from(ctx, kAdaptiveFrom, "dim_condition", kAdaptiveAppears);
          o.dim_condition = as_int(v, "dim_condition");
        }},
+      // package hyper: several residual streams and layer integration (hyper_connections.hpp)
+      {"num_residual_streams",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         o.num_residual_streams = as_int(v, "num_residual_streams");
+         if (o.num_residual_streams == 1) return;  // the default: one stream, Residual
+         require_measured_from(ctx, {1, 44, 8}, "num_residual_streams", "1.42.18 - 1.44.8");
+         if (kHyperConnectionTanhUntil < ctx.release && ctx.release < kHyperConnectionSinkhorn)
+           throw NativeUnsupported("argument 'num_residual_streams' for release " + ctx.release.str() +
+                                   " (HyperConnection's tanh mixing became Sinkhorn-constrained somewhere in 2.11.25 - 2.16.1, "
+                                   "not bisected)");
+       }},
+      {"qkv_receive_diff_residuals", measured_flag("qkv_receive_diff_residuals", &AttentionLayersOptions::qkv_receive_diff_residuals, {1, 44, 8}, "1.42.18 - 1.44.8")},
+      {"gated_multi_residual", measured_flag("gated_multi_residual", &AttentionLayersOptions::gated_multi_residual, {2, 28, 5}, "2.26.2 - 2.28.5")},
+      {"integrate_layers", measured_flag("integrate_layers", &AttentionLayersOptions::integrate_layers, {2, 3, 27}, "2.0.6 - 2.3.27")},
+      {"residual_fn_kwargs",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         // The residual class's keyword arguments: read_gate_rank (GatedMultiResidual) only.
+         if (!v.is_object()) throw NativeUnsupported("argument 'residual_fn_kwargs' = " + v.dump() + " (expected a table)");
+         for (auto& [k, value] : v.items()) {
+           if (k != "read_gate_rank") throw NativeUnsupported("residual_fn_kwargs key '" + k + "' (only read_gate_rank)");
+           require_measured_from(ctx, {2, 28, 5}, "residual_fn_kwargs.read_gate_rank", "2.26.2 - 2.28.5");
+           o.residual_read_gate_rank = as_int(value, "read_gate_rank");
+         }
+       }},
       // training only
       {"attn_dropout", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { no_forward_effect(v, "attn_dropout"); }},
       {"ff_dropout", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { no_forward_effect(v, "ff_dropout"); }},
@@ -361,6 +385,30 @@ const std::map<std::string, WrapperSetter>& wrapper_arguments() {
   return table;
 }
 
+// Package hyper: the residual streams and layer integration, with the
+// combinations measured against the releases (the rest refused).
+void check_residual_routes(const AttentionLayersOptions& o) {
+  const bool several_streams = o.num_residual_streams > 1;
+  if (o.num_residual_streams < 1) throw NativeUnsupported("num_residual_streams < 1 (the releases assert it is positive)");
+  if (o.gated_multi_residual && !o.residual_read_gate_rank)
+    throw NativeUnsupported("gated_multi_residual without residual_fn_kwargs.read_gate_rank (the releases assert it)");
+  if (o.residual_read_gate_rank && (!o.gated_multi_residual || *o.residual_read_gate_rank <= 0))
+    throw NativeUnsupported("residual_fn_kwargs.read_gate_rank without gated_multi_residual, or not positive (not measured)");
+  if (o.qkv_receive_diff_residuals && !(several_streams || o.gated_multi_residual || o.integrate_layers))
+    throw NativeUnsupported("qkv_receive_diff_residuals with a single plain residual stream (the releases fail: "
+                            "no one produces the three views)");
+  if (!(several_streams || o.gated_multi_residual || o.integrate_layers)) return;
+  if (o.reinject_input || (o.gated_multi_residual && (o.pre_and_post_norm || o.sandwich_norm || !o.pre_norm)))
+    throw NativeUnsupported("several residual streams, gated_multi_residual or integrate_layers together with reinject_input "
+                            "(with several streams the releases add a [(b s), n, d] injection to [b, n, d] branch inputs; not measured "
+                            "otherwise), or gated_multi_residual "
+                            "with pre_and_post_norm, sandwich_norm or pre_norm = false (not measured)");
+  if ((o.qkv_receive_diff_residuals || o.integrate_layers) &&
+      (o.attn_gate_values || o.attn_output_gate || o.attn_num_mem_kv > 0 || o.add_value_residual))
+    throw NativeUnsupported("queries, keys and values from different views together with gates, memory key / values or a "
+                            "value residual (the releases read the views' batch as the first axis there)");
+}
+
 // Arguments the spec gives or that the Python classes' defaults imply, checked together.
 void check_layers(const AttentionLayersOptions& o, const std::string& where) {
   if (o.dim <= 0 || o.depth <= 0 || o.heads <= 0) throw NativeUnsupported(where + " without a positive dim, depth and heads");
@@ -429,6 +477,9 @@ void check_layers(const AttentionLayersOptions& o, const std::string& where) {
     if (o.attn_gate_values || o.attn_output_gate || o.attn_laser || o.attn_kv_heads || o.cross_attend)
       throw NativeUnsupported("attn_hybrid_module together with gates, LASER, grouped-query or cross-attention (not measured)");
   }
+  check_residual_routes(o);
+  if (o.needs_condition() && (o.num_residual_streams > 1 || o.integrate_layers || o.gated_multi_residual))
+    throw NativeUnsupported("adaptive norms or layer scale together with residual streams or LIMe (not measured)");
   if (o.ff.mult <= 0 || o.attn_dim_head <= 0 || o.attn_num_mem_kv < 0) throw NativeUnsupported(where + " with a non-positive width");
 }
 

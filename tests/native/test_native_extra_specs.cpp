@@ -57,6 +57,14 @@ TEST_CASE("specs outside the catalogue built from supported features match every
   CHECK(checked["native-encoder-cross-attend-dim-context"] >= 12);  // every pin from 1.26.6
   CHECK(checked["native-decoder-adaptive-layernorm"] >= 9);  // every pin from 1.30.23
   CHECK(checked["native-encoder-adaptive-rmsnorm-mlp"] >= 9);
+  // package hyper: residual streams and layer integration
+  for (const char* streams : {"native-decoder-hyper-connections", "native-decoder-hyper-connections-qkv",
+                              "native-xtransformer-hyper-connections"})
+    CHECK(checked[streams] >= 6);  // the pins from 1.44.8, tanh and Sinkhorn eras
+  for (const char* lime : {"native-decoder-lime", "native-encoder-lime-streams"})
+    CHECK(checked[lime] >= 4);  // the pins from 2.3.27
+  for (const char* gated : {"native-decoder-gated-multi-residual", "native-decoder-gated-multi-residual-qkv"})
+    CHECK(checked[gated] >= 1);  // 2.31.10 among the pins (from 2.28.5)
   for (const char* newest : {"native-decoder-output-gate", "native-decoder-output-gate-headwise", "native-decoder-ff-softclamp"})
     CHECK(checked[newest] >= 1);  // 2.31.10 among the pins
 }
