@@ -49,6 +49,9 @@ TEST_CASE("specs outside the catalogue built from supported features match every
   CHECK(checked["native-decoder-low-rank-gates"] >= 1);  // 2.31.10 among the pins
   CHECK(checked["native-decoder-flash"] >= 13);          // every pin from 1.14.0
   CHECK(checked["native-encoder-flash-padded"] >= 12);   // every pin from 1.19.1
+  CHECK(checked["native-decoder-mla-rope-subheads"] >= 5);   // the pins from 2.0.5
+  CHECK(checked["native-decoder-belief-attention"] >= 3);    // the pins from 2.11.24
+  CHECK(checked["native-encoder-attn-dim-out"] >= 7);        // the pins from 1.42.17 (measured from 1.37.10)
   for (const char* newest : {"native-decoder-output-gate", "native-decoder-output-gate-headwise", "native-decoder-ff-softclamp"})
     CHECK(checked[newest] >= 1);  // 2.31.10 among the pins
 }
