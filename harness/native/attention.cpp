@@ -140,7 +140,8 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
   } else if (in.value_residual.defined()) {
     // 0.5 * (v + value_residual) equals v * 0.5 + value_residual * 0.5 bit for bit
     if (value_residual_mix_proj) {
-      Tensor mix = at::sigmoid(value_residual_mix_proj->forward(x)).permute({0, 2, 1}).unsqueeze(-1);  // b h n 1
+      // to_value_residual_mix(q_input): the latent queries with use_latent_q (2.0.5 - 2.31.10), else x
+      Tensor mix = at::sigmoid(value_residual_mix_proj->forward(q_input)).permute({0, 2, 1}).unsqueeze(-1);  // b h n 1
       v = o.value_residual_lerp ? at::lerp(in.value_residual, v, mix) : v * mix + in.value_residual * (1.0 - mix);
     } else {  // always(0.5)
       v = o.value_residual_lerp ? at::lerp(in.value_residual, v, 0.5) : v * 0.5 + in.value_residual * (1.0 - 0.5);

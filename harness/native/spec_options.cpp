@@ -307,13 +307,12 @@ const std::map<std::string, WrapperSetter>& wrapper_arguments() {
   return table;
 }
 
-// Multi-latent attention as measured: self-attention only, a latent width
-// wherever a latent is used, rope sub-heads only with the latent keys (the
-// releases derive them there) and without grouped-query attention (the
-// releases assert it), no learned value residual mix (it reads the latent
-// queries in the releases).
+// Multi-latent attention as measured (self- and cross-attention, with
+// value residuals, grouped-query attention, memory key / values, qk_norm,
+// ALiBi, flash): a latent width wherever a latent is used, rope sub-heads
+// only with the latent keys (the releases derive them there) and without
+// grouped-query attention (the releases assert it).
 void check_latent_attention(const AttentionLayersOptions& o) {
-  const bool latent = o.attn_use_latent_q || o.attn_use_latent_kv;
   if ((o.attn_use_latent_q && o.attn_dim_latent_q.value_or(0) <= 0) ||
       (o.attn_use_latent_kv && o.attn_dim_latent_kv.value_or(0) <= 0))
     throw NativeUnsupported("attn_use_latent_q / attn_use_latent_kv without a positive attn_dim_latent_q / attn_dim_latent_kv "
@@ -328,10 +327,11 @@ void check_latent_attention(const AttentionLayersOptions& o) {
     if (kv_heads < o.heads)
       throw NativeUnsupported("attn_latent_rope_subheads with grouped-query attention (the releases assert against it)");
   }
-  if (!latent) return;
-  if (o.cross_attend) throw NativeUnsupported("multi-latent attention with cross-attention (not measured)");
-  if (o.add_value_residual || o.learned_value_residual_mix.value_or(false))
-    throw NativeUnsupported("multi-latent attention with a value residual (the learned mix reads the latent queries; not measured)");
+  // to_value_residual_mix = Linear(dim, heads) reads the latent queries
+  if (o.attn_use_latent_q && o.add_value_residual && o.learned_value_residual_mix.value_or(true) &&
+      o.attn_dim_latent_q.value_or(0) != o.dim)
+    throw NativeUnsupported("attn_use_latent_q with a learned value residual mix and attn_dim_latent_q other than dim "
+                            "(the mix reads the latent queries through Linear(dim, heads): the releases fail)");
 }
 
 // attn_dim_out: the residual adds to_out's output to the stream, so only
