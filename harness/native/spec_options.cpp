@@ -343,7 +343,8 @@ void check_attention_output(const AttentionLayersOptions& o) {
   if (o.attn_dim_out && *o.attn_dim_out != o.dim && (o.sandwich_norm || o.cross_attend))
     throw NativeUnsupported("attn_dim_out = 1 with sandwich_norm or cross-attention (not measured)");
   if ((o.attn_orthog_projected_values || o.attn_orthog_projected_values_per_head) && o.cross_attend)
-    throw NativeUnsupported("attn_orthog_projected_values with cross-attention (the context's values: not measured)");
+    throw NativeUnsupported("attn_orthog_projected_values with cross-attention (it projects onto the context's values, "
+                            "which the releases pack to another length unless the context is as long: not measured)");
 }
 
 // Arguments the spec gives or that the Python classes' defaults imply, checked together.
