@@ -1,5 +1,6 @@
 #include "harness/native/attention.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -20,16 +21,37 @@ Tensor split_heads(const Tensor& t, int64_t h) {
 Tensor merge_heads(const Tensor& t) {
   return t.permute({0, 2, 1, 3}).reshape({t.size(0), t.size(2), t.size(1) * t.size(3)});
 }
+
+// orthog_project(x, y) (2.11.24 - 2.31.10): x and y packed to 'b *' (the whole
+// sequence of a batch row is one vector), in float64, x minus its projection
+// on y's direction
+Tensor orthog_project(const Tensor& x, const Tensor& y) {
+  const Tensor xd = x.reshape({x.size(0), -1}).to(torch::kDouble);
+  const Tensor yd = y.reshape({y.size(0), -1}).to(torch::kDouble);
+  const Tensor unit = torch::nn::functional::normalize(yd, torch::nn::functional::NormalizeFuncOptions().p(2).dim(-1));
+  const Tensor parallel = (xd * unit).sum(-1, true) * unit;
+  return (xd - parallel).reshape(x.sizes()).to(x.scalar_type());
+}
 }  // namespace
 
 Attention::Attention(AttentionOptions o) : options(o) {
   const int64_t inner = o.dim_head * o.heads;
   // k_dim = v_dim = dim_head * kv_heads (kv_heads = default(kv_heads, heads))
-  const int64_t kv_inner = o.dim_head * (o.kv_heads > 0 ? o.kv_heads : o.heads);
-  to_q = register_module("to_q", std::make_shared<Linear>(o.dim, inner, false));
-  const int64_t dim_kv = o.dim_context > 0 ? o.dim_context : o.dim;
-  to_k = register_module("to_k", std::make_shared<Linear>(dim_kv, kv_inner, false));
-  to_v = register_module("to_v", std::make_shared<Linear>(dim_kv, kv_inner, false));
+  const int64_t kv_heads = o.kv_heads > 0 ? o.kv_heads : o.heads;
+  const int64_t kv_inner = o.dim_head * kv_heads;
+  const int64_t dim_kv = o.dim_context > 0 ? o.dim_context : o.dim;  // dim_kv = default(dim_context, dim)
+  // multi-latent attention (2.0.5 - 2.31.10): the projections read the latents,
+  // and with rope sub-heads to_k gives k_dim = dim_head * (kv_heads - latent_rope_subheads)
+  if (o.dim_latent_q > 0) to_latent_q = register_module("to_latent_q", std::make_shared<Linear>(o.dim, o.dim_latent_q, false));
+  if (o.dim_latent_kv > 0) to_latent_kv = register_module("to_latent_kv", std::make_shared<Linear>(o.dim, o.dim_latent_kv, false));
+  if (o.latent_rope_subheads > 0)
+    to_rotateable_k = register_module("to_rotateable_k",
+                                      std::make_shared<Linear>(o.dim, o.dim_head * o.latent_rope_subheads, false));
+  const int64_t q_input_dim = o.dim_latent_q > 0 ? o.dim_latent_q : o.dim;
+  const int64_t kv_input_dim = o.dim_latent_kv > 0 ? o.dim_latent_kv : dim_kv;
+  to_q = register_module("to_q", std::make_shared<Linear>(q_input_dim, inner, false));
+  to_k = register_module("to_k", std::make_shared<Linear>(kv_input_dim, o.dim_head * (kv_heads - o.latent_rope_subheads), false));
+  to_v = register_module("to_v", std::make_shared<Linear>(kv_input_dim, kv_inner, false));
   if (o.num_mem_kv > 0) {
     mem_k = register_parameter("mem_k", torch::zeros({o.heads, o.num_mem_kv, o.dim_head}));
     mem_v = register_parameter("mem_v", torch::zeros({o.heads, o.num_mem_kv, o.dim_head}));
@@ -69,7 +91,9 @@ Attention::Attention(AttentionOptions o) : options(o) {
     value_rmsnorm_gamma = norm->register_parameter("gamma", torch::zeros({o.heads, 1, o.dim_head}));
   }
   if (o.hybrid) hybrid.emplace(*this, *o.hybrid, o.dim, o.heads, o.dim_head);
-  to_out = register_module("to_out", std::make_shared<Linear>(inner, o.dim, false));
+  // out_dim *= max(1, int(orthog_projected_values) + int(orthog_projected_values_per_head)); dim_out = default(dim_out, dim)
+  const int64_t projections = std::max(1, int(o.orthog_projected_values) + int(o.orthog_projected_values_per_head));
+  to_out = register_module("to_out", std::make_shared<Linear>(inner * projections, o.dim_out > 0 ? o.dim_out : o.dim, false));
 }
 
 AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, Trace* t, const std::string& path) const {
@@ -79,9 +103,19 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
   const Tensor& kv_input = has_context ? in.context : x;
 
   const int64_t kvh = o.kv_heads > 0 ? o.kv_heads : h;
-  Tensor q = split_heads(to_q->forward(x), h);
-  Tensor k = split_heads(to_k->forward(in.k_input.defined() ? in.k_input : kv_input), kvh);
-  Tensor v = split_heads(to_v->forward(in.v_input.defined() ? in.v_input : kv_input), kvh);
+  // multi-latent attention: queries from to_latent_q(x), keys and values
+  // from to_latent_kv(x); the rope sub-heads of the keys come from x itself.
+  // qkv_receive_diff_residuals: keys and values from their own views of the streams.
+  const Tensor q_input = to_latent_q ? to_latent_q->forward(x) : x;
+  const Tensor k_input = in.k_input.defined() ? in.k_input : kv_input;
+  const Tensor v_input = in.v_input.defined() ? in.v_input : kv_input;
+  const Tensor latent_kv = to_latent_kv ? to_latent_kv->forward(kv_input) : Tensor();
+  Tensor q = split_heads(to_q->forward(q_input), h);
+  Tensor k = split_heads(to_k->forward(latent_kv.defined() ? latent_kv : k_input), kvh - o.latent_rope_subheads);
+  if (to_rotateable_k && to_latent_kv)  // k = cat((k, k_sub_heads), dim = 1)
+    k = torch::cat({k, split_heads(to_rotateable_k->forward(kv_input), o.latent_rope_subheads)}, 1);
+  Tensor v = split_heads(to_v->forward(latent_kv.defined() ? latent_kv : v_input), kvh);
+  const Tensor projected_values = v;  // orig_values of the belief attention: before any norm or mix
 
   if (o.qk_norm) {
     // l2norm(t, groups): rearrange '... (g d) -> ... g d', F.normalize over d, back
@@ -111,7 +145,8 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
   } else if (in.value_residual.defined()) {
     // 0.5 * (v + value_residual) equals v * 0.5 + value_residual * 0.5 bit for bit
     if (value_residual_mix_proj) {
-      Tensor mix = at::sigmoid(value_residual_mix_proj->forward(x)).permute({0, 2, 1}).unsqueeze(-1);  // b h n 1
+      // to_value_residual_mix(q_input): the latent queries with use_latent_q (2.0.5 - 2.31.10), else x
+      Tensor mix = at::sigmoid(value_residual_mix_proj->forward(q_input)).permute({0, 2, 1}).unsqueeze(-1);  // b h n 1
       v = o.value_residual_lerp ? at::lerp(in.value_residual, v, mix) : v * mix + in.value_residual * (1.0 - mix);
     } else {  // always(0.5)
       v = o.value_residual_lerp ? at::lerp(in.value_residual, v, 0.5) : v * 0.5 + in.value_residual * (1.0 - 0.5);
@@ -119,10 +154,20 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
   }
 
   if (in.rotary_freqs.defined() && !has_context) {
-    q = apply_rotary_pos_emb(q, in.rotary_freqs, o.rotary_interleaved);
-    k = apply_rotary_pos_emb(k, in.rotary_freqs, o.rotary_interleaved);
+    // rotate_num_heads = latent_rope_subheads: only the last heads of q and k
+    // turn (q_rest, q = q[:, :-r], q[:, -r:]; cat((q_rest, q), dim = 1) after)
+    const int64_t r = o.latent_rope_subheads > 0 ? o.latent_rope_subheads : h;
+    auto rotate_heads = [&](const Tensor& t) {
+      if (r >= h) return apply_rotary_pos_emb(t, in.rotary_freqs, o.rotary_interleaved);
+      const int64_t keep = t.size(1) - r;
+      return torch::cat({t.slice(1, 0, keep), apply_rotary_pos_emb(t.slice(1, keep), in.rotary_freqs, o.rotary_interleaved)}, 1);
+    };
+    q = rotate_heads(q);
+    k = rotate_heads(k);
     if (o.rotate_values) v = apply_rotary_pos_emb(v, in.rotary_freqs, o.rotary_interleaved);
   }
+  if (in.cache_k && (o.orthog_projected_values || o.orthog_projected_values_per_head))
+    throw NativeUnsupported("attn_orthog_projected_values (its projection spans the whole sequence: one position per call projects onto other values)");
   if (in.cache_k) {
     if (in.cache_k->defined()) {
       k = torch::cat({*in.cache_k, k}, -2);
@@ -232,6 +277,16 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
       gate_logits = gate_logits.defined() ? gate_logits + og : og;
     }
     out = out * (o.swiglu_values ? at::silu(gate_logits) : at::sigmoid(gate_logits));
+  }
+  if (o.orthog_projected_values || o.orthog_projected_values_per_head) {
+    // v_for_proj = repeat(orig_values, 'b h n d -> b n (g h d)', g = heads // kv_heads)
+    const Tensor v_for_proj = merge_heads(projected_values.repeat({1, h / kvh, 1, 1}));
+    std::vector<Tensor> projected;
+    if (o.orthog_projected_values) projected.push_back(orthog_project(out, v_for_proj));
+    // the per-head form rearranges to 'b n h d' first, but orthog_project packs
+    // 'b *' all the same: the same numbers, in the same order
+    if (o.orthog_projected_values_per_head) projected.push_back(orthog_project(out, v_for_proj));
+    out = torch::cat(projected, -1);
   }
   out = to_out->forward(out);
   if (key_only && in.mask.defined()) out = out.masked_fill(in.mask.unsqueeze(-1).logical_not(), 0.0);

@@ -51,6 +51,18 @@ struct AttentionOptions {  // Attention(dim, dim_head = 64, heads = 8, causal = 
   bool head_learned_sink = false;  // Attend: a learned logit per head as an extra key, dropped after softmax (from 2.11.24)
   bool softclamp_logits = false;        // Attend: sim = tanh(sim / value) * value, after the bias, before masks
   double logit_softclamp_value = 50.0;
+  // Multi-latent attention (from 2.0.5): to_q reads to_latent_q(x) [dim_latent_q],
+  // to_k / to_v read to_latent_kv(x) [dim_latent_kv] (0: no latent). With
+  // latent_rope_subheads, to_k gives kv_heads - subheads heads and
+  // to_rotateable_k(x) the last ones; rotary then turns only the last
+  // `subheads` heads of q and k (rotate_num_heads, decoupled rope).
+  int64_t dim_latent_q = 0, dim_latent_kv = 0;
+  int64_t latent_rope_subheads = 0;
+  int64_t dim_out = 0;  // to_out = Linear(out_dim, dim_out) (0: dim)
+  // "belief" attention (from 2.11.24): out is projected orthogonally to the
+  // block's values before to_out; with both flags the two are concatenated.
+  bool orthog_projected_values = false;
+  bool orthog_projected_values_per_head = false;
   // how the producing release computes it
   bool rotate_values = false;            // !kRotaryKeysOnly
   bool rotary_interleaved = true;        // kRotaryInterleaved
@@ -93,6 +105,7 @@ class Attention : public torch::nn::Module {
   AttentionOutput forward(const Tensor& x, const AttentionInputs& in, Trace* t = nullptr, const std::string& path = "") const;
   AttentionOptions options;
   std::shared_ptr<Linear> to_q, to_k, to_v, to_out;
+  std::shared_ptr<Linear> to_latent_q, to_latent_kv, to_rotateable_k;  // multi-latent attention
   std::shared_ptr<Linear> to_v_gate;  // gate_values (or its low-rank `down`)
   std::shared_ptr<Linear> to_output_gate;  // output_gate (or its low-rank `down`)
   std::shared_ptr<Linear> to_v_gate_up, to_output_gate_up;  // the low-rank gates' `up`

@@ -97,6 +97,12 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   if (o.attn_qk_norm) base.qk_norm_scale = o.attn_qk_norm_scale.value_or(ctx.is_new(kQkNormScale10) ? 10.0 : 1.0);
   base.qk_norm_dim_scale = o.attn_qk_norm_dim_scale;
   base.logit_softclamp_value = o.attn_logit_softclamp_value;
+  base.dim_latent_q = o.attn_use_latent_q ? o.attn_dim_latent_q.value_or(0) : 0;
+  base.dim_latent_kv = o.attn_use_latent_kv ? o.attn_dim_latent_kv.value_or(0) : 0;
+  base.latent_rope_subheads = o.attn_latent_rope_subheads.value_or(0);
+  base.dim_out = o.attn_dim_out.value_or(0);
+  base.orthog_projected_values = o.attn_orthog_projected_values;
+  base.orthog_projected_values_per_head = o.attn_orthog_projected_values_per_head;
   base.rotate_values = o.rotary_pos_emb && (!ctx.is_new(kRotaryKeysOnly) || o.rotary_embed_values);
   base.rotary_interleaved = ctx.is_new(kRotaryInterleaved);
   base.key_padding_mask_only = era_of(kKeyPaddingMaskOnly, ctx.release);

@@ -87,8 +87,13 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   int64_t attn_dim_head = 64;
   int64_t attn_num_mem_kv = 0;
   std::optional<int64_t> cross_attn_dim_context;  // the context's width (unset: dim)
-  std::optional<int64_t> attn_kv_heads;
-  std::optional<HybridOptions> attn_hybrid;  // attn_hybrid_module + attn_hybrid_fold_axial_dim (+ attn_hybrid_learned_mix)  // attn_kv_heads, or 1 with attn_one_kv_head
+  std::optional<int64_t> attn_kv_heads;  // attn_kv_heads, or 1 with attn_one_kv_head
+  std::optional<HybridOptions> attn_hybrid;  // attn_hybrid_module + attn_hybrid_fold_axial_dim (+ attn_hybrid_learned_mix)
+  // multi-latent attention (attn_use_latent_q / _kv with their widths, rope sub-heads)
+  bool attn_use_latent_q = false, attn_use_latent_kv = false;
+  std::optional<int64_t> attn_dim_latent_q, attn_dim_latent_kv, attn_latent_rope_subheads;
+  std::optional<int64_t> attn_dim_out;  // to_out's width (the residual adds it to the stream)
+  bool attn_orthog_projected_values = false, attn_orthog_projected_values_per_head = false;
   FeedForwardOptions ff;
 
   // TransformerWrapper leaves out its absolute positional embedding when the

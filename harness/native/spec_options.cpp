@@ -80,6 +80,27 @@ LayersSetter measured_flag(const char* name, bool AttentionLayersOptions::*membe
     o.*member = as_bool(v, name);
   };
 }
+
+// An integer layers argument (None: unset) the port follows from release
+// `from` on; before, UNSUPPORTED (it appears somewhere in `appears`).
+LayersSetter measured_width(const char* name, std::optional<int64_t> AttentionLayersOptions::*member, ReleaseVersion from,
+                            const char* appears) {
+  return [=](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+    require_measured_from(ctx, from, name, appears);
+    if (v.is_null()) o.*member = std::nullopt;
+    else o.*member = as_int(v, name);
+  };
+}
+
+// Multi-latent attention (to_latent_q / to_latent_kv / to_rotateable_k),
+// Attention's dim_out and the belief attention's orthogonal projections.
+constexpr ReleaseVersion kLatentFrom{2, 0, 5};
+const char* const kLatentAppears = "1.44.9 - 2.0.5";
+constexpr ReleaseVersion kDimOutFrom{1, 37, 10};
+const char* const kDimOutAppears = "1.35.3 - 1.37.10";
+constexpr ReleaseVersion kOrthogFrom{2, 11, 24};
+const char* const kOrthogAppears = "2.3.28 - 2.11.24";
+
 using WrapperSetter = std::function<void(const json&, TransformerWrapperOptions&, const ReleaseContext&)>;
 
 const std::map<std::string, LayersSetter>& layers_arguments() {
@@ -307,6 +328,19 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
            o.residual_read_gate_rank = as_int(value, "read_gate_rank");
          }
        }},
+      // package latent: multi-latent attention, attention output width, belief attention
+      {"attn_use_latent_q", measured_flag("attn_use_latent_q", &AttentionLayersOptions::attn_use_latent_q, kLatentFrom, kLatentAppears)},
+      {"attn_use_latent_kv", measured_flag("attn_use_latent_kv", &AttentionLayersOptions::attn_use_latent_kv, kLatentFrom, kLatentAppears)},
+      {"attn_dim_latent_q", measured_width("attn_dim_latent_q", &AttentionLayersOptions::attn_dim_latent_q, kLatentFrom, kLatentAppears)},
+      {"attn_dim_latent_kv", measured_width("attn_dim_latent_kv", &AttentionLayersOptions::attn_dim_latent_kv, kLatentFrom, kLatentAppears)},
+      {"attn_latent_rope_subheads",
+       measured_width("attn_latent_rope_subheads", &AttentionLayersOptions::attn_latent_rope_subheads, kLatentFrom, kLatentAppears)},
+      {"attn_dim_out", measured_width("attn_dim_out", &AttentionLayersOptions::attn_dim_out, kDimOutFrom, kDimOutAppears)},
+      {"attn_orthog_projected_values",
+       measured_flag("attn_orthog_projected_values", &AttentionLayersOptions::attn_orthog_projected_values, kOrthogFrom, kOrthogAppears)},
+      {"attn_orthog_projected_values_per_head",
+       measured_flag("attn_orthog_projected_values_per_head", &AttentionLayersOptions::attn_orthog_projected_values_per_head,
+                     kOrthogFrom, kOrthogAppears)},
       // training only
       {"attn_dropout", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { no_forward_effect(v, "attn_dropout"); }},
       {"ff_dropout", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { no_forward_effect(v, "ff_dropout"); }},
@@ -409,6 +443,46 @@ void check_residual_routes(const AttentionLayersOptions& o) {
                             "value residual (the releases read the views' batch as the first axis there)");
 }
 
+// Multi-latent attention as measured (self- and cross-attention, with
+// value residuals, grouped-query attention, memory key / values, qk_norm,
+// ALiBi, flash): a latent width wherever a latent is used, rope sub-heads
+// only with the latent keys (the releases derive them there) and without
+// grouped-query attention (the releases assert it).
+void check_latent_attention(const AttentionLayersOptions& o) {
+  if ((o.attn_use_latent_q && o.attn_dim_latent_q.value_or(0) <= 0) ||
+      (o.attn_use_latent_kv && o.attn_dim_latent_kv.value_or(0) <= 0))
+    throw NativeUnsupported("attn_use_latent_q / attn_use_latent_kv without a positive attn_dim_latent_q / attn_dim_latent_kv "
+                            "(the releases assert it)");
+  if (o.attn_latent_rope_subheads) {
+    const int64_t kv_heads = o.attn_kv_heads.value_or(o.heads);
+    if (!o.attn_use_latent_kv)
+      throw NativeUnsupported("attn_latent_rope_subheads without attn_use_latent_kv (the sub-heads are only derived with "
+                              "the latent keys: the releases' keys lack those heads)");
+    if (*o.attn_latent_rope_subheads <= 0 || *o.attn_latent_rope_subheads >= o.heads)
+      throw NativeUnsupported("attn_latent_rope_subheads outside 1 .. heads - 1");
+    if (kv_heads < o.heads)
+      throw NativeUnsupported("attn_latent_rope_subheads with grouped-query attention (the releases assert against it)");
+  }
+  // to_value_residual_mix = Linear(dim, heads) reads the latent queries
+  if (o.attn_use_latent_q && o.add_value_residual && o.learned_value_residual_mix.value_or(true) &&
+      o.attn_dim_latent_q.value_or(0) != o.dim)
+    throw NativeUnsupported("attn_use_latent_q with a learned value residual mix and attn_dim_latent_q other than dim "
+                            "(the mix reads the latent queries through Linear(dim, heads): the releases fail)");
+}
+
+// attn_dim_out: the residual adds to_out's output to the stream, so only
+// `dim` (or 1, which broadcasts) builds a model; the belief attention's
+// projections need the values of the same positions (not cross-attention).
+void check_attention_output(const AttentionLayersOptions& o) {
+  if (o.attn_dim_out && *o.attn_dim_out != o.dim && *o.attn_dim_out != 1)
+    throw NativeUnsupported("attn_dim_out other than dim or 1 (the releases' residual adds it to the dim-wide stream)");
+  if (o.attn_dim_out && *o.attn_dim_out != o.dim && (o.sandwich_norm || o.cross_attend))
+    throw NativeUnsupported("attn_dim_out = 1 with sandwich_norm or cross-attention (not measured)");
+  if ((o.attn_orthog_projected_values || o.attn_orthog_projected_values_per_head) && o.cross_attend)
+    throw NativeUnsupported("attn_orthog_projected_values with cross-attention (it projects onto the context's values, "
+                            "which the releases pack to another length unless the context is as long: not measured)");
+}
+
 // Arguments the spec gives or that the Python classes' defaults imply, checked together.
 void check_layers(const AttentionLayersOptions& o, const std::string& where) {
   if (o.dim <= 0 || o.depth <= 0 || o.heads <= 0) throw NativeUnsupported(where + " without a positive dim, depth and heads");
@@ -474,12 +548,18 @@ void check_layers(const AttentionLayersOptions& o, const std::string& where) {
         h.hidden_size * (h.bidirectional ? 2 : 1) != o.heads * o.attn_dim_head)
       throw NativeUnsupported("an attn_hybrid_module GRU that does not take dim and give heads * attn_dim_head, or "
                               "without a positive attn_hybrid_fold_axial_dim (the release has no hybrid norms then)");
-    if (o.attn_gate_values || o.attn_output_gate || o.attn_laser || o.attn_kv_heads || o.cross_attend)
-      throw NativeUnsupported("attn_hybrid_module together with gates, LASER, grouped-query or cross-attention (not measured)");
+    if (o.attn_gate_values || o.attn_output_gate || o.attn_laser || o.attn_kv_heads || o.cross_attend ||
+        o.attn_use_latent_q || o.attn_use_latent_kv || o.attn_orthog_projected_values || o.attn_orthog_projected_values_per_head)
+      throw NativeUnsupported("attn_hybrid_module together with gates, LASER, grouped-query, latent, belief or "
+                              "cross-attention (not measured)");
   }
   check_residual_routes(o);
   if (o.needs_condition() && (o.num_residual_streams > 1 || o.integrate_layers || o.gated_multi_residual))
     throw NativeUnsupported("adaptive norms or layer scale together with residual streams or LIMe (not measured)");
+  check_latent_attention(o);
+  if ((o.attn_use_latent_q || o.attn_use_latent_kv) && (o.cross_attn_dim_context || o.qkv_receive_diff_residuals))
+    throw NativeUnsupported("multi-latent attention with cross_attn_dim_context or qkv_receive_diff_residuals (not measured)");
+  check_attention_output(o);
   if (o.ff.mult <= 0 || o.attn_dim_head <= 0 || o.attn_num_mem_kv < 0) throw NativeUnsupported(where + " with a non-positive width");
 }
 

@@ -65,6 +65,9 @@ TEST_CASE("specs outside the catalogue built from supported features match every
     CHECK(checked[lime] >= 4);  // the pins from 2.3.27
   for (const char* gated : {"native-decoder-gated-multi-residual", "native-decoder-gated-multi-residual-qkv"})
     CHECK(checked[gated] >= 1);  // 2.31.10 among the pins (from 2.28.5)
+  CHECK(checked["native-decoder-mla-rope-subheads"] >= 5);   // the pins from 2.0.5
+  CHECK(checked["native-decoder-belief-attention"] >= 3);    // the pins from 2.11.24
+  CHECK(checked["native-encoder-attn-dim-out"] >= 7);        // the pins from 1.42.17 (measured from 1.37.10)
   for (const char* newest : {"native-decoder-output-gate", "native-decoder-output-gate-headwise", "native-decoder-ff-softclamp"})
     CHECK(checked[newest] >= 1);  // 2.31.10 among the pins
 }
