@@ -62,10 +62,11 @@ Attention::Attention(AttentionOptions o) : options(o) {
   if (o.head_learned_sink || o.cope_max_pos > 0) {
     auto attend = register_module("attend", std::make_shared<Container>());
     if (o.head_learned_sink) head_attn_sink = attend->register_parameter("head_attn_sink", torch::zeros({o.heads}));
-    if (o.cope_max_pos > 0) cope = attend->add("cope", std::make_shared<CoPE>(o.dim_head, o.cope_max_pos));
+    if (o.cope_max_pos > 0) cope = attend->add("cope", std::make_shared<CoPE>(o.dim_head, o.heads, o.cope_max_pos, o.cope_talking_heads));
   }
   if (o.data_dependent_alibi)
-    data_dependent_alibi = register_module("data_dependent_alibi", std::make_shared<DataDependentAlibi>(o.dim, o.heads, o.causal));
+    data_dependent_alibi = register_module("data_dependent_alibi", std::make_shared<DataDependentAlibi>(
+                                                                       o.dim, o.heads, o.causal, o.data_dependent_alibi_per_row_dim_head));
   if (o.rel_proj_pos_bias)
     rel_proj_pos_bias = register_module("rel_proj_pos_bias", std::make_shared<RelativeProjPositionalBias>(
                                                                  o.dim, o.heads, o.rel_proj_num_distance_basis, o.rel_proj_max_dist));

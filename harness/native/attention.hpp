@@ -52,7 +52,9 @@ struct AttentionOptions {  // Attention(dim, dim_head = 64, heads = 8, causal = 
   double logit_softclamp_value = 50.0;
   // package posattn: data-dependent logit terms and other attention functions
   int64_t cope_max_pos = 0;           // use_cope: CoPE(dim_head, heads, cope_max_pos) added after the masks (0: none)
+  bool cope_talking_heads = false;
   bool data_dependent_alibi = false;  // DataDependentAlibi(dim, heads, causal) as the attention bias
+  int64_t data_dependent_alibi_per_row_dim_head = 0;  // PerRowDataDependentAlibi in its place (0: not per row)
   bool rel_proj_pos_bias = false;     // RelativeProjPositionalBias(dim, heads, ...) added to the attention bias
   int64_t rel_proj_num_distance_basis = 16, rel_proj_max_dist = 1024;
   bool sigmoid = false;               // Attend: attn = sigmoid(sim) in place of the softmax

@@ -1,12 +1,27 @@
 #include "harness/native/attention_biases.hpp"
 
+#include <cmath>
+#include <limits>
+
 namespace xcompat::native {
 
-CoPE::CoPE(int64_t dim_head, int64_t max) : max_pos(max) {
+CoPE::CoPE(int64_t dim_head, int64_t heads, int64_t max, bool talking_heads) : max_pos(max) {
   pos_emb = register_parameter("pos_emb", torch::zeros({max, dim_head}));
+  if (talking_heads) {
+    auto conv = register_module("talking_heads", std::make_shared<Container>());
+    talking_heads_weight = conv->register_parameter("weight", torch::zeros({heads, heads, 1, 1}));
+  }
 }
 
-Tensor CoPE::forward(const Tensor& query, const Tensor& attn_logits) const {
+Tensor CoPE::forward(const Tensor& query, const Tensor& logits_in) const {
+  Tensor attn_logits = logits_in;
+  if (talking_heads_weight.defined()) {
+    // mix the heads' logits (1x1 conv), then mask the future again with -finfo.max
+    const int64_t i = attn_logits.size(-2), j = attn_logits.size(-1);
+    Tensor causal_mask = torch::ones({i, j}, attn_logits.options()).triu_(j - i + 1).to(torch::kBool);
+    attn_logits = torch::conv2d(attn_logits, talking_heads_weight);
+    attn_logits = attn_logits.masked_fill(causal_mask, -static_cast<double>(std::numeric_limits<float>::max()));
+  }
   // positions: how many keys at or after j the query gates open (a reversed
   // cumulative sum of sigmoid gates), clamped to the table
   Tensor gates = attn_logits.sigmoid();
@@ -22,12 +37,28 @@ Tensor CoPE::forward(const Tensor& query, const Tensor& attn_logits) const {
   return logits_ceil * w + logits_floor * (1 - w);
 }
 
-DataDependentAlibi::DataDependentAlibi(int64_t dim, int64_t heads, bool c) : causal(c) {
+DataDependentAlibi::DataDependentAlibi(int64_t dim, int64_t h, bool c, int64_t per_row)
+    : causal(c), heads(h), per_row_dim_head(per_row) {
   to_forget_gates = register_module("to_forget_gates", std::make_shared<Container>());
-  linear = to_forget_gates->add("0", std::make_shared<Linear>(dim, heads * (causal ? 1 : 2), true));
+  linear = per_row > 0 ? to_forget_gates->add("0", std::make_shared<Linear>(dim, heads * per_row * 2, false))
+                       : to_forget_gates->add("0", std::make_shared<Linear>(dim, heads * (causal ? 1 : 2), true));
+}
+
+Tensor DataDependentAlibi::per_row_forward(const Tensor& x) const {
+  const int64_t b = x.size(0), n = x.size(1), d = per_row_dim_head;
+  // Rearrange('b n (qk h d) -> qk b h n d', qk = 2, d = dim_head)
+  Tensor qk = linear->forward(x).reshape({b, n, 2, heads, d}).permute({2, 0, 3, 1, 4});
+  Tensor q = qk.select(0, 0), k = qk.select(0, 1);
+  Tensor gates = torch::einsum("... i d, ... j d -> ... i j", {q, k}) * std::pow(static_cast<double>(d), -0.5);
+  gates = at::log_sigmoid(gates) * 1.0;  // * post_log_scale
+  // mask out upper triangle + diagonal, then a reversed cumulative sum over the keys
+  Tensor causal_mask = torch::ones({n, n}, torch::kBool).triu();
+  gates = gates.masked_fill(causal_mask, 0.0);
+  return gates.flip({-1}).cumsum(-1).flip({-1});
 }
 
 Tensor DataDependentAlibi::forward(const Tensor& x) const {
+  if (per_row_dim_head > 0) return per_row_forward(x);
   // to_forget_gates(x) * post_log_scale (1.), cumulative over the sequence
   Tensor gates = at::log_sigmoid(linear->forward(x).permute({0, 2, 1})) * 1.0;
   gates = gates.cumsum(-1);

@@ -94,7 +94,10 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   base.release = ctx.release;
   // package posattn (self-attention terms; check_layers refuses them with cross-attention)
   base.cope_max_pos = o.attn_use_cope ? o.attn_cope_max_pos : 0;
+  base.cope_talking_heads = o.attn_cope_talking_heads;
   base.data_dependent_alibi = o.attn_data_dependent_alibi;
+  if (o.attn_data_dependent_alibi_per_row)
+    base.data_dependent_alibi_per_row_dim_head = o.attn_data_dependent_alibi_per_row_dim_head.value_or(8);
   base.rel_proj_pos_bias = o.attn_use_rel_proj_pos_bias;
   base.rel_proj_num_distance_basis = o.attn_rel_proj_num_distance_basis;
   base.rel_proj_max_dist = o.attn_rel_proj_max_dist;

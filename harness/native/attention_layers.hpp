@@ -72,7 +72,10 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   bool polar_pos_emb = false;           // PoPE: PolarEmbedding(dim_head, heads) as `polar_pos_emb`
   bool attn_use_cope = false;
   int64_t attn_cope_max_pos = 16;
+  bool attn_cope_talking_heads = false;
   bool attn_data_dependent_alibi = false;
+  bool attn_data_dependent_alibi_per_row = false;  // PerRowDataDependentAlibi (causal only)
+  std::optional<int64_t> attn_data_dependent_alibi_per_row_dim_head;  // unset: 8
   bool attn_use_rel_proj_pos_bias = false;
   int64_t attn_rel_proj_num_distance_basis = 16, attn_rel_proj_max_dist = 1024;
   bool cross_attn_sigmoid = false;             // the cross-attention blocks' Attend: sigmoid attention

@@ -231,8 +231,18 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
          require_measured_from(ctx, {1, 30, 23}, "attn_cope_max_pos", "1.27.23 - 1.30.23");
          o.attn_cope_max_pos = as_int(v, "attn_cope_max_pos");
        }},
+      {"attn_cope_talking_heads",
+       measured_flag("attn_cope_talking_heads", &AttentionLayersOptions::attn_cope_talking_heads, {1, 30, 23}, "1.27.23 - 1.30.23")},
       {"attn_data_dependent_alibi",
        measured_flag("attn_data_dependent_alibi", &AttentionLayersOptions::attn_data_dependent_alibi, {1, 42, 17}, "1.40.8 - 1.42.17")},
+      {"attn_data_dependent_alibi_per_row",
+       measured_flag("attn_data_dependent_alibi_per_row", &AttentionLayersOptions::attn_data_dependent_alibi_per_row, {1, 42, 17},
+                     "1.40.8 - 1.42.17")},
+      {"attn_data_dependent_alibi_per_row_dim_head",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {1, 42, 17}, "attn_data_dependent_alibi_per_row_dim_head", "1.40.8 - 1.42.17");
+         o.attn_data_dependent_alibi_per_row_dim_head = as_int(v, "attn_data_dependent_alibi_per_row_dim_head");
+       }},
       {"attn_use_rel_proj_pos_bias",
        measured_flag("attn_use_rel_proj_pos_bias", &AttentionLayersOptions::attn_use_rel_proj_pos_bias, {2, 25, 1}, "2.23.4 - 2.25.1")},
       {"attn_rel_proj_num_distance_basis",
@@ -342,6 +352,13 @@ void check_posattn_combinations(const AttentionLayersOptions& o) {
   if (o.attn_data_dependent_alibi && (o.alibi_pos_bias || o.rel_pos_bias || o.attn_flash || o.cross_attend))
     throw NativeUnsupported("attn_data_dependent_alibi together with alibi_pos_bias or rel_pos_bias (the releases assert at "
                             "most one), attn_flash or cross-attention (not measured)");
+  if ((o.attn_data_dependent_alibi_per_row || o.attn_data_dependent_alibi_per_row_dim_head) &&
+      (!o.attn_data_dependent_alibi || !o.causal || !o.attn_data_dependent_alibi_per_row ||
+       o.attn_data_dependent_alibi_per_row_dim_head.value_or(8) <= 0))
+    throw NativeUnsupported("attn_data_dependent_alibi_per_row without attn_data_dependent_alibi, in an encoder (the releases "
+                            "assert it is causal), or its dim_head without it or not positive");
+  if (o.attn_cope_talking_heads && !o.attn_use_cope)
+    throw NativeUnsupported("attn_cope_talking_heads without attn_use_cope (no effect)");
   if (o.attn_use_rel_proj_pos_bias &&
       (o.alibi_pos_bias || o.rel_pos_bias || o.attn_data_dependent_alibi || o.attn_num_mem_kv > 0 || o.attn_flash ||
        o.cross_attend || o.attn_rel_proj_num_distance_basis <= 0 || o.attn_rel_proj_max_dist <= 0))
