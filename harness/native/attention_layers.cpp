@@ -177,10 +177,11 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
   if (rotary_pos_emb) freqs = rotary_pos_emb->forward(offset + x.size(1));
   if (rotary_pos_emb && options.rotary_xpos) xpos_scale = rotary_pos_emb->xpos_scale(offset + x.size(1));
   if (polar_pos_emb) polar_freqs = polar_pos_emb->forward(offset + x.size(1)), polar_bias = polar_pos_emb->bias();
-  if (cache && (options.rotary_xpos || options.polar_pos_emb || options.attn_use_cope || options.attn_data_dependent_alibi ||
-                options.attn_use_rel_proj_pos_bias))
-    throw NativeUnsupported("rotary_xpos, polar_pos_emb, CoPE, data-dependent ALiBi or the projected relative bias (not "
-                            "ported: xpos rescales every key with the sequence length, the others read the whole sequence)");
+  // PoPE and CoPE decode as they are: the polar angles continue from the
+  // offset like the rotary ones, and CoPE reads the cached keys' logits.
+  if (cache && (options.rotary_xpos || options.attn_data_dependent_alibi || options.attn_use_rel_proj_pos_bias))
+    throw NativeUnsupported("rotary_xpos, data-dependent ALiBi or the projected relative bias (not ported: xpos rescales "
+                            "every key with the sequence length, the others read the whole sequence)");
   std::function<Tensor(int64_t, int64_t)> bias;
   if (rel_pos) bias = [this](int64_t i, int64_t j) { return rel_pos->forward(i, j); };
   if (alibi) bias = [this](int64_t i, int64_t j) { return alibi->forward(i, j); };
