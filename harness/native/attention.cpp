@@ -82,10 +82,17 @@ Attention::Attention(AttentionOptions o) : options(o) {
   if (o.output_gate)
     to_output_gate = gate("to_output_gate", inner, o.output_gate_headwise ? o.heads : inner, o.output_gate_rank, false,
                           to_output_gate_up);
-  if (o.head_learned_sink) {
+  if (o.head_learned_sink || o.cope_max_pos > 0) {
     auto attend = register_module("attend", std::make_shared<Container>());
-    head_attn_sink = attend->register_parameter("head_attn_sink", torch::zeros({o.heads}));
+    if (o.head_learned_sink) head_attn_sink = attend->register_parameter("head_attn_sink", torch::zeros({o.heads}));
+    if (o.cope_max_pos > 0) cope = attend->add("cope", std::make_shared<CoPE>(o.dim_head, o.heads, o.cope_max_pos, o.cope_talking_heads));
   }
+  if (o.data_dependent_alibi)
+    data_dependent_alibi = register_module("data_dependent_alibi", std::make_shared<DataDependentAlibi>(
+                                                                       o.dim, o.heads, o.causal, o.data_dependent_alibi_per_row_dim_head));
+  if (o.rel_proj_pos_bias)
+    rel_proj_pos_bias = register_module("rel_proj_pos_bias", std::make_shared<RelativeProjPositionalBias>(
+                                                                 o.dim, o.heads, o.rel_proj_num_distance_basis, o.rel_proj_max_dist));
   if (o.value_rmsnorm) {
     auto norm = register_module("value_rmsnorm", std::make_shared<Container>());
     value_rmsnorm_gamma = norm->register_parameter("gamma", torch::zeros({o.heads, 1, o.dim_head}));
@@ -94,6 +101,22 @@ Attention::Attention(AttentionOptions o) : options(o) {
   // out_dim *= max(1, int(orthog_projected_values) + int(orthog_projected_values_per_head)); dim_out = default(dim_out, dim)
   const int64_t projections = std::max(1, int(o.orthog_projected_values) + int(o.orthog_projected_values_per_head));
   to_out = register_module("to_out", std::make_shared<Linear>(inner * projections, o.dim_out > 0 ? o.dim_out : o.dim, false));
+}
+
+// The additive attention bias, [heads or b, heads, i, j + num_mem_kv] (undefined
+// without one): the layers' relative position bias (T5, ALiBi), or this
+// block's data-dependent ALiBi in its place, plus the projected relative
+// bias; as Attention.forward in 2.31.10.
+Tensor Attention::attention_bias(const Tensor& x, const AttentionInputs& in, int64_t i, int64_t j, int64_t seq_len_k) const {
+  Tensor bias;
+  if (in.rel_pos) bias = in.rel_pos(i, j);  // memory key / values with a layers' bias are refused in check_layers
+  if (data_dependent_alibi)                 // pad_at_dim(attn_bias, (num_mem_kv, 0)): memory keys unbiased
+    bias = at::constant_pad_nd(data_dependent_alibi->forward(x), {options.num_mem_kv, 0}, 0.0);
+  if (rel_proj_pos_bias) {  // seq_len_k = k.shape[-2]: with memory key / values included (refused in check_layers)
+    Tensor rp = rel_proj_pos_bias->forward(x, seq_len_k);
+    bias = bias.defined() ? bias + rp : rp;
+  }
+  return bias;
 }
 
 AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, Trace* t, const std::string& path) const {
@@ -154,17 +177,25 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
   }
 
   if (in.rotary_freqs.defined() && !has_context) {
+    // xpos: q_xpos_scale, k_xpos_scale = (xpos_scale, xpos_scale ** -1.); the values take the keys'
+    const Tensor& q_scale = in.rotary_xpos_scale;
+    Tensor k_scale = q_scale.defined() ? q_scale.pow(-1.0) : Tensor();
     // rotate_num_heads = latent_rope_subheads: only the last heads of q and k
     // turn (q_rest, q = q[:, :-r], q[:, -r:]; cat((q_rest, q), dim = 1) after)
     const int64_t r = o.latent_rope_subheads > 0 ? o.latent_rope_subheads : h;
-    auto rotate_heads = [&](const Tensor& t) {
-      if (r >= h) return apply_rotary_pos_emb(t, in.rotary_freqs, o.rotary_interleaved);
+    auto rotate_heads = [&](const Tensor& t, const Tensor& scale) {
+      if (r >= h) return apply_rotary_pos_emb(t, in.rotary_freqs, o.rotary_interleaved, scale);
       const int64_t keep = t.size(1) - r;
-      return torch::cat({t.slice(1, 0, keep), apply_rotary_pos_emb(t.slice(1, keep), in.rotary_freqs, o.rotary_interleaved)}, 1);
+      return torch::cat(
+          {t.slice(1, 0, keep), apply_rotary_pos_emb(t.slice(1, keep), in.rotary_freqs, o.rotary_interleaved, scale)}, 1);
     };
-    q = rotate_heads(q);
-    k = rotate_heads(k);
-    if (o.rotate_values) v = apply_rotary_pos_emb(v, in.rotary_freqs, o.rotary_interleaved);
+    q = rotate_heads(q, q_scale);
+    k = rotate_heads(k, k_scale);
+    if (o.rotate_values) v = apply_rotary_pos_emb(v, in.rotary_freqs, o.rotary_interleaved, k_scale);
+  }
+  if (in.polar_freqs.defined() && !has_context) {  // PoPE: the keys' angles shifted by the learned bias
+    q = apply_polar_pos_emb(q, in.polar_freqs);
+    k = apply_polar_pos_emb(k, in.polar_freqs + in.polar_bias);
   }
   if (in.cache_k && (o.orthog_projected_values || o.orthog_projected_values_per_head))
     throw NativeUnsupported("attn_orthog_projected_values (its projection spans the whole sequence: one position per call projects onto other values)");
@@ -221,23 +252,36 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
                                       .reshape({b, h, q.size(-2), k.size(-2)})
                              : torch::einsum("b h i d, b h j d -> b h i j", {q, k});
   sim = sim * scale;
-  if (in.rel_pos) sim = sim + in.rel_pos(i, j);
+  Tensor attn_bias = attention_bias(x, in, i, j, k.size(-2));
+  if (attn_bias.defined()) sim = sim + attn_bias;
   if (o.softclamp_logits) sim = (sim / o.logit_softclamp_value).tanh() * o.logit_softclamp_value;  // softclamp(sim, value)
   Tensor sim_sign;
   if (o.cog_signed) {  // pre-masking: keep the sign, attend over the magnitude
     sim_sign = sim.sign();
     sim = sim.abs();
   }
-  if (keep.defined()) sim = sim.masked_fill(keep.logical_not(), kMaskValue);
+  // Inverted attention masks the rows (the layers' own padding mask) before
+  // the softmax over the queries, and the keys after it.
+  if (o.inverted_attention) {
+    if (in.mask.defined()) sim = sim.masked_fill(in.mask.view({b, 1, n, 1}).logical_not(), kMaskValue);
+  } else if (keep.defined()) {
+    sim = sim.masked_fill(keep.logical_not(), kMaskValue);
+  }
   if (o.causal) {
     const int64_t si = sim.size(-2), sj = sim.size(-1);
     Tensor causal_mask = torch::ones({si, sj}, torch::kBool).triu(sj - si + 1);
     sim = sim.masked_fill(causal_mask, kMaskValue);
   }
+  if (cope) sim = sim + cope->forward(q, sim);  // after the masks, before the sink
   trace(t, path + ".sim", sim);
   if (head_attn_sink.defined())  // attn_sink = repeat(head_attn_sink, 'h -> b h i 1'); sim = cat((attn_sink, sim))
     sim = torch::cat({head_attn_sink.view({1, h, 1, 1}).expand({b, h, sim.size(2), 1}).to(sim.scalar_type()), sim}, -1);
-  Tensor attn = at::softmax(sim, -1, torch::kFloat);
+  Tensor attn = o.sigmoid ? at::sigmoid(sim) : at::softmax(sim, o.inverted_attention ? -2 : -1, torch::kFloat);
+  if (o.inverted_attention) {
+    if (keep.defined()) attn = attn.masked_fill(keep.logical_not(), 0.0);
+    // l1norm(attn) = F.normalize(attn, p = 1, dim = -1, eps = 1e-8)
+    attn = torch::nn::functional::normalize(attn, torch::nn::functional::NormalizeFuncOptions().p(1).dim(-1).eps(1e-8));
+  }
   if (sim_sign.defined()) attn = attn * sim_sign;           // add back the sign
   if (head_attn_sink.defined()) attn = attn.slice(-1, 1);  // remove the attention sink
   if (o.laser) v = (v / o.laser_softclamp_value).tanh().mul(o.laser_softclamp_value).exp();

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "harness/native/hybrid.hpp"
+#include "harness/native/attention_biases.hpp"
 #include "harness/native/modules.hpp"
 #include "harness/native/release_switches.hpp"
 
@@ -63,6 +64,15 @@ struct AttentionOptions {  // Attention(dim, dim_head = 64, heads = 8, causal = 
   // block's values before to_out; with both flags the two are concatenated.
   bool orthog_projected_values = false;
   bool orthog_projected_values_per_head = false;
+  // package posattn: data-dependent logit terms and other attention functions
+  int64_t cope_max_pos = 0;           // use_cope: CoPE(dim_head, heads, cope_max_pos) added after the masks (0: none)
+  bool cope_talking_heads = false;
+  bool data_dependent_alibi = false;  // DataDependentAlibi(dim, heads, causal) as the attention bias
+  int64_t data_dependent_alibi_per_row_dim_head = 0;  // PerRowDataDependentAlibi in its place (0: not per row)
+  bool rel_proj_pos_bias = false;     // RelativeProjPositionalBias(dim, heads, ...) added to the attention bias
+  int64_t rel_proj_num_distance_basis = 16, rel_proj_max_dist = 1024;
+  bool sigmoid = false;               // Attend: attn = sigmoid(sim) in place of the softmax
+  bool inverted_attention = false;    // Attend: softmax over the queries, then key mask and l1norm over the keys
   // how the producing release computes it
   bool rotate_values = false;            // !kRotaryKeysOnly
   bool rotary_interleaved = true;        // kRotaryInterleaved
@@ -81,6 +91,9 @@ struct AttentionInputs {
   Tensor mask;           // [b, n] bool, the layers' padding mask (true = keep)
   Tensor context_mask;   // [b, m] bool
   Tensor rotary_freqs;   // [n, rot_dim] (self-attention with rotary)
+  Tensor rotary_xpos_scale;  // [n, rot_dim] with rotary_xpos: queries times it, keys times its inverse
+  Tensor polar_freqs;    // [n, dim_head] with polar_pos_emb (PoPE)
+  Tensor polar_bias;     // [heads, 1, dim_head]: added to the keys' angles
   std::function<Tensor(int64_t i, int64_t j)> rel_pos;  // [heads, i, j] additive bias
   Tensor value_residual; // the first self-attention's values, [b, h, n, d]
   // qkv_receive_diff_residuals: the keys' and values' own inputs [b, n, dim]
@@ -103,6 +116,7 @@ class Attention : public torch::nn::Module {
  public:
   explicit Attention(AttentionOptions o);
   AttentionOutput forward(const Tensor& x, const AttentionInputs& in, Trace* t = nullptr, const std::string& path = "") const;
+  Tensor attention_bias(const Tensor& x, const AttentionInputs& in, int64_t i, int64_t j, int64_t seq_len_k) const;
   AttentionOptions options;
   std::shared_ptr<Linear> to_q, to_k, to_v, to_out;
   std::shared_ptr<Linear> to_latent_q, to_latent_kv, to_rotateable_k;  // multi-latent attention
@@ -111,6 +125,9 @@ class Attention : public torch::nn::Module {
   std::shared_ptr<Linear> to_v_gate_up, to_output_gate_up;  // the low-rank gates' `up`
   Tensor value_rmsnorm_gamma;  // value_rmsnorm.gamma [heads, 1, dim_head]
   Tensor head_attn_sink;       // attend.head_attn_sink [heads]
+  std::shared_ptr<CoPE> cope;  // attend.cope
+  std::shared_ptr<DataDependentAlibi> data_dependent_alibi;
+  std::shared_ptr<RelativeProjPositionalBias> rel_proj_pos_bias;
   Tensor mem_k, mem_v;
   Tensor qk_norm_q_scale, qk_norm_k_scale;  // [heads | kv_heads, 1, dim_head] with qk_norm_dim_scale
   std::shared_ptr<Container> to_value_residual_mix;

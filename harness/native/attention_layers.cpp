@@ -28,14 +28,15 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   };
 
   // positions
-  if (o.rotary_pos_emb) {
+  if (o.uses_rotary()) {
     int64_t rot = o.rotary_emb_dim.value_or(dim_head / 2);
     if (!ctx.is_new(kRotaryDimNoMinimum)) rot = std::max<int64_t>(rot, 32);  // max(default(rotary_emb_dim, dim_head // 2), 32)
     if (rot > dim_head || rot % 2 != 0)
       throw NativeUnsupported("a rotary width of " + std::to_string(rot) + " with attn_dim_head " + std::to_string(dim_head));
-    rotary_pos_emb = register_module("rotary_pos_emb",
-                                     std::make_shared<RotaryEmbedding>(RotaryEmbeddingOptions{rot, ctx.is_new(kRotaryInterleaved)}));
+    rotary_pos_emb = register_module("rotary_pos_emb", std::make_shared<RotaryEmbedding>(RotaryEmbeddingOptions{
+                                                           rot, ctx.is_new(kRotaryInterleaved), o.rotary_xpos, o.rotary_xpos_scale_base}));
   }
+  if (o.polar_pos_emb) polar_pos_emb = register_module("polar_pos_emb", std::make_shared<PolarEmbedding>(dim_head, o.heads));
   if (o.rel_pos_bias) {
     RelativePositionBiasOptions ro;
     ro.scale = std::pow(static_cast<double>(dim_head), 0.5);
@@ -103,7 +104,7 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   base.dim_out = o.attn_dim_out.value_or(0);
   base.orthog_projected_values = o.attn_orthog_projected_values;
   base.orthog_projected_values_per_head = o.attn_orthog_projected_values_per_head;
-  base.rotate_values = o.rotary_pos_emb && (!ctx.is_new(kRotaryKeysOnly) || o.rotary_embed_values);
+  base.rotate_values = o.uses_rotary() && (!ctx.is_new(kRotaryKeysOnly) || o.rotary_embed_values);
   base.rotary_interleaved = ctx.is_new(kRotaryInterleaved);
   base.key_padding_mask_only = era_of(kKeyPaddingMaskOnly, ctx.release);
   base.zero_fully_masked_rows = era_of(kZeroFullyMaskedRows, ctx.release);
@@ -112,6 +113,15 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   base.value_residual_mix_per_head = mix_per_head;
   base.release = ctx.release;
   base.hybrid = o.attn_hybrid;
+  // package posattn (self-attention terms; check_layers refuses them with cross-attention)
+  base.cope_max_pos = o.attn_use_cope ? o.attn_cope_max_pos : 0;
+  base.cope_talking_heads = o.attn_cope_talking_heads;
+  base.data_dependent_alibi = o.attn_data_dependent_alibi;
+  if (o.attn_data_dependent_alibi_per_row)
+    base.data_dependent_alibi_per_row_dim_head = o.attn_data_dependent_alibi_per_row_dim_head.value_or(8);
+  base.rel_proj_pos_bias = o.attn_use_rel_proj_pos_bias;
+  base.rel_proj_num_distance_basis = o.attn_rel_proj_num_distance_basis;
+  base.rel_proj_max_dist = o.attn_rel_proj_max_dist;
 
   // layer types: default_block * depth
   std::vector<char> types;
@@ -172,6 +182,8 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
     } else {
       AttentionOptions ao = base;
       ao.causal = L.type == 'a' && o.causal;
+      ao.sigmoid = L.type == 'c' && o.cross_attn_sigmoid;
+      ao.inverted_attention = L.type == 'c' && o.cross_attn_inverted_attention;
       ao.learned_value_residual_mix = L.type == 'a' && learned_mix && !first_self_attn;
       if (L.type == 'c') ao.dim_context = o.cross_attn_dim_context.value_or(0);
       if (L.type == 'a') first_self_attn = false;
@@ -236,7 +248,15 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
   if (cache && cache->k.empty()) cache->k.resize(layer_list.size()), cache->v.resize(layer_list.size());
   Tensor freqs;
   // The rows of x's positions (apply_rotary_pos_emb takes the last n rows).
+  Tensor xpos_scale, polar_freqs, polar_bias;
   if (rotary_pos_emb) freqs = rotary_pos_emb->forward(offset + x.size(1));
+  if (rotary_pos_emb && options.rotary_xpos) xpos_scale = rotary_pos_emb->xpos_scale(offset + x.size(1));
+  if (polar_pos_emb) polar_freqs = polar_pos_emb->forward(offset + x.size(1)), polar_bias = polar_pos_emb->bias();
+  // PoPE and CoPE decode as they are: the polar angles continue from the
+  // offset like the rotary ones, and CoPE reads the cached keys' logits.
+  if (cache && (options.rotary_xpos || options.attn_data_dependent_alibi || options.attn_use_rel_proj_pos_bias))
+    throw NativeUnsupported("rotary_xpos, data-dependent ALiBi or the projected relative bias (not ported: xpos rescales "
+                            "every key with the sequence length, the others read the whole sequence)");
   std::function<Tensor(int64_t, int64_t)> bias;
   if (rel_pos) bias = [this](int64_t i, int64_t j) { return rel_pos->forward(i, j); };
   if (alibi) bias = [this](int64_t i, int64_t j) { return alibi->forward(i, j); };
@@ -280,6 +300,9 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
       }
       if (L.type == 'a') {
         in.rotary_freqs = freqs;
+        in.rotary_xpos_scale = xpos_scale;
+        in.polar_freqs = polar_freqs;
+        in.polar_bias = polar_bias;
         in.rel_pos = bias;
         if (options.add_value_residual) in.value_residual = first_values;
         if (cache) in.cache_k = &cache->k[ind], in.cache_v = &cache->v[ind];

@@ -5,7 +5,8 @@
 //
 // Registered like the release's nn.ModuleList: `layers.<i>.0.<k>` are the
 // norms (k = 0 pre-branch norm, 2 post-main norm), `layers.<i>.1` the block;
-// `final_norm`, `rotary_pos_emb.inv_freq`, `rel_pos.relative_attention_bias`.
+// `final_norm`, `rotary_pos_emb.inv_freq` (and `.scale` with xpos),
+// `polar_pos_emb.*`, `rel_pos.relative_attention_bias`.
 #include <optional>
 #include <vector>
 
@@ -76,6 +77,20 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   bool attn_softclamp_logits = false;
   double attn_logit_softclamp_value = 50.0;
   bool add_value_residual = false;
+  // package posattn: positions and logit terms
+  bool rotary_xpos = false;             // implies rotary_pos_emb; causal only (the releases assert it)
+  double rotary_xpos_scale_base = 512;
+  bool polar_pos_emb = false;           // PoPE: PolarEmbedding(dim_head, heads) as `polar_pos_emb`
+  bool attn_use_cope = false;
+  int64_t attn_cope_max_pos = 16;
+  bool attn_cope_talking_heads = false;
+  bool attn_data_dependent_alibi = false;
+  bool attn_data_dependent_alibi_per_row = false;  // PerRowDataDependentAlibi (causal only)
+  std::optional<int64_t> attn_data_dependent_alibi_per_row_dim_head;  // unset: 8
+  bool attn_use_rel_proj_pos_bias = false;
+  int64_t attn_rel_proj_num_distance_basis = 16, attn_rel_proj_max_dist = 1024;
+  bool cross_attn_sigmoid = false;             // the cross-attention blocks' Attend: sigmoid attention
+  bool cross_attn_inverted_attention = false;  // the cross-attention blocks' Attend: softmax over the queries
   std::optional<bool> learned_value_residual_mix;  // unset: the release's default
   // several residual streams and layer integration (hyper_connections.hpp)
   int64_t num_residual_streams = 1;         // > 1: HyperConnection residuals (from 1.44.8)
@@ -98,7 +113,9 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
 
   // TransformerWrapper leaves out its absolute positional embedding when the
   // layers carry positions (rotary, T5 relative bias; ALiBi does not count).
-  bool has_pos_emb() const { return rotary_pos_emb || rel_pos_bias; }
+  bool has_pos_emb() const { return uses_rotary() || rel_pos_bias || polar_pos_emb; }
+  // rotary_pos_emb = rotary_pos_emb or rotary_xpos (every release with rotary_xpos)
+  bool uses_rotary() const { return rotary_pos_emb || rotary_xpos; }
 };
 
 // Cached (incremental) decoding: per self-attention block, the keys and
@@ -138,6 +155,7 @@ class AttentionLayers : public torch::nn::Module {
   std::shared_ptr<Container> layers;
   std::shared_ptr<Norm> final_norm;
   std::shared_ptr<RotaryEmbedding> rotary_pos_emb;
+  std::shared_ptr<PolarEmbedding> polar_pos_emb;
   std::shared_ptr<RelativePositionBias> rel_pos;
   std::shared_ptr<AlibiPositionalBias> alibi;  // rel_pos in the release; no persistent state
   std::shared_ptr<Linear> reinject_input_proj, learned_reinject_input_gate;

@@ -1,6 +1,7 @@
 #include "harness/native/positional.hpp"
 
 #include <cmath>
+#include <numbers>
 
 namespace xcompat::native {
 
@@ -25,6 +26,20 @@ RotaryEmbedding::RotaryEmbedding(RotaryEmbeddingOptions o) : options(o) {
   // inv_freq = 1. / (10000 ** (arange(0, dim, 2).float() / dim)); replaced by the checkpoint's buffer
   Tensor init = 1.0 / torch::pow(10000.0, torch::arange(0, o.dim, 2, torch::kLong).to(torch::kFloat) / static_cast<double>(o.dim));
   inv_freq = register_buffer("inv_freq", init);
+  if (o.use_xpos) {
+    const double d = static_cast<double>(o.dim);
+    scale = register_buffer("scale", (torch::arange(0, o.dim, 2, torch::kLong) + 0.4 * d) / (1.4 * d));
+  }
+}
+
+Tensor RotaryEmbedding::xpos_scale(int64_t seq_len) const {
+  if (!scale.defined()) return {};
+  // power = (t - (max_pos // 2)) / scale_base, t = arange(seq_len), max_pos = seq_len
+  Tensor t = torch::arange(seq_len, torch::kLong);
+  Tensor power = (t - seq_len / 2) / options.xpos_scale_base;
+  Tensor s = scale.pow(power.unsqueeze(-1));  // self.scale ** rearrange(power, '... n -> ... n 1')
+  if (!options.interleaved) return torch::cat({s, s}, -1);  // before kRotaryInterleaved: cat((scale, scale), dim = -1)
+  return torch::stack({s, s}, -1).reshape({seq_len, -1});  // stack((scale, scale), dim = -1); '... d r -> ... (d r)'
 }
 
 Tensor RotaryEmbedding::forward(int64_t seq_len) const {
@@ -62,15 +77,43 @@ Tensor rotate_half(const Tensor& x, bool interleaved) {
 }
 }  // namespace
 
-Tensor apply_rotary_pos_emb(const Tensor& t, const Tensor& freqs_all, bool interleaved) {
+Tensor apply_rotary_pos_emb(const Tensor& t, const Tensor& freqs_all, bool interleaved, const Tensor& scale_all) {
   const int64_t rot_dim = freqs_all.size(-1);
   const int64_t seq_len = t.size(-2);
   Tensor freqs = freqs_all.slice(0, freqs_all.size(0) - seq_len);  // freqs[-seq_len:, :]
   Tensor rot = t.slice(-1, 0, rot_dim);
   Tensor pass = t.slice(-1, rot_dim);
-  // (t * freqs.cos() * scale) + (rotate_half(t) * freqs.sin() * scale), scale = 1.
-  Tensor rotated = (rot * freqs.cos() * 1.0) + (rotate_half(rot, interleaved) * freqs.sin() * 1.0);
+  // (t * freqs.cos() * scale) + (rotate_half(t) * freqs.sin() * scale), scale = 1. without xpos
+  Tensor rotated;
+  if (scale_all.defined()) {
+    Tensor scale = scale_all.slice(0, scale_all.size(0) - seq_len);  // scale[-seq_len:, :]
+    rotated = (rot * freqs.cos() * scale) + (rotate_half(rot, interleaved) * freqs.sin() * scale);
+  } else {
+    rotated = (rot * freqs.cos() * 1.0) + (rotate_half(rot, interleaved) * freqs.sin() * 1.0);
+  }
   return torch::cat({rotated, pass}, -1);
+}
+
+PolarEmbedding::PolarEmbedding(int64_t dim, int64_t heads) {
+  // inv_freq = 1. / (base ** (arange(0, dim).float() / dim)); replaced by the checkpoint's buffer
+  Tensor init = 1.0 / torch::pow(10000.0, torch::arange(0, dim, torch::kLong).to(torch::kFloat) / static_cast<double>(dim));
+  inv_freq = register_buffer("inv_freq", init);
+  learned_bias = register_parameter("learned_bias", torch::zeros({heads, 1, dim}));
+}
+
+Tensor PolarEmbedding::forward(int64_t seq_len) const {
+  // freqs = einsum('b i , j -> b i j', t.type_as(inv_freq), inv_freq), t = arange(seq_len)
+  Tensor t = torch::arange(seq_len, torch::kLong).to(inv_freq.scalar_type());
+  return torch::einsum("i , j -> i j", {t, inv_freq});
+}
+
+Tensor PolarEmbedding::bias() const { return learned_bias.clamp(-2.0 * std::numbers::pi, 0.0); }
+
+Tensor apply_polar_pos_emb(const Tensor& t, const Tensor& freqs_all) {
+  const int64_t seq_len = t.size(-2);
+  Tensor freqs = freqs_all.slice(-2, freqs_all.size(-2) - seq_len);  // freqs[:, -seq_len:]
+  Tensor mag = torch::softplus(t, 1.0, 20.0);                          // F.softplus(t.float())
+  return torch::cat({mag * freqs.cos(), mag * freqs.sin()}, -1);
 }
 
 RelativePositionBias::RelativePositionBias(RelativePositionBiasOptions o) : options(o) {

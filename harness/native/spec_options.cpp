@@ -47,6 +47,22 @@ void require_measured_from(const ReleaseContext& ctx, ReleaseVersion from, const
                             from.str() + "; it appears somewhere in " + appears + ")");
 }
 
+// rotary_xpos, measured from 1.7.5 (the oldest installed release with it;
+// it appears somewhere in 1.5.4 - 1.7.5). The releases from somewhere after
+// 1.23.2 to 1.27.5 cannot run it themselves: RotaryEmbedding.forward takes
+// positions there but its xpos branch still reads `seq_len` (NameError;
+// measured in 1.25.15 - 1.27.2, fixed in 1.27.6): never guessed.
+constexpr ReleaseVersion kXposFrom{1, 7, 5};
+constexpr ReleaseVersion kXposBrokenFrom{1, 23, 3}, kXposFixedAt{1, 27, 6};
+
+void require_xpos_release(const ReleaseContext& ctx, const std::string& name) {
+  require_measured_from(ctx, kXposFrom, name, "1.5.4 - 1.7.5");
+  if (ctx.release >= kXposBrokenFrom && ctx.release < kXposFixedAt)
+    throw NativeUnsupported("argument '" + name + "' for release " + ctx.release.str() +
+                            " (the release's own xpos forward raises NameError: name 'seq_len' is not defined, "
+                            "measured in 1.25.15 - 1.27.2; 1.23.2 and 1.27.6 run it)");
+}
+
 // qk_norm: its default scale is the history's switch qk-norm-scale-10 (1
 // before 1.0.4, 10 from it), read in parse_spec. 0.28.4 builds qk_norm with
 // other parameters (use_qk_norm_attn's norms): measured from 0.32.3. The
@@ -341,6 +357,53 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
       {"attn_orthog_projected_values_per_head",
        measured_flag("attn_orthog_projected_values_per_head", &AttentionLayersOptions::attn_orthog_projected_values_per_head,
                      kOrthogFrom, kOrthogAppears)},
+      // package posattn: positions (xpos, PoPE), data-dependent logit terms (CoPE,
+      // forgetting-transformer ALiBi, the projected relative bias) and the
+      // cross-attention functions (sigmoid, inverted)
+      {"rotary_xpos",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_xpos_release(ctx, "rotary_xpos");
+         o.rotary_xpos = as_bool(v, "rotary_xpos");
+       }},
+      {"rotary_xpos_scale_base",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_xpos_release(ctx, "rotary_xpos_scale_base");
+         o.rotary_xpos_scale_base = as_number(v, "rotary_xpos_scale_base");
+       }},
+      {"polar_pos_emb", measured_flag("polar_pos_emb", &AttentionLayersOptions::polar_pos_emb, {2, 16, 1}, "2.11.25 - 2.16.1")},
+      {"attn_use_cope", measured_flag("attn_use_cope", &AttentionLayersOptions::attn_use_cope, {1, 30, 23}, "1.27.23 - 1.30.23")},
+      {"attn_cope_max_pos",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {1, 30, 23}, "attn_cope_max_pos", "1.27.23 - 1.30.23");
+         o.attn_cope_max_pos = as_int(v, "attn_cope_max_pos");
+       }},
+      {"attn_cope_talking_heads",
+       measured_flag("attn_cope_talking_heads", &AttentionLayersOptions::attn_cope_talking_heads, {1, 30, 23}, "1.27.23 - 1.30.23")},
+      {"attn_data_dependent_alibi",
+       measured_flag("attn_data_dependent_alibi", &AttentionLayersOptions::attn_data_dependent_alibi, {1, 42, 17}, "1.40.8 - 1.42.17")},
+      {"attn_data_dependent_alibi_per_row",
+       measured_flag("attn_data_dependent_alibi_per_row", &AttentionLayersOptions::attn_data_dependent_alibi_per_row, {1, 42, 17},
+                     "1.40.8 - 1.42.17")},
+      {"attn_data_dependent_alibi_per_row_dim_head",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {1, 42, 17}, "attn_data_dependent_alibi_per_row_dim_head", "1.40.8 - 1.42.17");
+         o.attn_data_dependent_alibi_per_row_dim_head = as_int(v, "attn_data_dependent_alibi_per_row_dim_head");
+       }},
+      {"attn_use_rel_proj_pos_bias",
+       measured_flag("attn_use_rel_proj_pos_bias", &AttentionLayersOptions::attn_use_rel_proj_pos_bias, {2, 25, 1}, "2.23.4 - 2.25.1")},
+      {"attn_rel_proj_num_distance_basis",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {2, 25, 1}, "attn_rel_proj_num_distance_basis", "2.23.4 - 2.25.1");
+         o.attn_rel_proj_num_distance_basis = as_int(v, "attn_rel_proj_num_distance_basis");
+       }},
+      {"attn_rel_proj_max_dist",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {2, 25, 1}, "attn_rel_proj_max_dist", "2.23.4 - 2.25.1");
+         o.attn_rel_proj_max_dist = as_int(v, "attn_rel_proj_max_dist");
+       }},
+      {"cross_attn_sigmoid", measured_flag("cross_attn_sigmoid", &AttentionLayersOptions::cross_attn_sigmoid, {1, 37, 10}, "1.35.3 - 1.37.10")},
+      {"cross_attn_inverted_attention",
+       measured_flag("cross_attn_inverted_attention", &AttentionLayersOptions::cross_attn_inverted_attention, {2, 20, 0}, "2.16.2 - 2.20.0")},
       // training only
       {"attn_dropout", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { no_forward_effect(v, "attn_dropout"); }},
       {"ff_dropout", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { no_forward_effect(v, "ff_dropout"); }},
@@ -483,6 +546,43 @@ void check_attention_output(const AttentionLayersOptions& o) {
                             "which the releases pack to another length unless the context is as long: not measured)");
 }
 
+// Package posattn: what the releases assert against, and the combinations not measured.
+void check_posattn_combinations(const AttentionLayersOptions& o) {
+  const bool kv_grouped = o.attn_kv_heads && *o.attn_kv_heads < o.heads;
+  if (o.rotary_xpos && !o.causal)
+    throw NativeUnsupported("rotary_xpos in an encoder (the releases assert xpos is causal only)");
+  if (o.rotary_xpos && o.rotary_xpos_scale_base <= 0) throw NativeUnsupported("rotary_xpos_scale_base <= 0");
+  if (o.polar_pos_emb && (o.uses_rotary() || o.attn_num_mem_kv > 0 || kv_grouped || o.attn_flash || o.cross_attend))
+    throw NativeUnsupported("polar_pos_emb together with rotary embeddings (the releases assert at most one), memory key / "
+                            "values or grouped-query attention (the widths do not match), attn_flash or cross-attention "
+                            "(not measured)");
+  if (o.attn_use_cope && (!o.causal || o.attn_flash || o.cross_attend || o.attn_cope_max_pos <= 0))
+    throw NativeUnsupported("attn_use_cope in an encoder, with attn_flash or in cross-attention (the releases assert causal, "
+                            "non-flash attention), or attn_cope_max_pos <= 0");
+  if (o.attn_data_dependent_alibi && (o.alibi_pos_bias || o.rel_pos_bias || o.attn_flash || o.cross_attend))
+    throw NativeUnsupported("attn_data_dependent_alibi together with alibi_pos_bias or rel_pos_bias (the releases assert at "
+                            "most one), attn_flash or cross-attention (not measured)");
+  if ((o.attn_data_dependent_alibi_per_row || o.attn_data_dependent_alibi_per_row_dim_head) &&
+      (!o.attn_data_dependent_alibi || !o.causal || !o.attn_data_dependent_alibi_per_row ||
+       o.attn_data_dependent_alibi_per_row_dim_head.value_or(8) <= 0))
+    throw NativeUnsupported("attn_data_dependent_alibi_per_row without attn_data_dependent_alibi, in an encoder (the releases "
+                            "assert it is causal), or its dim_head without it or not positive");
+  if (o.attn_cope_talking_heads && !o.attn_use_cope)
+    throw NativeUnsupported("attn_cope_talking_heads without attn_use_cope (no effect)");
+  if (o.attn_use_rel_proj_pos_bias &&
+      (o.alibi_pos_bias || o.rel_pos_bias || o.attn_data_dependent_alibi || o.attn_num_mem_kv > 0 || o.attn_flash ||
+       o.cross_attend || o.attn_rel_proj_num_distance_basis <= 0 || o.attn_rel_proj_max_dist <= 0))
+    throw NativeUnsupported("attn_use_rel_proj_pos_bias together with another attention bias, attn_flash or cross-attention "
+                            "(not measured), memory key / values (the release's shapes do not match), or a non-positive "
+                            "basis or distance");
+  if ((o.cross_attn_sigmoid || o.cross_attn_inverted_attention) && (!o.cross_attend || o.attn_flash))
+    throw NativeUnsupported("cross_attn_sigmoid / cross_attn_inverted_attention without cross-attention (no effect) or with "
+                            "attn_flash (the releases assert against it)");
+  if (o.cross_attn_inverted_attention && (o.attn_head_learned_sink || o.attn_cog_signed))
+    throw NativeUnsupported("cross_attn_inverted_attention with attn_head_learned_sink or attn_cog_signed (the sink column "
+                            "against the key mask after the softmax: not measured)");
+}
+
 // Arguments the spec gives or that the Python classes' defaults imply, checked together.
 void check_layers(const AttentionLayersOptions& o, const std::string& where) {
   if (o.dim <= 0 || o.depth <= 0 || o.heads <= 0) throw NativeUnsupported(where + " without a positive dim, depth and heads");
@@ -557,10 +657,13 @@ void check_layers(const AttentionLayersOptions& o, const std::string& where) {
   if (o.needs_condition() && (o.num_residual_streams > 1 || o.integrate_layers || o.gated_multi_residual))
     throw NativeUnsupported("adaptive norms or layer scale together with residual streams or LIMe (not measured)");
   check_latent_attention(o);
+  if (o.rotary_xpos && o.attn_latent_rope_subheads)
+    throw NativeUnsupported("rotary_xpos with attn_latent_rope_subheads (not measured)");
   if ((o.attn_use_latent_q || o.attn_use_latent_kv) && (o.cross_attn_dim_context || o.qkv_receive_diff_residuals))
     throw NativeUnsupported("multi-latent attention with cross_attn_dim_context or qkv_receive_diff_residuals (not measured)");
   check_attention_output(o);
   if (o.ff.mult <= 0 || o.attn_dim_head <= 0 || o.attn_num_mem_kv < 0) throw NativeUnsupported(where + " with a non-positive width");
+  check_posattn_combinations(o);
 }
 
 void check_wrapper(const TransformerWrapperOptions& o, const AttentionLayersOptions& layers, const std::string& where) {

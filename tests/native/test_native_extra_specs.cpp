@@ -70,4 +70,15 @@ TEST_CASE("specs outside the catalogue built from supported features match every
   CHECK(checked["native-encoder-attn-dim-out"] >= 7);        // the pins from 1.42.17 (measured from 1.37.10)
   for (const char* newest : {"native-decoder-output-gate", "native-decoder-output-gate-headwise", "native-decoder-ff-softclamp"})
     CHECK(checked[newest] >= 1);  // 2.31.10 among the pins
+  // package posattn
+  CHECK(checked["native-decoder-rotary-xpos"] >= 12);  // every pin from 1.14.0 but 1.26.6 / 1.27.0, which cannot run xpos
+  CHECK(checked["native-decoder-polar-pos-emb"] >= 2);  // the pins from 2.16.1
+  CHECK(checked["native-decoder-cope"] >= 10);          // the pins from 1.30.23
+  CHECK(checked["native-decoder-cope-talking-heads"] >= 10);
+  for (const char* forgetting : {"native-decoder-data-dependent-alibi", "native-encoder-data-dependent-alibi",
+                                 "native-decoder-data-dependent-alibi-per-row"})
+    CHECK(checked[forgetting] >= 7);  // the pins from 1.42.17
+  CHECK(checked["native-encoder-rel-proj-pos-bias"] >= 1);   // 2.31.10 among the pins (from 2.25.1)
+  CHECK(checked["native-xtransformer-sigmoid-cross"] >= 7);  // the pins from 1.42.17 (from 1.37.10)
+  CHECK(checked["native-xtransformer-inverted-cross"] >= 1);  // 2.31.10 among the pins (from 2.20.0)
 }
