@@ -27,8 +27,10 @@ Attention::Attention(AttentionOptions o) : options(o) {
   // k_dim = v_dim = dim_head * kv_heads (kv_heads = default(kv_heads, heads))
   const int64_t kv_inner = o.dim_head * (o.kv_heads > 0 ? o.kv_heads : o.heads);
   to_q = register_module("to_q", std::make_shared<Linear>(o.dim, inner, false));
-  to_k = register_module("to_k", std::make_shared<Linear>(o.dim, kv_inner, false));
-  to_v = register_module("to_v", std::make_shared<Linear>(o.dim, kv_inner, false));
+  // dim_kv_input = dim_context if exists(dim_context) else dim
+  const int64_t kv_input = o.dim_context > 0 ? o.dim_context : o.dim;
+  to_k = register_module("to_k", std::make_shared<Linear>(kv_input, kv_inner, false));
+  to_v = register_module("to_v", std::make_shared<Linear>(kv_input, kv_inner, false));
   if (o.num_mem_kv > 0) {
     mem_k = register_parameter("mem_k", torch::zeros({o.heads, o.num_mem_kv, o.dim_head}));
     mem_v = register_parameter("mem_v", torch::zeros({o.heads, o.num_mem_kv, o.dim_head}));

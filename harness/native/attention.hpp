@@ -20,6 +20,7 @@ struct AttentionOptions {  // Attention(dim, dim_head = 64, heads = 8, causal = 
   int64_t dim_head = 64;
   int64_t heads = 8;
   int64_t kv_heads = 0;  // grouped-query attention: keys / values with fewer heads (0: heads)
+  int64_t dim_context = 0;  // the width keys and values are projected from (0: dim); AttentionPool's pooler
   bool causal = false;
   int64_t num_mem_kv = 0;
   bool learned_value_residual_mix = false;

@@ -95,7 +95,7 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   // layer types: default_block * depth
   std::vector<char> types;
   for (int64_t d = 0; d < o.depth; ++d) {
-    types.push_back('a');
+    if (!o.only_cross) types.push_back('a');  // default_block = ('c', 'f') with cross_attend and only_cross
     if (o.cross_attend) types.push_back('c');
     if (!o.only_attn) types.push_back('f');  // default_block = tuple(filter(not_equals('f'), default_block))
   }
@@ -138,6 +138,7 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
     } else {
       AttentionOptions ao = base;
       ao.causal = L.type == 'a' && o.causal;
+      if (L.type == 'c') ao.dim_context = o.cross_attn_dim_context;
       ao.learned_value_residual_mix = L.type == 'a' && learned_mix && !first_self_attn;
       if (L.type == 'a') first_self_attn = false;
       L.attention = slot->add("1", std::make_shared<Attention>(ao));
@@ -156,7 +157,7 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
 }
 
 Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& context, const Tensor& context_mask, Trace* t,
-                                const std::string& path, DecodeCache* cache) const {
+                                const std::string& path, DecodeCache* cache, const Tensor& ff_deep_embeds) const {
   const int64_t offset = cache ? cache->offset : 0;
   if (cache && cache->k.empty()) cache->k.resize(layer_list.size()), cache->v.resize(layer_list.size());
   Tensor freqs;
@@ -173,6 +174,7 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
   }
 
   Tensor first_values;
+  int64_t ff_index = 0;  // deep_embeds_iter: the next feed-forward's row
   for (std::size_t ind = 0; ind < layer_list.size(); ++ind) {
     const Layer& L = layer_list[ind];
     const std::string lp = path + ".layers." + std::to_string(ind);
@@ -182,6 +184,9 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
     Tensor out;
     if (L.type == 'f') {
       out = L.feedforward->forward(x, t, lp + ".1");
+      // FeedForward.forward: out = out * deep_embed (next(deep_embeds_iter, None))
+      if (ff_deep_embeds.defined() && ff_index < ff_deep_embeds.size(0)) out = out * ff_deep_embeds[ff_index];
+      ++ff_index;
     } else {
       AttentionInputs in;
       in.mask = mask;
