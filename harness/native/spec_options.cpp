@@ -301,7 +301,7 @@ const std::map<std::string, WrapperSetter>& wrapper_arguments() {
       {"ff_deep_embed", wrapper_flag("ff_deep_embed", &TransformerWrapperOptions::ff_deep_embed, {2, 3, 27}, "2.0.6 - 2.3.27")},
       {"add_continuous_pred_head",
        wrapper_flag("add_continuous_pred_head", &TransformerWrapperOptions::add_continuous_pred_head, {2, 3, 27}, "2.0.6 - 2.3.27")},
-      {"looped", wrapper_flag("looped", &TransformerWrapperOptions::looped, {2, 31, 10}, "2.16.2 - 2.31.10")},
+      {"looped", wrapper_flag("looped", &TransformerWrapperOptions::looped, {2, 30, 5}, "2.16.2 - 2.20.0")},
       // Without memories passed in (mems) or returned (return_mems), as a
       // single forward runs, max_mem_len is never read: every pin.
       {"max_mem_len", [](const json& v, TransformerWrapperOptions&, const ReleaseContext&) { no_forward_effect(v, "max_mem_len"); }},

@@ -44,7 +44,7 @@ struct TransformerWrapperOptions {  // TransformerWrapper(num_tokens, max_seq_le
   int64_t mixture_of_softmax_k = 4;
   bool ff_deep_embed = false;  // a [num_tokens, depth, dim] scale on each feed-forward's output, by token (from 2.3.27)
   bool add_continuous_pred_head = false;  // to_next_embed_pred: weights only, not in the forward's output (from 2.3.27)
-  bool looped = false;  // the layers run max_looped_steps = 4 times, each on the last's output (2.31.10)
+  bool looped = false;  // the layers run max_looped_steps = 4 times, each on the last's output (from 2.30.5)
 };
 
 class TransformerWrapper : public torch::nn::Module {
