@@ -296,8 +296,8 @@ const std::map<std::string, WrapperSetter>& wrapper_arguments() {
          require_measured_from(ctx, kAttnPoolFrom, "dim_pooled_tokens", kAttnPoolAppears);
          if (!v.is_null()) o.dim_pooled_tokens = as_int(v, "dim_pooled_tokens");
        }},
-      {"mixture_of_softmax", wrapper_flag("mixture_of_softmax", &TransformerWrapperOptions::mixture_of_softmax, {1, 42, 17}, "1.31.5 - 1.42.17")},
-      {"mixture_of_softmax_k", wrapper_int("mixture_of_softmax_k", &TransformerWrapperOptions::mixture_of_softmax_k, {1, 42, 17}, "1.31.5 - 1.42.17")},
+      {"mixture_of_softmax", wrapper_flag("mixture_of_softmax", &TransformerWrapperOptions::mixture_of_softmax, {1, 37, 10}, "1.35.3 - 1.37.10")},
+      {"mixture_of_softmax_k", wrapper_int("mixture_of_softmax_k", &TransformerWrapperOptions::mixture_of_softmax_k, {1, 37, 10}, "1.35.3 - 1.37.10")},
       {"ff_deep_embed", wrapper_flag("ff_deep_embed", &TransformerWrapperOptions::ff_deep_embed, {2, 3, 27}, "2.0.6 - 2.3.27")},
       {"add_continuous_pred_head",
        wrapper_flag("add_continuous_pred_head", &TransformerWrapperOptions::add_continuous_pred_head, {2, 3, 27}, "2.0.6 - 2.3.27")},
@@ -316,7 +316,7 @@ const std::map<std::string, WrapperSetter>& wrapper_arguments() {
       // (with recycling = True, which an eval forward refuses without recycle_steps)
       {"train_max_recycle_steps",
        [](const json& v, TransformerWrapperOptions&, const ReleaseContext& ctx) {
-         require_measured_from(ctx, {1, 42, 17}, "train_max_recycle_steps", "1.31.5 - 1.42.17");
+         require_measured_from(ctx, {1, 37, 10}, "train_max_recycle_steps", "1.35.3 - 1.37.10");
          (void)as_int(v, "train_max_recycle_steps");
        }},
   };

@@ -38,7 +38,7 @@ struct TransformerWrapperOptions {  // TransformerWrapper(num_tokens, max_seq_le
   int64_t num_pooled_tokens = 1;
   int64_t attn_pool_depth = 1;
   std::optional<int64_t> dim_pooled_tokens;
-  // mixture_of_softmax (from 1.42.17): k logits per position, mixed by
+  // mixture_of_softmax (from 1.37.10): k logits per position, mixed by
   // softmax(combine_mixture(x)) in probability space; log-probabilities out.
   bool mixture_of_softmax = false;
   int64_t mixture_of_softmax_k = 4;
