@@ -22,7 +22,7 @@ struct AttentionOptions {  // Attention(dim, dim_head = 64, heads = 8, causal = 
   int64_t dim_head = 64;
   int64_t heads = 8;
   int64_t kv_heads = 0;  // grouped-query attention: keys / values with fewer heads (0: heads)
-  int64_t dim_context = 0;  // to_k / to_v's input width (dim_kv = default(dim_context, dim); 0: dim)
+  int64_t dim_context = 0;  // to_k / to_v's input width (dim_kv = default(dim_context, dim); 0: dim): cross-attention's, AttentionPool's pooler
   bool causal = false;
   int64_t num_mem_kv = 0;
   bool learned_value_residual_mix = false;

@@ -126,7 +126,7 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   // layer types: default_block * depth
   std::vector<char> types;
   for (int64_t d = 0; d < o.depth; ++d) {
-    types.push_back('a');
+    if (!o.only_cross) types.push_back('a');  // default_block = ('c', 'f') with cross_attend and only_cross
     if (o.cross_attend) types.push_back('c');
     if (!o.only_attn) types.push_back('f');  // default_block = tuple(filter(not_equals('f'), default_block))
   }
@@ -240,7 +240,8 @@ void AttentionLayers::build_routes(const ReleaseContext& ctx) {
 }
 
 Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& context, const Tensor& context_mask, Trace* t,
-                                const std::string& path, DecodeCache* cache, const Tensor& condition_in) const {
+                                const std::string& path, DecodeCache* cache, const Tensor& condition_in,
+                                const Tensor& ff_deep_embeds) const {
   if (options.needs_condition() && !condition_in.defined())
     throw Error("the spec's model needs a condition (inputs.condition) for its adaptive modules");
   const Tensor condition = prepare_condition(condition_in, adaptive_mlp.get());
@@ -272,6 +273,7 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
   }
 
   Tensor first_values;
+  int64_t ff_index = 0;  // deep_embeds_iter: the next feed-forward's row
   for (std::size_t ind = 0; ind < layer_list.size(); ++ind) {
     const Layer& L = layer_list[ind];
     const std::string lp = path + ".layers." + std::to_string(ind);
@@ -290,6 +292,9 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
     Tensor out;
     if (L.type == 'f') {
       out = L.feedforward->forward(x, t, lp + ".1");
+      // FeedForward.forward: out = out * deep_embed (next(deep_embeds_iter, None))
+      if (ff_deep_embeds.defined() && ff_index < ff_deep_embeds.size(0)) out = out * ff_deep_embeds[ff_index];
+      ++ff_index;
     } else {
       AttentionInputs in;
       in.mask = mask;

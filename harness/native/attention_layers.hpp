@@ -29,6 +29,7 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   int64_t heads = 8;
   bool causal = false;
   bool cross_attend = false;
+  bool only_cross = false;              // CrossAttender: blocks ('c', 'f') (AttentionPool's deep pooler)
   bool use_scalenorm = false;
   bool use_rmsnorm = false;
   bool use_dynamic_tanh = false;  // DynamicTanh in place of the norms (from 2.3.27)
@@ -135,8 +136,12 @@ class AttentionLayers : public torch::nn::Module {
   // With `cache`, x holds the positions after cache->offset: positions
   // (rotary, relative biases, the causal mask) continue from there, and the
   // cache is extended (its offset is the caller's to advance).
+  // ff_deep_embeds: [depth, b, n, dim] or undefined (TransformerWrapper's
+  // ff_deep_embed rows of the tokens): the i-th feed-forward's output is
+  // multiplied by row i.
   Tensor forward(Tensor x, const Tensor& mask, const Tensor& context, const Tensor& context_mask, Trace* t = nullptr,
-                 const std::string& path = "attn_layers", DecodeCache* cache = nullptr, const Tensor& condition = {}) const;
+                 const std::string& path = "attn_layers", DecodeCache* cache = nullptr, const Tensor& condition = {},
+                 const Tensor& ff_deep_embeds = {}) const;
 
   struct Layer {
     char type;                          // 'a', 'c', 'f'

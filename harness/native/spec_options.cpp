@@ -119,6 +119,24 @@ const char* const kOrthogAppears = "2.3.28 - 2.11.24";
 
 using WrapperSetter = std::function<void(const json&, TransformerWrapperOptions&, const ReleaseContext&)>;
 
+// Boolean and integer wrapper arguments, gated like measured_flag.
+WrapperSetter wrapper_flag(const char* name, bool TransformerWrapperOptions::*member, ReleaseVersion from, const char* appears) {
+  return [=](const json& v, TransformerWrapperOptions& o, const ReleaseContext& ctx) {
+    require_measured_from(ctx, from, name, appears);
+    o.*member = as_bool(v, name);
+  };
+}
+
+WrapperSetter wrapper_int(const char* name, int64_t TransformerWrapperOptions::*member, ReleaseVersion from, const char* appears) {
+  return [=](const json& v, TransformerWrapperOptions& o, const ReleaseContext& ctx) {
+    require_measured_from(ctx, from, name, appears);
+    o.*member = as_int(v, name);
+  };
+}
+
+constexpr ReleaseVersion kAttnPoolFrom{2, 11, 24};
+const char* const kAttnPoolAppears = "2.3.28 - 2.11.24";
+
 const std::map<std::string, LayersSetter>& layers_arguments() {
   static const std::map<std::string, LayersSetter> table = {
       {"dim", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.dim = as_int(v, "dim"); }},
@@ -478,6 +496,38 @@ const std::map<std::string, WrapperSetter>& wrapper_arguments() {
                                    kTiedLogitsScaled.range() + ")");
          o.tie_embedding_scale = as_number(v, "tie_embedding_scale");
        }},
+      // package wrapper: the 2.x wrapper's pooling, output heads and loops
+      {"attn_pool", wrapper_flag("attn_pool", &TransformerWrapperOptions::attn_pool, kAttnPoolFrom, kAttnPoolAppears)},
+      {"num_pooled_tokens", wrapper_int("num_pooled_tokens", &TransformerWrapperOptions::num_pooled_tokens, kAttnPoolFrom, kAttnPoolAppears)},
+      {"attn_pool_depth", wrapper_int("attn_pool_depth", &TransformerWrapperOptions::attn_pool_depth, kAttnPoolFrom, kAttnPoolAppears)},
+      {"dim_pooled_tokens",
+       [](const json& v, TransformerWrapperOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kAttnPoolFrom, "dim_pooled_tokens", kAttnPoolAppears);
+         if (!v.is_null()) o.dim_pooled_tokens = as_int(v, "dim_pooled_tokens");
+       }},
+      {"mixture_of_softmax", wrapper_flag("mixture_of_softmax", &TransformerWrapperOptions::mixture_of_softmax, {1, 37, 10}, "1.35.3 - 1.37.10")},
+      {"mixture_of_softmax_k", wrapper_int("mixture_of_softmax_k", &TransformerWrapperOptions::mixture_of_softmax_k, {1, 37, 10}, "1.35.3 - 1.37.10")},
+      {"ff_deep_embed", wrapper_flag("ff_deep_embed", &TransformerWrapperOptions::ff_deep_embed, {2, 3, 27}, "2.0.6 - 2.3.27")},
+      {"add_continuous_pred_head",
+       wrapper_flag("add_continuous_pred_head", &TransformerWrapperOptions::add_continuous_pred_head, {2, 3, 27}, "2.0.6 - 2.3.27")},
+      {"looped", wrapper_flag("looped", &TransformerWrapperOptions::looped, {2, 30, 5}, "2.16.2 - 2.20.0")},
+      // Without memories passed in (mems) or returned (return_mems), as a
+      // single forward runs, max_mem_len is never read: every pin.
+      {"max_mem_len", [](const json& v, TransformerWrapperOptions&, const ReleaseContext&) { no_forward_effect(v, "max_mem_len"); }},
+      // Only a call with a key-value cache reads it (the new tokens' position
+      // offset); the port's cached decoding takes the new tokens alone anyway.
+      {"input_not_include_cache",
+       [](const json& v, TransformerWrapperOptions&, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {2, 16, 1}, "input_not_include_cache", "2.11.25 - 2.16.1");
+         (void)as_bool(v, "input_not_include_cache");
+       }},
+      // training only: how many recycling steps a training forward samples
+      // (with recycling = True, which an eval forward refuses without recycle_steps)
+      {"train_max_recycle_steps",
+       [](const json& v, TransformerWrapperOptions&, const ReleaseContext& ctx) {
+         require_measured_from(ctx, {1, 37, 10}, "train_max_recycle_steps", "1.35.3 - 1.37.10");
+         (void)as_int(v, "train_max_recycle_steps");
+       }},
   };
   return table;
 }
@@ -676,6 +726,20 @@ void check_wrapper(const TransformerWrapperOptions& o, const AttentionLayersOpti
   if (o.use_cls_token && o.num_cls_tokens <= 0) throw NativeUnsupported(where + " with num_cls_tokens <= 0");
   if (o.logits_dim && (*o.logits_dim <= 0 || o.tie_embedding))
     throw NativeUnsupported(where + " with logits_dim together with tie_embedding, or not positive");
+  if (o.attn_pool && (o.num_pooled_tokens <= 0 || o.attn_pool_depth <= 0 || o.dim_pooled_tokens.value_or(1) <= 0))
+    throw NativeUnsupported(where + " with attn_pool and num_pooled_tokens, attn_pool_depth or dim_pooled_tokens not positive");
+  if (o.attn_pool && (o.use_cls_token || o.average_pool_embed || o.num_memory_tokens > 0))
+    throw NativeUnsupported(where + " with attn_pool and use_cls_token, average_pool_embed or num_memory_tokens "
+                            "(the release asserts against cls tokens; the others are not measured)");
+  if (o.mixture_of_softmax && (o.mixture_of_softmax_k <= 0 || o.tie_embedding || o.average_pool_embed || o.use_cls_token))
+    throw NativeUnsupported(where + " with mixture_of_softmax and tie_embedding, one output per row, or k not positive (not measured)");
+  if (o.ff_deep_embed && (o.num_memory_tokens > 0 || o.use_cls_token))
+    throw NativeUnsupported(where + " with ff_deep_embed and memory or cls tokens (the release multiplies "
+                            "per-token scales onto a longer sequence and fails)");
+  if (o.looped && !layers.pre_and_post_norm)
+    throw NativeUnsupported(where + " with looped but without pre_and_post_norm (the release asserts it)");
+  if (o.looped && (o.num_memory_tokens > 0 || o.ff_deep_embed || o.attn_pool))
+    throw NativeUnsupported(where + " with looped and memory tokens, ff_deep_embed or attn_pool (not measured)");
 }
 
 // The flash path with a padding mask: bisected, 1.16.12 computes something

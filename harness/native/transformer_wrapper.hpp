@@ -5,6 +5,7 @@
 // Registered: token_emb.emb.weight, pos_emb.emb.weight, memory_tokens,
 // attn_layers.*, to_logits.weight (+ .bias up to 1.26.x).
 #include "harness/native/attention_layers.hpp"
+#include "harness/native/attention_pool.hpp"
 
 namespace xcompat::native {
 
@@ -28,6 +29,22 @@ struct TransformerWrapperOptions {  // TransformerWrapper(num_tokens, max_seq_le
   int64_t num_cls_tokens = 1;
   bool squeeze_out_last_dim = false;  // logits [..., 1] -> [...]
   bool post_emb_norm = false;  // LayerNorm(dim) on the embeddings (the layers' LayerNorm class of the release)
+  // Heads and loops of the 2.x wrapper:
+  // attn_pool (from 2.11.24): an AttentionPool on the layers' output; an
+  // Encoder returns its pooled tokens [b, num_pooled_tokens, dim_pooled_tokens]
+  // (the logits are computed and dropped), a Decoder its logits (the pool
+  // runs only with return_intermediates).
+  bool attn_pool = false;
+  int64_t num_pooled_tokens = 1;
+  int64_t attn_pool_depth = 1;
+  std::optional<int64_t> dim_pooled_tokens;
+  // mixture_of_softmax (from 1.37.10): k logits per position, mixed by
+  // softmax(combine_mixture(x)) in probability space; log-probabilities out.
+  bool mixture_of_softmax = false;
+  int64_t mixture_of_softmax_k = 4;
+  bool ff_deep_embed = false;  // a [num_tokens, depth, dim] scale on each feed-forward's output, by token (from 2.3.27)
+  bool add_continuous_pred_head = false;  // to_next_embed_pred: weights only, not in the forward's output (from 2.3.27)
+  bool looped = false;  // the layers run max_looped_steps = 4 times, each on the last's output (from 2.30.5)
 };
 
 class TransformerWrapper : public torch::nn::Module {
@@ -50,6 +67,17 @@ class TransformerWrapper : public torch::nn::Module {
   Tensor memory_tokens;                                  // [num_memory_tokens, dim]
   std::shared_ptr<AttentionLayers> attn_layers;
   std::shared_ptr<Linear> to_logits;                     // absent when tied or return_only_embed
+  std::shared_ptr<AttentionPool> attn_pool;
+  std::shared_ptr<Linear> to_mixture, combine_mixture;   // to_mixture.0, combine_mixture (mixture_of_softmax)
+  Tensor ff_deep_embed;                                  // [num_tokens, depth, dim]
+  std::shared_ptr<Linear> next_embed_pred_in, next_embed_pred_out;  // to_next_embed_pred.0 / .2
+  std::shared_ptr<Linear> exit_gate;                     // looped: the exit gate (only its training loss reads it)
+
+ private:
+  // train_max_looped_steps = max_looped_steps = 4, the steps an eval forward runs
+  static constexpr int64_t kMaxLoopedSteps = 4;
+  void register_heads(const TransformerWrapperOptions& o, const AttentionLayersOptions& layers_opts, const ReleaseContext& ctx);
+  Tensor logits_of(const Tensor& x) const;
 };
 
 }  // namespace xcompat::native

@@ -81,4 +81,13 @@ TEST_CASE("specs outside the catalogue built from supported features match every
   CHECK(checked["native-encoder-rel-proj-pos-bias"] >= 1);   // 2.31.10 among the pins (from 2.25.1)
   CHECK(checked["native-xtransformer-sigmoid-cross"] >= 7);  // the pins from 1.42.17 (from 1.37.10)
   CHECK(checked["native-xtransformer-inverted-cross"] >= 1);  // 2.31.10 among the pins (from 2.20.0)
+  // package wrapper
+  for (const char* pooled : {"native-encoder-attn-pool", "native-encoder-attn-pool-deep", "native-decoder-unused-heads"})
+    CHECK(checked[pooled] >= 3);  // the pins from 2.11.24
+  CHECK(checked["native-decoder-mixture-of-softmax"] >= 7);  // the pins from 1.42.17
+  CHECK(checked["native-decoder-ff-deep-embed"] >= 4);       // the pins from 2.3.27
+  CHECK(checked["native-decoder-looped"] >= 1);              // 2.31.10
+  CHECK(checked["native-decoder-max-mem-len"] == 17);        // every pin: max_mem_len is as old as the pins
+  CHECK(checked["native-decoder-train-max-recycle-steps"] >= 7);  // the pins from 1.42.17
+  CHECK(checked["native-decoder-input-not-include-cache"] >= 2);  // the pins from 2.16.1
 }
