@@ -5,6 +5,55 @@
 
 namespace xcompat::native {
 
+std::optional<double> AttentionLayersOptions::branch_output_scale() const {
+  // residual_scale = 1. with attn_aggregated_residuals, else depth_scale_residual's;
+  // maybe_scale_output leaves the block unwrapped when it is 1.
+  if (attn_aggregated_residuals) return std::nullopt;
+  std::optional<double> scale = depth_scale_residual;
+  if (depth_scale_residual_by_depth) scale = std::pow(static_cast<double>(depth), -0.5);
+  if (scale && *scale == 1.0) return std::nullopt;
+  return scale;
+}
+
+namespace {
+// Scale(residual_scale, block) wraps the block: its parameters move to `layers.<i>.1.fn`.
+template <typename M>
+std::shared_ptr<M> add_block(const std::shared_ptr<Container>& slot, std::shared_ptr<M> block, bool scaled) {
+  if (!scaled) return slot->add("1", std::move(block));
+  return slot->add("1", std::make_shared<Container>())->add("fn", std::move(block));
+}
+}  // namespace
+
+// unet_skips, mv_split_residual, attn_aggregated_residuals: the modules of
+// layer `ind` beside its norms and block (AttentionLayers.__init__, 2.31.10;
+// unet_skips unchanged since 1.35.2).
+void AttentionLayers::add_residual_variants(std::size_t ind, Layer& L, const std::shared_ptr<Container>& slot,
+                                            std::vector<int64_t>& skip_indices) {
+  const AttentionLayersOptions& o = options;
+  if (o.unet_skips) {
+    // is_latter_half = block_begin and block_ind >= depth / 2: a ConcatCombine with the
+    // input of a first-half block, popped from the end (the U's mirror image)
+    const std::size_t block_len = o.cross_attend ? 3 : 2;  // len(default_block)
+    const bool latter_half = ind % block_len == 0 && static_cast<double>(ind / block_len) >= static_cast<double>(o.depth) / 2;
+    if (latter_half) {
+      if (skip_indices.empty()) throw NativeUnsupported("unet_skips with more latter-half blocks than skips (the release fails)");
+      L.skip_combine = skip_combines->add(std::to_string(ind), std::make_shared<ConcatCombine>(o.dim, skip_indices.back()));
+      skip_indices.pop_back();
+    }
+  }
+  if (o.mv_split_residual) L.mv_split = slot->add("2", std::make_shared<MVSplitResidualUpdate>(o.dim));
+  if (o.attn_aggregated_residuals)
+    L.integrator = layer_integrators->add(std::to_string(ind),
+                                          std::make_shared<AttentionResidual>(o.dim, o.attn_aggregated_residual_lora_rank));
+}
+
+// residual_fn(out, residual): Residual (x + residual), OrthogonalResidualUpdate or MVSplitResidualUpdate.
+Tensor AttentionLayers::add_residual(const Layer& L, const Tensor& out, const Tensor& residual, const Tensor& mask) const {
+  if (options.orthog_residual) return orthogonal_residual_update(out, residual);
+  if (L.mv_split) return L.mv_split->forward(out, residual, mask);
+  return out + residual;
+}
+
 AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext& ctx) : options(o) {
   const NormKind kind = o.use_rmsnorm       ? NormKind::RMSNorm
                         : o.use_scalenorm   ? NormKind::ScaleNorm
@@ -110,6 +159,14 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
                                                                 : true;
   const bool wrapper_norm_ends = !final_norm_of_kind || (o.pre_norm ? !final_norm_in_layers : !ctx.is_new(kPostNormLastLayerNorm));
   layers = register_module("layers", std::make_shared<Container>());
+  branch_scale = o.branch_output_scale();
+  std::vector<int64_t> skip_indices;  // [i * len_default_block for i in range(depth // len_default_block)]
+  if (o.unet_skips) {
+    skip_combines = register_module("skip_combines", std::make_shared<Container>());
+    const int64_t block_len = o.cross_attend ? 3 : 2;
+    for (int64_t i = 0; i < o.depth / block_len; ++i) skip_indices.push_back(i * block_len);
+  }
+  if (o.attn_aggregated_residuals) layer_integrators = register_module("layer_integrators", std::make_shared<Container>());
   bool first_self_attn = true;
   for (std::size_t ind = 0; ind < types.size(); ++ind) {
     const bool is_last = ind + 1 == types.size();
@@ -134,14 +191,18 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
     if (L.type == 'f') {
       FeedForwardOptions fo = o.ff;
       fo.dim = o.dim;
-      L.feedforward = slot->add("1", std::make_shared<FeedForward>(fo));
+      fo.glu_clamp_form = ctx.release < ReleaseVersion{2, 20, 0}   ? GluClampForm::None
+                          : ctx.release <= ReleaseVersion{2, 30, 5} ? GluClampForm::ClampInputs
+                                                                    : GluClampForm::SituGlu;
+      L.feedforward = add_block(slot, std::make_shared<FeedForward>(fo), branch_scale.has_value());
     } else {
       AttentionOptions ao = base;
       ao.causal = L.type == 'a' && o.causal;
       ao.learned_value_residual_mix = L.type == 'a' && learned_mix && !first_self_attn;
       if (L.type == 'a') first_self_attn = false;
-      L.attention = slot->add("1", std::make_shared<Attention>(ao));
+      L.attention = add_block(slot, std::make_shared<Attention>(ao), branch_scale.has_value());
     }
+    add_residual_variants(ind, L, slot, skip_indices);
     layer_list.push_back(L);
   }
 
@@ -172,11 +233,21 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
     if (learned_reinject_input_gate) inp_inject = inp_inject * at::sigmoid(learned_reinject_input_gate->forward(x));
   }
 
+  if (cache && (options.orthog_residual || options.mv_split_residual))
+    throw NativeUnsupported("orthog_residual or mv_split_residual (their update reads the whole sequence: nothing to cache)");
+
   Tensor first_values;
+  std::vector<Tensor> skip_hiddens, layer_hiddens;
   for (std::size_t ind = 0; ind < layer_list.size(); ++ind) {
     const Layer& L = layer_list[ind];
     const std::string lp = path + ".layers." + std::to_string(ind);
+    if (skip_combines) skip_hiddens.push_back(x);
+    if (L.skip_combine) x = L.skip_combine->forward(x, skip_hiddens);
     Tensor residual = x;
+    if (L.integrator) {
+      layer_hiddens.push_back(x);
+      x = L.integrator->forward(layer_hiddens);
+    }
     if (inp_inject.defined()) x = x + inp_inject;
     if (L.pre_branch_norm) x = L.pre_branch_norm->forward(x);
     Tensor out;
@@ -198,8 +269,9 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
       out = r.out;
       if (L.type == 'a' && !first_values.defined()) first_values = r.values;
     }
+    if (branch_scale) out = out * *branch_scale;  // Scale(residual_scale, block): the block's first output
     if (L.post_branch_norm) out = L.post_branch_norm->forward(out);
-    x = out + residual;  // Residual: x + residual
+    x = add_residual(L, out, residual, mask);
     if (L.post_main_norm) x = L.post_main_norm->forward(x);
     trace(t, lp, x);
   }

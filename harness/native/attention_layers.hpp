@@ -13,6 +13,7 @@
 #include "harness/native/feedforward.hpp"
 #include "harness/native/norms.hpp"
 #include "harness/native/positional.hpp"
+#include "harness/native/residuals.hpp"
 
 namespace xcompat::native {
 
@@ -71,6 +72,18 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   int64_t attn_num_mem_kv = 0;
   std::optional<int64_t> attn_kv_heads;  // attn_kv_heads, or 1 with attn_one_kv_head
   FeedForwardOptions ff;
+  // residual variants (package residual; harness/native/residuals.hpp)
+  std::optional<double> depth_scale_residual;  // a number: Scale(value, block) on every branch output
+  bool depth_scale_residual_by_depth = false;  // True in 2.30.5: Scale(depth ** -0.5, block)
+  bool orthog_residual = false;                // OrthogonalResidualUpdate (from 2.20.0)
+  bool mv_split_residual = false;              // MVSplitResidualUpdate (from 2.20.0)
+  bool unet_skips = false;                     // ConcatCombine skips into the latter half (from 1.35.2)
+  bool attn_aggregated_residuals = false;      // AttentionResidual before each block (2.31.10)
+  int64_t attn_aggregated_residual_lora_rank = 64;  // DEFAULT_ATTN_RESIDUAL_LORA_RANK
+
+  // The runtime scale of each branch's output (Scale wraps the block, so its
+  // parameters sit under `layers.<i>.1.fn`), or none. AttentionLayers: residual_scale.
+  std::optional<double> branch_output_scale() const;
 
   // TransformerWrapper leaves out its absolute positional embedding when the
   // layers carry positions (rotary, T5 relative bias; ALiBi does not count).
@@ -102,7 +115,10 @@ class AttentionLayers : public torch::nn::Module {
     std::shared_ptr<Norm> post_branch_norm;  // layers.<i>.0.1 (sandwich_norm)
     std::shared_ptr<Norm> post_main_norm;   // layers.<i>.0.2
     std::shared_ptr<Attention> attention;   // layers.<i>.1 ('a', 'c')
-    std::shared_ptr<FeedForward> feedforward;  // layers.<i>.1 ('f')
+    std::shared_ptr<FeedForward> feedforward;  // layers.<i>.1 ('f'), or layers.<i>.1.fn under Scale
+    std::shared_ptr<MVSplitResidualUpdate> mv_split;  // layers.<i>.2 (mv_split_residual)
+    std::shared_ptr<ConcatCombine> skip_combine;      // skip_combines.<i> (unet_skips)
+    std::shared_ptr<AttentionResidual> integrator;    // layer_integrators.<i> (attn_aggregated_residuals)
   };
 
   AttentionLayersOptions options;
@@ -113,6 +129,12 @@ class AttentionLayers : public torch::nn::Module {
   std::shared_ptr<RelativePositionBias> rel_pos;
   std::shared_ptr<AlibiPositionalBias> alibi;  // rel_pos in the release; no persistent state
   std::shared_ptr<Linear> reinject_input_proj, learned_reinject_input_gate;
+  std::shared_ptr<Container> skip_combines, layer_integrators;
+  std::optional<double> branch_scale;
+
+ private:
+  void add_residual_variants(std::size_t ind, Layer& L, const std::shared_ptr<Container>& slot, std::vector<int64_t>& skip_indices);
+  Tensor add_residual(const Layer& L, const Tensor& out, const Tensor& residual, const Tensor& mask) const;
 };
 
 }  // namespace xcompat::native

@@ -59,6 +59,13 @@ constexpr ReleaseVersion kQkNormDimScaleFrom{2, 25, 5};
 
 constexpr ReleaseVersion kPostEmbNormFrom{0, 32, 3};
 
+// package residual: the oldest releases measured IDENTICAL / CLOSE
+constexpr ReleaseVersion kDepthScaleResidualFrom{2, 30, 5};
+constexpr ReleaseVersion kResidualUpdatesFrom{2, 20, 0};  // orthog_residual, mv_split_residual, the GLU clamps
+constexpr ReleaseVersion kUnetSkipsFrom{1, 35, 2};
+// The GLU's clamps changed in (2.30.5, 2.31.10], not bisected (feedforward.hpp GluClampForm).
+constexpr ReleaseVersion kGluClampsLastOld{2, 30, 5};
+
 using LayersSetter = std::function<void(const json&, AttentionLayersOptions&, const ReleaseContext&)>;
 
 // A boolean layers argument the port follows from release `from` on; before,
@@ -195,6 +202,52 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
       {"ff_swish", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.ff.swish = as_bool(v, "ff_swish"); }},
       {"ff_relu_squared", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.ff.relu_squared = as_bool(v, "ff_relu_squared"); }},
       {"ff_no_bias", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.ff.no_bias = as_bool(v, "ff_no_bias"); }},
+      // package residual: the residual variants (residuals.hpp) and the GLU's soft clamps (feedforward.hpp)
+      {"depth_scale_residual",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kDepthScaleResidualFrom, "depth_scale_residual", "2.28.6 - 2.30.5");
+         if (v.is_boolean()) {
+           // True: Scale(depth ** -0.5) at runtime in 2.30.5; only the init of the
+           // output projections (no effect on a forward) in 2.31.10
+           if (!v.get<bool>()) return;
+           if (ctx.release > kDepthScaleResidualFrom && ctx.release < kNewestRelease)
+             throw NativeUnsupported("depth_scale_residual = true for release " + ctx.release.str() +
+                                     " (a runtime scale in 2.30.5, an init-only scale in 2.31.10: not bisected)");
+           o.depth_scale_residual_by_depth = ctx.release == kDepthScaleResidualFrom;
+           return;
+         }
+         o.depth_scale_residual = as_number(v, "depth_scale_residual");
+       }},
+      {"orthog_residual", measured_flag("orthog_residual", &AttentionLayersOptions::orthog_residual, kResidualUpdatesFrom, "2.16.2 - 2.20.0")},
+      {"mv_split_residual", measured_flag("mv_split_residual", &AttentionLayersOptions::mv_split_residual, kResidualUpdatesFrom, "2.16.2 - 2.20.0")},
+      {"unet_skips", measured_flag("unet_skips", &AttentionLayersOptions::unet_skips, kUnetSkipsFrom, "1.32.12 - 1.35.2")},
+      {"attn_aggregated_residuals",
+       measured_flag("attn_aggregated_residuals", &AttentionLayersOptions::attn_aggregated_residuals, kNewestRelease,
+                     "2.30.6 - 2.31.10 in this form; 2.20.0 - 2.30.5 pool the layers otherwise, not ported")},
+      {"attn_aggregated_residual_kwargs",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kNewestRelease, "attn_aggregated_residual_kwargs", "2.30.6 - 2.31.10 in this form");
+         if (!v.is_object()) throw NativeUnsupported("attn_aggregated_residual_kwargs = " + v.dump() + " (expected a table)");
+         for (auto& [k, kv] : v.items()) {
+           if (k != "lora_rank") throw NativeUnsupported("attn_aggregated_residual_kwargs key '" + k + "' (only lora_rank)");
+           o.attn_aggregated_residual_lora_rank = as_int(kv, "attn_aggregated_residual_kwargs.lora_rank");
+         }
+       }},
+      {"ff_glu_gate_softclamp_value",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kResidualUpdatesFrom, "ff_glu_gate_softclamp_value", "2.16.2 - 2.20.0");
+         if (!v.is_null()) o.ff.glu_gate_softclamp_value = as_number(v, "ff_glu_gate_softclamp_value");
+       }},
+      {"ff_glu_softclamp",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kNewestRelease, "ff_glu_softclamp", "2.30.6 - 2.31.10");
+         o.ff.glu_softclamp = as_bool(v, "ff_glu_softclamp");
+       }},
+      {"ff_glu_up_softclamp_value",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kNewestRelease, "ff_glu_up_softclamp_value", "2.30.6 - 2.31.10");
+         o.ff.glu_up_softclamp_value = as_number(v, "ff_glu_up_softclamp_value");
+       }},
       // training only
       {"attn_dropout", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { no_forward_effect(v, "attn_dropout"); }},
       {"ff_dropout", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { no_forward_effect(v, "ff_dropout"); }},
@@ -290,8 +343,21 @@ void check_layers(const AttentionLayersOptions& o, const std::string& where) {
     throw NativeUnsupported("a headwise gate without its gate (attn_gate_values / attn_output_gate)");
   if (o.attn_value_rmsnorm && o.add_value_residual)
     throw NativeUnsupported("attn_value_rmsnorm together with add_value_residual (their order is not measured)");
-  if (o.ff.softclamp_value && (o.ff.glu || *o.ff.softclamp_value <= 0))
-    throw NativeUnsupported("ff_softclamp_value with ff_glu (the release leaves GLU unclamped) or not positive");
+  if (o.ff.softclamp_value && *o.ff.softclamp_value <= 0) throw NativeUnsupported("ff_softclamp_value not positive");
+  if (o.ff.glu_softclamp && (!o.ff.glu || o.ff.relu_squared))
+    throw NativeUnsupported("ff_glu_softclamp without ff_glu, or with ff_relu_squared (the release asserts GELU or SiLU)");
+  if (int(o.orthog_residual) + int(o.mv_split_residual) + int(o.attn_aggregated_residuals) > 1)
+    throw NativeUnsupported("more than one of orthog_residual, mv_split_residual, attn_aggregated_residuals (the releases assert at most one)");
+  if (o.unet_skips && (o.only_attn || o.cross_attend))
+    throw NativeUnsupported("unet_skips with only_attn (the release asserts against it) or cross-attention (not measured)");
+  if (o.attn_aggregated_residuals && o.attn_aggregated_residual_lora_rank >= o.dim)
+    throw NativeUnsupported("attn_aggregated_residuals with a lora_rank (default 64) not below dim (the release asserts it)");
+  if ((o.orthog_residual || o.mv_split_residual || o.attn_aggregated_residuals || o.unet_skips || o.depth_scale_residual ||
+       o.depth_scale_residual_by_depth) &&
+      (o.add_value_residual || o.reinject_input || o.sandwich_norm || !o.pre_norm))
+    throw NativeUnsupported("a residual variant (orthog_residual, mv_split_residual, attn_aggregated_residuals, unet_skips, "
+                            "depth_scale_residual) together with a value residual, reinject_input, sandwich_norm or post-norm "
+                            "(not measured)");
   if ((o.attn_output_gate || o.attn_gate_values_headwise) && o.attn_kv_heads)
     throw NativeUnsupported("the 2.31.10 gates together with grouped-query attention (not measured)");
   if ((o.attn_gate_values_rank && (!o.attn_gate_values || o.attn_gate_values_headwise)) ||
@@ -345,6 +411,16 @@ void check_flash_mask(const AttentionLayersOptions& o, bool padding_mask, const 
   if (o.attn_flash && padding_mask && ctx.release < ReleaseVersion{1, 16, 14})
     throw NativeUnsupported("attn_flash with a padding mask for release " + ctx.release.str() +
                             " (measured from 1.16.14; 1.16.12 masks otherwise on the flash path)");
+}
+
+// The GLU's soft clamps (ff_softclamp_value, ff_glu_gate_softclamp_value
+// with ff_glu): 2.20.0 - 2.30.5 clamp both halves, 2.31.10 neither unless
+// ff_glu_softclamp; in between the change is not bisected.
+void check_glu_clamps_release(const AttentionLayersOptions& o, const ReleaseContext& ctx) {
+  const bool clamps = o.ff.softclamp_value || o.ff.glu_gate_softclamp_value;
+  if (o.ff.glu && clamps && ctx.release > kGluClampsLastOld && ctx.release < kNewestRelease)
+    throw NativeUnsupported("ff_glu with ff_softclamp_value or ff_glu_gate_softclamp_value for release " + ctx.release.str() +
+                            " (2.30.5 clamps the GLU's inputs, 2.31.10 only with ff_glu_softclamp: not bisected)");
 }
 
 void apply_layers_argument(const std::string& key, const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx,
@@ -407,6 +483,7 @@ ModelSpec parse_spec(const json& spec, const ReleaseContext& ctx) {
     for (auto& [k, v] : object_field(spec, "wrapper").items()) apply_wrapper_argument(k, v, out.wrapper, ctx, "wrapper");
     set_release_layout(out.wrapper, ctx);
     check_flash_mask(out.layers, out.padding_mask, ctx);
+    check_glu_clamps_release(out.layers, ctx);
     check_layers(out.layers, "layers");
     check_wrapper(out.wrapper, out.layers, "wrapper");
     return out;
@@ -441,6 +518,8 @@ ModelSpec parse_spec(const json& spec, const ReleaseContext& ctx) {
   x.enc_layers.dim = x.dec_layers.dim = x.dim;
   check_flash_mask(x.enc_layers, out.padding_mask, ctx);
   check_flash_mask(x.dec_layers, out.padding_mask, ctx);
+  check_glu_clamps_release(x.enc_layers, ctx);
+  check_glu_clamps_release(x.dec_layers, ctx);
   set_release_layout(x.enc, ctx);
   set_release_layout(x.dec, ctx);
   check_layers(x.enc_layers, "encoder");

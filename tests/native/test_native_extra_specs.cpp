@@ -49,6 +49,13 @@ TEST_CASE("specs outside the catalogue built from supported features match every
   CHECK(checked["native-decoder-low-rank-gates"] >= 1);  // 2.31.10 among the pins
   CHECK(checked["native-decoder-flash"] >= 13);          // every pin from 1.14.0
   CHECK(checked["native-encoder-flash-padded"] >= 12);   // every pin from 1.19.1
+  // package residual: the residual variants and the GLU's soft clamps
+  CHECK(checked["native-encoder-unet-skips"] >= 7);  // the pins from 1.42.17 (unet_skips from 1.35.2)
+  for (const char* residual : {"native-decoder-depth-scale-residual", "native-decoder-depth-scale-residual-flag",
+                               "native-decoder-orthog-residual", "native-decoder-mv-split-residual",
+                               "native-decoder-mv-split-residual-prenorm", "native-decoder-attn-aggregated-residuals",
+                               "native-decoder-glu-gate-softclamp", "native-decoder-situ-glu", "native-decoder-situ-glu-swish"})
+    CHECK(checked[residual] >= 1);  // 2.31.10 among the pins (the older forms: 2.20.0 - 2.30.5, not pins)
   for (const char* newest : {"native-decoder-output-gate", "native-decoder-output-gate-headwise", "native-decoder-ff-softclamp"})
     CHECK(checked[newest] >= 1);  // 2.31.10 among the pins
 }

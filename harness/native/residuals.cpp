@@ -1,0 +1,80 @@
+#include "harness/native/residuals.hpp"
+
+#include <cmath>
+
+namespace xcompat::native {
+
+Tensor orthogonal_residual_update(const Tensor& out, const Tensor& residual) {
+  // orthog_project(x, y): pack 'b *', float64, F.normalize(y, dim = -1),
+  // parallel = (x * unit).sum(-1, keepdim) * unit, x - parallel, back to x's dtype
+  const int64_t b = out.size(0);
+  const Tensor x = out.reshape({b, -1}).to(at::kDouble);
+  const Tensor y = residual.reshape({b, -1}).to(at::kDouble);
+  const Tensor unit = y / at::linalg_vector_norm(y, 2, {-1}, true).clamp_min(1e-12).expand_as(y);
+  const Tensor parallel = (x * unit).sum(-1, true) * unit;
+  const Tensor orthog = (x - parallel).reshape(out.sizes()).to(out.scalar_type());
+  return residual + orthog;
+}
+
+namespace {
+// torch_einops_utils.masked_mean(t, mask, dim = -2, keepdim = True, eps = 1e-5):
+// (t * mask).sum / mask.sum().clamp(min = eps); without a mask, t.mean.
+Tensor masked_sequence_mean(const Tensor& t, const Tensor& mask) {
+  if (!mask.defined()) return t.mean(-2, true);
+  const Tensor m = mask.unsqueeze(-1).expand_as(t);
+  const Tensor num = (t * m).sum(-2, true);
+  // bool sum -> int64; clamp with a float bound promotes it to the default float dtype
+  const Tensor den = m.sum(-2, true).to(t.scalar_type()).clamp_min(1e-5);
+  return num / den;
+}
+}  // namespace
+
+MVSplitResidualUpdate::MVSplitResidualUpdate(int64_t dim) {
+  alpha = register_parameter("alpha", torch::zeros({dim}));
+  beta = register_parameter("beta", torch::zeros({dim}));
+}
+
+Tensor MVSplitResidualUpdate::forward(const Tensor& out, const Tensor& residual, const Tensor& mask) const {
+  const Tensor mean_x = masked_sequence_mean(out, mask);
+  const Tensor mean_residual = masked_sequence_mean(residual, mask);
+  const Tensor centered_x = out - mean_x;
+  return residual + centered_x * beta + (mean_x - mean_residual) * alpha;
+}
+
+ConcatCombine::ConcatCombine(int64_t dim, int64_t prev) : prev_layer_ind(prev) {
+  combine = register_module("combine", std::make_shared<Linear>(dim * 2, dim, false));
+}
+
+Tensor ConcatCombine::forward(const Tensor& x, const std::vector<Tensor>& prev_layers) const {
+  const Tensor& skip = prev_layers.at(static_cast<std::size_t>(prev_layer_ind));
+  return combine->forward(at::cat({skip, x}, -1));
+}
+
+TorchRMSNorm::TorchRMSNorm(int64_t d) : dim(d) { weight = register_parameter("weight", torch::ones({d})); }
+
+Tensor TorchRMSNorm::forward(const Tensor& x) const { return at::rms_norm(x, {dim}, weight, std::nullopt); }
+
+AttentionResidual::AttentionResidual(int64_t dim, int64_t lora_rank) : scale(std::pow(static_cast<double>(dim), -0.5)) {
+  to_keys = register_module("to_keys", std::make_shared<TorchRMSNorm>(dim));
+  auto to_query = register_module("to_query", std::make_shared<Container>());
+  query_norm = to_query->add("0", std::make_shared<TorchRMSNorm>(dim));
+  auto lora = to_query->add("1", std::make_shared<Container>());
+  lora_down = lora->add("down", std::make_shared<Linear>(dim, lora_rank, false));
+  lora_up = lora->add("up", std::make_shared<Linear>(lora_rank, dim, false));
+  norm = register_module("norm", std::make_shared<TorchRMSNorm>(dim));
+}
+
+Tensor AttentionResidual::forward(const std::vector<Tensor>& hiddens) const {
+  const Tensor stacked = at::stack(hiddens, 0);  // [l, b, n, d]
+  const Tensor latest = stacked[-1];
+  // query = rearrange(latest, '... d -> 1 ... d'); the delta '... (v d) -> v ... d' with v = 1
+  const Tensor query_delta = lora_up->forward(lora_down->forward(query_norm->forward(latest))).unsqueeze(0);
+  const Tensor query = norm->forward(latest.unsqueeze(0) + query_delta);
+  const Tensor keys = to_keys->forward(stacked);
+  const Tensor logits = at::einsum("v b ... d, l b ... d -> v l b ...", {query, keys}) * scale;
+  const Tensor weights = logits.softmax(1);
+  const Tensor out = at::einsum("v l b ..., l b ... d -> v b ... d", {weights, stacked});
+  return out.squeeze(0);  // rearrange(out, '1 ... -> ...')
+}
+
+}  // namespace xcompat::native

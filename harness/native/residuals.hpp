@@ -1,0 +1,63 @@
+#pragma once
+// The residual variants of x_transformers AttentionLayers (package
+// "residual"): what replaces `x = branch_out + residual` or reshapes the
+// block's input, each named after its Python class (2.31.10):
+//
+//   orthogonal_residual_update  OrthogonalResidualUpdate (orthog_residual, from 2.20.0)
+//   MVSplitResidualUpdate       mv_split_residual (from 2.20.0), `layers.<i>.2.{alpha,beta}`
+//   ConcatCombine               unet_skips (from 1.35.2), `skip_combines.<i>.combine`
+//   AttentionResidual           attn_aggregated_residuals (2.31.10's form), `layer_integrators.<i>`
+#include <vector>
+
+#include "harness/native/modules.hpp"
+
+namespace xcompat::native {
+
+// OrthogonalResidualUpdate.forward(out, residual) = residual + orthog_project(out, residual):
+// the branch output without its component along the residual, each batch
+// row flattened over (n, d) (`pack([x], 'b *')`), computed in float64.
+Tensor orthogonal_residual_update(const Tensor& out, const Tensor& residual);
+
+// MVSplitResidualUpdate(dim) with learned = False: residual + (out - mean(out)) * beta
+// + (mean(out) - mean(residual)) * alpha, the means over the sequence
+// (masked_mean of torch_einops_utils: padded positions left out).
+class MVSplitResidualUpdate : public torch::nn::Module {
+ public:
+  explicit MVSplitResidualUpdate(int64_t dim);
+  Tensor forward(const Tensor& out, const Tensor& residual, const Tensor& mask) const;
+  Tensor alpha, beta;  // [dim]
+};
+
+// ConcatCombine(dim, prev_layer_ind): combine(cat(hiddens[prev_layer_ind], x)),
+// combine = Linear(2 dim, dim) without a bias.
+class ConcatCombine : public torch::nn::Module {
+ public:
+  ConcatCombine(int64_t dim, int64_t prev_layer_ind);
+  Tensor forward(const Tensor& x, const std::vector<Tensor>& prev_layers) const;
+  int64_t prev_layer_ind;
+  std::shared_ptr<Linear> combine;
+};
+
+// nn.RMSNorm(dim): weight only, eps = None (the dtype's epsilon).
+class TorchRMSNorm : public torch::nn::Module {
+ public:
+  explicit TorchRMSNorm(int64_t dim);
+  Tensor forward(const Tensor& x) const;
+  int64_t dim;
+  Tensor weight;
+};
+
+// AttentionResidual(dim, num_views = 1, lora_rank = 64) of 2.31.10: softmax
+// attention over every hidden so far (the layers' inputs), the query the
+// latest hidden plus a low-rank delta, normed: to_keys = RMSNorm,
+// to_query = Sequential(RMSNorm, LoRALinear(dim, dim, rank)), norm = RMSNorm.
+class AttentionResidual : public torch::nn::Module {
+ public:
+  AttentionResidual(int64_t dim, int64_t lora_rank);
+  Tensor forward(const std::vector<Tensor>& hiddens) const;
+  double scale;  // dim ** -0.5
+  std::shared_ptr<TorchRMSNorm> to_keys, query_norm, norm;
+  std::shared_ptr<Linear> lora_down, lora_up;  // to_query.1.down / .up
+};
+
+}  // namespace xcompat::native
