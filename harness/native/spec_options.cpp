@@ -354,10 +354,10 @@ void check_layers(const AttentionLayersOptions& o, const std::string& where) {
     throw NativeUnsupported("attn_aggregated_residuals with a lora_rank (default 64) not below dim (the release asserts it)");
   if ((o.orthog_residual || o.mv_split_residual || o.attn_aggregated_residuals || o.unet_skips || o.depth_scale_residual ||
        o.depth_scale_residual_by_depth) &&
-      (o.add_value_residual || o.reinject_input || o.sandwich_norm || !o.pre_norm))
+      (o.add_value_residual || o.reinject_input || o.sandwich_norm || !o.pre_norm || o.cross_attend))
     throw NativeUnsupported("a residual variant (orthog_residual, mv_split_residual, attn_aggregated_residuals, unet_skips, "
-                            "depth_scale_residual) together with a value residual, reinject_input, sandwich_norm or post-norm "
-                            "(not measured)");
+                            "depth_scale_residual) together with a value residual, reinject_input, sandwich_norm, post-norm or "
+                            "cross-attention (not measured)");
   if ((o.attn_output_gate || o.attn_gate_values_headwise) && o.attn_kv_heads)
     throw NativeUnsupported("the 2.31.10 gates together with grouped-query attention (not measured)");
   if ((o.attn_gate_values_rank && (!o.attn_gate_values || o.attn_gate_values_headwise)) ||
