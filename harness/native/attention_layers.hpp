@@ -78,8 +78,9 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   bool orthog_residual = false;                // OrthogonalResidualUpdate (from 2.20.0)
   bool mv_split_residual = false;              // MVSplitResidualUpdate (from 2.20.0)
   bool unet_skips = false;                     // ConcatCombine skips into the latter half (from 1.35.2)
-  bool attn_aggregated_residuals = false;      // AttentionResidual before each block (2.31.10)
+  bool attn_aggregated_residuals = false;      // AttentionResidual before each block (2.30.5, 2.31.10)
   int64_t attn_aggregated_residual_lora_rank = 64;  // DEFAULT_ATTN_RESIDUAL_LORA_RANK
+  AttentionResidualForm attn_aggregated_residual_form = AttentionResidualForm::LatestHidden;  // the release's
 
   // The runtime scale of each branch's output (Scale wraps the block, so its
   // parameters sit under `layers.<i>.1.fn`), or none. AttentionLayers: residual_scale.

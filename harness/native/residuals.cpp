@@ -54,23 +54,41 @@ TorchRMSNorm::TorchRMSNorm(int64_t d) : dim(d) { weight = register_parameter("we
 
 Tensor TorchRMSNorm::forward(const Tensor& x) const { return at::rms_norm(x, {dim}, weight, std::nullopt); }
 
-AttentionResidual::AttentionResidual(int64_t dim, int64_t lora_rank) : scale(std::pow(static_cast<double>(dim), -0.5)) {
-  to_keys = register_module("to_keys", std::make_shared<TorchRMSNorm>(dim));
+AttentionResidual::AttentionResidual(int64_t dim, int64_t lora_rank, AttentionResidualForm f)
+    : form(f), scale(std::pow(static_cast<double>(dim), -0.5)) {
+  auto add_lora = [&](const std::shared_ptr<Container>& seq) {
+    auto lora = seq->add("1", std::make_shared<Container>());
+    lora_down = lora->add("down", std::make_shared<Linear>(dim, lora_rank, false));
+    lora_up = lora->add("up", std::make_shared<Linear>(lora_rank, dim, false));
+  };
+  if (form == AttentionResidualForm::PseudoQuery) {
+    pseudo_query = register_parameter("pseudo_query", torch::zeros({1, dim}));
+    auto to_keys = register_module("to_keys", std::make_shared<Container>());
+    key_norm = to_keys->add("0", std::make_shared<TorchRMSNorm>(dim));
+    add_lora(to_keys);
+    key_out_norm = to_keys->add("2", std::make_shared<TorchRMSNorm>(dim));
+    return;
+  }
+  key_norm = register_module("to_keys", std::make_shared<TorchRMSNorm>(dim));
   auto to_query = register_module("to_query", std::make_shared<Container>());
   query_norm = to_query->add("0", std::make_shared<TorchRMSNorm>(dim));
-  auto lora = to_query->add("1", std::make_shared<Container>());
-  lora_down = lora->add("down", std::make_shared<Linear>(dim, lora_rank, false));
-  lora_up = lora->add("up", std::make_shared<Linear>(lora_rank, dim, false));
+  add_lora(to_query);
   norm = register_module("norm", std::make_shared<TorchRMSNorm>(dim));
 }
 
 Tensor AttentionResidual::forward(const std::vector<Tensor>& hiddens) const {
   const Tensor stacked = at::stack(hiddens, 0);  // [l, b, n, d]
+  if (form == AttentionResidualForm::PseudoQuery) {
+    const Tensor keys = key_out_norm->forward(lora_up->forward(lora_down->forward(key_norm->forward(stacked))));
+    const Tensor logits = at::einsum("v d, l b ... d -> v l b ...", {pseudo_query, keys}) * scale;
+    const Tensor weights = logits.softmax(1);
+    return at::einsum("v l b ..., l b ... d -> v b ... d", {weights, stacked}).squeeze(0);
+  }
   const Tensor latest = stacked[-1];
   // query = rearrange(latest, '... d -> 1 ... d'); the delta '... (v d) -> v ... d' with v = 1
   const Tensor query_delta = lora_up->forward(lora_down->forward(query_norm->forward(latest))).unsqueeze(0);
   const Tensor query = norm->forward(latest.unsqueeze(0) + query_delta);
-  const Tensor keys = to_keys->forward(stacked);
+  const Tensor keys = key_norm->forward(stacked);
   const Tensor logits = at::einsum("v b ... d, l b ... d -> v l b ...", {query, keys}) * scale;
   const Tensor weights = logits.softmax(1);
   const Tensor out = at::einsum("v l b ..., l b ... d -> v b ... d", {weights, stacked});

@@ -6,7 +6,7 @@
 //   orthogonal_residual_update  OrthogonalResidualUpdate (orthog_residual, from 2.20.0)
 //   MVSplitResidualUpdate       mv_split_residual (from 2.20.0), `layers.<i>.2.{alpha,beta}`
 //   ConcatCombine               unet_skips (from 1.35.2), `skip_combines.<i>.combine`
-//   AttentionResidual           attn_aggregated_residuals (2.31.10's form), `layer_integrators.<i>`
+//   AttentionResidual           attn_aggregated_residuals (2.30.5's and 2.31.10's forms), `layer_integrators.<i>`
 #include <vector>
 
 #include "harness/native/modules.hpp"
@@ -47,17 +47,23 @@ class TorchRMSNorm : public torch::nn::Module {
   Tensor weight;
 };
 
-// AttentionResidual(dim, num_views = 1, lora_rank = 64) of 2.31.10: softmax
-// attention over every hidden so far (the layers' inputs), the query the
-// latest hidden plus a low-rank delta, normed: to_keys = RMSNorm,
-// to_query = Sequential(RMSNorm, LoRALinear(dim, dim, rank)), norm = RMSNorm.
+// AttentionResidual(dim, num_views = 1, lora_rank = 64): softmax attention
+// over every hidden so far (the layers' inputs), in two forms:
+//   PseudoQuery (2.30.5): a learned query `pseudo_query` [1, dim]; keys
+//     to_keys = Sequential(RMSNorm, LoRALinear(dim, dim, rank), RMSNorm).
+//   LatestHidden (2.31.10): the query the latest hidden plus a low-rank delta,
+//     normed: to_keys = RMSNorm, to_query = Sequential(RMSNorm, LoRALinear), norm = RMSNorm.
+enum class AttentionResidualForm { PseudoQuery, LatestHidden };
+
 class AttentionResidual : public torch::nn::Module {
  public:
-  AttentionResidual(int64_t dim, int64_t lora_rank);
+  AttentionResidual(int64_t dim, int64_t lora_rank, AttentionResidualForm form);
   Tensor forward(const std::vector<Tensor>& hiddens) const;
+  AttentionResidualForm form;
   double scale;  // dim ** -0.5
-  std::shared_ptr<TorchRMSNorm> to_keys, query_norm, norm;
-  std::shared_ptr<Linear> lora_down, lora_up;  // to_query.1.down / .up
+  std::shared_ptr<TorchRMSNorm> key_norm, key_out_norm, query_norm, norm;  // to_keys(.0, .2), to_query.0, norm
+  std::shared_ptr<Linear> lora_down, lora_up;  // to_keys.1 / to_query.1: down, up
+  Tensor pseudo_query;                         // PseudoQuery: [1, dim]
 };
 
 }  // namespace xcompat::native

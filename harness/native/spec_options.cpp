@@ -63,6 +63,7 @@ constexpr ReleaseVersion kPostEmbNormFrom{0, 32, 3};
 constexpr ReleaseVersion kDepthScaleResidualFrom{2, 30, 5};
 constexpr ReleaseVersion kResidualUpdatesFrom{2, 20, 0};  // orthog_residual, mv_split_residual, the GLU clamps
 constexpr ReleaseVersion kUnetSkipsFrom{1, 35, 2};
+constexpr ReleaseVersion kAttnResidualFrom{2, 30, 5};  // AttentionResidual (attn_aggregated_residuals)
 // The GLU's clamps changed in (2.30.5, 2.31.10], not bisected (feedforward.hpp GluClampForm).
 constexpr ReleaseVersion kGluClampsLastOld{2, 30, 5};
 
@@ -222,11 +223,22 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
       {"mv_split_residual", measured_flag("mv_split_residual", &AttentionLayersOptions::mv_split_residual, kResidualUpdatesFrom, "2.16.2 - 2.20.0")},
       {"unet_skips", measured_flag("unet_skips", &AttentionLayersOptions::unet_skips, kUnetSkipsFrom, "1.32.12 - 1.35.2")},
       {"attn_aggregated_residuals",
-       measured_flag("attn_aggregated_residuals", &AttentionLayersOptions::attn_aggregated_residuals, kNewestRelease,
-                     "2.30.6 - 2.31.10 in this form; 2.20.0 - 2.30.5 pool the layers otherwise, not ported")},
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         // 2.20.0 - 2.28.5 pool the layers with AttentionAggregatedResidual (an AttentionPool
+         // with rotary depth positions): not ported. 2.30.5 queries with a learned pseudo query,
+         // 2.31.10 with the latest hidden; the change in between is not bisected.
+         require_measured_from(ctx, kAttnResidualFrom, "attn_aggregated_residuals",
+                               "2.28.6 - 2.30.5 in this form; 2.20.0 - 2.28.5 pool the layers otherwise, not ported");
+         if (ctx.release > kAttnResidualFrom && ctx.release < kNewestRelease)
+           throw NativeUnsupported("attn_aggregated_residuals for release " + ctx.release.str() +
+                                   " (2.30.5 queries with a learned pseudo query, 2.31.10 with the latest hidden: not bisected)");
+         o.attn_aggregated_residuals = as_bool(v, "attn_aggregated_residuals");
+         o.attn_aggregated_residual_form =
+             ctx.release == kAttnResidualFrom ? AttentionResidualForm::PseudoQuery : AttentionResidualForm::LatestHidden;
+       }},
       {"attn_aggregated_residual_kwargs",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, kNewestRelease, "attn_aggregated_residual_kwargs", "2.30.6 - 2.31.10 in this form");
+         require_measured_from(ctx, kAttnResidualFrom, "attn_aggregated_residual_kwargs", "2.28.6 - 2.30.5 in this form");
          if (!v.is_object()) throw NativeUnsupported("attn_aggregated_residual_kwargs = " + v.dump() + " (expected a table)");
          for (auto& [k, kv] : v.items()) {
            if (k != "lora_rank") throw NativeUnsupported("attn_aggregated_residual_kwargs key '" + k + "' (only lora_rank)");
