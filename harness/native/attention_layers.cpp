@@ -41,7 +41,7 @@ void AttentionLayers::add_residual_variants(std::size_t ind, Layer& L, const std
       skip_indices.pop_back();
     }
   }
-  if (o.mv_split_residual) L.mv_split = slot->add("2", std::make_shared<MVSplitResidualUpdate>(o.dim));
+  if (o.mv_split_residual) L.mv_split = slot->add("2", std::make_shared<MVSplitResidualUpdate>(o.dim, o.mv_split_residual_learned.value_or(false)));
   if (o.attn_aggregated_residuals)
     L.integrator = layer_integrators->add(std::to_string(ind),
                                           std::make_shared<AttentionResidual>(o.dim, o.attn_aggregated_residual_lora_rank, o.attn_aggregated_residual_form));

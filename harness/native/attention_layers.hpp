@@ -77,6 +77,8 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   bool depth_scale_residual_by_depth = false;  // True in 2.30.5: Scale(depth ** -0.5, block)
   bool orthog_residual = false;                // OrthogonalResidualUpdate (from 2.20.0)
   bool mv_split_residual = false;              // MVSplitResidualUpdate (from 2.20.0)
+  // residual_fn_kwargs (with mv_split_residual only): set when given, to its `learned` (default False)
+  std::optional<bool> mv_split_residual_learned;
   bool unet_skips = false;                     // ConcatCombine skips into the latter half (from 1.35.2)
   bool attn_aggregated_residuals = false;      // AttentionResidual before each block (2.30.5, 2.31.10)
   int64_t attn_aggregated_residual_lora_rank = 64;  // DEFAULT_ATTN_RESIDUAL_LORA_RANK

@@ -29,7 +29,12 @@ Tensor masked_sequence_mean(const Tensor& t, const Tensor& mask) {
 }
 }  // namespace
 
-MVSplitResidualUpdate::MVSplitResidualUpdate(int64_t dim) {
+MVSplitResidualUpdate::MVSplitResidualUpdate(int64_t dim, bool learned) {
+  if (learned) {
+    to_alpha = register_module("to_alpha", std::make_shared<Linear>(dim, dim, true));
+    to_beta = register_module("to_beta", std::make_shared<Linear>(dim, dim, true));
+    return;
+  }
   alpha = register_parameter("alpha", torch::zeros({dim}));
   beta = register_parameter("beta", torch::zeros({dim}));
 }
@@ -37,8 +42,10 @@ MVSplitResidualUpdate::MVSplitResidualUpdate(int64_t dim) {
 Tensor MVSplitResidualUpdate::forward(const Tensor& out, const Tensor& residual, const Tensor& mask) const {
   const Tensor mean_x = masked_sequence_mean(out, mask);
   const Tensor mean_residual = masked_sequence_mean(residual, mask);
+  const Tensor a = to_alpha ? to_alpha->forward(mean_x) : alpha;
+  const Tensor b = to_beta ? to_beta->forward(mean_x) : beta;
   const Tensor centered_x = out - mean_x;
-  return residual + centered_x * beta + (mean_x - mean_residual) * alpha;
+  return residual + centered_x * b + (mean_x - mean_residual) * a;
 }
 
 ConcatCombine::ConcatCombine(int64_t dim, int64_t prev) : prev_layer_ind(prev) {

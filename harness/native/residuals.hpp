@@ -18,14 +18,17 @@ namespace xcompat::native {
 // row flattened over (n, d) (`pack([x], 'b *')`), computed in float64.
 Tensor orthogonal_residual_update(const Tensor& out, const Tensor& residual);
 
-// MVSplitResidualUpdate(dim) with learned = False: residual + (out - mean(out)) * beta
+// MVSplitResidualUpdate(dim, learned): residual + (out - mean(out)) * beta
 // + (mean(out) - mean(residual)) * alpha, the means over the sequence
-// (masked_mean of torch_einops_utils: padded positions left out).
+// (masked_mean of torch_einops_utils: padded positions left out); alpha and
+// beta are parameters [dim], or with learned = True to_alpha(mean(out)),
+// to_beta(mean(out)) (nn.Linear(dim, dim)).
 class MVSplitResidualUpdate : public torch::nn::Module {
  public:
-  explicit MVSplitResidualUpdate(int64_t dim);
+  MVSplitResidualUpdate(int64_t dim, bool learned);
   Tensor forward(const Tensor& out, const Tensor& residual, const Tensor& mask) const;
-  Tensor alpha, beta;  // [dim]
+  Tensor alpha, beta;                        // learned = False
+  std::shared_ptr<Linear> to_alpha, to_beta;  // learned = True
 };
 
 // ConcatCombine(dim, prev_layer_ind): combine(cat(hiddens[prev_layer_ind], x)),

@@ -245,6 +245,19 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
            o.attn_aggregated_residual_lora_rank = as_int(kv, "attn_aggregated_residual_kwargs.lora_rank");
          }
        }},
+      {"residual_fn_kwargs",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         // MVSplitResidualUpdate's keywords only (the hyper-connections' are not ported):
+         // learned, and the init-only init_alpha / init_beta
+         require_measured_from(ctx, kResidualUpdatesFrom, "residual_fn_kwargs", "2.16.2 - 2.20.0 for mv_split_residual");
+         if (!v.is_object()) throw NativeUnsupported("residual_fn_kwargs = " + v.dump() + " (expected a table)");
+         o.mv_split_residual_learned = false;
+         for (auto& [k, kv] : v.items()) {
+           if (k == "learned") o.mv_split_residual_learned = as_bool(kv, "residual_fn_kwargs.learned");
+           else if (k == "init_alpha" || k == "init_beta") no_forward_effect(kv, "residual_fn_kwargs." + k);
+           else throw NativeUnsupported("residual_fn_kwargs key '" + k + "' (only mv_split_residual's learned, init_alpha, init_beta)");
+         }
+       }},
       {"ff_glu_gate_softclamp_value",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
          require_measured_from(ctx, kResidualUpdatesFrom, "ff_glu_gate_softclamp_value", "2.16.2 - 2.20.0");
@@ -358,6 +371,8 @@ void check_layers(const AttentionLayersOptions& o, const std::string& where) {
   if (o.ff.softclamp_value && *o.ff.softclamp_value <= 0) throw NativeUnsupported("ff_softclamp_value not positive");
   if (o.ff.glu_softclamp && (!o.ff.glu || o.ff.relu_squared))
     throw NativeUnsupported("ff_glu_softclamp without ff_glu, or with ff_relu_squared (the release asserts GELU or SiLU)");
+  if (o.mv_split_residual_learned && !o.mv_split_residual)
+    throw NativeUnsupported("residual_fn_kwargs without mv_split_residual (its keywords go to the residual modules: not measured)");
   if (int(o.orthog_residual) + int(o.mv_split_residual) + int(o.attn_aggregated_residuals) > 1)
     throw NativeUnsupported("more than one of orthog_residual, mv_split_residual, attn_aggregated_residuals (the releases assert at most one)");
   if (o.unet_skips && (o.only_attn || o.cross_attend))

@@ -53,7 +53,8 @@ TEST_CASE("specs outside the catalogue built from supported features match every
   CHECK(checked["native-encoder-unet-skips"] >= 7);  // the pins from 1.42.17 (unet_skips from 1.35.2)
   for (const char* residual : {"native-decoder-depth-scale-residual", "native-decoder-depth-scale-residual-flag",
                                "native-decoder-orthog-residual", "native-decoder-mv-split-residual",
-                               "native-decoder-mv-split-residual-prenorm", "native-decoder-attn-aggregated-residuals",
+                               "native-decoder-mv-split-residual-prenorm", "native-decoder-mv-split-residual-learned",
+                               "native-decoder-attn-aggregated-residuals",
                                "native-decoder-glu-gate-softclamp", "native-decoder-situ-glu", "native-decoder-situ-glu-swish"})
     CHECK(checked[residual] >= 1);  // 2.31.10 among the pins (measured from 2.20.0 / 2.30.5 on releases between pins)
   for (const char* newest : {"native-decoder-output-gate", "native-decoder-output-gate-headwise", "native-decoder-ff-softclamp"})
