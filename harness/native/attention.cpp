@@ -63,6 +63,10 @@ Attention::Attention(AttentionOptions o) : options(o) {
     auto attend = register_module("attend", std::make_shared<Container>());
     head_attn_sink = attend->register_parameter("head_attn_sink", torch::zeros({o.heads}));
   }
+  if (o.k_rmsnorm) {
+    auto norm = register_module("k_rmsnorm", std::make_shared<Container>());
+    k_rmsnorm_gamma = norm->register_parameter("gamma", torch::zeros({o.heads, 1, o.dim_head}));
+  }
   if (o.value_rmsnorm) {
     auto norm = register_module("value_rmsnorm", std::make_shared<Container>());
     value_rmsnorm_gamma = norm->register_parameter("gamma", torch::zeros({o.heads, 1, o.dim_head}));
@@ -96,6 +100,10 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
     }
   }
 
+  if (k_rmsnorm_gamma.defined()) {  // MultiheadRMSNorm, as on the values below
+    k = torch::nn::functional::normalize(k, torch::nn::functional::NormalizeFuncOptions().p(2).dim(-1)) *
+        std::pow(static_cast<double>(o.dim_head), 0.5) * (k_rmsnorm_gamma + 1.0);
+  }
   if (value_rmsnorm_gamma.defined()) {
     // MultiheadRMSNorm: F.normalize(v, dim = -1) * dim_head ** 0.5 * (gamma + 1)
     v = torch::nn::functional::normalize(v, torch::nn::functional::NormalizeFuncOptions().p(2).dim(-1)) *
@@ -116,6 +124,11 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
     }
   }
 
+  if (in.rotary_freqs.defined() && has_context) {
+    // the queries rotate with rotary_pos_emb (its last rows), the keys with context_rotary_pos_emb
+    q = apply_rotary_pos_emb(q, in.rotary_freqs, o.rotary_interleaved);
+    k = apply_rotary_pos_emb(k, in.context_rotary_freqs, o.rotary_interleaved);
+  }
   if (in.rotary_freqs.defined() && !has_context) {
     q = apply_rotary_pos_emb(q, in.rotary_freqs, o.rotary_interleaved);
     k = apply_rotary_pos_emb(k, in.rotary_freqs, o.rotary_interleaved);

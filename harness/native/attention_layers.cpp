@@ -28,7 +28,7 @@ std::shared_ptr<M> add_block(const std::shared_ptr<Container>& slot, std::shared
 // layer `ind` beside its norms and block (AttentionLayers.__init__, 2.31.10;
 // unet_skips unchanged since 1.35.2).
 void AttentionLayers::add_residual_variants(std::size_t ind, Layer& L, const std::shared_ptr<Container>& slot,
-                                            std::vector<int64_t>& skip_indices) {
+                                            std::vector<int64_t>& skip_indices, const AttentionOptions& pooler) {
   const AttentionLayersOptions& o = options;
   if (o.unet_skips) {
     // is_latter_half = block_begin and block_ind >= depth / 2: a ConcatCombine with the
@@ -44,7 +44,8 @@ void AttentionLayers::add_residual_variants(std::size_t ind, Layer& L, const std
   if (o.mv_split_residual) L.mv_split = slot->add("2", std::make_shared<MVSplitResidualUpdate>(o.dim, o.mv_split_residual_learned.value_or(false)));
   if (o.attn_aggregated_residuals)
     L.integrator = layer_integrators->add(std::to_string(ind),
-                                          std::make_shared<AttentionResidual>(o.dim, o.attn_aggregated_residual_lora_rank, o.attn_aggregated_residual_form));
+                                          std::make_shared<AttentionResidual>(o.dim, o.attn_aggregated_residual_lora_rank, o.attn_aggregated_residual_form, pooler,
+                                                                             o.rotary_pos_emb));
 }
 
 // residual_fn(out, residual): Residual (x + residual), OrthogonalResidualUpdate or MVSplitResidualUpdate.
@@ -141,6 +142,18 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   base.value_residual_mix_per_head = mix_per_head;
   base.release = ctx.release;
 
+  // AttentionAggregatedResidual's attn_pool.pooler (2.20.0 - 2.28.5):
+  // Attention(dim, heads = heads, dim_head = dim_head, k_rmsnorm = True), rotary keys only
+  AttentionOptions pooler;
+  pooler.dim = o.dim;
+  pooler.heads = o.heads;
+  pooler.dim_head = dim_head;
+  pooler.k_rmsnorm = true;
+  pooler.rotary_interleaved = base.rotary_interleaved;
+  pooler.key_padding_mask_only = base.key_padding_mask_only;
+  pooler.zero_fully_masked_rows = base.zero_fully_masked_rows;
+  pooler.release = ctx.release;
+
   // layer types: default_block * depth
   std::vector<char> types;
   for (int64_t d = 0; d < o.depth; ++d) {
@@ -202,7 +215,7 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
       if (L.type == 'a') first_self_attn = false;
       L.attention = add_block(slot, std::make_shared<Attention>(ao), branch_scale.has_value());
     }
-    add_residual_variants(ind, L, slot, skip_indices);
+    add_residual_variants(ind, L, slot, skip_indices, pooler);
     layer_list.push_back(L);
   }
 

@@ -136,7 +136,8 @@ class AttentionLayers : public torch::nn::Module {
   std::optional<double> branch_scale;
 
  private:
-  void add_residual_variants(std::size_t ind, Layer& L, const std::shared_ptr<Container>& slot, std::vector<int64_t>& skip_indices);
+  void add_residual_variants(std::size_t ind, Layer& L, const std::shared_ptr<Container>& slot, std::vector<int64_t>& skip_indices,
+                             const AttentionOptions& pooler);
   Tensor add_residual(const Layer& L, const Tensor& out, const Tensor& residual, const Tensor& mask) const;
 };
 

@@ -61,8 +61,17 @@ TorchRMSNorm::TorchRMSNorm(int64_t d) : dim(d) { weight = register_parameter("we
 
 Tensor TorchRMSNorm::forward(const Tensor& x) const { return at::rms_norm(x, {dim}, weight, std::nullopt); }
 
-AttentionResidual::AttentionResidual(int64_t dim, int64_t lora_rank, AttentionResidualForm f)
+AttentionResidual::AttentionResidual(int64_t dim, int64_t lora_rank, AttentionResidualForm f, const AttentionOptions& pool,
+                                     bool depth_rotary)
     : form(f), scale(std::pow(static_cast<double>(dim), -0.5)) {
+  if (form == AttentionResidualForm::PooledAttention) {
+    auto attn_pool = register_module("attn_pool", std::make_shared<Container>());
+    pool_queries = attn_pool->register_parameter("queries", torch::zeros({1, dim}));
+    pooler = attn_pool->add("pooler", std::make_shared<Attention>(pool));
+    if (depth_rotary)
+      pos_emb = register_module("pos_emb", std::make_shared<RotaryEmbedding>(RotaryEmbeddingOptions{pool.dim_head, pool.rotary_interleaved}));
+    return;
+  }
   auto add_lora = [&](const std::shared_ptr<Container>& seq) {
     auto lora = seq->add("1", std::make_shared<Container>());
     lora_down = lora->add("down", std::make_shared<Linear>(dim, lora_rank, false));
@@ -84,6 +93,19 @@ AttentionResidual::AttentionResidual(int64_t dim, int64_t lora_rank, AttentionRe
 }
 
 Tensor AttentionResidual::forward(const std::vector<Tensor>& hiddens) const {
+  if (form == AttentionResidualForm::PooledAttention) {
+    // stack(dim = 1), 'b l n d -> b n l d', pack '* l d': one sequence of depth l per position
+    const Tensor& latest = hiddens.back();
+    const int64_t b = latest.size(0), n = latest.size(1), d = latest.size(2), l = static_cast<int64_t>(hiddens.size());
+    const Tensor context = at::stack(hiddens, 1).permute({0, 2, 1, 3}).reshape({b * n, l, d});
+    // AttentionPool: repeat(queries, 'n d -> b n d', b = b * n)
+    const Tensor queries = pool_queries.unsqueeze(0).expand({b * n, -1, -1});
+    AttentionInputs in;
+    in.context = context;
+    if (pos_emb) in.rotary_freqs = in.context_rotary_freqs = pos_emb->forward(l);
+    const Tensor pooled = pooler->forward(queries, in).out;  // [(b n), 1, d]
+    return pooled.reshape({b, n, d});  // '... 1 d -> ... d', unpack '* d'
+  }
   const Tensor stacked = at::stack(hiddens, 0);  // [l, b, n, d]
   if (form == AttentionResidualForm::PseudoQuery) {
     const Tensor keys = key_out_norm->forward(lora_up->forward(lora_down->forward(key_norm->forward(stacked))));

@@ -9,7 +9,9 @@
 //   AttentionResidual           attn_aggregated_residuals (2.30.5's and 2.31.10's forms), `layer_integrators.<i>`
 #include <vector>
 
+#include "harness/native/attention.hpp"
 #include "harness/native/modules.hpp"
+#include "harness/native/positional.hpp"
 
 namespace xcompat::native {
 
@@ -51,22 +53,34 @@ class TorchRMSNorm : public torch::nn::Module {
 };
 
 // AttentionResidual(dim, num_views = 1, lora_rank = 64): softmax attention
-// over every hidden so far (the layers' inputs), in two forms:
+// over every hidden so far (the layers' inputs), in three forms:
+//   PooledAttention (2.20.0 - 2.28.5, AttentionAggregatedResidual(dim, heads,
+//     dim_head, rotary_pos_emb) with attn_residuals_last_output_as_query = False):
+//     per position, an AttentionPool: Attention(dim, heads, dim_head, k_rmsnorm = True)
+//     (`attn_pool.pooler`) from a learned query (`attn_pool.queries`) to the
+//     hiddens; with the layers' rotary_pos_emb, rotary over the depth (`pos_emb`,
+//     RotaryEmbedding(dim_head)): the query at the last layer's position, the keys at theirs.
 //   PseudoQuery (2.30.5): a learned query `pseudo_query` [1, dim]; keys
 //     to_keys = Sequential(RMSNorm, LoRALinear(dim, dim, rank), RMSNorm).
 //   LatestHidden (2.31.10): the query the latest hidden plus a low-rank delta,
 //     normed: to_keys = RMSNorm, to_query = Sequential(RMSNorm, LoRALinear), norm = RMSNorm.
-enum class AttentionResidualForm { PseudoQuery, LatestHidden };
+enum class AttentionResidualForm { PooledAttention, PseudoQuery, LatestHidden };
 
 class AttentionResidual : public torch::nn::Module {
  public:
-  AttentionResidual(int64_t dim, int64_t lora_rank, AttentionResidualForm form);
+  // pooler: the PooledAttention form's Attention options (the release's switches set);
+  // depth_rotary: its pos_emb (the layers' rotary_pos_emb)
+  AttentionResidual(int64_t dim, int64_t lora_rank, AttentionResidualForm form, const AttentionOptions& pooler = {},
+                    bool depth_rotary = false);
   Tensor forward(const std::vector<Tensor>& hiddens) const;
   AttentionResidualForm form;
   double scale;  // dim ** -0.5
   std::shared_ptr<TorchRMSNorm> key_norm, key_out_norm, query_norm, norm;  // to_keys(.0, .2), to_query.0, norm
   std::shared_ptr<Linear> lora_down, lora_up;  // to_keys.1 / to_query.1: down, up
   Tensor pseudo_query;                         // PseudoQuery: [1, dim]
+  Tensor pool_queries;                         // PooledAttention: attn_pool.queries [1, dim]
+  std::shared_ptr<Attention> pooler;           // PooledAttention: attn_pool.pooler
+  std::shared_ptr<RotaryEmbedding> pos_emb;    // PooledAttention with rotary: pos_emb
 };
 
 }  // namespace xcompat::native

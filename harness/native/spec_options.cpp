@@ -64,6 +64,7 @@ constexpr ReleaseVersion kDepthScaleResidualFrom{2, 30, 5};
 constexpr ReleaseVersion kResidualUpdatesFrom{2, 20, 0};  // orthog_residual, mv_split_residual, the GLU clamps
 constexpr ReleaseVersion kUnetSkipsFrom{1, 35, 2};
 constexpr ReleaseVersion kAttnResidualFrom{2, 30, 5};  // AttentionResidual (attn_aggregated_residuals)
+constexpr ReleaseVersion kAttnPooledLast{2, 28, 5};    // AttentionAggregatedResidual, its last measured release
 // The GLU's clamps changed in (2.30.5, 2.31.10], not bisected (feedforward.hpp GluClampForm).
 constexpr ReleaseVersion kGluClampsLastOld{2, 30, 5};
 
@@ -224,21 +225,24 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
       {"unet_skips", measured_flag("unet_skips", &AttentionLayersOptions::unet_skips, kUnetSkipsFrom, "1.32.12 - 1.35.2")},
       {"attn_aggregated_residuals",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         // 2.20.0 - 2.28.5 pool the layers with AttentionAggregatedResidual (an AttentionPool
-         // with rotary depth positions): not ported. 2.30.5 queries with a learned pseudo query,
-         // 2.31.10 with the latest hidden; the change in between is not bisected.
-         require_measured_from(ctx, kAttnResidualFrom, "attn_aggregated_residuals",
-                               "2.28.6 - 2.30.5 in this form; 2.20.0 - 2.28.5 pool the layers otherwise, not ported");
-         if (ctx.release > kAttnResidualFrom && ctx.release < kNewestRelease)
+         // Three forms: 2.20.0 - 2.28.5 pool the layers with AttentionAggregatedResidual (an
+         // Attention with rotary depth positions), 2.30.5 queries with a learned pseudo query,
+         // 2.31.10 with the latest hidden; the changes in between are not bisected.
+         require_measured_from(ctx, kResidualUpdatesFrom, "attn_aggregated_residuals", "2.16.2 - 2.20.0");
+         const bool known = ctx.release <= kAttnPooledLast || ctx.release == kAttnResidualFrom || ctx.release == kNewestRelease;
+         if (!known)
            throw NativeUnsupported("attn_aggregated_residuals for release " + ctx.release.str() +
-                                   " (2.30.5 queries with a learned pseudo query, 2.31.10 with the latest hidden: not bisected)");
+                                   " (2.28.5 pools with an Attention, 2.30.5 queries with a learned pseudo query, 2.31.10 "
+                                   "with the latest hidden: the changes in between are not bisected)");
          o.attn_aggregated_residuals = as_bool(v, "attn_aggregated_residuals");
-         o.attn_aggregated_residual_form =
-             ctx.release == kAttnResidualFrom ? AttentionResidualForm::PseudoQuery : AttentionResidualForm::LatestHidden;
+         o.attn_aggregated_residual_form = ctx.release <= kAttnPooledLast      ? AttentionResidualForm::PooledAttention
+                                           : ctx.release == kAttnResidualFrom ? AttentionResidualForm::PseudoQuery
+                                                                              : AttentionResidualForm::LatestHidden;
        }},
       {"attn_aggregated_residual_kwargs",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, kAttnResidualFrom, "attn_aggregated_residual_kwargs", "2.28.6 - 2.30.5 in this form");
+         // lora_rank: AttentionResidual's (2.30.5, 2.31.10); AttentionAggregatedResidual ignores it (**kwargs)
+         require_measured_from(ctx, kAttnResidualFrom, "attn_aggregated_residual_kwargs", "2.16.2 - 2.20.0, lora_rank from 2.28.6 - 2.30.5");
          if (!v.is_object()) throw NativeUnsupported("attn_aggregated_residual_kwargs = " + v.dump() + " (expected a table)");
          for (auto& [k, kv] : v.items()) {
            if (k != "lora_rank") throw NativeUnsupported("attn_aggregated_residual_kwargs key '" + k + "' (only lora_rank)");

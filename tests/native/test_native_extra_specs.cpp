@@ -54,7 +54,7 @@ TEST_CASE("specs outside the catalogue built from supported features match every
   for (const char* residual : {"native-decoder-depth-scale-residual", "native-decoder-depth-scale-residual-flag",
                                "native-decoder-orthog-residual", "native-decoder-mv-split-residual",
                                "native-decoder-mv-split-residual-prenorm", "native-decoder-mv-split-residual-learned",
-                               "native-decoder-attn-aggregated-residuals",
+                               "native-decoder-attn-aggregated-residuals", "native-decoder-attn-aggregated-residuals-rotary",
                                "native-decoder-glu-gate-softclamp", "native-decoder-situ-glu", "native-decoder-situ-glu-swish"})
     CHECK(checked[residual] >= 1);  // 2.31.10 among the pins (measured from 2.20.0 / 2.30.5 on releases between pins)
   for (const char* newest : {"native-decoder-output-gate", "native-decoder-output-gate-headwise", "native-decoder-ff-softclamp"})
