@@ -80,7 +80,7 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   // residual_fn_kwargs (with mv_split_residual only): set when given, to its `learned` (default False)
   std::optional<bool> mv_split_residual_learned;
   bool unet_skips = false;                     // ConcatCombine skips into the latter half (from 1.35.2)
-  bool attn_aggregated_residuals = false;      // AttentionResidual before each block (2.30.5, 2.31.10)
+  bool attn_aggregated_residuals = false;      // AttentionResidual before each block (from 2.20.0, three forms)
   int64_t attn_aggregated_residual_lora_rank = 64;  // DEFAULT_ATTN_RESIDUAL_LORA_RANK
   AttentionResidualForm attn_aggregated_residual_form = AttentionResidualForm::LatestHidden;  // the release's
 

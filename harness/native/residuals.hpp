@@ -1,12 +1,12 @@
 #pragma once
 // The residual variants of x_transformers AttentionLayers (package
 // "residual"): what replaces `x = branch_out + residual` or reshapes the
-// block's input, each named after its Python class (2.31.10):
+// block's input, each named after its Python class:
 //
 //   orthogonal_residual_update  OrthogonalResidualUpdate (orthog_residual, from 2.20.0)
 //   MVSplitResidualUpdate       mv_split_residual (from 2.20.0), `layers.<i>.2.{alpha,beta}`
 //   ConcatCombine               unet_skips (from 1.35.2), `skip_combines.<i>.combine`
-//   AttentionResidual           attn_aggregated_residuals (2.30.5's and 2.31.10's forms), `layer_integrators.<i>`
+//   AttentionResidual           attn_aggregated_residuals (three forms, from 2.20.0), `layer_integrators.<i>`
 #include <vector>
 
 #include "harness/native/attention.hpp"

@@ -241,8 +241,9 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
        }},
       {"attn_aggregated_residual_kwargs",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         // lora_rank: AttentionResidual's (2.30.5, 2.31.10); AttentionAggregatedResidual ignores it (**kwargs)
-         require_measured_from(ctx, kAttnResidualFrom, "attn_aggregated_residual_kwargs", "2.16.2 - 2.20.0, lora_rank from 2.28.6 - 2.30.5");
+         // AttentionResidual's lora_rank (2.30.5, 2.31.10); before, the keywords went to the pooling Attention
+         require_measured_from(ctx, kAttnResidualFrom, "attn_aggregated_residual_kwargs",
+                               "2.16.2 - 2.20.0 as the pooling Attention's keywords, not ported");
          if (!v.is_object()) throw NativeUnsupported("attn_aggregated_residual_kwargs = " + v.dump() + " (expected a table)");
          for (auto& [k, kv] : v.items()) {
            if (k != "lora_rank") throw NativeUnsupported("attn_aggregated_residual_kwargs key '" + k + "' (only lora_rank)");
@@ -381,7 +382,8 @@ void check_layers(const AttentionLayersOptions& o, const std::string& where) {
     throw NativeUnsupported("more than one of orthog_residual, mv_split_residual, attn_aggregated_residuals (the releases assert at most one)");
   if (o.unet_skips && (o.only_attn || o.cross_attend))
     throw NativeUnsupported("unet_skips with only_attn (the release asserts against it) or cross-attention (not measured)");
-  if (o.attn_aggregated_residuals && o.attn_aggregated_residual_lora_rank >= o.dim)
+  if (o.attn_aggregated_residuals && o.attn_aggregated_residual_form != AttentionResidualForm::PooledAttention &&
+      o.attn_aggregated_residual_lora_rank >= o.dim)
     throw NativeUnsupported("attn_aggregated_residuals with a lora_rank (default 64) not below dim (the release asserts it)");
   if ((o.orthog_residual || o.mv_split_residual || o.attn_aggregated_residuals || o.unet_skips || o.depth_scale_residual ||
        o.depth_scale_residual_by_depth) &&
