@@ -93,6 +93,10 @@ Attention::Attention(AttentionOptions o) : options(o) {
   if (o.rel_proj_pos_bias)
     rel_proj_pos_bias = register_module("rel_proj_pos_bias", std::make_shared<RelativeProjPositionalBias>(
                                                                  o.dim, o.heads, o.rel_proj_num_distance_basis, o.rel_proj_max_dist));
+  if (o.k_rmsnorm) {
+    auto norm = register_module("k_rmsnorm", std::make_shared<Container>());
+    k_rmsnorm_gamma = norm->register_parameter("gamma", torch::zeros({o.heads, 1, o.dim_head}));
+  }
   if (o.value_rmsnorm) {
     auto norm = register_module("value_rmsnorm", std::make_shared<Container>());
     value_rmsnorm_gamma = norm->register_parameter("gamma", torch::zeros({o.heads, 1, o.dim_head}));
@@ -155,6 +159,10 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
     }
   }
 
+  if (k_rmsnorm_gamma.defined()) {  // MultiheadRMSNorm, as on the values below
+    k = torch::nn::functional::normalize(k, torch::nn::functional::NormalizeFuncOptions().p(2).dim(-1)) *
+        std::pow(static_cast<double>(o.dim_head), 0.5) * (k_rmsnorm_gamma + 1.0);
+  }
   if (value_rmsnorm_gamma.defined()) {
     // MultiheadRMSNorm: F.normalize(v, dim = -1) * dim_head ** 0.5 * (gamma + 1)
     v = torch::nn::functional::normalize(v, torch::nn::functional::NormalizeFuncOptions().p(2).dim(-1)) *
@@ -176,6 +184,11 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
     }
   }
 
+  if (in.rotary_freqs.defined() && has_context) {
+    // the queries rotate with rotary_pos_emb (its last rows), the keys with context_rotary_pos_emb
+    q = apply_rotary_pos_emb(q, in.rotary_freqs, o.rotary_interleaved);
+    k = apply_rotary_pos_emb(k, in.context_rotary_freqs, o.rotary_interleaved);
+  }
   if (in.rotary_freqs.defined() && !has_context) {
     // xpos: q_xpos_scale, k_xpos_scale = (xpos_scale, xpos_scale ** -1.); the values take the keys'
     const Tensor& q_scale = in.rotary_xpos_scale;

@@ -42,6 +42,7 @@ struct AttentionOptions {  // Attention(dim, dim_head = 64, heads = 8, causal = 
   bool output_gate = false;           // gate logits from the attention output too: to_output_gate (2.31.10)
   bool output_gate_headwise = false;
   bool value_rmsnorm = false;         // MultiheadRMSNorm(dim_head, heads) on the values (from 2.11.24)
+  bool k_rmsnorm = false;             // MultiheadRMSNorm(dim_head, heads) on the keys (AttentionAggregatedResidual's pooler)
   // LoRALinear gates: down (dim -> rank), silu when low_rank_silu_gates, up (rank -> out); 0: one Linear
   int64_t gate_values_rank = 0, output_gate_rank = 0;
   bool low_rank_silu_gates = true;
@@ -90,7 +91,8 @@ struct AttentionInputs {
   Tensor context;        // [b, m, dim] for cross-attention
   Tensor mask;           // [b, n] bool, the layers' padding mask (true = keep)
   Tensor context_mask;   // [b, m] bool
-  Tensor rotary_freqs;   // [n, rot_dim] (self-attention with rotary)
+  Tensor rotary_freqs;   // [n, rot_dim] (self-attention with rotary; with context: the queries')
+  Tensor context_rotary_freqs;  // [m, rot_dim]: the keys' with context (context_rotary_pos_emb)
   Tensor rotary_xpos_scale;  // [n, rot_dim] with rotary_xpos: queries times it, keys times its inverse
   Tensor polar_freqs;    // [n, dim_head] with polar_pos_emb (PoPE)
   Tensor polar_bias;     // [heads, 1, dim_head]: added to the keys' angles
@@ -124,6 +126,7 @@ class Attention : public torch::nn::Module {
   std::shared_ptr<Linear> to_output_gate;  // output_gate (or its low-rank `down`)
   std::shared_ptr<Linear> to_v_gate_up, to_output_gate_up;  // the low-rank gates' `up`
   Tensor value_rmsnorm_gamma;  // value_rmsnorm.gamma [heads, 1, dim_head]
+  Tensor k_rmsnorm_gamma;      // k_rmsnorm.gamma [heads, 1, dim_head]
   Tensor head_attn_sink;       // attend.head_attn_sink [heads]
   std::shared_ptr<CoPE> cope;  // attend.cope
   std::shared_ptr<DataDependentAlibi> data_dependent_alibi;

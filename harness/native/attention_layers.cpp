@@ -7,6 +7,60 @@
 
 namespace xcompat::native {
 
+std::optional<double> AttentionLayersOptions::branch_output_scale() const {
+  // residual_scale = 1. with attn_aggregated_residuals, else depth_scale_residual's;
+  // maybe_scale_output leaves the block unwrapped when it is 1.
+  if (attn_aggregated_residuals) return std::nullopt;
+  std::optional<double> scale = depth_scale_residual;
+  if (depth_scale_residual_by_depth) scale = std::pow(static_cast<double>(depth), -0.5);
+  if (scale && *scale == 1.0) return std::nullopt;
+  return scale;
+}
+
+namespace {
+// Scale(residual_scale, block) or AdaptiveLayerScale(block) wraps the block:
+// its parameters move to `layers.<i>.1.fn`, the adaptive gate's to `layers.<i>.1.to_gamma`.
+template <typename M>
+std::shared_ptr<M> add_block(const std::shared_ptr<Container>& slot, std::shared_ptr<M> block, bool wrapped,
+                             const std::shared_ptr<AdaptiveLayerScaleGate>& adaptive_gate) {
+  if (!wrapped) return slot->add("1", std::move(block));
+  auto wrapper = slot->add("1", std::make_shared<Container>());
+  if (adaptive_gate) wrapper->add("to_gamma", adaptive_gate->to_gamma);
+  return wrapper->add("fn", std::move(block));
+}
+}  // namespace
+
+// unet_skips, mv_split_residual, attn_aggregated_residuals: the modules of
+// layer `ind` beside its norms and block (AttentionLayers.__init__, 2.31.10;
+// unet_skips unchanged since 1.35.2).
+void AttentionLayers::add_residual_variants(std::size_t ind, Layer& L, const std::shared_ptr<Container>& slot,
+                                            std::vector<int64_t>& skip_indices, const AttentionOptions& pooler) {
+  const AttentionLayersOptions& o = options;
+  if (o.unet_skips) {
+    // is_latter_half = block_begin and block_ind >= depth / 2: a ConcatCombine with the
+    // input of a first-half block, popped from the end (the U's mirror image)
+    const std::size_t block_len = o.cross_attend ? 3 : 2;  // len(default_block)
+    const bool latter_half = ind % block_len == 0 && static_cast<double>(ind / block_len) >= static_cast<double>(o.depth) / 2;
+    if (latter_half) {
+      if (skip_indices.empty()) throw NativeUnsupported("unet_skips with more latter-half blocks than skips (the release fails)");
+      L.skip_combine = skip_combines->add(std::to_string(ind), std::make_shared<ConcatCombine>(o.dim, skip_indices.back()));
+      skip_indices.pop_back();
+    }
+  }
+  if (o.mv_split_residual) L.mv_split = slot->add("2", std::make_shared<MVSplitResidualUpdate>(o.dim, o.mv_split_residual_learned.value_or(false)));
+  if (o.attn_aggregated_residuals)
+    L.aggregator = layer_integrators->add(std::to_string(ind),
+                                          std::make_shared<AttentionResidual>(o.dim, o.attn_aggregated_residual_lora_rank, o.attn_aggregated_residual_form, pooler,
+                                                                             o.rotary_pos_emb));
+}
+
+// residual_fn(out, residual): Residual (x + residual), OrthogonalResidualUpdate or MVSplitResidualUpdate.
+Tensor AttentionLayers::add_residual(const Layer& L, const Tensor& out, const Tensor& residual, const Tensor& mask) const {
+  if (options.orthog_residual) return orthogonal_residual_update(out, residual);
+  if (L.mv_split) return L.mv_split->forward(out, residual, mask);
+  return out + residual;
+}
+
 AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext& ctx) : options(o) {
   const NormKind kind = o.use_rmsnorm       ? NormKind::RMSNorm
                         : o.use_scalenorm   ? NormKind::ScaleNorm
@@ -123,6 +177,18 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   base.rel_proj_num_distance_basis = o.attn_rel_proj_num_distance_basis;
   base.rel_proj_max_dist = o.attn_rel_proj_max_dist;
 
+  // AttentionAggregatedResidual's attn_pool.pooler (2.20.0 - 2.28.5):
+  // Attention(dim, heads = heads, dim_head = dim_head, k_rmsnorm = True), rotary keys only
+  AttentionOptions pooler;
+  pooler.dim = o.dim;
+  pooler.heads = o.heads;
+  pooler.dim_head = dim_head;
+  pooler.k_rmsnorm = true;
+  pooler.rotary_interleaved = base.rotary_interleaved;
+  pooler.key_padding_mask_only = base.key_padding_mask_only;
+  pooler.zero_fully_masked_rows = base.zero_fully_masked_rows;
+  pooler.release = ctx.release;
+
   // layer types: default_block * depth
   std::vector<char> types;
   for (int64_t d = 0; d < o.depth; ++d) {
@@ -144,6 +210,14 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   // block pre-norm is dropped" (2.31.10): its layers are post-norm.
   const bool pre_norm = o.pre_norm && !o.gated_multi_residual;
   layers = register_module("layers", std::make_shared<Container>());
+  branch_scale = o.branch_output_scale();
+  std::vector<int64_t> skip_indices;  // [i * len_default_block for i in range(depth // len_default_block)]
+  if (o.unet_skips) {
+    skip_combines = register_module("skip_combines", std::make_shared<Container>());
+    const int64_t block_len = o.cross_attend ? 3 : 2;
+    for (int64_t i = 0; i < o.depth / block_len; ++i) skip_indices.push_back(i * block_len);
+  }
+  if (o.attn_aggregated_residuals) layer_integrators = register_module("layer_integrators", std::make_shared<Container>());
   bool first_self_attn = true;
   for (std::size_t ind = 0; ind < types.size(); ++ind) {
     const bool is_last = ind + 1 == types.size();
@@ -165,20 +239,17 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
                                                       : norm_fn());
     }
 
-    // post_branch_fn = AdaptiveLayerScale(layer): the block moves to layers.<i>.1.fn
-    std::shared_ptr<Container> block_slot = slot;
-    std::string block_name = "1";
-    if (o.use_adaptive_layerscale) {
-      block_slot = slot->add("1", std::make_shared<Container>());
-      block_name = "fn";
-      L.adaptive_scale = std::make_shared<AdaptiveLayerScaleGate>(o.dim, conditioned_width);
-      block_slot->add("to_gamma", L.adaptive_scale->to_gamma);
-    }
+    // post_branch_fn = AdaptiveLayerScale(layer), or maybe_scale_output: the block moves to layers.<i>.1.fn
+    if (o.use_adaptive_layerscale) L.adaptive_scale = std::make_shared<AdaptiveLayerScaleGate>(o.dim, conditioned_width);
+    const bool wrapped = o.use_adaptive_layerscale || branch_scale.has_value();
 
     if (L.type == 'f') {
       FeedForwardOptions fo = o.ff;
       fo.dim = o.dim;
-      L.feedforward = block_slot->add(block_name, std::make_shared<FeedForward>(fo));
+      fo.glu_clamp_form = ctx.release < ReleaseVersion{2, 20, 0}   ? GluClampForm::None
+                          : ctx.release <= ReleaseVersion{2, 30, 5} ? GluClampForm::ClampInputs
+                                                                    : GluClampForm::SituGlu;
+      L.feedforward = add_block(slot, std::make_shared<FeedForward>(fo), wrapped, L.adaptive_scale);
     } else {
       AttentionOptions ao = base;
       ao.causal = L.type == 'a' && o.causal;
@@ -187,8 +258,9 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
       ao.learned_value_residual_mix = L.type == 'a' && learned_mix && !first_self_attn;
       if (L.type == 'c') ao.dim_context = o.cross_attn_dim_context.value_or(0);
       if (L.type == 'a') first_self_attn = false;
-      L.attention = block_slot->add(block_name, std::make_shared<Attention>(ao));
+      L.attention = add_block(slot, std::make_shared<Attention>(ao), wrapped, L.adaptive_scale);
     }
+    add_residual_variants(ind, L, slot, skip_indices, pooler);
     layer_list.push_back(L);
   }
   build_routes(ctx);
@@ -272,20 +344,30 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
     if (learned_reinject_input_gate) inp_inject = inp_inject * at::sigmoid(learned_reinject_input_gate->forward(x));
   }
 
+  if (cache && (options.orthog_residual || options.mv_split_residual))
+    throw NativeUnsupported("orthog_residual or mv_split_residual (their update reads the whole sequence: nothing to cache)");
+
   Tensor first_values;
   int64_t ff_index = 0;  // deep_embeds_iter: the next feed-forward's row
+  std::vector<Tensor> skip_hiddens;
   for (std::size_t ind = 0; ind < layer_list.size(); ++ind) {
     const Layer& L = layer_list[ind];
     const std::string lp = path + ".layers." + std::to_string(ind);
+    if (skip_combines) skip_hiddens.push_back(x);
+    if (L.skip_combine) x = L.skip_combine->forward(x, skip_hiddens);
     Tensor residual = x;
     StreamRead streams_read;
     if (L.stream_residual) {  // x, inner_residual, residual_kwargs = residual_fn.prepare(x)
       streams_read = L.stream_residual->prepare(x);
       x = streams_read.branch_input;
     }
-    if (L.integrator) {
+    if (L.integrator) {  // layer_hiddens.append(x); x = layer_integrator(x, layer_hiddens)
       layer_hiddens.push_back(x);
       x = L.integrator->forward(x, layer_hiddens);
+    }
+    if (L.aggregator) {
+      layer_hiddens.push_back(x);
+      x = L.aggregator->forward(layer_hiddens);
     }
     if (inp_inject.defined()) x = x + inp_inject;
     if (L.pre_branch_norm) x = L.pre_branch_norm->forward_conditioned(x, condition);
@@ -320,8 +402,9 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
       if (L.type == 'a' && !first_values.defined()) first_values = r.values;
     }
     if (L.adaptive_scale) out = L.adaptive_scale->forward(out, condition);
+    if (branch_scale) out = out * *branch_scale;  // Scale(residual_scale, block): the block's first output
     if (L.post_branch_norm) out = L.post_branch_norm->forward_conditioned(out, condition);
-    x = L.stream_residual ? L.stream_residual->write(out, streams_read) : out + residual;  // Residual: x + residual
+    x = L.stream_residual ? L.stream_residual->write(out, streams_read) : add_residual(L, out, residual, mask);
     if (L.post_main_norm) x = L.post_main_norm->forward_conditioned(x, condition);
     trace(t, lp, x);
   }

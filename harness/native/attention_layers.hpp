@@ -16,6 +16,7 @@
 #include "harness/native/hyper_connections.hpp"
 #include "harness/native/norms.hpp"
 #include "harness/native/positional.hpp"
+#include "harness/native/residuals.hpp"
 
 namespace xcompat::native {
 
@@ -111,6 +112,21 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   std::optional<int64_t> attn_dim_out;  // to_out's width (the residual adds it to the stream)
   bool attn_orthog_projected_values = false, attn_orthog_projected_values_per_head = false;
   FeedForwardOptions ff;
+  // residual variants (package residual; harness/native/residuals.hpp)
+  std::optional<double> depth_scale_residual;  // a number: Scale(value, block) on every branch output
+  bool depth_scale_residual_by_depth = false;  // True in 2.30.5: Scale(depth ** -0.5, block)
+  bool orthog_residual = false;                // OrthogonalResidualUpdate (from 2.20.0)
+  bool mv_split_residual = false;              // MVSplitResidualUpdate (from 2.20.0)
+  // residual_fn_kwargs (with mv_split_residual only): set when given, to its `learned` (default False)
+  std::optional<bool> mv_split_residual_learned;
+  bool unet_skips = false;                     // ConcatCombine skips into the latter half (from 1.35.2)
+  bool attn_aggregated_residuals = false;      // AttentionResidual before each block (from 2.20.0, three forms)
+  int64_t attn_aggregated_residual_lora_rank = 64;  // DEFAULT_ATTN_RESIDUAL_LORA_RANK
+  AttentionResidualForm attn_aggregated_residual_form = AttentionResidualForm::LatestHidden;  // the release's
+
+  // The runtime scale of each branch's output (Scale wraps the block, so its
+  // parameters sit under `layers.<i>.1.fn`), or none. AttentionLayers: residual_scale.
+  std::optional<double> branch_output_scale() const;
 
   // TransformerWrapper leaves out its absolute positional embedding when the
   // layers carry positions (rotary, T5 relative bias; ALiBi does not count).
@@ -149,10 +165,13 @@ class AttentionLayers : public torch::nn::Module {
     std::shared_ptr<Norm> post_branch_norm;  // layers.<i>.0.1 (sandwich_norm)
     std::shared_ptr<Norm> post_main_norm;   // layers.<i>.0.2
     std::shared_ptr<Attention> attention;   // layers.<i>.1 ('a', 'c')
-    std::shared_ptr<FeedForward> feedforward;  // layers.<i>.1 ('f'), or layers.<i>.1.fn under an adaptive layer scale
-    std::shared_ptr<AdaptiveLayerScaleGate> adaptive_scale;  // layers.<i>.1 (use_adaptive_layerscale)
+    std::shared_ptr<FeedForward> feedforward;  // layers.<i>.1 ('f'), or layers.<i>.1.fn under Scale or an adaptive layer scale
+    std::shared_ptr<AdaptiveLayerScaleGate> adaptive_scale;  // layers.<i>.1.to_gamma (use_adaptive_layerscale)
     std::shared_ptr<StreamResidual> stream_residual;  // layers.<i>.2 (several residual streams)
     std::shared_ptr<DynamicLIMe> integrator;          // layer_integrators.<i> (integrate_layers)
+    std::shared_ptr<MVSplitResidualUpdate> mv_split;  // layers.<i>.2 (mv_split_residual)
+    std::shared_ptr<ConcatCombine> skip_combine;      // skip_combines.<i> (unet_skips)
+    std::shared_ptr<AttentionResidual> aggregator;    // layer_integrators.<i> (attn_aggregated_residuals)
   };
 
   AttentionLayersOptions options;
@@ -166,10 +185,15 @@ class AttentionLayers : public torch::nn::Module {
   std::shared_ptr<Linear> reinject_input_proj, learned_reinject_input_gate;
   std::shared_ptr<Linear> adaptive_mlp;  // adaptive_mlp.0 (adaptive_condition_mlp)
   Tensor stream_emb;  // [num_residual_streams, dim] with several streams
-  std::shared_ptr<Container> layer_integrators;
+  std::shared_ptr<Container> skip_combines;
+  std::shared_ptr<Container> layer_integrators;  // LIMe's or the aggregated residuals' (never both)
+  std::optional<double> branch_scale;
 
  private:
   void build_routes(const ReleaseContext& ctx);
+  void add_residual_variants(std::size_t ind, Layer& L, const std::shared_ptr<Container>& slot, std::vector<int64_t>& skip_indices,
+                             const AttentionOptions& pooler);
+  Tensor add_residual(const Layer& L, const Tensor& out, const Tensor& residual, const Tensor& mask) const;
 };
 
 }  // namespace xcompat::native

@@ -14,15 +14,41 @@ Tensor activate(const Tensor& x, Activation a) {
   }
   return x;
 }
+
+Tensor softclamp(const Tensor& t, double value) { return (t / value).tanh() * value; }
+
+// softclamp_gelu / softclamp_silu (2.31.10): the clamped gate times the
+// activation's own nonlinearity of the unclamped gate.
+Tensor softclamp_activate(const Tensor& gate, double value, Activation a) {
+  if (a == Activation::GELU) return softclamp(gate, value) * at::special_ndtr(gate);
+  return softclamp(gate, value) * gate.sigmoid();
+}
+
+GluClamps glu_clamps(const FeedForwardOptions& o) {
+  GluClamps c;
+  if (o.glu_clamp_form == GluClampForm::ClampInputs) {
+    c.up = o.softclamp_value;
+    c.gate = o.glu_gate_softclamp_value;
+  } else if (o.glu_clamp_form == GluClampForm::SituGlu && o.glu_softclamp) {
+    c.up = o.glu_up_softclamp_value;
+    c.gate = o.glu_gate_softclamp_value.value_or(4.0);
+    c.gate_times_activation_gate = true;
+  }
+  return c;
+}
 }  // namespace
 
-GLU::GLU(int64_t dim_in, int64_t dim_out, Activation a) : act(a) {
+GLU::GLU(int64_t dim_in, int64_t dim_out, Activation a, GluClamps c) : act(a), clamps(c) {
   proj = register_module("proj", std::make_shared<Linear>(dim_in, dim_out * 2, true));
 }
 
 Tensor GLU::forward(const Tensor& x) const {
   auto parts = proj->forward(x).chunk(2, -1);
-  return parts[0] * activate(parts[1], act);
+  Tensor up = parts[0], gate = parts[1];
+  if (clamps.up) up = softclamp(up, *clamps.up);
+  if (clamps.gate_times_activation_gate) return up * softclamp_activate(gate, *clamps.gate, act);
+  if (clamps.gate) gate = softclamp(gate, *clamps.gate);
+  return up * activate(gate, act);
 }
 
 FeedForward::FeedForward(FeedForwardOptions o) : options(o) {
@@ -33,7 +59,7 @@ FeedForward::FeedForward(FeedForwardOptions o) : options(o) {
                                   : Activation::GELU;
   ff = register_module("ff", std::make_shared<Container>());
   if (o.glu) {
-    glu = ff->add("0", std::make_shared<GLU>(o.dim, inner, activation));
+    glu = ff->add("0", std::make_shared<GLU>(o.dim, inner, activation, glu_clamps(o)));
   } else {
     auto seq = ff->add("0", std::make_shared<Container>());
     project_in = seq->add("0", std::make_shared<Linear>(o.dim, inner, !o.no_bias));
@@ -49,7 +75,7 @@ Tensor FeedForward::forward(const Tensor& x, Trace* t, const std::string& path) 
   } else {
     h = project_in->forward(x);
     // Lambda(partial(softclamp, value = softclamp_value)) between the projection and the activation
-    if (options.softclamp_value) h = (h / *options.softclamp_value).tanh() * *options.softclamp_value;
+    if (options.softclamp_value) h = softclamp(h, *options.softclamp_value);
     h = activate(h, activation);
   }
   trace(t, path + ".ff.0", h);

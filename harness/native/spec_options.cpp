@@ -84,6 +84,14 @@ constexpr ReleaseVersion kAdaptiveFrom{1, 30, 23};
 // checkpoints lack them); from 2.0.5 each is RMS-normed per head first.
 constexpr ReleaseVersion kHybridFrom{2, 0, 5};
 const char* const kAdaptiveAppears = "1.27.0 - 1.30.23";
+// package residual: the oldest releases measured IDENTICAL / CLOSE
+constexpr ReleaseVersion kDepthScaleResidualFrom{2, 30, 5};
+constexpr ReleaseVersion kResidualUpdatesFrom{2, 20, 0};  // orthog_residual, mv_split_residual, the GLU clamps
+constexpr ReleaseVersion kUnetSkipsFrom{1, 35, 2};
+constexpr ReleaseVersion kAttnResidualFrom{2, 30, 5};  // AttentionResidual (attn_aggregated_residuals)
+constexpr ReleaseVersion kAttnPooledLast{2, 28, 5};    // AttentionAggregatedResidual, its last measured release
+// The GLU's clamps changed in (2.30.5, 2.31.10], not bisected (feedforward.hpp GluClampForm).
+constexpr ReleaseVersion kGluClampsLastOld{2, 30, 5};
 
 using LayersSetter = std::function<void(const json&, AttentionLayersOptions&, const ReleaseContext&)>;
 
@@ -354,12 +362,24 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
       {"integrate_layers", measured_flag("integrate_layers", &AttentionLayersOptions::integrate_layers, {2, 3, 27}, "2.0.6 - 2.3.27")},
       {"residual_fn_kwargs",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         // The residual class's keyword arguments: read_gate_rank (GatedMultiResidual) only.
+         // The residual class's keyword arguments: GatedMultiResidual's read_gate_rank,
+         // MVSplitResidualUpdate's learned (and the init-only init_alpha / init_beta);
+         // check_residual_routes / check_residual_variants pair them with their residual.
          if (!v.is_object()) throw NativeUnsupported("argument 'residual_fn_kwargs' = " + v.dump() + " (expected a table)");
          for (auto& [k, value] : v.items()) {
-           if (k != "read_gate_rank") throw NativeUnsupported("residual_fn_kwargs key '" + k + "' (only read_gate_rank)");
-           require_measured_from(ctx, {2, 28, 5}, "residual_fn_kwargs.read_gate_rank", "2.26.2 - 2.28.5");
-           o.residual_read_gate_rank = as_int(value, "read_gate_rank");
+           if (k == "read_gate_rank") {
+             require_measured_from(ctx, {2, 28, 5}, "residual_fn_kwargs.read_gate_rank", "2.26.2 - 2.28.5");
+             o.residual_read_gate_rank = as_int(value, "read_gate_rank");
+           } else if (k == "learned" || k == "init_alpha" || k == "init_beta") {
+             require_measured_from(ctx, kResidualUpdatesFrom, "residual_fn_kwargs." + k, "2.16.2 - 2.20.0 for mv_split_residual");
+             if (!o.mv_split_residual_learned) o.mv_split_residual_learned = false;
+             if (k == "learned") o.mv_split_residual_learned = as_bool(value, "residual_fn_kwargs.learned");
+             else no_forward_effect(value, "residual_fn_kwargs." + k);
+           } else {
+             throw NativeUnsupported("residual_fn_kwargs key '" + k +
+                                     "' (the port takes read_gate_rank for gated_multi_residual; learned, init_alpha, "
+                                     "init_beta for mv_split_residual)");
+           }
          }
        }},
       // package latent: multi-latent attention, attention output width, belief attention
@@ -422,6 +442,67 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
       {"cross_attn_sigmoid", measured_flag("cross_attn_sigmoid", &AttentionLayersOptions::cross_attn_sigmoid, {1, 37, 10}, "1.35.3 - 1.37.10")},
       {"cross_attn_inverted_attention",
        measured_flag("cross_attn_inverted_attention", &AttentionLayersOptions::cross_attn_inverted_attention, {2, 20, 0}, "2.16.2 - 2.20.0")},
+      // package residual: the residual variants (residuals.hpp) and the GLU's soft clamps (feedforward.hpp)
+      {"depth_scale_residual",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kDepthScaleResidualFrom, "depth_scale_residual", "2.28.6 - 2.30.5");
+         if (v.is_boolean()) {
+           // True: Scale(depth ** -0.5) at runtime in 2.30.5; only the init of the
+           // output projections (no effect on a forward) in 2.31.10
+           if (!v.get<bool>()) return;
+           if (ctx.release > kDepthScaleResidualFrom && ctx.release < kNewestRelease)
+             throw NativeUnsupported("depth_scale_residual = true for release " + ctx.release.str() +
+                                     " (a runtime scale in 2.30.5, an init-only scale in 2.31.10: not bisected)");
+           o.depth_scale_residual_by_depth = ctx.release == kDepthScaleResidualFrom;
+           return;
+         }
+         o.depth_scale_residual = as_number(v, "depth_scale_residual");
+       }},
+      {"orthog_residual", measured_flag("orthog_residual", &AttentionLayersOptions::orthog_residual, kResidualUpdatesFrom, "2.16.2 - 2.20.0")},
+      {"mv_split_residual", measured_flag("mv_split_residual", &AttentionLayersOptions::mv_split_residual, kResidualUpdatesFrom, "2.16.2 - 2.20.0")},
+      {"unet_skips", measured_flag("unet_skips", &AttentionLayersOptions::unet_skips, kUnetSkipsFrom, "1.32.12 - 1.35.2")},
+      {"attn_aggregated_residuals",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         // Three forms: 2.20.0 - 2.28.5 pool the layers with AttentionAggregatedResidual (an
+         // Attention with rotary depth positions), 2.30.5 queries with a learned pseudo query,
+         // 2.31.10 with the latest hidden; the changes in between are not bisected.
+         require_measured_from(ctx, kResidualUpdatesFrom, "attn_aggregated_residuals", "2.16.2 - 2.20.0");
+         const bool known = ctx.release <= kAttnPooledLast || ctx.release == kAttnResidualFrom || ctx.release == kNewestRelease;
+         if (!known)
+           throw NativeUnsupported("attn_aggregated_residuals for release " + ctx.release.str() +
+                                   " (2.28.5 pools with an Attention, 2.30.5 queries with a learned pseudo query, 2.31.10 "
+                                   "with the latest hidden: the changes in between are not bisected)");
+         o.attn_aggregated_residuals = as_bool(v, "attn_aggregated_residuals");
+         o.attn_aggregated_residual_form = ctx.release <= kAttnPooledLast      ? AttentionResidualForm::PooledAttention
+                                           : ctx.release == kAttnResidualFrom ? AttentionResidualForm::PseudoQuery
+                                                                              : AttentionResidualForm::LatestHidden;
+       }},
+      {"attn_aggregated_residual_kwargs",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         // AttentionResidual's lora_rank (2.30.5, 2.31.10); before, the keywords went to the pooling Attention
+         require_measured_from(ctx, kAttnResidualFrom, "attn_aggregated_residual_kwargs",
+                               "2.16.2 - 2.20.0 as the pooling Attention's keywords, not ported");
+         if (!v.is_object()) throw NativeUnsupported("attn_aggregated_residual_kwargs = " + v.dump() + " (expected a table)");
+         for (auto& [k, kv] : v.items()) {
+           if (k != "lora_rank") throw NativeUnsupported("attn_aggregated_residual_kwargs key '" + k + "' (only lora_rank)");
+           o.attn_aggregated_residual_lora_rank = as_int(kv, "attn_aggregated_residual_kwargs.lora_rank");
+         }
+       }},
+      {"ff_glu_gate_softclamp_value",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kResidualUpdatesFrom, "ff_glu_gate_softclamp_value", "2.16.2 - 2.20.0");
+         if (!v.is_null()) o.ff.glu_gate_softclamp_value = as_number(v, "ff_glu_gate_softclamp_value");
+       }},
+      {"ff_glu_softclamp",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kNewestRelease, "ff_glu_softclamp", "2.30.6 - 2.31.10");
+         o.ff.glu_softclamp = as_bool(v, "ff_glu_softclamp");
+       }},
+      {"ff_glu_up_softclamp_value",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         require_measured_from(ctx, kNewestRelease, "ff_glu_up_softclamp_value", "2.30.6 - 2.31.10");
+         o.ff.glu_up_softclamp_value = as_number(v, "ff_glu_up_softclamp_value");
+       }},
       // training only
       {"attn_dropout", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { no_forward_effect(v, "attn_dropout"); }},
       {"ff_dropout", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { no_forward_effect(v, "ff_dropout"); }},
@@ -650,8 +731,24 @@ void check_layers(const AttentionLayersOptions& o, const std::string& where) {
     throw NativeUnsupported("a headwise gate without its gate (attn_gate_values / attn_output_gate)");
   if (o.attn_value_rmsnorm && o.add_value_residual)
     throw NativeUnsupported("attn_value_rmsnorm together with add_value_residual (their order is not measured)");
-  if (o.ff.softclamp_value && (o.ff.glu || *o.ff.softclamp_value <= 0))
-    throw NativeUnsupported("ff_softclamp_value with ff_glu (the release leaves GLU unclamped) or not positive");
+  if (o.ff.softclamp_value && *o.ff.softclamp_value <= 0) throw NativeUnsupported("ff_softclamp_value not positive");
+  if (o.ff.glu_softclamp && (!o.ff.glu || o.ff.relu_squared))
+    throw NativeUnsupported("ff_glu_softclamp without ff_glu, or with ff_relu_squared (the release asserts GELU or SiLU)");
+  if (o.mv_split_residual_learned && !o.mv_split_residual)
+    throw NativeUnsupported("residual_fn_kwargs without mv_split_residual (its keywords go to the residual modules: not measured)");
+  if (int(o.orthog_residual) + int(o.mv_split_residual) + int(o.attn_aggregated_residuals) > 1)
+    throw NativeUnsupported("more than one of orthog_residual, mv_split_residual, attn_aggregated_residuals (the releases assert at most one)");
+  if (o.unet_skips && (o.only_attn || o.cross_attend))
+    throw NativeUnsupported("unet_skips with only_attn (the release asserts against it) or cross-attention (not measured)");
+  if (o.attn_aggregated_residuals && o.attn_aggregated_residual_form != AttentionResidualForm::PooledAttention &&
+      o.attn_aggregated_residual_lora_rank >= o.dim)
+    throw NativeUnsupported("attn_aggregated_residuals with a lora_rank (default 64) not below dim (the release asserts it)");
+  if ((o.orthog_residual || o.mv_split_residual || o.attn_aggregated_residuals || o.unet_skips || o.depth_scale_residual ||
+       o.depth_scale_residual_by_depth) &&
+      (o.add_value_residual || o.reinject_input || o.sandwich_norm || !o.pre_norm || o.cross_attend))
+    throw NativeUnsupported("a residual variant (orthog_residual, mv_split_residual, attn_aggregated_residuals, unet_skips, "
+                            "depth_scale_residual) together with a value residual, reinject_input, sandwich_norm, post-norm or "
+                            "cross-attention (not measured)");
   if ((o.attn_output_gate || o.attn_gate_values_headwise) && o.attn_kv_heads)
     throw NativeUnsupported("the 2.31.10 gates together with grouped-query attention (not measured)");
   if ((o.attn_gate_values_rank && (!o.attn_gate_values || o.attn_gate_values_headwise)) ||
@@ -704,6 +801,13 @@ void check_layers(const AttentionLayersOptions& o, const std::string& where) {
                               "cross-attention (not measured)");
   }
   check_residual_routes(o);
+  // Each package measured its residual changes alone: refuse them together.
+  const bool residual_variant = o.orthog_residual || o.mv_split_residual || o.attn_aggregated_residuals || o.unet_skips ||
+                                o.branch_output_scale().has_value();
+  const bool residual_streams = o.num_residual_streams > 1 || o.gated_multi_residual || o.integrate_layers;
+  if (residual_variant && (residual_streams || o.needs_condition()))
+    throw NativeUnsupported("a residual variant (orthog_residual, mv_split_residual, attn_aggregated_residuals, unet_skips, "
+                            "depth_scale_residual) together with residual streams, LIMe or adaptive modules (not measured)");
   if (o.needs_condition() && (o.num_residual_streams > 1 || o.integrate_layers || o.gated_multi_residual))
     throw NativeUnsupported("adaptive norms or layer scale together with residual streams or LIMe (not measured)");
   check_latent_attention(o);
@@ -748,6 +852,16 @@ void check_flash_mask(const AttentionLayersOptions& o, bool padding_mask, const 
   if (o.attn_flash && padding_mask && ctx.release < ReleaseVersion{1, 16, 14})
     throw NativeUnsupported("attn_flash with a padding mask for release " + ctx.release.str() +
                             " (measured from 1.16.14; 1.16.12 masks otherwise on the flash path)");
+}
+
+// The GLU's soft clamps (ff_softclamp_value, ff_glu_gate_softclamp_value
+// with ff_glu): 2.20.0 - 2.30.5 clamp both halves, 2.31.10 neither unless
+// ff_glu_softclamp; in between the change is not bisected.
+void check_glu_clamps_release(const AttentionLayersOptions& o, const ReleaseContext& ctx) {
+  const bool clamps = o.ff.softclamp_value || o.ff.glu_gate_softclamp_value;
+  if (o.ff.glu && clamps && ctx.release > kGluClampsLastOld && ctx.release < kNewestRelease)
+    throw NativeUnsupported("ff_glu with ff_softclamp_value or ff_glu_gate_softclamp_value for release " + ctx.release.str() +
+                            " (2.30.5 clamps the GLU's inputs, 2.31.10 only with ff_glu_softclamp: not bisected)");
 }
 
 void apply_layers_argument(const std::string& key, const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx,
@@ -818,6 +932,7 @@ ModelSpec parse_spec(const json& spec, const ReleaseContext& ctx) {
     for (auto& [k, v] : object_field(spec, "wrapper").items()) apply_wrapper_argument(k, v, out.wrapper, ctx, "wrapper");
     set_release_layout(out.wrapper, ctx);
     check_flash_mask(out.layers, out.padding_mask, ctx);
+    check_glu_clamps_release(out.layers, ctx);
     check_layers(out.layers, "layers");
     check_wrapper(out.wrapper, out.layers, "wrapper");
     return out;
@@ -852,6 +967,8 @@ ModelSpec parse_spec(const json& spec, const ReleaseContext& ctx) {
   x.enc_layers.dim = x.dec_layers.dim = x.dim;
   check_flash_mask(x.enc_layers, out.padding_mask, ctx);
   check_flash_mask(x.dec_layers, out.padding_mask, ctx);
+  check_glu_clamps_release(x.enc_layers, ctx);
+  check_glu_clamps_release(x.dec_layers, ctx);
   set_release_layout(x.enc, ctx);
   set_release_layout(x.dec, ctx);
   check_layers(x.enc_layers, "encoder");

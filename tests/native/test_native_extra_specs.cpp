@@ -68,6 +68,14 @@ TEST_CASE("specs outside the catalogue built from supported features match every
   CHECK(checked["native-decoder-mla-rope-subheads"] >= 5);   // the pins from 2.0.5
   CHECK(checked["native-decoder-belief-attention"] >= 3);    // the pins from 2.11.24
   CHECK(checked["native-encoder-attn-dim-out"] >= 7);        // the pins from 1.42.17 (measured from 1.37.10)
+  // package residual: the residual variants and the GLU's soft clamps
+  CHECK(checked["native-encoder-unet-skips"] >= 7);  // the pins from 1.42.17 (unet_skips from 1.35.2)
+  for (const char* residual : {"native-decoder-depth-scale-residual", "native-decoder-depth-scale-residual-flag",
+                               "native-decoder-orthog-residual", "native-decoder-mv-split-residual",
+                               "native-decoder-mv-split-residual-prenorm", "native-decoder-mv-split-residual-learned",
+                               "native-decoder-attn-aggregated-residuals", "native-decoder-attn-aggregated-residuals-rotary",
+                               "native-decoder-glu-gate-softclamp", "native-decoder-situ-glu", "native-decoder-situ-glu-swish"})
+    CHECK(checked[residual] >= 1);  // 2.31.10 among the pins (measured from 2.20.0 / 2.30.5 on releases between pins)
   for (const char* newest : {"native-decoder-output-gate", "native-decoder-output-gate-headwise", "native-decoder-ff-softclamp"})
     CHECK(checked[newest] >= 1);  // 2.31.10 among the pins
   // package posattn
