@@ -20,7 +20,7 @@ TEST_CASE("specs outside the catalogue built from supported features match every
     ++checked[f.spec];
   }
   // every spec is exercised, the older ones by releases of several eras
-  CHECK(checked.size() == 32);
+  CHECK(checked.size() == 82);
   CHECK(checked["native-decoder-padded-alibi-postnorm"] >= 15);
   CHECK(checked["native-decoder-scalenorm-postnorm"] >= 15);
   CHECK(checked["native-xtransformer-mixed"] >= 15);
@@ -49,6 +49,7 @@ TEST_CASE("specs outside the catalogue built from supported features match every
   CHECK(checked["native-decoder-low-rank-gates"] >= 1);  // 2.31.10 among the pins
   CHECK(checked["native-decoder-flash"] >= 13);          // every pin from 1.14.0
   CHECK(checked["native-encoder-flash-padded"] >= 12);   // every pin from 1.19.1
+  CHECK(checked["native-decoder-one-kv-head-dropouts"] >= 7);  // every pin from 1.42.8 (to_logits given)
   CHECK(checked["native-decoder-custom-alibi-slopes"] >= 7);  // every pin from 1.42.17 (rel_pos_kwargs)
   CHECK(checked["native-decoder-custom-activation"] >= 4);  // every pin from 2.3.27
   CHECK(checked["native-decoder-hybrid-gru"] >= 5);         // every pin from 2.0.5

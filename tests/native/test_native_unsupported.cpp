@@ -84,7 +84,7 @@ TEST_CASE("a release outside the port's range is UNSUPPORTED", "[native]") {
 TEST_CASE("an argument the port does not handle is UNSUPPORTED, named", "[native]") {
   CHECK(refusal(decoder_spec({{"macaron", true}}), "2.31.10") == "layers argument 'macaron'");
   CHECK(refusal(decoder_spec({}, {{"l2norm_embed", true}}), "2.31.10") == "wrapper argument 'l2norm_embed'");
-  CHECK(refusal(decoder_spec({{"attn_use_cope", true}}), "2.31.10") == "layers argument 'attn_use_cope'");
+  CHECK(refusal(decoder_spec({{"attn_gumbel_softmax", true}}), "2.31.10") == "layers argument 'attn_gumbel_softmax'");
   CHECK(refusal(decoder_spec({{"heads", 4.5}}), "2.31.10").find("expected an integer") != std::string::npos);
   json xt = {{"name", "x"}, {"model", "xtransformer"}, {"mask", "none"},
              {"xtransformer", {{"dim", 32}, {"enc_num_tokens", 10}, {"enc_depth", 1}, {"enc_max_seq_len", 8},
