@@ -153,7 +153,10 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
     };
     q = l2norm(q);
     k = l2norm(k);
-    if (qk_norm_q_scale.defined()) {
+    if (o.qk_norm_scaled_twice) {
+      q = q * o.qk_norm_scale;
+      k = k * o.qk_norm_scale;
+    } else if (qk_norm_q_scale.defined()) {
       q = q * qk_norm_q_scale;
       k = k * qk_norm_k_scale;
     }

@@ -33,6 +33,7 @@ struct AttentionOptions {  // Attention(dim, dim_head = 64, heads = 8, causal = 
   int64_t qk_norm_groups = 1;
   double qk_norm_scale = 10.0;
   bool qk_norm_dim_scale = false;
+  bool qk_norm_scaled_twice = false;  // 2.17.1 - 2.25.4: q, k times qk_norm_scale too (attention_layers.hpp)
   // gate_values: out = out * sigmoid(to_v_gate(x)) before to_out (silu with
   // swiglu_values); to_v_gate has a bias until the release drops it.
   bool gate_values = false;
