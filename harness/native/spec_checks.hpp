@@ -1,0 +1,21 @@
+#pragma once
+// The checks parse_spec runs on the options a spec gives (spec_options.cpp):
+// argument values the releases assert against, combinations of features
+// that were not measured together, and releases a feature is not measured
+// for. Each throws NativeUnsupported with the reason.
+#include <string>
+
+#include "harness/native/attention_layers.hpp"
+#include "harness/native/transformer_wrapper.hpp"
+
+namespace xcompat::native {
+
+// Arguments the spec gives or that the Python classes' defaults imply, checked together.
+void check_layers(const AttentionLayersOptions& o, const std::string& where);
+void check_wrapper(const TransformerWrapperOptions& o, const AttentionLayersOptions& layers, const std::string& where);
+// The flash path with a padding mask, measured from 1.16.14.
+void check_flash_mask(const AttentionLayersOptions& o, bool padding_mask, const ReleaseContext& ctx);
+// The GLU's soft clamps: their change in (2.30.5, 2.31.10] is not bisected.
+void check_glu_clamps_release(const AttentionLayersOptions& o, const ReleaseContext& ctx);
+
+}  // namespace xcompat::native
