@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "catch.hpp"
+#include "support.hpp"
 #include "harness/core/consumers.hpp"
 #include "harness/worker/launch.hpp"
 #include "harness/worker/worker_process.hpp"
@@ -47,6 +48,36 @@ TEST_CASE("an unknown op or a Python exception is a clear error and the worker l
   CHECK_THAT(raised.error, Catch::Contains("ValueError: debug: raised on request"));
   CHECK(w.request({{"op", "info"}}, 60s).ok());
   CHECK(w.starts() == 1);  // an exception does not cost a restart
+}
+
+TEST_CASE("a spec describes a module only from the driver's allow-list; the module it builds is real", "[release]") {
+  test::TempDir dir;
+  WorkerProcess w(worker_command(Consumer{"2.31.10", "python", ""}), "release 2.31.10");
+  auto spec = [](const json& activation) {
+    return json{{"name", "module-spec"}, {"model", "decoder"}, {"seed", 3}, {"batch", 2}, {"seq_len", 8}, {"mask", "none"},
+                {"wrapper", {{"num_tokens", 32}, {"max_seq_len", 8}}},
+                {"layers", {{"dim", 16}, {"depth", 1}, {"heads", 2}, {"ff_custom_activation", activation}}}};
+  };
+  // A spec file is untrusted: a name outside the allow-list builds nothing.
+  int n = 0;
+  for (const char* hostile : {"Module", "Transformer", "../os", "__class__"}) {
+    const auto out = dir / ("hostile-" + std::to_string(n++));
+    std::filesystem::create_directories(out);
+    auto r = w.request({{"op", "make_fixture"}, {"spec", spec({{"module", hostile}})}, {"out_dir", out.string()}}, 120s);
+    REQUIRE(r.ok());
+    CHECK(r.body["status"] == "unsupported");
+    CHECK_THAT(r.body["reason"].get<std::string>(), Catch::Contains("a spec may describe"));
+  }
+  // An allowed one is built and changes the model: Sigmoid and Tanh fixtures differ.
+  std::map<std::string, std::string> logits_sha;
+  for (const char* allowed : {"Sigmoid", "Tanh"}) {
+    std::filesystem::create_directories(dir / allowed);
+    auto r = w.request({{"op", "make_fixture"}, {"spec", spec({{"module", allowed}})}, {"out_dir", (dir / allowed).string()}}, 120s);
+    REQUIRE(r.ok());
+    REQUIRE(r.body["status"] == "ok");
+    logits_sha[allowed] = r.body["meta"]["files"]["outputs.safetensors"];
+  }
+  CHECK(logits_sha["Sigmoid"] != logits_sha["Tanh"]);
 }
 
 TEST_CASE("a worker killed by a signal gives the signal and its stderr, then restarts", "[release]") {
