@@ -113,7 +113,9 @@ Attention::Attention(AttentionOptions o) : options(o) {
 // bias; as Attention.forward in 2.31.10.
 Tensor Attention::attention_bias(const Tensor& x, const AttentionInputs& in, int64_t i, int64_t j, int64_t seq_len_k) const {
   Tensor bias;
-  if (in.rel_pos) bias = in.rel_pos(i, j);  // memory key / values with a layers' bias are refused in check_layers
+  // pad_at_dim(attn_bias, (num_mem_kv, 0)): memory keys unbiased (the releases
+  // before kMemoryKeysUnbiasedFrom are refused in spec_checks.cpp)
+  if (in.rel_pos) bias = at::constant_pad_nd(in.rel_pos(i, j), {options.num_mem_kv, 0}, 0.0);
   if (data_dependent_alibi)                 // pad_at_dim(attn_bias, (num_mem_kv, 0)): memory keys unbiased
     bias = at::constant_pad_nd(data_dependent_alibi->forward(x), {options.num_mem_kv, 0}, 0.0);
   if (rel_proj_pos_bias) {  // seq_len_k = k.shape[-2]: with memory key / values included (refused in check_layers)
@@ -268,6 +270,7 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
                                       .reshape({b, h, q.size(-2), k.size(-2)})
                              : torch::einsum("b h i d, b h j d -> b h i j", {q, k});
   sim = sim * scale;
+  if (in.prev_attn.defined()) sim = sim + in.prev_attn;  // residual attention: sim = sim + prev_attn
   Tensor attn_bias = attention_bias(x, in, i, j, k.size(-2));
   if (attn_bias.defined()) sim = sim + attn_bias;
   if (o.softclamp_logits) sim = (sim / o.logit_softclamp_value).tanh() * o.logit_softclamp_value;  // softclamp(sim, value)
@@ -290,6 +293,7 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
   }
   if (cope) sim = sim + cope->forward(q, sim);  // after the masks, before the sink
   trace(t, path + ".sim", sim);
+  const Tensor pre_softmax_attn = sim;  // pre_softmax_attn = sim (residual_attn with a sink is refused)
   if (head_attn_sink.defined())  // attn_sink = repeat(head_attn_sink, 'h -> b h i 1'); sim = cat((attn_sink, sim))
     sim = torch::cat({head_attn_sink.view({1, h, 1, 1}).expand({b, h, sim.size(2), 1}).to(sim.scalar_type()), sim}, -1);
   Tensor attn = o.sigmoid ? at::sigmoid(sim) : at::softmax(sim, o.inverted_attention ? -2 : -1, torch::kFloat);
@@ -351,7 +355,7 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
   out = to_out->forward(out);
   if (key_only && in.mask.defined()) out = out.masked_fill(in.mask.unsqueeze(-1).logical_not(), 0.0);
   trace(t, path + ".out", out);
-  return {out, orig_values};
+  return {out, orig_values, pre_softmax_attn};
 }
 
 }  // namespace xcompat::native

@@ -99,6 +99,7 @@ struct AttentionInputs {
   Tensor polar_bias;     // [heads, 1, dim_head]: added to the keys' angles
   std::function<Tensor(int64_t i, int64_t j)> rel_pos;  // [heads, i, j] additive bias
   Tensor value_residual; // the first self-attention's values, [b, h, n, d]
+  Tensor prev_attn;      // residual_attn: the previous self-attention's pre-softmax logits, added after the scale
   // qkv_receive_diff_residuals: the keys' and values' own inputs [b, n, dim]
   // (x is then the queries'), views of the residual streams.
   Tensor k_input, v_input;
@@ -113,6 +114,7 @@ struct AttentionInputs {
 struct AttentionOutput {
   Tensor out;     // [b, n, dim]
   Tensor values;  // this block's values before any residual mix (for add_value_residual)
+  Tensor pre_softmax_attn;  // the logits after bias, masks and CoPE, before the softmax (for residual_attn)
 };
 
 class Attention : public torch::nn::Module {

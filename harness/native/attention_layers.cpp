@@ -56,6 +56,10 @@ void AttentionLayers::add_residual_variants(std::size_t ind, Layer& L, const std
 
 // residual_fn(out, residual): Residual (x + residual), OrthogonalResidualUpdate or MVSplitResidualUpdate.
 Tensor AttentionLayers::add_residual(const Layer& L, const Tensor& out, const Tensor& residual, const Tensor& mask) const {
+  if (L.gru_gate) {  // GRUGating: gru(rearrange(x, 'b n d -> (b n) d'), rearrange(residual, ...)).reshape_as(x)
+    const int64_t d = out.size(-1);
+    return L.gru_gate->forward(out.reshape({-1, d}), residual.reshape({-1, d})).reshape_as(out);
+  }
   if (options.orthog_residual) return orthogonal_residual_update(out, residual);
   if (L.mv_split) return L.mv_split->forward(out, residual, mask);
   return out + residual;
@@ -193,6 +197,7 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   // layer types: default_block * depth
   std::vector<char> types;
   for (int64_t d = 0; d < o.depth; ++d) {
+    if (o.macaron) types.push_back('f');  // default_block = ('f',) + default_block
     if (!o.only_cross) types.push_back('a');  // default_block = ('c', 'f') with cross_attend and only_cross
     if (o.cross_attend) types.push_back('c');
     if (!o.only_attn) types.push_back('f');  // default_block = tuple(filter(not_equals('f'), default_block))
@@ -242,7 +247,11 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
 
     // post_branch_fn = AdaptiveLayerScale(layer), or maybe_scale_output: the block moves to layers.<i>.1.fn
     if (o.use_adaptive_layerscale) L.adaptive_scale = std::make_shared<AdaptiveLayerScaleGate>(o.dim, conditioned_width);
-    const bool wrapped = o.use_adaptive_layerscale || branch_scale.has_value();
+    // macaron: FeedForward wrapped in Scale(0.5, layer)
+    const bool wrapped = o.use_adaptive_layerscale || branch_scale.has_value() || (o.macaron && L.type == 'f');
+    if (o.gate_residual)  // residual_fn = GRUGating(dim): layers.<i>.2.gru
+      L.gru_gate = slot->add("2", std::make_shared<Container>())
+                       ->register_module("gru", std::make_shared<torch::nn::GRUCellImpl>(torch::nn::GRUCellOptions(o.dim, o.dim)));
 
     if (L.type == 'f') {
       FeedForwardOptions fo = o.ff;
@@ -345,10 +354,13 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
     if (learned_reinject_input_gate) inp_inject = inp_inject * at::sigmoid(learned_reinject_input_gate->forward(x));
   }
 
+  if (cache && options.residual_attn)
+    throw NativeUnsupported("residual_attn (the previous logits over the cached keys: not measured)");
   if (cache && (options.orthog_residual || options.mv_split_residual))
     throw NativeUnsupported("orthog_residual or mv_split_residual (their update reads the whole sequence: nothing to cache)");
 
   Tensor first_values;
+  Tensor prev_attn;  // residual_attn
   int64_t ff_index = 0;  // deep_embeds_iter: the next feed-forward's row
   std::vector<Tensor> skip_hiddens;
   for (std::size_t ind = 0; ind < layer_list.size(); ++ind) {
@@ -375,6 +387,7 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
     Tensor out;
     if (L.type == 'f') {
       out = L.feedforward->forward(x, t, lp + ".1");
+      if (options.macaron) out = out * 0.5;  // Scale(0.5, FeedForward)
       // FeedForward.forward: out = out * deep_embed (next(deep_embeds_iter, None))
       if (ff_deep_embeds.defined() && ff_index < ff_deep_embeds.size(0)) out = out * ff_deep_embeds[ff_index];
       ++ff_index;
@@ -393,6 +406,7 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
         in.polar_bias = polar_bias;
         in.rel_pos = bias;
         if (options.add_value_residual) in.value_residual = first_values;
+        in.prev_attn = prev_attn;
         if (cache) in.cache_k = &cache->k[ind], in.cache_v = &cache->v[ind];
       } else {
         in.context = context;
@@ -401,6 +415,7 @@ Tensor AttentionLayers::forward(Tensor x, const Tensor& mask, const Tensor& cont
       AttentionOutput r = L.attention->forward(x, in, t, lp + ".1");
       out = r.out;
       if (L.type == 'a' && !first_values.defined()) first_values = r.values;
+      if (L.type == 'a' && options.residual_attn) prev_attn = r.pre_softmax_attn;  // prev_attn = inter.pre_softmax_attn
     }
     if (L.adaptive_scale) out = L.adaptive_scale->forward(out, condition);
     if (branch_scale) out = out * *branch_scale;  // Scale(residual_scale, block): the block's first output

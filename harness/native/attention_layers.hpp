@@ -63,6 +63,9 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   std::optional<int64_t> rotary_emb_dim;
   bool rotary_embed_values = false;  // attn_rotary_embed_values (1.20.0 - 1.44.x): rotate the values too
   bool pre_norm = true;
+  bool macaron = false;        // a feed-forward before attention too; both feed-forwards halved (Scale(0.5), layers.<i>.1.fn)
+  bool gate_residual = false;  // GRUGating in place of the residual sum (layers.<i>.2.gru, an nn.GRUCell(dim, dim))
+  bool residual_attn = false;  // each self-attention adds the previous one's pre-softmax logits
   bool sandwich_norm = false;  // a norm on each branch's output too (layers.<i>.0.1), pre-norm only
   bool pre_and_post_norm = false;  // a post-main norm on every layer too, and no final norm (2.31.10)
   bool only_attn = false;          // no feed-forward blocks (2.31.10)
@@ -181,6 +184,7 @@ class AttentionLayers : public torch::nn::Module {
     std::shared_ptr<MVSplitResidualUpdate> mv_split;  // layers.<i>.2 (mv_split_residual)
     std::shared_ptr<ConcatCombine> skip_combine;      // skip_combines.<i> (unet_skips)
     std::shared_ptr<AttentionResidual> aggregator;    // layer_integrators.<i> (attn_aggregated_residuals)
+    std::shared_ptr<torch::nn::GRUCellImpl> gru_gate;  // layers.<i>.2.gru (gate_residual)
   };
 
   AttentionLayersOptions options;

@@ -52,6 +52,10 @@ inline constexpr ReleaseSwitch kQkNormScale10{"qk-norm-scale-10"};
 // Padding masks: q_mask * k_mask (a padded query attends uniformly), then
 // keys only, with padded positions' attention output zeroed.
 inline constexpr ReleaseSwitch kKeyPaddingMaskOnly{"padding-mask-keys-only"};
+// Memory key / values with a relative position bias: from this release the
+// memory columns are unbiased; the port follows only that behaviour
+// (spec_checks.cpp refuses the releases before it).
+inline constexpr ReleaseSwitch kMemoryKeysUnbiased{"mem-kv-unbiased"};
 // A query whose keys are all masked: uniform attention, then a zero output.
 inline constexpr ReleaseSwitch kZeroFullyMaskedRows{"zero-fully-masked-rows"};
 // Value residual: v + first_v, then 0.5 * (v + first_v) (or a learned mix),

@@ -164,10 +164,17 @@ void check_layers(const AttentionLayersOptions& o, const std::string& where) {
   if (o.sandwich_norm && !o.pre_norm)
     throw NativeUnsupported("sandwich_norm without pre_norm (every release asserts against it)");
   if (o.alibi_pos_bias && o.rel_pos_bias) throw NativeUnsupported("alibi_pos_bias together with rel_pos_bias");
-  if (o.attn_num_mem_kv > 0 && (o.alibi_pos_bias || o.rel_pos_bias))
-    throw NativeUnsupported(
-        "attn_num_mem_kv together with a relative position bias (how the bias treats memory key / values changed three times "
-        "and is not measured)");
+  if (o.macaron && (o.unet_skips || o.use_adaptive_layerscale || o.branch_output_scale() || o.num_residual_streams > 1 ||
+                    o.gated_multi_residual || o.integrate_layers || o.attn_aggregated_residuals))
+    throw NativeUnsupported("macaron with unet_skips, a layer scale, residual streams, LIMe or aggregated residuals (not measured)");
+  if (o.gate_residual && (o.num_residual_streams > 1 || o.gated_multi_residual || o.orthog_residual || o.mv_split_residual ||
+                          o.attn_aggregated_residuals || o.integrate_layers))
+    throw NativeUnsupported("gate_residual with another residual (the releases assert at most one)");
+  if (o.residual_attn && (o.attn_flash || o.attn_head_learned_sink || o.attn_softclamp_logits || o.attn_cog_signed ||
+                          o.attn_use_cope || o.attn_kv_heads || o.attn_hybrid || o.num_residual_streams > 1 || o.integrate_layers))
+    throw NativeUnsupported("residual_attn with flash (the releases assert against it), a sink, soft-clamped or signed logits, "
+                            "CoPE, grouped-query attention, a hybrid branch, residual streams or LIMe (where the logits are "
+                            "kept changed between releases, or not measured)");
   if (!o.alibi_slopes.empty() && (!o.alibi_pos_bias || static_cast<int64_t>(o.alibi_slopes.size()) > o.heads))
     throw NativeUnsupported("rel_pos_kwargs slopes without alibi_pos_bias, or more slopes than heads");
   if (o.alibi_num_heads && (*o.alibi_num_heads <= 0 || *o.alibi_num_heads > o.heads))
@@ -248,6 +255,16 @@ void check_flash_mask(const AttentionLayersOptions& o, bool padding_mask, const 
   if (o.attn_flash && padding_mask && ctx.release < ReleaseVersion{1, 16, 14})
     throw NativeUnsupported("attn_flash with a padding mask for release " + ctx.release.str() +
                             " (measured from 1.16.14; 1.16.12 masks otherwise on the flash path)");
+}
+
+// Memory key / values with a relative position bias (T5, ALiBi): the bias
+// treated the memory columns otherwise before the history's mem-kv-unbiased
+// (twice: mem-kv-query-positions too); the port follows the newest behaviour only.
+void check_memory_bias_release(const AttentionLayersOptions& o, const ReleaseContext& ctx) {
+  if (o.attn_num_mem_kv > 0 && (o.alibi_pos_bias || o.rel_pos_bias) && !ctx.is_new(kMemoryKeysUnbiased))
+    throw NativeUnsupported("attn_num_mem_kv with a relative position bias for release " + ctx.release.str() +
+                            " (measured from " + kMemoryKeysUnbiased.change().at.str() + ", the history's " +
+                            std::string(kMemoryKeysUnbiased.change_id) + ": before, the bias covered the memory columns otherwise)");
 }
 
 // The GLU's soft clamps (ff_softclamp_value, ff_glu_gate_softclamp_value

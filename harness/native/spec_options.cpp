@@ -85,6 +85,13 @@ constexpr ReleaseVersion kAdaptiveFrom{1, 30, 23};
 // 1.44.8 averages the two outputs without hybrid_norms (measured: its
 // checkpoints lack them); from 2.0.5 each is RMS-normed per head first.
 constexpr ReleaseVersion kHybridFrom{2, 0, 5};
+// Bisected with `xcompat bisect --consumer cpp-native`: macaron's feed-forwards
+// are laid out otherwise until 1.17.3 (1.18.0 on as the port); residual
+// attention kept the logits before the bias until 1.9.2 (1.10.0 on: after
+// bias and masks); gate_residual is the same in every pin.
+constexpr ReleaseVersion kMacaronFrom{1, 18, 0};
+constexpr ReleaseVersion kGateResidualFrom{0, 28, 4};
+constexpr ReleaseVersion kResidualAttnFrom{1, 10, 0};
 const char* const kAdaptiveAppears = "1.27.0 - 1.30.23";
 // package residual: the oldest releases measured IDENTICAL / CLOSE
 constexpr ReleaseVersion kDepthScaleResidualFrom{2, 30, 5};
@@ -503,6 +510,12 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
          require_measured_from(ctx, kNewestRelease, "ff_glu_up_softclamp_value", "2.30.6 - 2.31.10");
          o.ff.glu_up_softclamp_value = as_number(v, "ff_glu_up_softclamp_value");
        }},
+      // The common features issue 16 names: macaron feed-forwards, GRU-gated
+      // residuals, residual attention (gates: the oldest pin measured).
+      {"macaron", measured_flag("macaron", &AttentionLayersOptions::macaron, kMacaronFrom, "0.28.4, laid out otherwise until 1.17.3")},
+      {"gate_residual", measured_flag("gate_residual", &AttentionLayersOptions::gate_residual, kGateResidualFrom, "0.28.4")},
+      {"residual_attn", measured_flag("residual_attn", &AttentionLayersOptions::residual_attn, kResidualAttnFrom,
+                                      "0.28.4, keeping the logits before the bias until 1.9.2")},
       // training only
       {"attn_dropout", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { no_forward_effect(v, "attn_dropout"); }},
       {"ff_dropout", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { no_forward_effect(v, "ff_dropout"); }},
@@ -644,8 +657,9 @@ const json& object_field(const json& spec, const char* name) {
 // ones go to Encoder / Decoder. (scaled_sinu_pos_emb and use_abs_pos_emb are
 // routed to the wrapper only from somewhere after 1.0.4, so the port does not
 // take them here.)
-const std::vector<std::string> kEncoderWrapperArgs = {"num_tokens", "max_seq_len", "emb_dropout", "num_memory_tokens"};
-const std::vector<std::string> kDecoderWrapperArgs = {"num_tokens", "max_seq_len", "emb_dropout"};
+const std::vector<std::string> kEncoderWrapperArgs = {"num_tokens", "max_seq_len", "emb_dropout", "num_memory_tokens",
+                                                      "use_abs_pos_emb"};
+const std::vector<std::string> kDecoderWrapperArgs = {"num_tokens", "max_seq_len", "emb_dropout", "use_abs_pos_emb"};
 
 bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
 
@@ -681,6 +695,7 @@ ModelSpec parse_spec(const json& spec, const ReleaseContext& ctx) {
     for (auto& [k, v] : object_field(spec, "wrapper").items()) apply_wrapper_argument(k, v, out.wrapper, ctx, "wrapper");
     set_release_layout(out.wrapper, ctx);
     check_flash_mask(out.layers, out.padding_mask, ctx);
+    check_memory_bias_release(out.layers, ctx);
     check_glu_clamps_release(out.layers, ctx);
     check_layers(out.layers, "layers");
     check_wrapper(out.wrapper, out.layers, "wrapper");
@@ -715,6 +730,8 @@ ModelSpec parse_spec(const json& spec, const ReleaseContext& ctx) {
   }
   x.enc_layers.dim = x.dec_layers.dim = x.dim;
   check_flash_mask(x.enc_layers, out.padding_mask, ctx);
+  check_memory_bias_release(x.enc_layers, ctx);
+  check_memory_bias_release(x.dec_layers, ctx);
   check_flash_mask(x.dec_layers, out.padding_mask, ctx);
   check_glu_clamps_release(x.enc_layers, ctx);
   check_glu_clamps_release(x.dec_layers, ctx);

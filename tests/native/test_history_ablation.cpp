@@ -63,12 +63,14 @@ struct Refusal {
   const char* entry;
   json layers;  // the feature, as decoder layer arguments
   const char* dtype = "float32";
+  const char* release = "2.31.10";  // where the port must refuse it
 };
 const std::vector<Refusal>& port_refusals() {
   static const std::vector<Refusal> r = {
       {"attention-softmax-float32", json::object(), "bfloat16"},  // the port computes float32 only
       {"attention-cast-back", json::object(), "bfloat16"},
-      {"mem-kv-query-positions", {{"attn_num_mem_kv", 2}, {"rel_pos_bias", true}}},
+      // The port follows memory key / values with a bias from mem-kv-unbiased (1.28.0) on only.
+      {"mem-kv-query-positions", {{"attn_num_mem_kv", 2}, {"rel_pos_bias", true}}, "float32", "1.0.4"},
       {"entmax-removed", {{"attn_use_entmax15", true}}},
       {"layerscale-unit-offset", {{"use_layerscale", true}}},
       // A recipe of the conversion: the port rotates values interleaved by rotary-interleaved.
@@ -101,7 +103,7 @@ TEST_CASE("deleting any entry of the release history fails a port test and a con
     }
     INFO(r.entry << ": " << spec.dump());
     native::ReleaseContext ctx;
-    ctx.release = native::ReleaseVersion::parse("2.31.10");
+    ctx.release = native::ReleaseVersion::parse(r.release);
     ctx.set_torch_version("2.13.0");
     bool refuses = false;
     try {

@@ -20,7 +20,7 @@ TEST_CASE("specs outside the catalogue built from supported features match every
     ++checked[f.spec];
   }
   // every spec is exercised, the older ones by releases of several eras
-  CHECK(checked.size() == 82);
+  CHECK(checked.size() == 88);
   CHECK(checked["native-decoder-padded-alibi-postnorm"] >= 15);
   CHECK(checked["native-decoder-scalenorm-postnorm"] >= 15);
   CHECK(checked["native-xtransformer-mixed"] >= 15);
@@ -49,6 +49,13 @@ TEST_CASE("specs outside the catalogue built from supported features match every
   CHECK(checked["native-decoder-low-rank-gates"] >= 1);  // 2.31.10 among the pins
   CHECK(checked["native-decoder-flash"] >= 13);          // every pin from 1.14.0
   CHECK(checked["native-encoder-flash-padded"] >= 12);   // every pin from 1.19.1
+  // the features issue 16 names, each from its bisected release on
+  CHECK(checked["native-decoder-macaron"] >= 13);                  // the pins from 1.18.0
+  CHECK(checked["native-encoder-gate-residual"] == 17);            // every pin
+  CHECK(checked["native-decoder-residual-attn-t5"] >= 14);         // the pins from 1.10.0
+  CHECK(checked["native-decoder-memory-kv-t5"] >= 10);             // the pins from 1.28.0
+  CHECK(checked["native-encoder-memory-kv-alibi"] >= 10);
+  CHECK(checked["native-xtransformer-encoder-rotary-only"] >= 10);  // the pins whose XTransformer takes it
   CHECK(checked["native-decoder-one-kv-head-dropouts"] >= 7);  // every pin from 1.42.8 (to_logits given)
   CHECK(checked["native-decoder-custom-alibi-slopes"] >= 7);  // every pin from 1.42.17 (rel_pos_kwargs)
   CHECK(checked["native-decoder-custom-activation"] >= 4);  // every pin from 2.3.27

@@ -82,7 +82,7 @@ TEST_CASE("a release outside the port's range is UNSUPPORTED", "[native]") {
 }
 
 TEST_CASE("an argument the port does not handle is UNSUPPORTED, named", "[native]") {
-  CHECK(refusal(decoder_spec({{"macaron", true}}), "2.31.10") == "layers argument 'macaron'");
+  CHECK(refusal(decoder_spec({{"shift_tokens", 1}}), "2.31.10") == "layers argument 'shift_tokens'");
   CHECK(refusal(decoder_spec({}, {{"l2norm_embed", true}}), "2.31.10") == "wrapper argument 'l2norm_embed'");
   CHECK(refusal(decoder_spec({{"attn_gumbel_softmax", true}}), "2.31.10") == "layers argument 'attn_gumbel_softmax'");
   CHECK(refusal(decoder_spec({{"heads", 4.5}}), "2.31.10").find("expected an integer") != std::string::npos);
@@ -97,7 +97,9 @@ TEST_CASE("an argument the port does not handle is UNSUPPORTED, named", "[native
 }
 
 TEST_CASE("combinations whose release semantics are not measured are UNSUPPORTED", "[native]") {
-  CHECK(refusal(decoder_spec({{"attn_num_mem_kv", 2}, {"alibi_pos_bias", true}}), "2.31.10").find("attn_num_mem_kv") != std::string::npos);
+  // memory key / values with a bias: the port follows the history's mem-kv-unbiased (1.28.0) on only
+  CHECK(refusal(decoder_spec({{"attn_num_mem_kv", 2}, {"alibi_pos_bias", true}}), "1.27.0").find("mem-kv-unbiased") != std::string::npos);
+  CHECK(refusal(decoder_spec({{"attn_num_mem_kv", 2}, {"alibi_pos_bias", true}}), "2.31.10").empty());
   CHECK(refusal(decoder_spec({{"use_rmsnorm", true}, {"use_scalenorm", true}}), "1.0.4").find("use_scalenorm") != std::string::npos);
   // add_value_residual: absent before 1.40.7; a learned mix is an argument from 1.42.14
   CHECK(refusal(decoder_spec({{"add_value_residual", true}}), "1.31.4").find("add_value_residual") != std::string::npos);
@@ -192,11 +194,11 @@ TEST_CASE("the cpp-native worker: hello, info, evaluate and an UNSUPPORTED reply
   }
 
   json spec = meta.at("spec");
-  spec["layers"]["macaron"] = true;
+  spec["layers"]["shift_tokens"] = 1;
   auto u = w.request({{"op", "evaluate"}, {"spec", spec}, {"fixture_dir", refs[0].dir}, {"tolerance", tol}}, timeout);
   REQUIRE(u.ok());
   CHECK(u.body.at("verdict") == "UNSUPPORTED");
-  CHECK(u.body.at("error") == "cpp-native does not support layers argument 'macaron'");
+  CHECK(u.body.at("error") == "cpp-native does not support layers argument 'shift_tokens'");
 
   auto bad = w.request({{"op", "evaluate"}, {"spec", meta.at("spec")}, {"fixture_dir", "/nonexistent"}, {"tolerance", tol}}, timeout);
   CHECK(bad.fault == WorkerFault::Exception);  // an error, not a verdict
