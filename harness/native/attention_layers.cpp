@@ -155,7 +155,8 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   base.qk_norm_groups = o.attn_qk_norm_groups;
   if (o.attn_qk_norm) base.qk_norm_scale = o.attn_qk_norm_scale.value_or(ctx.is_new(kQkNormScale10) ? 10.0 : 1.0);
   base.qk_norm_dim_scale = o.attn_qk_norm_dim_scale;
-  base.qk_norm_scaled_twice = o.attn_qk_norm && !(ctx.release < kQkNormScaledTwiceFrom) && ctx.release < kQkNormScaledTwiceUntil;
+  // the history's qk-norm-scaled-twice (2.17.1) until qk-norm-learned-scales (2.25.5)
+  base.qk_norm_scaled_twice = o.attn_qk_norm && ctx.is_new(kQkNormScaledTwice) && !ctx.is_new(kQkNormLearnedScales);
   base.logit_softclamp_value = o.attn_logit_softclamp_value;
   base.dim_latent_q = o.attn_use_latent_q ? o.attn_dim_latent_q.value_or(0) : 0;
   base.dim_latent_kv = o.attn_use_latent_kv ? o.attn_dim_latent_kv.value_or(0) : 0;

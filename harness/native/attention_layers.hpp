@@ -24,14 +24,6 @@ namespace xcompat::native {
 // (LoRALinear without a rank) from it. Bisected: 2.25.5 has the bias, 2.26.0 not.
 inline constexpr ReleaseVersion kGateValuesBiasless{2, 26, 0};
 
-// qk_norm scaled twice: from 2.17.1 Attention multiplies the normalised
-// queries and keys by qk_norm_scale (`scale = self.qk_norm_scale; q = q * scale`)
-// and Attend scales the logits by it again (logits times qk_norm_scale ** 3,
-// the learned per-dimension scales unused), until 2.25.5 multiplies by the
-// learned scales. Bisected with `xcompat bisect --consumer cpp-native`:
-// 2.17.0 / 2.17.1 and 2.25.4 / 2.25.5.
-inline constexpr ReleaseVersion kQkNormScaledTwiceFrom{2, 17, 1};
-inline constexpr ReleaseVersion kQkNormScaledTwiceUntil{2, 25, 5};
 
 struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causal = False, cross_attend = False, ...)
   int64_t dim = 0;

@@ -52,6 +52,11 @@ inline constexpr ReleaseSwitch kQkNormScale10{"qk-norm-scale-10"};
 // Padding masks: q_mask * k_mask (a padded query attends uniformly), then
 // keys only, with padded positions' attention output zeroed.
 inline constexpr ReleaseSwitch kKeyPaddingMaskOnly{"padding-mask-keys-only"};
+// qk_norm: queries and keys also times qk_norm_scale (2.17.1), then times the
+// learned per-dimension scales or nothing, with Attend's scale dim_head ** -0.5
+// under qk_norm_dim_scale (2.25.5; before it the port refuses qk_norm_dim_scale).
+inline constexpr ReleaseSwitch kQkNormScaledTwice{"qk-norm-scaled-twice"};
+inline constexpr ReleaseSwitch kQkNormLearnedScales{"qk-norm-learned-scales"};
 // Memory key / values with a relative position bias: from this release the
 // memory columns are unbiased; the port follows only that behaviour
 // (spec_checks.cpp refuses the releases before it).

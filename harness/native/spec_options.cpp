@@ -68,12 +68,10 @@ void require_xpos_release(const ReleaseContext& ctx, const std::string& name) {
 // qk_norm: its default scale is the history's switch qk-norm-scale-10 (1
 // before 1.0.4, 10 from it), read in parse_spec. 0.28.4 builds qk_norm with
 // other parameters (use_qk_norm_attn's norms): measured from 0.32.3. The
-// per-dimension scales changed at 2.25.5, bisected with `xcompat bisect
-// --consumer cpp-native` (before, Attend kept qk_norm_scale; from 2.25.5 it
-// is dim_head ** -0.5); not a history entry yet.
+// history's qk-norm-scaled-twice and qk-norm-learned-scales (2.17.1, 2.25.5,
+// both bisected) say how queries and keys are scaled after the norm.
 constexpr ReleaseVersion kQkNormMeasuredFrom{0, 32, 3};
 const char* const kQkNormAppears = "0.28.4 with other parameters";
-constexpr ReleaseVersion kQkNormDimScaleFrom{2, 25, 5};
 
 constexpr ReleaseVersion kPostEmbNormFrom{0, 32, 3};
 
@@ -183,8 +181,12 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
        }},
       {"attn_qk_norm_dim_scale",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, kQkNormDimScaleFrom, "attn_qk_norm_dim_scale",
-                               "1.14.0 - 2.25.4 with Attend's scale left at qk_norm_scale, not ported");
+         // before the history's qk-norm-learned-scales the learned scales are
+         // unused (2.17.1 - 2.25.4) or Attend's scale stays qk_norm_scale: not ported
+         if (!ctx.is_new(kQkNormLearnedScales))
+           throw NativeUnsupported("argument 'attn_qk_norm_dim_scale' for release " + ctx.release.str() + " (measured from " +
+                                   kQkNormLearnedScales.change().at.str() + ", the history's qk-norm-learned-scales; it appears "
+                                   "somewhere in 1.14.0 - 2.25.4, computed otherwise)");
          o.attn_qk_norm_dim_scale = as_bool(v, "attn_qk_norm_dim_scale");
        }},
       {"attn_gate_values",
