@@ -109,6 +109,34 @@ void check_posattn_combinations(const AttentionLayersOptions& o) {
 
 // Arguments the spec gives or that the Python classes' defaults imply, checked together.
 
+// The flash path with a padding mask: bisected, 1.16.12 computes something
+// else (NMSE 1 against the explicit path), 1.16.14 as the port.
+void check_flash_mask(const AttentionLayersOptions& o, bool padding_mask, const ReleaseContext& ctx) {
+  if (o.attn_flash && padding_mask && ctx.release < ReleaseVersion{1, 16, 14})
+    throw NativeUnsupported("attn_flash with a padding mask for release " + ctx.release.str() +
+                            " (measured from 1.16.14; 1.16.12 masks otherwise on the flash path)");
+}
+
+// Memory key / values with a relative position bias (T5, ALiBi): the bias
+// treated the memory columns otherwise before the history's mem-kv-unbiased
+// (twice: mem-kv-query-positions too); the port follows the newest behaviour only.
+void check_memory_bias_release(const AttentionLayersOptions& o, const ReleaseContext& ctx) {
+  if (o.attn_num_mem_kv > 0 && (o.alibi_pos_bias || o.rel_pos_bias) && !ctx.is_new(kMemoryKeysUnbiased))
+    throw NativeUnsupported("attn_num_mem_kv with a relative position bias for release " + ctx.release.str() +
+                            " (measured from " + kMemoryKeysUnbiased.change().at.str() + ", the history's " +
+                            std::string(kMemoryKeysUnbiased.change_id) + ": before, the bias covered the memory columns otherwise)");
+}
+
+// The GLU's soft clamps (ff_softclamp_value, ff_glu_gate_softclamp_value
+// with ff_glu): 2.20.0 - 2.30.5 clamp both halves, 2.31.10 neither unless
+// ff_glu_softclamp; in between the change is not bisected.
+void check_glu_clamps_release(const AttentionLayersOptions& o, const ReleaseContext& ctx) {
+  const bool clamps = o.ff.softclamp_value || o.ff.glu_gate_softclamp_value;
+  if (o.ff.glu && clamps && ctx.release > kGluClampsLastOld && ctx.release < kNewestRelease)
+    throw NativeUnsupported("ff_glu with ff_softclamp_value or ff_glu_gate_softclamp_value for release " + ctx.release.str() +
+                            " (2.30.5 clamps the GLU's inputs, 2.31.10 only with ff_glu_softclamp: not bisected)");
+}
+
 }  // namespace
 
 void check_layers(const AttentionLayersOptions& o, const std::string& where) {
@@ -249,32 +277,11 @@ void check_wrapper(const TransformerWrapperOptions& o, const AttentionLayersOpti
     throw NativeUnsupported(where + " with looped and memory tokens, ff_deep_embed or attn_pool (not measured)");
 }
 
-// The flash path with a padding mask: bisected, 1.16.12 computes something
-// else (NMSE 1 against the explicit path), 1.16.14 as the port.
-void check_flash_mask(const AttentionLayersOptions& o, bool padding_mask, const ReleaseContext& ctx) {
-  if (o.attn_flash && padding_mask && ctx.release < ReleaseVersion{1, 16, 14})
-    throw NativeUnsupported("attn_flash with a padding mask for release " + ctx.release.str() +
-                            " (measured from 1.16.14; 1.16.12 masks otherwise on the flash path)");
-}
 
-// Memory key / values with a relative position bias (T5, ALiBi): the bias
-// treated the memory columns otherwise before the history's mem-kv-unbiased
-// (twice: mem-kv-query-positions too); the port follows the newest behaviour only.
-void check_memory_bias_release(const AttentionLayersOptions& o, const ReleaseContext& ctx) {
-  if (o.attn_num_mem_kv > 0 && (o.alibi_pos_bias || o.rel_pos_bias) && !ctx.is_new(kMemoryKeysUnbiased))
-    throw NativeUnsupported("attn_num_mem_kv with a relative position bias for release " + ctx.release.str() +
-                            " (measured from " + kMemoryKeysUnbiased.change().at.str() + ", the history's " +
-                            std::string(kMemoryKeysUnbiased.change_id) + ": before, the bias covered the memory columns otherwise)");
-}
-
-// The GLU's soft clamps (ff_softclamp_value, ff_glu_gate_softclamp_value
-// with ff_glu): 2.20.0 - 2.30.5 clamp both halves, 2.31.10 neither unless
-// ff_glu_softclamp; in between the change is not bisected.
-void check_glu_clamps_release(const AttentionLayersOptions& o, const ReleaseContext& ctx) {
-  const bool clamps = o.ff.softclamp_value || o.ff.glu_gate_softclamp_value;
-  if (o.ff.glu && clamps && ctx.release > kGluClampsLastOld && ctx.release < kNewestRelease)
-    throw NativeUnsupported("ff_glu with ff_softclamp_value or ff_glu_gate_softclamp_value for release " + ctx.release.str() +
-                            " (2.30.5 clamps the GLU's inputs, 2.31.10 only with ff_glu_softclamp: not bisected)");
+void check_release_ranges(const AttentionLayersOptions& o, bool padding_mask, const ReleaseContext& ctx) {
+  check_flash_mask(o, padding_mask, ctx);
+  check_memory_bias_release(o, ctx);
+  check_glu_clamps_release(o, ctx);
 }
 
 }  // namespace xcompat::native

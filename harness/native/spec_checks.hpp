@@ -13,11 +13,10 @@ namespace xcompat::native {
 // Arguments the spec gives or that the Python classes' defaults imply, checked together.
 void check_layers(const AttentionLayersOptions& o, const std::string& where);
 void check_wrapper(const TransformerWrapperOptions& o, const AttentionLayersOptions& layers, const std::string& where);
-// The flash path with a padding mask, measured from 1.16.14.
-void check_flash_mask(const AttentionLayersOptions& o, bool padding_mask, const ReleaseContext& ctx);
-// Memory key / values with a relative position bias: from the history's mem-kv-unbiased on.
-void check_memory_bias_release(const AttentionLayersOptions& o, const ReleaseContext& ctx);
-// The GLU's soft clamps: their change in (2.30.5, 2.31.10] is not bisected.
-void check_glu_clamps_release(const AttentionLayersOptions& o, const ReleaseContext& ctx);
+// Features whose computation changed at a release the port does not follow
+// across: the flash path with a padding mask (measured from 1.16.14), memory
+// key / values with a relative bias (from the history's mem-kv-unbiased), the
+// GLU's soft clamps (their change in (2.30.5, 2.31.10] is not bisected).
+void check_release_ranges(const AttentionLayersOptions& o, bool padding_mask, const ReleaseContext& ctx);
 
 }  // namespace xcompat::native

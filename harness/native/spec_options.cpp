@@ -696,9 +696,7 @@ ModelSpec parse_spec(const json& spec, const ReleaseContext& ctx) {
       throw NativeUnsupported("an adaptive norm or layer scale without a condition (the spec's inputs.condition)");
     for (auto& [k, v] : object_field(spec, "wrapper").items()) apply_wrapper_argument(k, v, out.wrapper, ctx, "wrapper");
     set_release_layout(out.wrapper, ctx);
-    check_flash_mask(out.layers, out.padding_mask, ctx);
-    check_memory_bias_release(out.layers, ctx);
-    check_glu_clamps_release(out.layers, ctx);
+    check_release_ranges(out.layers, out.padding_mask, ctx);
     check_layers(out.layers, "layers");
     check_wrapper(out.wrapper, out.layers, "wrapper");
     return out;
@@ -731,12 +729,8 @@ ModelSpec parse_spec(const json& spec, const ReleaseContext& ctx) {
     }
   }
   x.enc_layers.dim = x.dec_layers.dim = x.dim;
-  check_flash_mask(x.enc_layers, out.padding_mask, ctx);
-  check_memory_bias_release(x.enc_layers, ctx);
-  check_memory_bias_release(x.dec_layers, ctx);
-  check_flash_mask(x.dec_layers, out.padding_mask, ctx);
-  check_glu_clamps_release(x.enc_layers, ctx);
-  check_glu_clamps_release(x.dec_layers, ctx);
+  check_release_ranges(x.enc_layers, out.padding_mask, ctx);
+  check_release_ranges(x.dec_layers, out.padding_mask, ctx);
   set_release_layout(x.enc, ctx);
   set_release_layout(x.dec, ctx);
   check_layers(x.enc_layers, "encoder");
