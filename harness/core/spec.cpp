@@ -77,6 +77,7 @@ void check_extra_inputs(const json& in, const std::string& model, int64_t batch,
   const std::string where = at + " [inputs]";
   if (!in.is_object()) throw Error(where + ": not a table");
   if (model == "xtransformer") throw Error(where + ": an xtransformer's decoder takes its encoder's output as context");
+  if (model == "vit") throw Error(where + ": a vit spec's forward takes the images only");
   require_known_fields(in, {"context", "context_mask", "condition"}, where);
   auto shape = [&](const char* key, std::size_t rank) {
     if (!in.contains(key)) return;
@@ -95,18 +96,52 @@ void check_extra_inputs(const json& in, const std::string& model, int64_t batch,
     throw Error(where + ": context_mask is true or false, and true needs a context");
 }
 
+// A ViTransformerWrapper's image: wrapper.image_size (a multiple of
+// patch_size) and channels; its batch of patches bounded like tokens.
+void check_image(const json& s, int64_t batch, const std::string& at) {
+  const json w = s.value("wrapper", json::object());
+  if (!w.is_object()) return;  // check_arguments says so
+  const std::string where = at + " [wrapper]";
+  const int64_t side = require_int(w, "image_size", 1, kMaxWidth, where);
+  const int64_t patch = require_int(w, "patch_size", 1, kMaxWidth, where);
+  const int64_t channels = w.contains("channels") ? require_int(w, "channels", 1, 64, where) : 3;
+  if (side % patch != 0) throw Error(fmt::format("{}: image_size {} is not a multiple of patch_size {}", where, side, patch));
+  if (batch * channels * side * side > kMaxTokensPerBatch * 64)
+    throw Error(where + ": the images are too large for a test model");
+}
+
 void check_spec(const json& s, const std::string& at) {
   require_known_fields(s, {"name", "model", "seed", "batch", "seq_len", "mask", "features", "dtypes", "dtype",
-                           "description", "wrapper", "layers", "xtransformer", "inputs"},
+                           "description", "wrapper", "layers", "xtransformer", "inputs", "layers_class"},
                        at);
   const std::string model = require_string(s, "model", at);
-  if (model != "decoder" && model != "encoder" && model != "xtransformer")
-    throw Error(at + ": model must be decoder, encoder or xtransformer, not '" + model.substr(0, 80) + "'");
+  static const std::set<std::string> kinds = {"decoder", "encoder", "xtransformer", "continuous", "vit", "layers"};
+  if (!kinds.count(model))
+    throw Error(at + ": model must be decoder, encoder, xtransformer, continuous, vit or layers, not '" +
+                model.substr(0, 80) + "'");
+  // Decoder or Encoder: said by `model` for a TransformerWrapper, by
+  // `layers_class` for a ContinuousTransformerWrapper and bare layers; a
+  // ViTransformerWrapper takes an Encoder.
+  if (model == "continuous" || model == "layers" || model == "vit") {
+    const bool given = s.contains("layers_class");
+    if (!given && model != "vit") throw Error(at + ": a " + model + " spec names its layers_class (\"decoder\" or \"encoder\")");
+    if (given && !(s["layers_class"] == "encoder" || (model != "vit" && s["layers_class"] == "decoder")))
+      throw Error(at + (model == "vit" ? ": a vit spec's layers_class is \"encoder\"" : ": layers_class must be \"decoder\" or \"encoder\""));
+  } else if (s.contains("layers_class")) {
+    throw Error(at + ": layers_class is for continuous, vit and layers specs (a " + model + " spec says it in `model`)");
+  }
   require_int(s, "seed", 0, int64_t{1} << 40, at);
   const int64_t batch = require_int(s, "batch", 1, kMaxBatch, at);
-  const int64_t seq = require_int(s, "seq_len", 1, kMaxSeqLen, at);
-  if (batch * seq > kMaxTokensPerBatch)
-    throw Error(fmt::format("{}: batch {} x seq_len {} is over {} tokens", at, batch, seq, kMaxTokensPerBatch));
+  if (model == "vit") {
+    // Images in, one output per image: no sequence length, no padding mask.
+    if (s.contains("seq_len")) throw Error(at + ": a vit spec has no seq_len (its wrapper's image_size and patch_size say it)");
+    if (s.value("mask", "none") != "none") throw Error(at + ": a vit spec takes no mask");
+    check_image(s, batch, at);
+  } else {
+    const int64_t seq = require_int(s, "seq_len", 1, kMaxSeqLen, at);
+    if (batch * seq > kMaxTokensPerBatch)
+      throw Error(fmt::format("{}: batch {} x seq_len {} is over {} tokens", at, batch, seq, kMaxTokensPerBatch));
+  }
   if (s.contains("mask") && !(s["mask"] == "none" || s["mask"] == "padding"))
     throw Error(at + ": mask must be \"none\" or \"padding\"");
   for (const char* list : {"features", "dtypes"})
@@ -120,8 +155,10 @@ void check_spec(const json& s, const std::string& at) {
       for (auto& x : s[d].is_array() ? s[d] : json::array({s[d]}))
         if (x != "float32" && x != "bfloat16") throw Error(at + ": " + d + " are float32 or bfloat16");
   if (s.contains("inputs")) check_extra_inputs(s["inputs"], model, batch, at);
-  if (model == "xtransformer" ? !s.contains("xtransformer") : !s.contains("layers") || !s.contains("wrapper"))
-    throw Error(at + ": missing constructor arguments (wrapper/layers or xtransformer)");
+  if (model == "xtransformer" ? !s.contains("xtransformer") : !s.contains("layers") || (model != "layers" && !s.contains("wrapper")))
+    throw Error(at + ": missing constructor arguments (wrapper/layers, layers or xtransformer)");
+  if (model == "layers" && s.contains("wrapper")) throw Error(at + ": bare attention layers take no wrapper arguments");
+  if (model != "xtransformer" && s.contains("xtransformer")) throw Error(at + ": an xtransformer table in a " + model + " spec");
   int64_t dim = 512, depth = 0, vocab = 0;
   for (const char* section : {"wrapper", "layers", "xtransformer"})
     if (s.contains(section)) check_arguments(s[section], at + " [" + section + "]", dim, depth, vocab);

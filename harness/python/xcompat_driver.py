@@ -206,9 +206,12 @@ def _unaccepted_argument(error, spec):
 
 def with_args(spec, args):
     """The spec with constructor arguments added (a conversion's `args`, per
-    section). XTransformer takes layer arguments once per model, prefixed."""
+    section). XTransformer takes layer arguments once per model, prefixed;
+    bare attention layers take no wrapper arguments."""
     spec = json.loads(json.dumps(spec))
     for section, values in (args or {}).items():
+        if spec["model"] == "layers" and section != "layers":
+            raise Unsupported(f"bare attention layers cannot take the {section} arguments {', '.join(sorted(values))}")
         if spec["model"] == "xtransformer":
             target = spec.setdefault("xtransformer", {})
             for name, value in values.items():
@@ -253,15 +256,57 @@ def _modules_described(kwargs):
     return out
 
 
-def _construct(spec):
+# The model kinds beside TransformerWrapper and XTransformer: the wrapper
+# class a spec's `wrapper` table goes to (None: bare attention layers), and
+# the layers classes it may hold (a spec's `layers_class`).
+WRAPPER_CLASSES = {
+    "decoder": "TransformerWrapper",
+    "encoder": "TransformerWrapper",
+    "continuous": "ContinuousTransformerWrapper",
+    "vit": "ViTransformerWrapper",
+    "layers": None,
+}
+LAYERS_CLASSES = {"decoder": "Decoder", "encoder": "Encoder"}
+
+
+def layers_class(spec):
+    """"decoder" or "encoder": the Decoder / Encoder the spec's layers are.
+    TransformerWrapper specs say it in `model`; continuous and layers specs in
+    `layers_class`; a ViTransformerWrapper takes an Encoder only."""
     kind = spec["model"]
     if kind in ("decoder", "encoder"):
-        layers_cls = x_transformers.Decoder if kind == "decoder" else x_transformers.Encoder
-        layers = layers_cls(**_modules_described(spec.get("layers", {})))
-        return x_transformers.TransformerWrapper(attn_layers=layers, **_wrapper_kwargs(spec))
+        return kind
+    if kind == "vit":
+        cls = spec.get("layers_class", "encoder")
+        if cls != "encoder":
+            raise Unsupported("ViTransformerWrapper takes an Encoder only (layers_class = \"encoder\")")
+        return cls
+    cls = spec.get("layers_class")
+    if cls not in LAYERS_CLASSES:
+        raise Unsupported(f"a {kind} spec names its layers_class (decoder or encoder), not {cls!r}")
+    return cls
+
+
+def _release_class(name):
+    """x_transformers.<name>, or Unsupported when the release has no such class."""
+    cls = getattr(x_transformers, name, None)
+    if cls is None:
+        raise Unsupported(f"x-transformers {release_version()} has no {name}")
+    return cls
+
+
+def _construct(spec):
+    kind = spec["model"]
     if kind == "xtransformer":
         return x_transformers.XTransformer(**_modules_described(spec.get("xtransformer", {})))
-    raise Unsupported(f"unknown model kind '{kind}'")
+    if kind not in WRAPPER_CLASSES:
+        raise Unsupported(f"unknown model kind '{kind}'")
+    layers_cls = _release_class(LAYERS_CLASSES[layers_class(spec)])
+    layers = layers_cls(**_modules_described(spec.get("layers", {})))
+    if WRAPPER_CLASSES[kind] is None:
+        return layers
+    wrapper_cls = _release_class(WRAPPER_CLASSES[kind])
+    return wrapper_cls(attn_layers=layers, **_wrapper_kwargs(spec))
 
 
 # How far every parameter is moved from its initial value (0.1 * N(0, 1)).
@@ -349,7 +394,7 @@ def _another_value(value):
     return None
 
 
-def _named_parameter(section, name):
+def _named_parameter(section, name, spec_kind="decoder"):
     """True when the constructor that receives a wrapper or layers argument
     names it in its signature: the release has the argument, even where its
     value changes nothing (use_abs_pos_emb beside rotary, a rotary width
@@ -364,7 +409,8 @@ def _named_parameter(section, name):
             return False
 
     if section == "wrapper":
-        return named(x_transformers.TransformerWrapper, name)
+        wrapper = WRAPPER_CLASSES.get(spec_kind, "TransformerWrapper")
+        return wrapper is not None and named(getattr(x_transformers, wrapper, None), name)
     if section == "layers":
         routed = {"attn_": "Attention", "cross_attn_": "Attention", "ff_": "FeedForward"}
         for prefix, cls in routed.items():
@@ -383,7 +429,7 @@ def ignored_argument(spec, inputs):
     altered: it is taken."""
     full = None
     for section, name, value in _spec_arguments(spec):
-        if _named_parameter(section, name):
+        if _named_parameter(section, name, spec["model"]):
             continue
         if full is None:
             full = _fingerprint(spec, inputs)
@@ -447,8 +493,20 @@ def make_inputs(spec):
     """Inputs drawn from a generator seeded by the spec, independent of the
     model's parameter draw, so every release gets the same inputs."""
     g = torch.Generator().manual_seed(int(spec["seed"]) + 1_000_003)
-    b, n = int(spec["batch"]), int(spec["seq_len"])
-    if spec["model"] == "xtransformer":
+    float_dtype = DTYPES.get(spec.get("dtype", "float32"), torch.float32)
+    b = int(spec["batch"])
+    if spec["model"] == "vit":
+        # img [batch, channels, image_size, image_size]: seeded N(0, 1) pixels
+        kw = spec["wrapper"]
+        side = int(kw["image_size"])
+        return {"img": torch.randn((b, int(kw.get("channels", 3)), side, side), generator=g).to(float_dtype)}
+    n = int(spec["seq_len"])
+    if spec["model"] in ("continuous", "layers"):
+        # x [batch, seq_len, features]: seeded N(0, 1) embeddings, as wide as
+        # the wrapper's dim_in (else the layers' dim) takes them
+        width = (spec.get("wrapper") or {}).get("dim_in") or spec["layers"]["dim"]
+        inputs = {"x": torch.randn((b, n, int(width)), generator=g).to(float_dtype)}
+    elif spec["model"] == "xtransformer":
         kw = spec["xtransformer"]
         src = torch.randint(0, int(kw["enc_num_tokens"]), (b, n), generator=g)
         tgt = torch.randint(0, int(kw["dec_num_tokens"]), (b, n), generator=g)
@@ -456,14 +514,13 @@ def make_inputs(spec):
         if spec.get("mask", "none") == "padding":
             inputs["src_mask"] = _padding_mask(b, n)
         return inputs
-    vocab = int(spec["wrapper"]["num_tokens"])
-    inputs = {"x": torch.randint(0, vocab, (b, n), generator=g)}
+    else:
+        inputs = {"x": torch.randint(0, int(spec["wrapper"]["num_tokens"]), (b, n), generator=g)}
     if spec.get("mask", "none") == "padding":
         inputs["mask"] = _padding_mask(b, n)
     # The spec's `inputs` table: forward arguments beside the tokens, drawn
     # after them (so a spec without it keeps its inputs), in the model's dtype.
     extra = spec.get("inputs", {})
-    float_dtype = DTYPES.get(spec.get("dtype", "float32"), torch.float32)
     if "context" in extra:
         m, d = (int(s) for s in extra["context"])
         inputs["context"] = torch.randn((b, m, d), generator=g).to(float_dtype)
@@ -488,6 +545,8 @@ def forward_path(model, spec, inputs):
         mask = inputs.get("src_mask")
         enc = model.encoder(inputs["src"], mask=mask, return_embeddings=True)
         return model.decoder.net(inputs["tgt"], context=enc, context_mask=mask)
+    if spec["model"] == "vit":
+        return model(inputs["img"])
     # Spelled out rather than **inputs: the tokens are positional, and a spec
     # without extra inputs calls every release exactly as before.
     kwargs = {k: inputs[k] for k in ("mask", "context", "context_mask", "condition") if k in inputs}

@@ -1,4 +1,5 @@
 // The policy files: pins and spec catalogue, as shipped and when broken.
+#include <set>
 #include <fstream>
 
 #include "catch.hpp"
@@ -27,12 +28,22 @@ TEST_CASE("the shipped pins cover 0.28.4 to the newest release, each with a reas
 TEST_CASE("the shipped catalogue has at least 12 specs with seeds and shapes", "[unit]") {
   auto specs = load_specs(project_root() / "fixtures" / "specs.toml");
   REQUIRE(specs.size() >= 12);
+  std::set<std::string> kinds;
   for (auto& s : specs) {
+    kinds.insert(s.definition["model"].get<std::string>());
     CHECK(s.definition.contains("seed"));
-    CHECK(s.definition["seq_len"].get<int>() >= 16);
+    if (s.definition["model"] == "vit") {  // images: at least 16 patches
+      const auto& w = s.definition["wrapper"];
+      const int side = w["image_size"].get<int>() / w["patch_size"].get<int>();
+      CHECK(side * side >= 16);
+    } else {
+      CHECK(s.definition["seq_len"].get<int>() >= 16);
+    }
     CHECK_FALSE(s.features().empty());
     CHECK(s.content_hash().size() == 64);
   }
+  // Every model kind users save (issue 23) has a spec.
+  CHECK(kinds == std::set<std::string>{"decoder", "encoder", "xtransformer", "continuous", "vit", "layers"});
 }
 
 TEST_CASE("an override without a reason, or an unknown name, is refused clearly", "[unit]") {
@@ -134,6 +145,26 @@ TEST_CASE("a spec file is refused before any worker starts: hostile names, unkno
   refused(spec_file("s", "inputs = { context_mask = true }\n"), "true needs a context");
   refused(spec_file("s", "inputs = { labels = [3] }\n"), "unknown field 'labels'");
   refused(spec_file("s", "inputs = { context = [65536, 65536] }\n"), "too large");
+  // The other model kinds (issue 23): the layers class said once, a ViT's
+  // images instead of a sequence, bare layers without a wrapper table.
+  const std::string head = "[[spec]]\nname = \"s\"\nseed = 1\nbatch = 2\n";
+  const std::string layers = "layers = { dim = 32, depth = 2, heads = 4 }\n";
+  refused(head + "model = \"continuous\"\nseq_len = 16\nwrapper = { dim_in = 8, max_seq_len = 32 }\n" + layers,
+          "names its layers_class");
+  refused(head + "model = \"continuous\"\nlayers_class = \"crossattender\"\nseq_len = 16\nwrapper = { max_seq_len = 32 }\n" + layers,
+          "layers_class must be");
+  refused(spec_file("s", "layers_class = \"decoder\"\n"), "layers_class is for continuous, vit and layers specs");
+  refused(head + "model = \"layers\"\nlayers_class = \"decoder\"\nseq_len = 16\nwrapper = { max_seq_len = 32 }\n" + layers,
+          "bare attention layers take no wrapper arguments");
+  refused(head + "model = \"layers\"\nlayers_class = \"decoder\"\nseq_len = 16\n", "missing constructor arguments");
+  refused(head + "model = \"vit\"\nseq_len = 16\nwrapper = { image_size = 16, patch_size = 4 }\n" + layers, "has no seq_len");
+  refused(head + "model = \"vit\"\nlayers_class = \"decoder\"\nwrapper = { image_size = 16, patch_size = 4 }\n" + layers,
+          "layers_class is \"encoder\"");
+  refused(head + "model = \"vit\"\nwrapper = { image_size = 18, patch_size = 4 }\n" + layers, "not a multiple of patch_size");
+  refused(head + "model = \"vit\"\nmask = \"padding\"\nwrapper = { image_size = 16, patch_size = 4 }\n" + layers, "takes no mask");
+  refused(head + "model = \"vit\"\nwrapper = { patch_size = 4 }\n" + layers, "image_size");
+  refused(head + "model = \"vit\"\ninputs = { condition = [8] }\nwrapper = { image_size = 16, patch_size = 4 }\n" + layers,
+          "takes the images only");
   refused(spec_file("s", "") + spec_file("s", ""), "defined twice");
   refused("format = 1\n", "no [[spec]] entries");
   refused("specs = 1\n", "unknown field 'specs'");
