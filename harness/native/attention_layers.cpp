@@ -241,9 +241,11 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
     } else if (!pre_norm) {
       // Before 1.15.0 a post-norm model's last layer had no post-main norm:
       // TransformerWrapper.norm stood in for it. The history renames it here.
+      // Bare layers (no wrapper) ended without a norm then.
       const bool wrapper_norm = wrapper_norm_ends && is_last;
-      L.post_main_norm = norms->add("2", wrapper_norm ? std::shared_ptr<Norm>(std::make_shared<LayerNorm>(LayerNormOptions::torch_layer_norm(o.dim)))
-                                                      : norm_fn());
+      if (!wrapper_norm || o.in_wrapper)
+        L.post_main_norm = norms->add("2", wrapper_norm ? std::shared_ptr<Norm>(std::make_shared<LayerNorm>(LayerNormOptions::torch_layer_norm(o.dim)))
+                                                        : norm_fn());
     }
 
     // post_branch_fn = AdaptiveLayerScale(layer), or maybe_scale_output: the block moves to layers.<i>.1.fn
@@ -279,8 +281,9 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   if (o.pre_and_post_norm) {
     // pre_norm_has_final_norm = False: final_norm is Identity()
   } else if (o.pre_norm && wrapper_norm_ends) {
-    // TransformerWrapper.norm = nn.LayerNorm(dim), whatever the layers' norm class (key map: `norm.` -> `attn_layers.final_norm.`)
-    final_norm = register_module("final_norm", std::make_shared<LayerNorm>(LayerNormOptions::torch_layer_norm(o.dim)));
+    // TransformerWrapper.norm = nn.LayerNorm(dim), whatever the layers' norm class (key map: `norm.` -> `attn_layers.final_norm.`);
+    // bare layers: no final norm
+    if (o.in_wrapper) final_norm = register_module("final_norm", std::make_shared<LayerNorm>(LayerNormOptions::torch_layer_norm(o.dim)));
   } else if (o.pre_norm) {  // keep_final_norm = (pre_norm and pre_norm_has_final_norm) or gated_multi_residual
     final_norm = register_module("final_norm", norm_fn());
   }

@@ -32,6 +32,11 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   bool causal = false;
   bool cross_attend = false;
   bool only_cross = false;              // CrossAttender: blocks ('c', 'f') (AttentionPool's deep pooler)
+  // Held by a wrapper (TransformerWrapper, ContinuousTransformerWrapper,
+  // ViTransformerWrapper), whose nn.LayerNorm `norm` ended the model before
+  // 1.15.0 (the port holds it as final_norm); false for bare layers, which
+  // had no final norm then.
+  bool in_wrapper = true;
   bool use_scalenorm = false;
   bool use_rmsnorm = false;
   bool use_dynamic_tanh = false;  // DynamicTanh in place of the norms (from 2.3.27)

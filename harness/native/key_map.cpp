@@ -27,12 +27,44 @@ KeyMap::KeyMap(const ReleaseContext& ctx, const nlohmann::json& spec, std::map<s
   chain_.refused.clear();
 }
 
+void KeyMap::add_norm_paths(const std::vector<std::string>& paths, const ReleaseContext& ctx) {
+  norm_paths_.insert(norm_paths_.end(), paths.begin(), paths.end());
+  // nn.LayerNorm (up to 1.26.x; 1.27.1 - 1.30.x under a torch >= 2.1, without
+  // a bias) saves weight / bias; x_transformers.LayerNorm gamma (+ beta).
+  const bool torch_2_1 = ctx.torch_major > 2 || (ctx.torch_major == 2 && ctx.torch_minor >= 1);
+  release_norm_names_weight_ = !ctx.is_new(kLayerNormCustomClass) ||
+                               (ctx.is_new(kLayerNormTorchBiasless) && !ctx.is_new(kLayerNormGammaOnly) && torch_2_1);
+}
+
+namespace {
+// `key` with `from` as its last segment under one of `paths` renamed to `to`.
+std::string rename_norm_param(const std::string& key, const std::vector<std::string>& paths, const char* from, const char* to) {
+  for (auto& p : paths)
+    if (key == p + "." + from) return p + "." + to;
+  return key;
+}
+}  // namespace
+
 std::string KeyMap::to_port(const std::string& checkpoint_key) const {
-  return rename_key(chain_, checkpoint_key, context_);
+  std::string key = checkpoint_key;
+  if (!norm_paths_.empty())
+    key = rename_norm_param(rename_norm_param(key, norm_paths_, "weight", "gamma"), norm_paths_, "bias", "beta");
+  if (root_.empty()) return rename_key(chain_, key, context_);
+  const std::string renamed = rename_key(chain_, root_ + key, context_);
+  return renamed.rfind(root_, 0) == 0 ? renamed.substr(root_.size()) : renamed;
 }
 
 std::string KeyMap::to_release(const std::string& port_key) const {
-  return rename_key_back(chain_, port_key, context_);
+  std::string key;
+  if (root_.empty()) {
+    key = rename_key_back(chain_, port_key, context_);
+  } else {
+    const std::string renamed = rename_key_back(chain_, root_ + port_key, context_);
+    key = renamed.rfind(root_, 0) == 0 ? renamed.substr(root_.size()) : renamed;
+  }
+  if (release_norm_names_weight_)
+    key = rename_norm_param(rename_norm_param(key, norm_paths_, "gamma", "weight"), norm_paths_, "beta", "bias");
+  return key;
 }
 
 std::vector<std::string> KeyMap::descriptions() const {

@@ -30,6 +30,15 @@ class KeyMap {
   // `last_layer`: the index of the last layer under each model prefix
   // ("" for a TransformerWrapper, "encoder." and "decoder.net." for XTransformer).
   KeyMap(const ReleaseContext& ctx, const nlohmann::json& spec, std::map<std::string, int64_t> last_layer);
+  // Bare attention layers: their keys (`layers.0.0.0.gamma`) are renamed as
+  // a TransformerWrapper holds them, under `attn_layers.`, where the
+  // history's patterns are written; the port's keys are then the part after
+  // it.
+  void set_root(std::string root) { root_ = std::move(root); }
+  // LayerNorms of a wrapper outside the history's patterns (ViT's patch
+  // norms): the release's `weight` / `bias` are the port's `gamma` / `beta`,
+  // and back as the release names them.
+  void add_norm_paths(const std::vector<std::string>& paths, const ReleaseContext& ctx);
   std::string to_port(const std::string& checkpoint_key) const;
   std::string to_release(const std::string& port_key) const;
   // The history entries whose renames this release needs, in the order
@@ -39,6 +48,9 @@ class KeyMap {
  private:
   Chain chain_;
   KeyContext context_;
+  std::string root_;
+  std::vector<std::string> norm_paths_;
+  bool release_norm_names_weight_ = false;  // the release saves those norms as `weight` / `bias`
 };
 
 }  // namespace xcompat::native

@@ -27,18 +27,40 @@ NativeModel::NativeModel(const nlohmann::json& spec, const ReleaseContext& ctx) 
     xtransformer_ = std::make_shared<XTransformer>(spec_.xtransformer, ctx);
     module_ = xtransformer_;
     last_layer = {{"encoder.", last(*xtransformer_->encoder)}, {"decoder.net.", last(*xtransformer_->decoder_net)}};
+  } else if (spec_.kind == ModelKind::Continuous) {
+    continuous_ = std::make_shared<ContinuousTransformerWrapper>(spec_.continuous, spec_.layers, ctx);
+    module_ = continuous_;
+    last_layer = {{"", static_cast<int64_t>(continuous_->attn_layers->layer_list.size()) - 1}};
+  } else if (spec_.kind == ModelKind::Vit) {
+    vit_ = std::make_shared<ViTransformerWrapper>(spec_.vit, spec_.layers, ctx);
+    module_ = vit_;
+    last_layer = {{"", static_cast<int64_t>(vit_->attn_layers->layer_list.size()) - 1}};
+  } else if (spec_.kind == ModelKind::Layers) {
+    layers_ = std::make_shared<AttentionLayers>(spec_.layers, ctx);
+    module_ = layers_;
+    last_layer = {{"", static_cast<int64_t>(layers_->layer_list.size()) - 1}};
   } else {
     wrapper_ = std::make_shared<TransformerWrapper>(spec_.wrapper, spec_.layers, ctx);
     module_ = wrapper_;
     last_layer = {{"", last(*wrapper_)}};
   }
   key_map_ = KeyMap(ctx, spec, std::move(last_layer));
+  if (layers_) key_map_.set_root("attn_layers.");
+  if (vit_) key_map_.add_norm_paths(vit_norm_paths(spec_.vit), ctx);
   module_->eval();
 }
 
 NativeModel::Inputs NativeModel::prepare(const TensorMap& inputs) const {
   Inputs in;
-  if (xtransformer_) {
+  if (vit_) {
+    in.img = input(inputs, "img", true, torch::kFloat);
+  } else if (continuous_ || layers_) {
+    in.x = input(inputs, "x", true, torch::kFloat);
+    in.mask = input(inputs, "mask", spec_.padding_mask, torch::kBool);
+    in.context = input(inputs, "context", spec_.inputs.context, torch::kFloat);
+    in.context_mask = input(inputs, "context_mask", spec_.inputs.context_mask, torch::kBool);
+    in.condition = input(inputs, "condition", spec_.inputs.condition, torch::kFloat);
+  } else if (xtransformer_) {
     in.src = input(inputs, "src", true, torch::kLong);
     in.tgt = input(inputs, "tgt", true, torch::kLong);
     in.src_mask = input(inputs, "src_mask", spec_.padding_mask, torch::kBool);
@@ -75,6 +97,9 @@ Tensor NativeModel::decode(const Inputs& in, int64_t steps, std::vector<double>*
 
 Tensor NativeModel::forward(const Inputs& in, Trace* t) const {
   if (xtransformer_) return xtransformer_->forward(in.src, in.tgt, in.src_mask, t);
+  if (continuous_) return continuous_->forward(in.x, in.mask, in.context, in.context_mask, in.condition, t);
+  if (vit_) return vit_->forward(in.img, t);
+  if (layers_) return layers_->forward(in.x, in.mask, in.context, in.context_mask, t, "attn_layers", nullptr, in.condition);
   return wrapper_->forward(in.x, in.mask, in.context, in.context_mask, false, t, "", nullptr, in.condition);
 }
 

@@ -7,6 +7,12 @@
 //   xtransformer        XTransformer; forward: encoder(src, mask = src_mask,
 //                       return_embeddings = True), then decoder.net(tgt,
 //                       context = enc, context_mask = src_mask)
+//   continuous          ContinuousTransformerWrapper(attn_layers = Decoder /
+//                       Encoder); forward: model(x [, mask = mask]), x float
+//   vit                 ViTransformerWrapper(attn_layers = Encoder); forward:
+//                       model(img)
+//   layers              a bare Decoder / Encoder; forward: layers(x [, mask =
+//                       mask]), x float [b, n, dim]
 #include <memory>
 
 #include "harness/core/cell.hpp"
@@ -33,6 +39,7 @@ class NativeModel {
   // spec implies is missing or of the wrong dtype.
   struct Inputs {
     Tensor x, mask, src, tgt, src_mask;
+    Tensor img;  // vit
     Tensor context, context_mask, condition;  // the spec's `inputs` table
   };
   Inputs prepare(const TensorMap& inputs) const;
@@ -51,6 +58,9 @@ class NativeModel {
   std::shared_ptr<torch::nn::Module> module_;
   std::shared_ptr<TransformerWrapper> wrapper_;
   std::shared_ptr<XTransformer> xtransformer_;
+  std::shared_ptr<ContinuousTransformerWrapper> continuous_;
+  std::shared_ptr<ViTransformerWrapper> vit_;
+  std::shared_ptr<AttentionLayers> layers_;  // bare layers
 };
 
 }  // namespace xcompat::native

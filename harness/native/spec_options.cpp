@@ -665,6 +665,39 @@ const std::vector<std::string> kDecoderWrapperArgs = {"num_tokens", "max_seq_len
 
 bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
 
+// ContinuousTransformerWrapper, ViTransformerWrapper and bare Decoder /
+// Encoder: the layers as for a TransformerWrapper, the wrapper's own table.
+ModelSpec parse_other_kind(const json& spec, const ReleaseContext& ctx, ModelSpec out) {
+  const std::string model = spec.value("model", "");
+  if (spec.contains("xtransformer")) throw NativeUnsupported("an `xtransformer` table in a " + model + " spec");
+  const std::string cls = spec.value("layers_class", out.kind == ModelKind::Vit ? "encoder" : "");
+  if (cls != "decoder" && cls != "encoder") throw NativeUnsupported("layers_class '" + cls + "'");
+  out.layers.causal = cls == "decoder";
+  out.layers.in_wrapper = out.kind != ModelKind::Layers;
+  const json extra = spec.value("inputs", json::object());
+  if (out.kind == ModelKind::Vit && (!extra.empty() || out.padding_mask))
+    throw NativeUnsupported("a vit spec with a mask or extra inputs (its forward takes the images only)");
+  out.inputs.context = extra.contains("context");
+  out.inputs.context_mask = extra.value("context_mask", false);
+  out.inputs.condition = extra.contains("condition");
+  for (auto& [k, v] : object_field(spec, "layers").items()) apply_layers_argument(k, v, out.layers, ctx, "layers");
+  if (out.layers.cross_attend && !out.inputs.context)
+    throw NativeUnsupported("cross_attend without a context (the spec's inputs.context)");
+  if (out.layers.needs_condition() && !out.inputs.condition)
+    throw NativeUnsupported("an adaptive norm or layer scale without a condition (the spec's inputs.condition)");
+  const json& wrapper = object_field(spec, "wrapper");
+  if (out.kind == ModelKind::Layers && !wrapper.empty()) throw NativeUnsupported("wrapper arguments for bare attention layers");
+  for (auto& [k, v] : wrapper.items()) {
+    if (out.kind == ModelKind::Continuous) apply_continuous_argument(k, v, out.continuous, ctx);
+    else apply_vit_argument(k, v, out.vit, ctx);
+  }
+  check_release_ranges(out.layers, out.padding_mask, ctx);
+  check_layers(out.layers, "layers");
+  if (out.kind == ModelKind::Continuous) check_continuous(out.continuous, out.layers, ctx);
+  if (out.kind == ModelKind::Vit) check_vit(out.vit, out.layers, ctx);
+  return out;
+}
+
 }  // namespace
 
 ModelSpec parse_spec(const json& spec, const ReleaseContext& ctx) {
@@ -674,6 +707,9 @@ ModelSpec parse_spec(const json& spec, const ReleaseContext& ctx) {
   if (model == "decoder") out.kind = ModelKind::Decoder;
   else if (model == "encoder") out.kind = ModelKind::Encoder;
   else if (model == "xtransformer") out.kind = ModelKind::XTransformer;
+  else if (model == "continuous") out.kind = ModelKind::Continuous;
+  else if (model == "vit") out.kind = ModelKind::Vit;
+  else if (model == "layers") out.kind = ModelKind::Layers;
   else throw NativeUnsupported("model kind '" + model + "'");
 
   const std::string dtype = spec.value("dtype", "float32");
@@ -682,6 +718,8 @@ ModelSpec parse_spec(const json& spec, const ReleaseContext& ctx) {
   if (mask == "padding") out.padding_mask = true;
   else if (mask != "none") throw NativeUnsupported("mask '" + mask + "'");
 
+  if (out.kind == ModelKind::Continuous || out.kind == ModelKind::Vit || out.kind == ModelKind::Layers)
+    return parse_other_kind(spec, ctx, std::move(out));
   if (out.kind != ModelKind::XTransformer) {
     if (spec.contains("xtransformer")) throw NativeUnsupported("an `xtransformer` table in a " + model + " spec");
     out.layers.causal = out.kind == ModelKind::Decoder;
@@ -759,7 +797,9 @@ std::vector<std::string> supported_xtransformer_arguments() {
 json argument_table() {
   return {{"wrapper", supported_wrapper_arguments()},
           {"layers", supported_layers_arguments()},
-          {"xtransformer", supported_xtransformer_arguments()}};
+          {"xtransformer", supported_xtransformer_arguments()},
+          {"continuous", supported_continuous_arguments()},
+          {"vit", supported_vit_arguments()}};
 }
 
 }  // namespace xcompat::native

@@ -9,11 +9,17 @@
 // not read them. docs/NATIVE_PORT.md lists the handled arguments.
 #include <nlohmann/json.hpp>
 
+#include "harness/native/continuous_wrapper.hpp"
+#include "harness/native/vit_wrapper.hpp"
 #include "harness/native/xtransformer.hpp"
 
 namespace xcompat::native {
 
-enum class ModelKind { Decoder, Encoder, XTransformer };
+// Decoder / Encoder: a TransformerWrapper around them. Continuous, Vit:
+// ContinuousTransformerWrapper / ViTransformerWrapper around `layers`;
+// Layers: a bare Decoder / Encoder (the spec's layers_class, in
+// layers.causal).
+enum class ModelKind { Decoder, Encoder, XTransformer, Continuous, Vit, Layers };
 
 struct ModelSpec {
   ModelKind kind = ModelKind::Decoder;
@@ -22,7 +28,9 @@ struct ModelSpec {
     bool context = false, context_mask = false, condition = false;
   } inputs;
   TransformerWrapperOptions wrapper;       // decoder / encoder
-  AttentionLayersOptions layers;           // decoder / encoder
+  ContinuousWrapperOptions continuous;     // continuous
+  VitWrapperOptions vit;                   // vit
+  AttentionLayersOptions layers;           // all but xtransformer
   XTransformerOptions xtransformer;        // xtransformer
 };
 
@@ -34,8 +42,9 @@ ModelSpec parse_spec(const nlohmann::json& spec, const ReleaseContext& ctx);
 std::vector<std::string> supported_wrapper_arguments();
 std::vector<std::string> supported_layers_arguments();
 std::vector<std::string> supported_xtransformer_arguments();  // besides enc_/dec_ + a wrapper or layers argument
-// {"wrapper": [...], "layers": [...], "xtransformer": [...]}: the handled
-// arguments by section (`xcompat-native-worker --list-arguments`).
+// {"wrapper": [...], "layers": [...], "xtransformer": [...], "continuous":
+// [...], "vit": [...]}: the handled arguments by section (`continuous` and
+// `vit` are those kinds' `wrapper` tables; `xcompat-native-worker --list-arguments`).
 nlohmann::json argument_table();
 
 }  // namespace xcompat::native

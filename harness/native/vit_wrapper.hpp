@@ -1,0 +1,65 @@
+#pragma once
+// x_transformers ViTransformerWrapper: images in, one output per image.
+// Patches ('b c (h p1) (w p2) -> b (h w) (p1 p2 c)'), the patch embedding,
+// a learned position per patch, the Encoder, the mean over the patches and
+// mlp_head (nn.Linear(dim, num_classes); nn.Identity without num_classes).
+// Its layout changed three times between the pins (from the upstream
+// repository's history; each pin on either side measured):
+//   1.8.0   patch_to_embedding: nn.Linear(patch_dim, dim) -> nn.Sequential(
+//           LayerNorm(patch_dim), nn.Linear(patch_dim, dim), LayerNorm(dim))
+//           (commit 6f78ab9 "adopt dual patchnorm design", after 1.7.17)
+//   1.15.0  the wrapper's nn.LayerNorm `norm` after the layers moves into
+//           them (the history's final-norm-in-attention-layers)
+//   1.16.0  pos_embedding [1, num_patches + 1, dim] -> [1, num_patches, dim]
+//           (commit 82ba6aa, after 1.15.2; only the first rows were ever read)
+// 1.27.0 cannot run its own ViT (`self.post_emb_norm` is never assigned):
+// its fixtures are broken, so no cell reaches the port.
+//
+// Registered: pos_embedding, patch_to_embedding.weight / .bias (before
+// 1.8.0) or patch_to_embedding.{0,2} (norms: `gamma` (+ `beta`) here, the
+// key map renames the release's `weight` / `bias`) and .1 (the Linear),
+// attn_layers.*, mlp_head.weight / .bias.
+#include <nlohmann/json.hpp>
+
+#include "harness/native/attention_layers.hpp"
+
+namespace xcompat::native {
+
+inline constexpr ReleaseVersion kVitDualPatchNormFrom{1, 8, 0};
+inline constexpr ReleaseVersion kVitPositionPerPatchFrom{1, 16, 0};
+
+struct VitWrapperOptions {  // ViTransformerWrapper(image_size, patch_size, attn_layers, channels = 3, num_classes = None, emb_dropout = 0.)
+  int64_t image_size = 0;
+  int64_t patch_size = 0;
+  int64_t channels = 3;
+  std::optional<int64_t> num_classes;
+  // how the producing release builds it
+  bool dual_patch_norm = true;    // kVitDualPatchNormFrom
+  bool extra_position = false;    // num_patches + 1 positions (before kVitPositionPerPatchFrom)
+  int64_t num_patches() const { return (image_size / patch_size) * (image_size / patch_size); }
+  int64_t patch_dim() const { return channels * patch_size * patch_size; }
+};
+
+std::vector<std::string> supported_vit_arguments();
+void apply_vit_argument(const std::string& key, const nlohmann::json& v, VitWrapperOptions& o, const ReleaseContext& ctx);
+void check_vit(VitWrapperOptions& o, const AttentionLayersOptions& layers, const ReleaseContext& ctx);
+
+// The module paths of the wrapper's own LayerNorms (outside the release
+// history's key patterns), for the key map.
+std::vector<std::string> vit_norm_paths(const VitWrapperOptions& o);
+
+class ViTransformerWrapper : public torch::nn::Module {
+ public:
+  ViTransformerWrapper(VitWrapperOptions o, AttentionLayersOptions layers, const ReleaseContext& ctx);
+  // img: [b, channels, image_size, image_size] float -> [b, num_classes] (or [b, dim]).
+  Tensor forward(const Tensor& img, Trace* t = nullptr) const;
+
+  VitWrapperOptions options;
+  Tensor pos_embedding;  // [1, num_patches (+ 1), dim]
+  std::shared_ptr<Linear> patch_linear;  // patch_to_embedding (before 1.8.0) or patch_to_embedding.1
+  std::shared_ptr<Norm> patch_norm_in, patch_norm_out;  // patch_to_embedding.0 / .2 (from 1.8.0)
+  std::shared_ptr<AttentionLayers> attn_layers;
+  std::shared_ptr<Linear> mlp_head;  // absent without num_classes
+};
+
+}  // namespace xcompat::native
