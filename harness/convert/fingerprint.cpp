@@ -153,8 +153,32 @@ LayerBlocks layer_blocks(const Names& n) {
 class ModelReader {
  public:
   ModelReader(const Names& n, std::string section, std::string arg_prefix, std::string tensor_prefix,
-              Fingerprint& fp)
-      : n_(n), section_(std::move(section)), arg_(std::move(arg_prefix)), tp_(std::move(tensor_prefix)), fp_(fp) {}
+              Fingerprint& fp, std::string wrapper_kind = "tokens")
+      : n_(n), section_(std::move(section)), arg_(std::move(arg_prefix)), tp_(std::move(tensor_prefix)), fp_(fp),
+        wrapper_kind_(std::move(wrapper_kind)), tokens_(wrapper_kind_ == "tokens") {}
+
+  // ViTransformerWrapper: the patch embedding (a Linear over channels x patch^2
+  // values, three channels assumed) and the positions (one per patch) give
+  // patch_size and image_size.
+  void read_vit() {
+    const TensorInfo* pos = find(n_, "pos_embedding");
+    const TensorInfo* patch = nullptr;
+    std::string patch_name;
+    for (auto& [name, info] : n_)
+      if ((name.rfind("patch_to_embedding.", 0) == 0 || name.rfind("to_patch_embedding.", 0) == 0) &&
+          name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0 && info.shape.size() == 2 &&
+          (!patch || info.shape[1] > patch->shape[1])) {
+        patch = &info;
+        patch_name = name;
+      }
+    if (!pos || !patch || pos->shape.size() != 3) return;
+    const auto side = [](int64_t v) { int64_t r = 0; while ((r + 1) * (r + 1) <= v) ++r; return r * r == v ? r : -1; };
+    const int64_t per_patch = patch->shape[1] % 3 == 0 ? side(patch->shape[1] / 3) : -1;
+    const int64_t grid = side(pos->shape[1]);
+    if (per_patch <= 0 || grid <= 0) return;
+    set_wrapper("patch_size", per_patch, t(patch_name) + " columns over 3 channels", false);
+    set_wrapper("image_size", per_patch * grid, t("pos_embedding") + " (one position per patch)");
+  }
 
   void set(const std::string& name, json value, const std::string& why, bool certain = true) {
     fp_.args.push_back({section_, arg_ + name, std::move(value), certain, why});
@@ -172,22 +196,39 @@ class ModelReader {
   // of an XTransformer (attention, cross-attention, feed-forward per layer).
   void read(bool cross, bool wrapper_logits) {
     const TensorInfo* emb = find(n_, "token_emb.emb.weight");
-    if (!emb || emb->shape.size() != 2)
-      throw Error(fmt::format("no token embedding ({}): not an x-transformers TransformerWrapper checkpoint",
-                              t("token_emb.emb.weight")));
-    const int64_t dim = emb->shape[1];
-    set_wrapper("num_tokens", emb->shape[0], t("token_emb.emb.weight") + " rows");
-    if (section_ != "xtransformer" || arg_ == "enc_") {
-      if (section_ == "xtransformer") fp_.args.push_back({"xtransformer", "dim", dim, true, t("token_emb.emb.weight") + " width"});
-      else set("dim", dim, t("token_emb.emb.weight") + " width");
+    int64_t dim = -1;
+    if (tokens_) {
+      if (!emb || emb->shape.size() != 2)
+        throw Error(fmt::format("no token embedding ({}): not an x-transformers TransformerWrapper checkpoint",
+                                t("token_emb.emb.weight")));
+      dim = emb->shape[1];
+      set_wrapper("num_tokens", emb->shape[0], t("token_emb.emb.weight") + " rows");
+      if (section_ != "xtransformer" || arg_ == "enc_") {
+        if (section_ == "xtransformer") fp_.args.push_back({"xtransformer", "dim", dim, true, t("token_emb.emb.weight") + " width"});
+        else set("dim", dim, t("token_emb.emb.weight") + " width");
+      }
+    } else {
+      // Continuous, ViT and bare attention layers: the width is the attention's input.
+      for (auto& [name, info] : n_)
+        if (name.rfind("attn_layers.layers.", 0) == 0 && name.size() > 14 &&
+            name.compare(name.size() - 14, 14, ".1.to_q.weight") == 0 && info.shape.size() == 2) {
+          dim = info.shape[1];
+          set("dim", dim, t(name) + " columns");
+          break;
+        }
     }
     if (const TensorInfo* pos = find(n_, "pos_emb.emb.weight")) {
-      set_wrapper("max_seq_len", dim_at(pos, 0), t("pos_emb.emb.weight") + " rows");
-    } else {
+      if (tokens_ || wrapper_kind_ == "continuous") set_wrapper("max_seq_len", dim_at(pos, 0), t("pos_emb.emb.weight") + " rows");
+    } else if (tokens_) {
       set_wrapper("use_abs_pos_emb", false, "no " + t("pos_emb.emb.weight"));
       set_wrapper("max_seq_len", 1024, "no absolute positions: the longest sequence leaves no tensor", false);
     }
     if (const TensorInfo* mem = find(n_, "memory_tokens")) set_wrapper("num_memory_tokens", dim_at(mem, 0), t("memory_tokens") + " rows");
+    if (wrapper_kind_ == "continuous") {
+      if (const TensorInfo* in = find(n_, "project_in.weight")) set_wrapper("dim_in", dim_at(in, 1), t("project_in.weight") + " columns");
+      if (const TensorInfo* o = find(n_, "project_out.weight")) set_wrapper("dim_out", dim_at(o, 0), t("project_out.weight") + " rows");
+    }
+    if (wrapper_kind_ == "vit") read_vit();
 
     const LayerBlocks blocks = layer_blocks(n_);
     std::string pattern;
@@ -307,6 +348,8 @@ class ModelReader {
   const Names& n_;
   std::string section_, arg_, tp_;
   Fingerprint& fp_;
+  std::string wrapper_kind_;  // "tokens" (TransformerWrapper), "continuous", "vit", "layers"
+  bool tokens_;
 };
 
 // Which of the (newest-layout) tensors the rules above read: the rest are
@@ -331,7 +374,7 @@ json build_spec(const Fingerprint& fp) {
   if (fp.model == "xtransformer") {
     const json& x = spec["xtransformer"];
     max_len = std::min(x.value("enc_max_seq_len", int64_t{1024}), x.value("dec_max_seq_len", int64_t{1024}));
-  } else {
+  } else if (spec.contains("wrapper") && spec["wrapper"].is_object()) {
     max_len = spec["wrapper"].value("max_seq_len", int64_t{1024});
   }
   spec["seq_len"] = std::max<int64_t>(1, std::min<int64_t>(16, max_len));
@@ -351,7 +394,8 @@ std::map<std::string, int64_t> guess_heads(const std::vector<TensorInfo>& tensor
 
 }  // namespace
 
-static Fingerprint fingerprint_of(const ReleaseHistory& h, const std::vector<TensorInfo>& tensors, const json& record);
+static Fingerprint fingerprint_of(const ReleaseHistory& h, const std::vector<TensorInfo>& tensors, const json& record,
+                                  ModelKind kind);
 
 std::string ReleaseRange::str() const {
   std::string s = first == last ? first.str() : first.str() + " - " + last.str();
@@ -369,7 +413,7 @@ json Fingerprint::to_json() const {
   for (auto& a : args)
     args_j.push_back({{"section", a.section}, {"name", a.name}, {"value", a.value}, {"certain", a.certain}, {"why", a.why}});
   for (auto& r : ranges) ranges_j.push_back({{"first", r.first.str()}, {"last", r.last.str()}, {"torch", r.torch}});
-  json j = {{"model", model}, {"dtype", dtype}, {"args", args_j}, {"ambiguous", ambiguous},
+  json j = {{"model", model}, {"kind", kind}, {"prefix", prefix}, {"held_as", held_as}, {"dtype", dtype}, {"args", args_j}, {"ambiguous", ambiguous},
             {"unrecognised", unrecognised}, {"ranges", ranges_j}, {"newest_args", newest_args}, {"spec", spec}};
   j["stamped"] = stamped ? json(stamped->str()) : json(nullptr);
   return j;
@@ -377,16 +421,33 @@ json Fingerprint::to_json() const {
 
 Fingerprint fingerprint_tensors(const ReleaseHistory& h, const std::vector<TensorInfo>& tensors, const json& record,
                                 const std::string& file) {
+  bool x = false;
+  for (auto& t : tensors) x |= t.name.rfind("encoder.", 0) == 0 || t.name.rfind("decoder.net.", 0) == 0;
   try {
-    return fingerprint_of(h, tensors, record);
+    return fingerprint_of(h, tensors, record, x ? ModelKind::XTransformer : ModelKind::TransformerWrapper);
   } catch (const Error& e) {
     if (file.empty()) throw;
     throw Error(file + ": " + e.what());
   }
 }
 
-static Fingerprint fingerprint_of(const ReleaseHistory& h, const std::vector<TensorInfo>& tensors, const json& record) {
+Fingerprint fingerprint_model(const ReleaseHistory& h, const LocatedModel& model, const json& xcompat_record,
+                              const std::string& file) {
+  try {
+    Fingerprint fp = fingerprint_of(h, model.tensors, xcompat_record, model.kind);
+    fp.prefix = model.prefix;
+    fp.kind = model_kind_name(model.kind);
+    fp.held_as = model.held_as;
+    return fp;
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}{}: {}", file.empty() ? "" : file + ", ", place_name(model.prefix), e.what()));
+  }
+}
+
+static Fingerprint fingerprint_of(const ReleaseHistory& h, const std::vector<TensorInfo>& tensors, const json& record,
+                                  ModelKind kind) {
   Fingerprint fp;
+  fp.kind = model_kind_name(kind);
   if (record.is_object())
     for (auto key : {"x_transformers", "release"})
       if (!fp.stamped && record.contains(key) && record[key].is_string()) fp.stamped = Version::parse(record[key].get<std::string>());
@@ -413,12 +474,20 @@ static Fingerprint fingerprint_of(const ReleaseHistory& h, const std::vector<Ten
   else
     for (auto& o : up.outputs) there.push_back(o.info);
 
-  bool x = false;
-  for (auto& t : there) x |= t.name.rfind("encoder.", 0) == 0 || t.name.rfind("decoder.net.", 0) == 0;
-  if (x) {
+  if (kind == ModelKind::XTransformer) {
     fp.model = "xtransformer";
     ModelReader(under(there, "encoder."), "xtransformer", "enc_", "encoder.", fp).read(false, false);
     ModelReader(under(there, "decoder.net."), "xtransformer", "dec_", "decoder.net.", fp).read(true, false);
+  } else if (kind != ModelKind::TransformerWrapper) {
+    // The kinds without tokens: their layers are read as a TransformerWrapper's;
+    // the catalogue builds them as the driver's kinds of the same names.
+    const char* wrapper = kind == ModelKind::ContinuousTransformerWrapper ? "continuous"
+                          : kind == ModelKind::ViTransformerWrapper      ? "vit"
+                                                                          : "layers";
+    fp.model = wrapper;
+    if (kind != ModelKind::ViTransformerWrapper)
+      fp.ambiguous.insert(fp.ambiguous.begin(), "model: Decoder or Encoder: causal masking leaves no tensor; Decoder assumed");
+    ModelReader(under(there, ""), "layers", "", "", fp, wrapper).read(false, false);
   } else {
     fp.model = "decoder";
     fp.ambiguous.insert(fp.ambiguous.begin(),

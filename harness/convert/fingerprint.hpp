@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/convert/conversion.hpp"
+#include "harness/convert/locate.hpp"
 
 namespace xcompat {
 
@@ -43,7 +44,11 @@ struct InferredArg {
 };
 
 struct Fingerprint {
-  std::string model;  // "decoder", "encoder" (assumed decoder: causal leaves no tensor) or "xtransformer"
+  std::string model;  // the spec's kind: "decoder" (or "encoder": causal leaves no tensor), "xtransformer",
+                      // "continuous", "vit", "layers"
+  std::string kind;     // the class: TransformerWrapper, XTransformer, ContinuousTransformerWrapper, ...
+  std::string prefix;   // where it sits in the file ("" the top level, "model.net.", ...)
+  std::string held_as;  // what holds it, as the prefix says
   std::string dtype;  // of the floating-point parameters
   std::vector<InferredArg> args;
   std::vector<std::string> ambiguous;     // what the tensors cannot tell, each with what was assumed
@@ -59,8 +64,14 @@ struct Fingerprint {
   nlohmann::json to_json() const;
 };
 
-// Throws Error (naming `file` when given) when the tensors are not an
-// x-transformers model at all (no token embedding).
+// One model that locate_models() found in a file, from its canonical
+// tensors. Throws Error naming the file and the model's place.
+Fingerprint fingerprint_model(const ReleaseHistory& history, const LocatedModel& model,
+                              const nlohmann::json& xcompat_record = nlohmann::json::object(),
+                              const std::string& file = "");
+
+// A flat TransformerWrapper or XTransformer state dict. Throws Error (naming
+// `file` when given) when the tensors are not one (no token embedding).
 Fingerprint fingerprint_tensors(const ReleaseHistory& history, const std::vector<TensorInfo>& tensors,
                                 const nlohmann::json& xcompat_record = nlohmann::json::object(),
                                 const std::string& file = "");
