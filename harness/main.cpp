@@ -176,13 +176,18 @@ int main(int argc, char** argv) {
   cv->add_option("--specs-file", common.specs_path, "spec catalogue (TOML)");
   cv->add_option("--spec-args", cargs.spec_args, "a JSON spec (as `xcompat check` writes it)");
   cv->add_option("--out", cargs.out, "where to write (.safetensors or .pt)");
+  cv->add_option("--key", cargs.key, "the place in a container to convert (e.g. model, state_dict, ema); default: every model found");
+  cv->add_option("--optimizer", cargs.optimizer, "an optimizer state in the container (indexed by parameter order): "
+                 "refuse (default), keep (as it is), drop")->check(CLI::IsMember({"refuse", "keep", "drop"}));
   cv->add_flag("--strict", cargs.strict, "refuse a conversion that loses anything");
   cv->add_flag("--dry-run", cargs.dry_run, "plan only, write nothing");
   cv->add_flag("--json", common.json, "machine-readable output");
 
   auto* fpr = app.add_subcommand("fingerprint", "what a checkpoint is and which releases saved its layout, from its tensors");
   std::string fingerprint_path;
-  fpr->add_option("file", fingerprint_path, ".pt or .safetensors")->required();
+  std::string fingerprint_key;
+  fpr->add_option("file", fingerprint_path, ".pt, .ckpt, .pth, .bin or .safetensors")->required();
+  fpr->add_option("--key", fingerprint_key, "only the models under this place in a container (e.g. model, ema)");
   fpr->add_flag("--json", common.json, "machine-readable output");
 
   auto* bis = app.add_subcommand("bisect", "the first release where a cell's verdict changes (installs releases on demand)");
@@ -205,6 +210,7 @@ int main(int argc, char** argv) {
   chk->add_option("file", chargs.file, ".pt or .safetensors")->required();
   chk->add_option("--to", chargs.to, "the release to upgrade (or downgrade) to")->required();
   chk->add_option("--from", chargs.from, "the release that saved it (default: its stamp, else its layout's newest pin)");
+  chk->add_option("--key", chargs.key, "the model's place in a container (e.g. model, state_dict, ema.ema_model)");
   chk->add_option("--spec", chargs.spec, "the catalogue spec it was built from");
   chk->add_option("--spec-args", chargs.spec_args, "a JSON spec: {\"model\": ..., \"wrapper\": {...}, \"layers\": {...}}");
   chk->add_flag("--install", chargs.install, "install the releases it needs that are not installed");
@@ -263,7 +269,7 @@ int main(int argc, char** argv) {
     if (insp->parsed()) return cli::run_inspect(inspect_path, common.json);
     if (cv->parsed()) return cli::convert(common, cargs);
     if (hs->parsed()) return cli::history(common, hargs);
-    if (fpr->parsed()) return cli::fingerprint(fingerprint_path, common.json);
+    if (fpr->parsed()) return cli::fingerprint(fingerprint_path, fingerprint_key, common.json);
     if (stp->parsed()) return cli::stamp(common, stargs);
     if (chk->parsed()) return cli::check(common, chargs);
     if (bis->parsed()) return cli::bisect(common, bargs);

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "harness/check/check_file.hpp"
+#include "harness/convert/locate.hpp"
 #include "harness/cli/commands.hpp"
 #include "harness/core/error.hpp"
 #include "harness/core/json_file.hpp"
@@ -38,6 +39,7 @@ int check(const Common& c, const CheckArgs& a) {
   CheckRequest req;
   req.file = a.file;
   req.to = a.to;
+  req.key = a.key;
   if (!a.from.empty()) req.from = a.from;
   req.install = a.install;
   req.native = !a.no_native;
@@ -47,42 +49,58 @@ int check(const Common& c, const CheckArgs& a) {
   const Pins pins = load_pins(c.pins_path);
   const CheckOutcome o = check_file(pins, release_history(), req);
 
-  if (o.cannot_tell.empty() && o.release) {
-    // Recorded before anything is printed: an answer is never lost to a closed pipe.
+  // Recorded before anything is printed: an answer is never lost to a closed pipe.
+  if (o.cannot_tell.empty()) {
     Store store(c.db_path);
-    CheckRecord rec{o.file_sha256, std::filesystem::absolute(a.file).string(), "", o.from, o.from_source, a.to, "release", o.spec, *o.release};
-    store.record_check(rec);
-    if (o.native) {
-      rec.consumer = "cpp-native";
-      rec.path = "cpp-native";
-      rec.cell = *o.native;
+    for (auto& s : o.stretches) {
+      if (!s.release) continue;
+      CheckRecord rec{o.file_sha256, std::filesystem::absolute(a.file).string(), "", s.from, o.from_source, a.to, "release", o.spec, *s.release};
       store.record_check(rec);
+      if (s.native) {
+        rec.consumer = "cpp-native";
+        rec.path = "cpp-native";
+        rec.cell = *s.native;
+        store.record_check(rec);
+      }
     }
   }
   if (c.json) {
     std::cout << o.to_json().dump(2) << "\n";
     return o.exit_code();
   }
-  fmt::print("{}: {}\n", a.file, o.fingerprint.model == "xtransformer" ? "XTransformer" : "TransformerWrapper");
-  if (!o.from.empty()) fmt::print("saved by {} ({})\n", o.from, o.from_source);
-  if (!o.from_note.empty()) fmt::print("  {}\n", o.from_note);
+  fmt::print("{}: {} model(s) found\n", a.file, o.models.size());
+  for (auto& m : o.models)
+    fmt::print("  {} at {}{}\n", m.value("kind", ""), place_name(m.value("prefix", "")),
+               m.value("prefix", "") == o.model_prefix && o.models.size() > 1 ? "  <- checked" : "");
   if (!o.spec_source.empty()) fmt::print("spec from {}: {}\n", o.spec_source, o.spec.dump());
   if (!o.cannot_tell.empty()) {
     fmt::print("cannot tell: {}\n", o.cannot_tell);
     return o.exit_code();
   }
-  fmt::print("in {}:\n", a.to);
-  print_path("as it is", *o.release);
-  if (o.native) print_path("cpp-native", *o.native);
+  if (o.conditional())
+    fmt::print("which release saved it is not known (no stamp, no --from): its layout is that of {}; the answer is "
+               "given for each stretch of those releases that computes alike (narrow it with --from, or a stamp)\n",
+               [&] { std::string r; for (auto& x : o.fingerprint.ranges) r += (r.empty() ? "" : ", ") + x.str(); return r; }());
+  for (auto& s : o.stretches) {
+    fmt::print("if saved by {}: {}\n", s.range(), s.from_note);
+    if (!s.cannot_tell.empty()) {
+      fmt::print("  cannot tell: {}\n", s.cannot_tell);
+      continue;
+    }
+    if (!s.excluded.empty()) {
+      fmt::print("  {}\n", s.excluded);
+      continue;
+    }
+    if (s.same_as_to) continue;
+    if (s.release) print_path("as it is", *s.release);
+    if (s.native) print_path("cpp-native", *s.native);
+    if (!s.convert_command.empty()) fmt::print("  {:<11} {}\n", "convert", s.convert_command);
+  }
   switch (o.exit_code()) {
-    case 0: fmt::print("safe: {} loads it and computes what {} did\n", a.to, o.from); break;
-    case 3:
-      if (o.release->verdict == Verdict::Converted)
-        fmt::print("breaks as it is; safe after conversion:\n  {}\n", o.convert_command);
-      else
-        fmt::print("breaks: {} does not reproduce {} with this file, converted or not\n", a.to, o.from);
-      break;
-    default: fmt::print("cannot tell: {} failed\n", a.to);
+    case 0: fmt::print("safe: {} loads it and computes what {} did\n", a.to, o.conditional() ? "each of those releases" : o.stretches.front().from); break;
+    case 3: fmt::print("breaks{}: see above for which releases, and whether `xcompat convert` carries it\n",
+                       o.conditional() ? " if it was saved by some of those releases" : ""); break;
+    default: fmt::print("cannot tell for every release that may have saved it (see above)\n");
   }
   return o.exit_code();
 }

@@ -47,7 +47,8 @@ int sweep(const Common& c, const SweepArgs& a);
 int merge(const std::string& out, const std::vector<std::string>& inputs);
 
 struct ConvertArgs {
-  std::string in, out, to, from, spec, spec_args;
+  std::string in, out, to, from, spec, spec_args, key;
+  std::string optimizer = "refuse";  // what to do with an optimizer state indexed by parameter order: refuse, keep, drop
   bool strict = false, dry_run = false;
 };
 int convert(const Common& c, const ConvertArgs& a);
@@ -58,7 +59,7 @@ struct BisectArgs {
 int bisect(const Common& c, const BisectArgs& a);
 
 struct CheckArgs {
-  std::string file, to, from, spec, spec_args;
+  std::string file, to, from, spec, spec_args, key;
   bool install = false, no_native = false;
 };
 // `xcompat check FILE --to B`: exit 0 safe as it is, 3 breaks, 2 cannot tell.
@@ -71,7 +72,7 @@ struct StampArgs {
 int stamp(const Common& c, const StampArgs& a);
 
 // `xcompat fingerprint FILE`: exit 0, or 3 when no known layout matches.
-int fingerprint(const std::string& file, bool as_json);
+int fingerprint(const std::string& file, const std::string& key, bool as_json);
 
 // `xcompat history [--format text|markdown] [--json] [--coverage [--db F]]`:
 // the release history's entries; with --coverage, the matrix cells that

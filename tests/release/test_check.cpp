@@ -51,7 +51,18 @@ TEST_CASE("check: unlabeled checkpoints of two releases that are not pinned, aga
       const json c = check(state, file.string() + " --to 2.31.10", 3);  // every one breaks as it is
       CHECK(test::in_ranges(c["fingerprint"], release));
       CHECK(c["from_source"] == "fingerprint");
+      CHECK(c["conditional"] == true);
       CHECK(c["cannot_tell"] == "");
+      // The stretch of releases holding the one that saved it was measured by a release of that stretch.
+      const json* st = nullptr;
+      for (auto& s : c["stretches"])
+        if (*Version::parse(s["first"].get<std::string>()) <= *Version::parse(release) &&
+            *Version::parse(release) <= *Version::parse(s["last"].get<std::string>()))
+          st = &s;
+      REQUIRE(st != nullptr);
+      INFO((*st).dump(1));
+      REQUIRE((*st)["release"].is_object());
+      CHECK((*st)["from"] != "2.31.10");  // never B against itself
       // What a sweep of that very release says of the same cell.
       auto sw = test::xcompat(state.path, "sweep --no-progress --dtype float32 --release " + release +
                                               " --consumer 2.31.10 --spec " + spec + " --db " + (state / "sweep.db").string());
@@ -61,14 +72,14 @@ TEST_CASE("check: unlabeled checkpoints of two releases that are not pinned, aga
       const auto rows = store.latest_for_pair(release, "2.31.10", spec);
       REQUIRE(rows.size() == 1);
       const CellResult& swept = rows.front().cell;
-      CHECK(c["release"]["verdict"] == verdict_name(swept.verdict));
+      CHECK((*st)["release"]["verdict"] == verdict_name(swept.verdict));
       REQUIRE(swept.direct_verdict.has_value());
-      CHECK(c["release"]["direct_verdict"] == verdict_name(*swept.direct_verdict));
+      CHECK((*st)["release"]["direct_verdict"] == verdict_name(*swept.direct_verdict));
       // 1.27.1 converts (its layout differs by names only); 1.20.0 loses its norm biases.
-      CHECK((c["release"]["verdict"] == "CONVERTED") == (release == "1.27.1"));
-      if (release == "1.27.1") CHECK(c["convert_command"].get<std::string>().find("--to 2.31.10") != std::string::npos);
+      CHECK(((*st)["release"]["verdict"] == "CONVERTED") == (release == "1.27.1"));
+      if (release == "1.27.1") CHECK((*st)["convert_command"].get<std::string>().find("--to 2.31.10") != std::string::npos);
       // The port reads the file as its release's checkpoint.
-      CHECK(c["native"]["verdict"] == "IDENTICAL");
+      CHECK((*st)["native"]["verdict"] == "IDENTICAL");
       // Recorded apart from the matrix, by the file's content.
       Store checks((state / "checks.db").string());
       const auto recorded = checks.checks_of(sha256_file(file));
@@ -82,10 +93,10 @@ TEST_CASE("check: unlabeled checkpoints of two releases that are not pinned, aga
 
 TEST_CASE("check: safe as it is, a stamp wins, and what it cannot tell it says (exit 2)", "[release]") {
   test::TempDir state;
-  const fs::path newest = unlabeled(state, test::made_fixture(state, "2.31.10", "decoder-absolute"), "newest.pt");
-  const json safe = check(state, newest.string() + " --to 2.31.10", 0);
+  const fs::path newest = unlabeled(state, test::made_fixture(state, "2.16.1", "decoder-absolute"), "newest.pt");
+  const json safe = check(state, newest.string() + " --from 2.16.1 --to 2.31.10", 0);
   CHECK(safe["release"]["verdict"] == "IDENTICAL");
-  CHECK(safe["from"] == "2.31.10");  // the newest pinned release with the layout
+  CHECK(safe["from"] == "2.16.1");
 
   const fs::path old = unlabeled(state, test::made_fixture(state, "1.26.6", "decoder-absolute"), "old.pt");
   // The stamp names the release; the break of 1.27.0 (biases removed) shows as it is.
@@ -110,4 +121,40 @@ TEST_CASE("check: safe as it is, a stamp wins, and what it cannot tell it says (
   auto junk = test::xcompat(state.path, "check " + (state / "junk.pt").string() + " --to 2.31.10", true);
   CHECK(junk.exit_code == 2);
   CHECK(junk.out.find("junk.pt") != std::string::npos);
+}
+
+TEST_CASE("check: without --from or a stamp, never a false safe: the answer per stretch of the layout's releases",
+          "[release]") {
+  test::TempDir state;
+  // Saved by 1.31.1, whose norms compute otherwise than 2.31.10's (norm-unit-offset, 1.31.3): its layout is that
+  // of 1.31.0 - 2.31.10, so taking the newest pin with the layout as the saver would compare 2.31.10 with itself.
+  const fs::path file = unlabeled(state, test::made_fixture(state, "1.31.1", "decoder-absolute"), "old-gamma.pt");
+  const json c = check(state, file.string() + " --to 2.31.10 --no-native", 3);
+  CHECK(c["conditional"] == true);
+  REQUIRE(c["stretches"].size() > 1);
+  bool broke_1_31_1 = false, b_said = false;
+  for (auto& s : c["stretches"]) {
+    INFO(s.dump(1));
+    CHECK(s["from"] != "2.31.10");  // no release is compared with itself
+    const auto first = *Version::parse(s["first"].get<std::string>()), last = *Version::parse(s["last"].get<std::string>());
+    if (first <= *Version::parse("1.31.1") && *Version::parse("1.31.1") <= last) {
+      broke_1_31_1 = s["exit_code"] == 3;
+      REQUIRE(s["release"].is_object());
+      CHECK(s["release"]["direct_verdict"] == "DRIFT");
+    }
+    if (first <= *Version::parse("2.31.10") && *Version::parse("2.31.10") <= last) b_said = s["exit_code"] == 0;
+  }
+  CHECK(broke_1_31_1);
+  CHECK(b_said);  // saved where 2.31.10 computes alike: safe there
+  // Narrowed with --from, the same file gets the one answer.
+  const json narrowed = check(state, file.string() + " --from 1.31.1 --to 2.31.10 --no-native", 3);
+  CHECK(narrowed["stretches"].size() == 1);
+  CHECK(narrowed["release"]["direct_verdict"] == "DRIFT");
+  // Two files of one architecture (the same tensors, other bytes: a stamped copy) never share a reference.
+  const fs::path copy = state / "user" / "stamped-copy.pt";
+  REQUIRE(test::xcompat(state.path, "stamp " + file.string() + " --release 1.31.1 --out " + copy.string()).exit_code == 0);
+  const json o = check(state, copy.string() + " --to 2.31.10 --no-native", 3);
+  CHECK(o["from_source"] == "stamp");
+  CHECK(o["release"]["direct_verdict"] == "DRIFT");
+  CHECK(o["reference_dir"] != narrowed["reference_dir"]);
 }
