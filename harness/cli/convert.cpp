@@ -7,6 +7,7 @@
 
 #include "harness/cli/commands.hpp"
 #include "harness/convert/convert_file.hpp"
+#include "harness/convert/locate.hpp"
 #include "harness/core/error.hpp"
 #include "harness/core/json_file.hpp"
 #include "harness/core/spec.hpp"
@@ -55,6 +56,8 @@ int convert(const Common& c, const ConvertArgs& a) {
   req.out = a.out;
   req.to = *to;
   req.strict = a.strict;
+  req.key = a.key;
+  req.optimizer = a.optimizer == "keep" ? OptimizerState::Keep : a.optimizer == "drop" ? OptimizerState::Drop : OptimizerState::Refuse;
   req.dry_run = a.dry_run;
   if (!a.from.empty()) {
     auto from = Version::parse(a.from);
@@ -75,25 +78,37 @@ int convert(const Common& c, const ConvertArgs& a) {
     return 0;
   }
   fmt::print("{}: saved by {} ({}), converted to {}\n", a.in, p.from.release.str(), r.from_source, p.to.release.str());
-  if (p.changes.empty()) fmt::print("  no change of the release history lies between them\n");
-  for (auto& id : p.changes) {
-    const HistoryChange& ch = history.change(id);
-    fmt::print("  {} {}: {}\n", ch.boundary(), id, ch.reason);
+  for (auto& m : r.models) {
+    const ConversionPlan& mp = m.plan;
+    if (r.models.size() > 1 || !m.prefix.empty()) fmt::print("{} at {}:\n", m.kind, place_name(m.prefix));
+    if (mp.changes.empty()) fmt::print("  no change of the release history lies between them\n");
+    for (auto& id : mp.changes) {
+      const HistoryChange& ch = history.change(id);
+      fmt::print("  {} {}: {}\n", ch.boundary(), id, ch.reason);
+    }
+    fmt::print("outcome: {}\n", conversion_outcome_name(mp.outcome));
+    if (!mp.args.empty()) {
+      fmt::print("  the weights alone do not reproduce {}: build the model in {} with\n", mp.from.release.str(),
+                 mp.to.release.str());
+      for (auto& line : constructor_lines(mp.args, r.spec)) fmt::print("    {}\n", line);
+    } else if (mp.outcome == ConversionOutcome::Lossless) {
+      fmt::print("  the weights are transformed: {}'s defaults reproduce {}\n", mp.to.release.str(), mp.from.release.str());
+    }
+    for (auto& [name, v] : m.lossy_tensors) fmt::print("  lost: {} (largest |x| {:.3g})\n", name, v);
+    for (auto& l : mp.lost_behaviour) fmt::print("  lost: {}\n", l);
+    for (auto& n : mp.notes) fmt::print("  note: {}\n", n);
+    if (!mp.rounding.empty())
+      fmt::print("  expect CLOSE rather than IDENTICAL: {} computes the same function with other rounding\n",
+                 fmt::join(mp.rounding, ", "));
   }
-  fmt::print("outcome: {}\n", conversion_outcome_name(p.outcome));
-  if (!p.args.empty()) {
-    fmt::print("  the weights alone do not reproduce {}: build the model in {} with\n", p.from.release.str(),
-               p.to.release.str());
-    for (auto& line : constructor_lines(p.args, r.spec)) fmt::print("    {}\n", line);
-  } else if (p.outcome == ConversionOutcome::Lossless) {
-    fmt::print("  the weights are transformed: {}'s defaults reproduce {}\n", p.to.release.str(), p.from.release.str());
-  }
-  for (auto& [name, m] : r.lossy_tensors) fmt::print("  lost: {} (largest |x| {:.3g})\n", name, m);
-  for (auto& l : p.lost_behaviour) fmt::print("  lost: {}\n", l);
-  for (auto& n : p.notes) fmt::print("  note: {}\n", n);
-  if (!p.rounding.empty())
-    fmt::print("  expect CLOSE rather than IDENTICAL: {} computes the same function with other rounding\n",
-               fmt::join(p.rounding, ", "));
+  if (!r.passed_through.empty())
+    fmt::print("passed through unchanged: {} tensor(s) of no converted model (e.g. {})\n", r.passed_through.size(),
+               r.passed_through.front());
+  for (auto& o : r.optimizer)
+    fmt::print("optimizer state at {}: {}\n", place_name(o),
+               r.optimizer_action.empty() ? "kept (the parameters did not change)"
+               : r.optimizer_action == "dropped" ? "dropped (--optimizer drop)"
+                                                 : "kept as it was (--optimizer keep): it no longer matches the parameters");
   if (r.written) fmt::print("wrote {}\n", a.out);
   return 0;
 }

@@ -16,8 +16,14 @@
 
 namespace xcompat {
 
+// What becomes of an optimizer state in the container (indexed by the
+// parameters' order, which a conversion may change): refused unless said.
+enum class OptimizerState { Refuse, Keep, Drop };
+
 struct ConvertRequest {
   std::filesystem::path in, out;
+  std::string key;              // only the models under this place in a container ("" : every model found)
+  OptimizerState optimizer = OptimizerState::Refuse;
   std::optional<Version> from;  // else the file's stamp, else a meta.json beside it
   Version to;
   nlohmann::json spec;          // the model's spec definition, when known (heads, conditional changes)
@@ -26,8 +32,20 @@ struct ConvertRequest {
   bool dry_run = false;         // plan only
 };
 
-struct ConvertResult {
+// One model of the file, converted.
+struct ModelConversion {
+  std::string prefix;  // where it sits in the file
+  std::string kind;    // TransformerWrapper, ...
   ConversionPlan plan;
+  std::vector<std::pair<std::string, double>> lossy_tensors;
+};
+
+struct ConvertResult {
+  ConversionPlan plan;                   // the first model's (the only one, for a plain state dict)
+  std::vector<ModelConversion> models;   // every model converted, by prefix
+  std::vector<std::string> passed_through;  // tensors of no converted model, written as they were
+  std::vector<std::string> optimizer;       // optimizer states found (their places), and what became of them
+  std::string optimizer_action;             // "kept", "dropped", "" (none, or still valid)
   std::vector<std::pair<std::string, double>> lossy_tensors;  // name, largest magnitude lost
   std::string source_sha256;
   std::string from_source;   // where A came from: "--from", "stamp", "meta.json"
