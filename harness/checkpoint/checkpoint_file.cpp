@@ -1,12 +1,15 @@
 #include "harness/checkpoint/checkpoint_file.hpp"
 
+#include <array>
 #include <fstream>
 #include <iterator>
+#include <span>
 
 #include "harness/checkpoint/checkpoint_error.hpp"
 #include "harness/checkpoint/pt_reader.hpp"
 #include "harness/checkpoint/pt_writer.hpp"
 #include "harness/checkpoint/safetensors.hpp"
+#include "harness/checkpoint/signature.hpp"
 
 namespace xcompat {
 
@@ -93,23 +96,39 @@ class SafetensorsOut final : public CheckpointWriter {
 
 }  // namespace
 
+// By the first bytes (signature.hpp), never by one byte alone: a safetensors
+// header of 128 + 256k bytes starts with 0x80 too, like a pickle. The
+// extension only helps word the error.
 std::unique_ptr<CheckpointReader> open_checkpoint(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) throw CheckpointError(file, "cannot open for reading");
-  char magic[2] = {0, 0};
-  in.read(magic, 2);
-  if (magic[0] == 'P' && magic[1] == 'K') return std::make_unique<PtFile>(file);
-  if (static_cast<unsigned char>(magic[0]) == 0x80)
-    throw CheckpointError(file, "legacy torch.save format (torch < 1.6) is not supported; re-save it with a current torch");
-  return std::make_unique<SafetensorsFile>(file);
+  std::error_code ec;
+  if (!in || !fs::is_regular_file(file, ec)) throw CheckpointError(file, "cannot open for reading (not a readable file)");
+  std::array<char, 32> head{};
+  in.read(head.data(), head.size());
+  const auto bytes = std::as_bytes(std::span(head.data(), static_cast<std::size_t>(in.gcount())));
+  const uint64_t size = fs::file_size(file, ec);
+  switch (sniff(bytes, ec ? 0 : size)) {
+    case Signature::TorchZip: return std::make_unique<PtFile>(file);
+    case Signature::Safetensors: return std::make_unique<SafetensorsFile>(file);
+    case Signature::LegacyTorch:
+      throw CheckpointError(file, "legacy torch.save format (torch < 1.6) is not supported; re-save it with a current torch");
+    case Signature::Unknown: break;
+  }
+  const std::string ext = file.extension().string();
+  const std::string hint = ext == ".safetensors"                                  ? "its name says safetensors, but "
+                           : ext == ".pt" || ext == ".pth" || ext == ".bin" || ext == ".ckpt" ? "its name says torch.save, but "
+                                                                                  : "";
+  throw CheckpointError(file, "neither a torch.save zip nor a safetensors file: " + hint + describe_head(bytes, size) +
+                                  " (a torch.save zip starts with PK\\x03\\x04, a safetensors file with its header length "
+                                  "and '{')");
 }
 
 std::unique_ptr<CheckpointWriter> create_checkpoint(const fs::path& file, const std::vector<TensorInfo>& tensors,
                                                     const json& record) {
   const std::string ext = file.extension().string();
   if (ext == ".safetensors") return std::make_unique<SafetensorsOut>(file, tensors, record);
-  if (ext == ".pt" || ext == ".pth" || ext == ".bin") return std::make_unique<PtOut>(file, tensors, record);
-  throw CheckpointError(file, "write .safetensors or .pt (by the extension), not '" + ext + "'");
+  if (ext == ".pt" || ext == ".pth" || ext == ".bin" || ext == ".ckpt") return std::make_unique<PtOut>(file, tensors, record);
+  throw CheckpointError(file, "write .safetensors, or .pt / .pth / .bin / .ckpt (by the extension), not '" + ext + "'");
 }
 
 }  // namespace xcompat

@@ -1,8 +1,9 @@
 #pragma once
 // A checkpoint file of either format, one tensor at a time: what `convert`,
-// `inspect` and the stamp read and write. The format is told by the bytes
-// (a zip is a torch.save file, anything else is tried as safetensors) when
-// reading, by the extension when writing.
+// `inspect` and the stamp read and write. The format is told by the first
+// bytes when reading (signature.hpp: a zip's local header, a well-formed
+// safetensors header length; the extension is only a hint in the error), by
+// the extension when writing.
 //
 // xcompat's own record travels inside the file: safetensors `__metadata__`
 // key "xcompat", a .pt's <archive>/xcompat.json (docs/CHECKPOINT_FORMATS.md):

@@ -1,6 +1,8 @@
 #include "harness/checkpoint/pt_reader.hpp"
 
 #include "harness/checkpoint/crc32.hpp"
+#include "harness/checkpoint/pt_globals.hpp"
+#include "harness/checkpoint/signature.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -260,7 +262,7 @@ class ZipArchive {
 // Restricted unpickler
 // ===========================================================================
 
-enum class Kind { None, Bool, Int, Float, Str, Tuple, List, Dict, Global, Storage, Tensor };
+enum class Kind { None, Bool, Int, Float, Str, Bytes, Tuple, List, Dict, Set, Object, Global, Storage, Tensor };
 
 const char* kind_name(Kind k) {
   switch (k) {
@@ -269,9 +271,12 @@ const char* kind_name(Kind k) {
     case Kind::Int: return "int";
     case Kind::Float: return "float";
     case Kind::Str: return "str";
+    case Kind::Bytes: return "bytes";
     case Kind::Tuple: return "tuple";
     case Kind::List: return "list";
     case Kind::Dict: return "dict";
+    case Kind::Set: return "set";
+    case Kind::Object: return "object";
     case Kind::Global: return "global";
     case Kind::Storage: return "storage";
     case Kind::Tensor: return "tensor";
@@ -284,13 +289,21 @@ const char* kind_name(Kind k) {
 // leaking or overflowing the stack when everything is freed. Kept small (the
 // rarer tensors and dict indexes live beside the arena) because every opcode
 // may add one.
+constexpr std::size_t kNoValue = SIZE_MAX;
+
 struct Value {
   Kind kind = Kind::None;
-  int64_t i = 0;                   // Bool, Int; Storage: element count; Tensor: index into tensors_
+  bool ordered = false;            // Dict: a collections.OrderedDict
+  int64_t i = 0;                   // Bool, Int; Storage: element count; Tensor: index into views_
   double f = 0;                    // Float
-  std::string s;                   // Str; Global: "module.name"; Storage: key
+  // Str, Bytes; Global: "module.name"; Storage: key; Object: its class;
+  // Set: builtins.set or builtins.frozenset; Dict, List: the class of a dict
+  // or list subclass instance (else empty).
+  std::string s;
   DType dtype = DType::F32;        // Storage
-  std::vector<std::size_t> items;  // Tuple, List; Dict: key, value, key, value...
+  // Tuple, List, Set; Dict: key, value, key, value...; Object: its
+  // arguments (a tuple), its BUILD state (or kNoValue).
+  std::vector<std::size_t> items;
 };
 
 const std::map<std::string, DType>& storage_globals() {
@@ -302,15 +315,24 @@ const std::map<std::string, DType>& storage_globals() {
   return m;
 }
 
+// The globals that mean something to the reader when called (REDUCE); any
+// other allowed global (pt_globals.hpp) makes an inert Object record.
 constexpr const char* kOrderedDict = "collections.OrderedDict";
+constexpr const char* kDefaultDict = "collections.defaultdict";
 constexpr const char* kRebuildTensor = "torch._utils._rebuild_tensor_v2";
 constexpr const char* kRebuildParameter = "torch._utils._rebuild_parameter";
 constexpr const char* kRebuildParameterWithState = "torch._utils._rebuild_parameter_with_state";
+constexpr const char* kRebuildFromType = "torch._tensor._rebuild_from_type_v2";
+constexpr const char* kReconstructor = "copyreg._reconstructor";
+constexpr const char* kNewObj = "copyreg.__newobj__";
+constexpr const char* kNewObjEx = "copyreg.__newobj_ex__";
+constexpr const char* kEncode = "_codecs.encode";
+constexpr const char* kSet = "builtins.set";
+constexpr const char* kFrozenSet = "builtins.frozenset";
 
-bool allowed_global(const std::string& name) {
-  return name == kOrderedDict || name == kRebuildTensor || name == kRebuildParameter ||
-         name == kRebuildParameterWithState || storage_globals().count(name) != 0;
-}
+// A pickled tree is rebuilt as a PtNode tree no deeper than this (torch.save
+// itself cannot pickle much deeper: Python's recursion limit is 1000).
+constexpr int kMaxDepth = 1000;
 
 // Control bytes and non-ASCII escaped, so an error message naming a hostile
 // global cannot smuggle terminal escapes.
@@ -351,7 +373,25 @@ class Unpickler {
     return stack_.back();
   }
 
-  const Value& at(std::size_t id) const { return arena_[id]; }
+  // The unpickled object `root` as an inert PtNode tree. Tensor nodes carry
+  // their view's index in `i`. Shared values are copied at each use, so the
+  // copy is bounded: at most kMaxDepth levels, and no more than a few times
+  // the memory the values took once (a pickle that references one big list
+  // from everywhere cannot expand without limit). A value that contains
+  // itself is refused. The values are let go afterwards; views stay.
+  PtNode tree(std::size_t root) {
+    uint64_t once = 0;
+    for (const Value& v : arena_) once += cost(v);
+    budget_ = 4 * once + (uint64_t(64) << 20);
+    on_path_.assign(arena_.size(), false);
+    PtNode out;
+    to_node(root, out, 0);
+    arena_.clear();
+    dict_index_.clear();
+    memo_.clear();
+    on_path_.clear();
+    return out;
+  }
 
   // A tensor as the pickle describes it: a view into a storage, checked
   // against the storage's declared size but not read until materialised.
@@ -361,7 +401,7 @@ class Unpickler {
     int64_t storage_numel, offset;
     std::vector<int64_t> size, stride;
   };
-  const View& view(const Value& v) const { return views_[static_cast<std::size_t>(v.i)]; }
+  const View& view(int64_t index) const { return views_.at(static_cast<std::size_t>(index)); }
 
   // Whether the view is the storage's elements in row-major order (dims of
   // one element may have any stride).
@@ -385,6 +425,105 @@ class Unpickler {
  private:
   [[noreturn]] void fail(const std::string& what) const {
     throw CheckpointError(file_, "data.pkl at byte " + std::to_string(op_pos_) + ": " + what);
+  }
+
+  [[noreturn]] void fail_tree(const std::string& what) const {
+    throw CheckpointError(file_, "data.pkl: " + what);
+  }
+
+  // --- the tree ------------------------------------------------------------
+  static uint64_t cost(const Value& v) { return sizeof(std::pair<PtKey, PtNode>) + v.s.size(); }
+
+  void to_node(std::size_t id, PtNode& out, int depth) {
+    const Value& v = arena_[id];
+    if (depth > kMaxDepth)
+      fail_tree(std::string("a ") + kind_name(v.kind) + " nested more than " + std::to_string(kMaxDepth) +
+                " levels deep");
+    if (on_path_[id]) fail_tree(std::string("a ") + kind_name(v.kind) + " that contains itself is not read");
+    const uint64_t c = cost(v);
+    if (c > budget_) fail_tree("shared values repeated so often that the tree would not fit in memory");
+    budget_ -= c;
+    using K = PtNode::Kind;
+    switch (v.kind) {
+      case Kind::None: out.kind = K::None; return;
+      case Kind::Bool: out.kind = K::Bool; out.b = v.i != 0; return;
+      case Kind::Int: out.kind = K::Int; out.i = v.i; return;
+      case Kind::Float: out.kind = K::Float; out.f = v.f; return;
+      case Kind::Str: out.kind = K::Str; out.s = v.s; return;
+      case Kind::Bytes: out.kind = K::Bytes; out.s = v.s; return;
+      case Kind::Tensor: out.kind = K::Tensor; out.i = v.i; return;
+      case Kind::Global: out.kind = K::Object; out.s = v.s; return;  // a bare name, e.g. torch.float32
+      case Kind::Storage: fail_tree("a storage outside a tensor is not read");
+      default: break;
+    }
+    on_path_[id] = true;
+    out.s = v.s;
+    switch (v.kind) {
+      case Kind::Tuple:
+      case Kind::List:
+        out.kind = v.kind == Kind::Tuple ? K::Tuple : K::List;
+        sequence(v.items, out, depth);
+        break;
+      case Kind::Dict:
+        out.kind = K::Dict;
+        out.ordered_dict = v.ordered;
+        dict_entries(v, out, depth);
+        break;
+      case Kind::Set:  // an Object builtins.set / builtins.frozenset holding its items
+        out.kind = K::Object;
+        out.children.emplace_back(std::string("__items__"), PtNode{});
+        out.children.back().second.kind = K::List;
+        sequence(v.items, out.children.back().second, depth + 1);
+        break;
+      case Kind::Object: {
+        out.kind = K::Object;
+        const std::size_t args = v.items[0], state = v.items[1];
+        if (state != kNoValue) {
+          const Value& st = arena_[state];
+          // The instance's __dict__, or (__dict__ or None, slots) as objects
+          // with __slots__ pickle it; any other state is kept as it is.
+          if (st.kind == Kind::Dict) {
+            dict_entries(st, out, depth);
+          } else if (st.kind == Kind::Tuple && st.items.size() == 2 &&
+                     (arena_[st.items[0]].kind == Kind::Dict || arena_[st.items[0]].kind == Kind::None) &&
+                     arena_[st.items[1]].kind == Kind::Dict) {
+            if (arena_[st.items[0]].kind == Kind::Dict) dict_entries(arena_[st.items[0]], out, depth);
+            dict_entries(arena_[st.items[1]], out, depth);
+          } else {
+            out.children.emplace_back(std::string("__state__"), PtNode{});
+            to_node(state, out.children.back().second, depth + 1);
+          }
+        }
+        if (!arena_[args].items.empty()) {
+          out.children.emplace_back(std::string("__args__"), PtNode{});
+          to_node(args, out.children.back().second, depth + 1);
+        }
+        break;
+      }
+      default: break;
+    }
+    on_path_[id] = false;
+  }
+  void sequence(const std::vector<std::size_t>& items, PtNode& out, int depth) {
+    out.children.resize(items.size());
+    for (std::size_t j = 0; j < items.size(); ++j) {
+      out.children[j].first = static_cast<int64_t>(j);
+      to_node(items[j], out.children[j].second, depth + 1);
+    }
+  }
+  // Keys become paths, so only str and int keys are read (a repeated key
+  // was already merged, Python-style, when the dict was filled).
+  void dict_entries(const Value& d, PtNode& out, int depth) {
+    out.children.reserve(out.children.size() + d.items.size() / 2);
+    for (std::size_t j = 0; j + 1 < d.items.size(); j += 2) {
+      const Value& k = arena_[d.items[j]];
+      PtKey key;
+      if (k.kind == Kind::Str) key = k.s;
+      else if (k.kind == Kind::Int) key = k.i;
+      else fail_tree(std::string("a dict key of type ") + kind_name(k.kind) + " is not read (only str and int keys name a path)");
+      out.children.emplace_back(std::move(key), PtNode{});
+      to_node(d.items[j + 1], out.children.back().second, depth + 1);
+    }
   }
 
   // --- input ---------------------------------------------------------------
@@ -456,8 +595,8 @@ class Unpickler {
   }
 
   // --- containers ----------------------------------------------------------
-  std::size_t make_tuple(std::vector<std::size_t> items) {
-    const auto id = make(Kind::Tuple);
+  std::size_t make_tuple(std::vector<std::size_t> items, Kind kind = Kind::Tuple) {
+    const auto id = make(kind);
     arena_[id].items = std::move(items);
     return id;
   }
@@ -471,10 +610,20 @@ class Unpickler {
       default: fail(std::string("unsupported dict key of type ") + kind_name(k.kind));
     }
   }
+  // An instance of a dict (list) subclass is pickled as NEWOBJ, then its
+  // items: it becomes a Dict (List) that keeps its class name.
+  Value& container(std::size_t id, Kind k, const char* what) {
+    Value& v = arena_[id];
+    if (v.kind == Kind::Object && v.items.size() == 2 && v.items[1] == kNoValue) {
+      v.kind = k;
+      v.items.clear();
+    }
+    return expect(id, k, what);
+  }
   // Python semantics: a repeated key replaces the earlier value in place.
   void dict_set(std::size_t dict, std::size_t key, std::size_t value) {
     const std::string k = dict_key(key);
-    Value& d = expect(dict, Kind::Dict, "SETITEM target");
+    Value& d = container(dict, Kind::Dict, "SETITEM target");
     const auto [it, fresh] = dict_index_[dict].emplace(k, d.items.size() + 1);
     if (fresh) {
       d.items.push_back(key);
@@ -489,8 +638,24 @@ class Unpickler {
     for (std::size_t j = 0; j < kv.size(); j += 2) dict_set(dict, kv[j], kv[j + 1]);
   }
   void append_items(const std::vector<std::size_t>& values) {
-    Value& list = expect(top(), Kind::List, "APPEND target");
+    Value& list = container(top(), Kind::List, "APPEND target");
     list.items.insert(list.items.end(), values.begin(), values.end());
+  }
+  void add_items(const std::vector<std::size_t>& values) {
+    Value& set = expect(top(), Kind::Set, "ADDITEMS target");
+    if (set.s != kSet) fail("ADDITEMS into a frozenset");
+    set.items.insert(set.items.end(), values.begin(), values.end());
+  }
+  std::size_t make_set(std::vector<std::size_t> items, const char* cls) {
+    const auto id = make_tuple(std::move(items), Kind::Set);
+    arena_[id].s = cls;
+    return id;
+  }
+  // An inert record of an instance of `cls`: nothing is imported or called.
+  std::size_t make_object(const std::string& cls, std::vector<std::size_t> args) {
+    const auto id = make_str(Kind::Object, cls);
+    arena_[id].items = {make_tuple(std::move(args)), kNoValue};
+    return id;
   }
 
   // --- memo ----------------------------------------------------------------
@@ -502,41 +667,110 @@ class Unpickler {
   }
 
   // --- globals and calls ---------------------------------------------------
+  // The policy and its reasons: pt_globals.hpp. A global is only a name here.
   void push_global(const std::string& module, const std::string& name) {
-    const std::string full = module + "." + name;
-    if (!allowed_global(full))
-      fail("refused global '" + printable(full) +
-           "': a state_dict needs only collections.OrderedDict, torch._utils._rebuild_tensor_v2, "
-           "torch._utils._rebuild_parameter[_with_state] and torch.*Storage types; nothing was executed");
-    push(make_str(Kind::Global, full));
+    const GlobalVerdict v = judge_global(module, name);
+    if (!v.allowed)
+      fail("refused global '" + printable(module + "." + name) + "': " + v.why + "; nothing was executed");
+    push(make_str(Kind::Global, v.name));
   }
   void stack_global() {
     const std::string name = expect(pop(), Kind::Str, "STACK_GLOBAL name").s;
     const std::string module = expect(pop(), Kind::Str, "STACK_GLOBAL module").s;
     push_global(module, name);
   }
+  // REDUCE: callable(*args). Tensor rebuilders, OrderedDict, sets and bytes
+  // are interpreted; any other global makes an inert Object record.
   void reduce() {
     const auto args = pop();
     const std::string callee = expect(pop(), Kind::Global, "REDUCE callable").s;
-    const std::vector<std::size_t> a = expect(args, Kind::Tuple, "REDUCE arguments").items;
-    if (callee == kOrderedDict) {
-      if (!a.empty()) fail("OrderedDict called with arguments");
-      push(make(Kind::Dict));
-    } else if (callee == kRebuildTensor) {
-      push(rebuild_tensor(a));
-    } else if (callee == kRebuildParameter || callee == kRebuildParameterWithState) {
-      if (a.size() != (callee == kRebuildParameter ? 3u : 4u)) fail(callee + " with wrong argument count");
-      expect(a[0], Kind::Tensor, "parameter data");
-      push(a[0]);  // requires_grad, hooks and Python attributes do not matter here
-    } else {
-      fail("global '" + callee + "' cannot be called");
-    }
+    push(call(callee, expect(args, Kind::Tuple, "REDUCE arguments").items));
   }
-  // BUILD on a dict sets Python attributes (OrderedDict._metadata of a
-  // state_dict): irrelevant to the tensors, so the state is dropped.
+  std::size_t call(const std::string& callee, const std::vector<std::size_t>& a) {
+    if (callee == kOrderedDict || callee == kDefaultDict) {
+      // defaultdict(factory): the factory is a name, never called.
+      if (callee == kOrderedDict ? !a.empty() : a.size() > 1) fail(callee + " called with arguments");
+      const auto id = make(Kind::Dict);
+      arena_[id].ordered = callee == kOrderedDict;
+      if (callee == kDefaultDict) arena_[id].s = callee;
+      return id;
+    }
+    if (callee == kRebuildTensor || callee == kRebuildParameter || callee == kRebuildParameterWithState)
+      return rebuild(callee, a);
+    if (callee == kRebuildFromType) {  // (func, type, args, state): a tensor with Python attributes
+      if (a.size() != 4) fail(callee + " with wrong argument count");
+      return rebuild(expect(a[0], Kind::Global, "tensor rebuild function").s,
+                     expect(a[2], Kind::Tuple, "tensor rebuild arguments").items);
+    }
+    if (callee == kSet || callee == kFrozenSet) {  // set() or set(list)
+      if (a.size() > 1) fail(callee + " with more than one argument");
+      std::vector<std::size_t> items;
+      if (a.size() == 1) {
+        const Value& from = arena_[a[0]];
+        if (from.kind != Kind::List && from.kind != Kind::Tuple && from.kind != Kind::Set)
+          fail(callee + " of a " + kind_name(from.kind));
+        items = from.items;
+      }
+      return make_set(std::move(items), callee == kSet ? kSet : kFrozenSet);
+    }
+    if (callee == kEncode) return encode(a);
+    if (callee == "builtins.bytes" || callee == "builtins.bytearray") {
+      if (a.empty()) return make_str(Kind::Bytes, "");
+      if (a.size() == 1 && arena_[a[0]].kind == Kind::Bytes) return a[0];
+      if (a.size() == 2) return encode(a);  // bytearray(str, "latin-1")
+    }
+    if (callee == kReconstructor || callee == kNewObj || callee == kNewObjEx) {
+      // copyreg._reconstructor(cls, base, state), __newobj__(cls, *args),
+      // __newobj_ex__(cls, args, kwargs): an instance of cls.
+      if (a.empty()) fail(callee + " without a class");
+      const std::string& cls = expect(a[0], Kind::Global, "instance class").s;
+      if (callee == kNewObjEx) {
+        if (a.size() != 3) fail(callee + " with wrong argument count");
+        return make_object(cls, expect(a[1], Kind::Tuple, "__newobj_ex__ arguments").items);
+      }
+      return make_object(cls, std::vector<std::size_t>(a.begin() + 1, a.end()));
+    }
+    if (storage_globals().count(callee)) fail("global '" + callee + "' cannot be called");
+    return make_object(callee, a);
+  }
+  // NEWOBJ: cls.__new__(cls, *args), kept as a record.
+  void new_object(bool with_kwargs) {
+    if (with_kwargs) pop();  // keyword arguments: not needed for a record
+    const auto args = expect(pop(), Kind::Tuple, "NEWOBJ arguments").items;
+    const std::string cls = expect(pop(), Kind::Global, "NEWOBJ class").s;
+    if (storage_globals().count(cls)) fail("global '" + cls + "' cannot be instantiated");
+    push(make_object(cls, args));
+  }
+  // _codecs.encode(str, "latin1"): how protocol 2 pickles bytes (each char
+  // of the str is one byte, U+0000..U+00FF, as UTF-8 in the pickle).
+  std::size_t encode(const std::vector<std::size_t>& a) {
+    if (a.size() != 2) fail("_codecs.encode with wrong argument count");
+    const std::string& text = expect(a[0], Kind::Str, "encoded text").s;
+    const std::string& codec = expect(a[1], Kind::Str, "encoding").s;
+    if (codec != "latin1" && codec != "latin-1") fail("bytes encoded as '" + printable(codec) + "', not latin1");
+    std::string out;
+    for (std::size_t j = 0; j < text.size(); ++j) {
+      const auto c = static_cast<unsigned char>(text[j]);
+      if (c < 0x80) {
+        out += static_cast<char>(c);
+      } else if ((c == 0xC2 || c == 0xC3) && j + 1 < text.size() &&
+                 (static_cast<unsigned char>(text[j + 1]) & 0xC0) == 0x80) {
+        out += static_cast<char>(((c & 0x03) << 6) | (static_cast<unsigned char>(text[++j]) & 0x3F));
+      } else {
+        fail("latin1 bytes hold a character above U+00FF");
+      }
+    }
+    return make_str(Kind::Bytes, std::move(out));
+  }
+  // BUILD: the state of an instance (its attributes) is kept on its record.
+  // On a dict (OrderedDict._metadata of a state_dict) or a list subclass it
+  // sets Python attributes that do not matter here, and is dropped.
   void build() {
-    pop();
-    expect(top(), Kind::Dict, "BUILD target");
+    const auto state = pop();
+    Value& target = arena_[top()];
+    if (target.kind == Kind::Object) target.items[1] = state;
+    else if (target.kind != Kind::Dict && target.kind != Kind::List)
+      fail(std::string("BUILD target must be a dict or an object, not a ") + kind_name(target.kind));
   }
   // Persistent id ('storage', storage_type, key, location, numel).
   void persistent_load() {
@@ -561,6 +795,15 @@ class Unpickler {
       out.push_back(v);
     }
     return out;
+  }
+
+  // _rebuild_tensor_v2(...) or _rebuild_parameter[_with_state](tensor, ...).
+  std::size_t rebuild(const std::string& func, const std::vector<std::size_t>& a) {
+    if (func == kRebuildTensor) return rebuild_tensor(a);
+    if (func != kRebuildParameter && func != kRebuildParameterWithState) fail("'" + func + "' does not rebuild a tensor");
+    if (a.size() != (func == kRebuildParameter ? 3u : 4u)) fail(func + " with wrong argument count");
+    expect(a[0], Kind::Tensor, "parameter data");
+    return a[0];  // requires_grad, hooks and Python attributes do not matter here
   }
 
   // _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad,
@@ -688,6 +931,18 @@ class Unpickler {
       case 0x93: stack_global(); break;                                  // STACK_GLOBAL
       case 'R': reduce(); break;                                         // REDUCE
       case 'b': build(); break;                                          // BUILD
+      case 0x81: new_object(false); break;                               // NEWOBJ
+      case 0x92: new_object(true); break;                                // NEWOBJ_EX
+      case 'C': push(make_str(Kind::Bytes, str(le(1)))); break;          // SHORT_BINBYTES
+      case 'B': push(make_str(Kind::Bytes, str(le(4)))); break;          // BINBYTES
+      case 0x8E: push(make_str(Kind::Bytes, str(le(8)))); break;         // BINBYTES8
+      case 'U': push(make_str(Kind::Str, str(le(1)))); break;            // SHORT_BINSTRING
+      case 'T': push(make_str(Kind::Str, str(le(4)))); break;            // BINSTRING
+      case 0x8F: push(make_set({}, kSet)); break;                        // EMPTY_SET
+      case 0x90: add_items(pop_to_mark()); break;                        // ADDITEMS
+      case 0x91: push(make_set(pop_to_mark(), kFrozenSet)); break;       // FROZENSET
+      case '0': pop(); break;                                            // POP
+      case '1': pop_to_mark(); break;                                    // POP_MARK
       case 'Q': persistent_load(); break;                                // BINPERSID
       default: fail("pickle opcode " + printable(std::string(1, char(op))) + " (byte " + std::to_string(op) +
                     ") is outside the accepted state_dict subset");
@@ -728,6 +983,8 @@ class Unpickler {
   std::vector<std::size_t> stack_;
   std::vector<std::size_t> marks_;
   std::unordered_map<uint64_t, std::size_t> memo_;
+  std::vector<bool> on_path_;  // tree(): values being copied, to refuse cycles
+  uint64_t budget_ = 0;        // tree(): bytes the copy may still take
 };
 
 // ===========================================================================
@@ -755,7 +1012,7 @@ void check_byteorder(const ZipArchive& zip, const std::string& prefix, const fs:
 }
 
 void check_is_zip(Bytes data, const fs::path& file) {
-  if (!data.empty() && data[0] == std::byte{0x80})
+  if (sniff(data.first(std::min<std::size_t>(data.size(), 32)), data.size()) == Signature::LegacyTorch)
     throw CheckpointError(file, "legacy torch.save format (torch < 1.6 or _use_new_zipfile_serialization=False) "
                                 "is not supported; re-save it with a current torch");
   if (data.size() < 4 || field(data, 0, 4, file, "magic") != kLocalSig)
@@ -781,38 +1038,6 @@ StorageFetch storage_fetcher(const ZipArchive& zip, const std::string& prefix, c
   };
 }
 
-// The unpickled top-level dict: each tensor entry as a view (not yet read),
-// each scalar entry as its value.
-struct Collected {
-  std::map<std::string, std::size_t> views;  // name -> arena id of the tensor value
-  std::map<std::string, PtScalar> scalars;
-};
-
-Collected collect(Unpickler& u, std::size_t root, const fs::path& file) {
-  const Value& dict = u.at(root);
-  if (dict.kind != Kind::Dict)
-    throw CheckpointError(file, std::string("top-level object is a ") + kind_name(dict.kind) + ", not a dict");
-  Collected out;
-  for (std::size_t j = 0; j < dict.items.size(); j += 2) {
-    const Value& key = u.at(dict.items[j]);
-    if (key.kind != Kind::Str) throw CheckpointError(file, "top-level key is a " + std::string(kind_name(key.kind)));
-    const Value& v = u.at(dict.items[j + 1]);
-    switch (v.kind) {
-      case Kind::Tensor: out.views[key.s] = dict.items[j + 1]; break;
-      case Kind::None: out.scalars[key.s] = std::monostate{}; break;
-      case Kind::Bool: out.scalars[key.s] = v.i != 0; break;
-      case Kind::Int: out.scalars[key.s] = v.i; break;
-      case Kind::Float: out.scalars[key.s] = v.f; break;
-      case Kind::Str: out.scalars[key.s] = v.s; break;
-      default:
-        throw CheckpointError(file, "entry '" + printable(key.s) + "' is a " + kind_name(v.kind) +
-                                        "; only a flat dict of tensors and scalars is read (a nested checkpoint "
-                                        "such as {'state_dict': {...}} must be flattened first)");
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 struct PtReader::Impl {
@@ -821,16 +1046,21 @@ struct PtReader::Impl {
   ZipArchive zip;
   std::string prefix;
   Unpickler unpickler;
-  Collected collected;
-  std::vector<TensorInfo> infos;
+  PtNode root;
+  std::map<std::string, int64_t> view_of;  // tensor path -> view index
+  std::map<std::string, PtScalar> scalars;
+  std::vector<TensorInfo> infos;           // by name
 
   explicit Impl(const fs::path& p)
       : path(p), file(p), zip((check_is_zip(file.bytes(), p), file.bytes()), p), prefix(archive_prefix(zip, p)),
-        unpickler((check_byteorder(zip, prefix, p), zip.read(prefix + "data.pkl")), p, storage_fetcher(zip, prefix, p)) {
-    collected = collect(unpickler, unpickler.run(), path);
+        unpickler((check_byteorder(zip, prefix, p), zip.read(prefix + "data.pkl")), p, storage_fetcher(zip, prefix, p)),
+        root(unpickler.tree(unpickler.run())) {
+    PtLeaves leaves = name_leaves(root, path);
+    scalars = std::move(leaves.scalars);
+    for (const PtNode* t : leaves.tensors) view_of.emplace(t->s, t->i);
     std::map<std::string, DType> storage_dtype;  // a storage read as two dtypes is refused up front
-    for (auto& [name, id] : collected.views) {
-      const auto& v = unpickler.view(unpickler.at(id));
+    for (auto& [name, index] : view_of) {
+      const auto& v = unpickler.view(index);
       infos.push_back({name, v.dtype, v.size});
       if (auto [it, fresh] = storage_dtype.emplace(v.storage, v.dtype); !fresh && it->second != v.dtype)
         throw CheckpointError(path, "storage '" + printable(v.storage) + "' is used with two dtypes");
@@ -842,12 +1072,13 @@ PtReader::PtReader(const fs::path& file) : impl_(std::make_unique<Impl>(file)) {
 PtReader::~PtReader() = default;
 
 const std::vector<TensorInfo>& PtReader::tensors() const { return impl_->infos; }
-const std::map<std::string, PtScalar>& PtReader::scalars() const { return impl_->collected.scalars; }
+const std::map<std::string, PtScalar>& PtReader::scalars() const { return impl_->scalars; }
+const PtNode& PtReader::root() const { return impl_->root; }
 
 TensorData PtReader::read(const std::string& name) {
-  auto it = impl_->collected.views.find(name);
-  if (it == impl_->collected.views.end()) throw CheckpointError(impl_->path, "no tensor '" + printable(name) + "'");
-  const auto& v = impl_->unpickler.view(impl_->unpickler.at(it->second));
+  auto it = impl_->view_of.find(name);
+  if (it == impl_->view_of.end()) throw CheckpointError(impl_->path, "no tensor '" + printable(name) + "'");
+  const auto& v = impl_->unpickler.view(it->second);
   const std::string entry = impl_->prefix + "data/" + v.storage;
   const uint64_t es = dtype_size(v.dtype);
   const auto numel = checked_numel(v.size);

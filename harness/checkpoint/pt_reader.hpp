@@ -1,8 +1,10 @@
 #pragma once
 // Reader for checkpoints written by torch.save (torch >= 1.6 zip format),
 // without torch and without executing anything: a small zip reader plus a
-// restricted pickle interpreter that knows only the opcodes and globals a
-// saved state_dict uses. docs/CHECKPOINT_FORMATS.md describes the subset.
+// restricted pickle interpreter that builds plain values, tensors and inert
+// records of class instances, and never imports or calls anything.
+// docs/CHECKPOINT_FORMATS.md describes the subset; pt_globals.hpp the policy
+// for globals; pt_tree.hpp the tree and how its tensors are named.
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -12,26 +14,28 @@
 #include <vector>
 
 #include "harness/checkpoint/checkpoint_error.hpp"
+#include "harness/checkpoint/pt_tree.hpp"
 #include "harness/core/tensor.hpp"
 
 namespace xcompat {
 
-// A non-tensor top-level value: None, bool, int, float or str.
-using PtScalar = std::variant<std::monostate, bool, int64_t, double, std::string>;
-
 struct PtContents {
-  TensorMap tensors;
-  std::map<std::string, PtScalar> scalars;  // e.g. {"version": "1.2.3", "step": 7}
+  TensorMap tensors;                        // by path
+  std::map<std::string, PtScalar> scalars;  // by path, e.g. {"version": "1.2.3", "optimizer.param_groups.0.lr": 0.001}
 };
 
-// Reads a torch.save'd dict: every tensor entry comes back contiguous
+// Reads a torch.save'd object: a state dict, dicts / lists / tuples of them
+// (a training checkpoint, a Lightning .ckpt, an optimizer state) or a
+// pickled nn.Module (torch.save(model)). Every tensor comes back contiguous
 // (strided views, storage offsets and storages shared by several entries are
-// materialised per entry), every None/bool/int/float/str entry as a scalar.
-// Throws CheckpointError, naming the file and the problem, for anything else:
-// a damaged or non-STORED zip, a legacy (pre-1.6) file, a big-endian file, an
-// unknown pickle opcode, any global outside the allow-list (the message names
-// the refused global; nothing is ever called), a top level that is not a dict
-// of such values (nested checkpoints like {"state_dict": {...}} included).
+// materialised per entry) under its path (pt_tree.hpp: "model.w",
+// "optimizer.state.0.exp_avg", a module's state_dict() names); every
+// None/bool/int/float/str leaf as a scalar. Throws CheckpointError, naming
+// the file and the problem: a damaged or non-STORED zip, a legacy (pre-1.6)
+// file, a big-endian file, an unknown pickle opcode, a refused global (the
+// message names it; nothing is ever called), a dict key that is not str or
+// int, two leaves on one path, nesting deeper than 1000 levels, a value that
+// contains itself.
 PtContents read_pt_full(const std::filesystem::path& file);
 
 // The same file opened for reading one tensor at a time: the zip directory
@@ -46,8 +50,10 @@ class PtReader {
   PtReader(const PtReader&) = delete;
   PtReader& operator=(const PtReader&) = delete;
 
-  const std::vector<TensorInfo>& tensors() const;  // by name
-  const std::map<std::string, PtScalar>& scalars() const;
+  const std::vector<TensorInfo>& tensors() const;  // sorted by name (path)
+  const std::map<std::string, PtScalar>& scalars() const;  // by path
+  // The whole object as an inert tree; its Tensor nodes carry their names.
+  const PtNode& root() const;
   TensorData read(const std::string& name);
   // <archive>/xcompat.json (written by PtWriter), "" when absent.
   std::string xcompat_record() const;

@@ -75,7 +75,8 @@ def zip_bytes(entries, compression=zipfile.ZIP_STORED):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression) as z:
         for name, data in entries.items():
-            z.writestr(name, data)
+            # A fixed date, so regenerating leaves unchanged files byte-identical.
+            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data, compress_type=compression)
     return buf.getvalue()
 
 
@@ -142,7 +143,23 @@ HOSTILE = {
     "hostile_builtin_exec.pt": ("__builtin__.exec", b"\x80\x02" + b"c__builtin__\nexec\n"
                                 + b"q\x00" + b"0" + b"h\x00"
                                 + unicode_op("print('pwned')") + b"\x85" + b"R" + b"."),
+    # A torch.save(model)-shaped pickle (NEWOBJ of a class, BUILD of its
+    # attributes) whose attribute REDUCEs os.system: class records are read
+    # inertly, but this global is still refused by name.
+    "hostile_module_os_system.pt": ("os.system", b"\x80\x02" + b"c__main__\nTinyModel\n" + b")\x81"
+                                    + b"}(" + unicode_op("training") + b"\x88"
+                                    + unicode_op("_parameters") + b"}"
+                                    + unicode_op("hook") + b"cos\nsystem\n"
+                                    + unicode_op("echo pwned") + b"\x85" + b"R"
+                                    + b"ub" + b"."),
 }
+
+
+def deep_nesting_pickle(depth):
+    """A list nested `depth` levels deep: EMPTY_LIST `depth` times, then
+    APPEND each into the one before. Python's own unpickler builds it
+    without recursion; a recursive reader would overflow its stack."""
+    return b"\x80\x02" + b"]" * depth + b"a" * (depth - 1) + b"."
 
 
 def write_hostile(expected):
@@ -151,6 +168,9 @@ def write_hostile(expected):
         pickletools.dis(payload, out=io.StringIO())  # well-formed, never executed
         (OUT / name).write_bytes(torch_shaped_zip(payload))
         expected["hostile"].append({"file": name, "global": refused})
+    deep = deep_nesting_pickle(3000)
+    pickletools.dis(deep, out=io.StringIO())
+    (OUT / "hostile_deep.pt").write_bytes(torch_shaped_zip(deep))
 
 
 def write_refused(expected, sd_path):
@@ -158,11 +178,12 @@ def write_refused(expected, sd_path):
     entries = torch_zip_entries(sd_path)
     (OUT / "compressed.pt").write_bytes(zip_bytes(entries, zipfile.ZIP_DEFLATED))
     torch.save({"w": torch.ones(2)}, OUT / "legacy.pt", _use_new_zipfile_serialization=False)
-    torch.save({"state_dict": {"w": torch.ones(2)}, "epoch": 3}, OUT / "nested.pt")
+    torch.save({"a.b": torch.ones(2), "a": {"b": torch.zeros(2)}}, OUT / "colliding.pt")
     expected["refused"] = [
         {"file": "compressed.pt", "error": "compressed"},
         {"file": "legacy.pt", "error": "legacy"},
-        {"file": "nested.pt", "error": "state_dict"},
+        {"file": "colliding.pt", "error": "two entries reach the path 'a.b'"},
+        {"file": "hostile_deep.pt", "error": "nested more than 1000 levels deep"},
     ]
 
 
@@ -176,6 +197,117 @@ def write_scalars(expected):
         "tensors": {"w": expected_entry(ckpt["w"])},
         "entries": {k: v for k, v in ckpt.items() if not isinstance(v, torch.Tensor)},
     }
+
+
+# --- nested checkpoints and torch.save(model) ---------------------------------
+
+def path_join(prefix, key):
+    return f"{prefix}.{key}" if prefix else str(key)
+
+
+def flatten(obj):
+    """The reader's names for obj (harness/checkpoint/pt_tree.hpp): tensors
+    and None/bool/int/float/str leaves by their dict keys and list/tuple
+    indices joined with '.', a module's tensors by its state_dict() names."""
+    tensors, scalars = {}, {}
+
+    def walk(o, path):
+        if isinstance(o, torch.nn.Module):
+            for k, v in o.state_dict().items():
+                tensors[path_join(path, k)] = v
+        elif isinstance(o, torch.Tensor):
+            tensors[path] = o
+        elif isinstance(o, dict):
+            for k, v in o.items():
+                walk(v, path_join(path, k))
+        elif isinstance(o, (list, tuple)):
+            for i, v in enumerate(o):
+                walk(v, path_join(path, i))
+        elif o is None or isinstance(o, (bool, int, float, str)):
+            scalars[path] = o
+    walk(obj, "")
+    return tensors, scalars
+
+
+class PatternLayer(torch.nn.Module):
+    """A parameterless module that pickles only its pattern, as einops'
+    Rearrange (inside x-transformers' attention) does."""
+
+    def __init__(self, pattern):
+        super().__init__()
+        self.pattern = pattern
+
+    def __getstate__(self):
+        return {"pattern": self.pattern}
+
+    def __setstate__(self, state):
+        self.__init__(state["pattern"])
+
+
+class TinyModel(torch.nn.Module):
+    """A small module tree as torch.save(model) pickles it: nested modules, a
+    None bias, a tied weight, persistent and non-persistent buffers, a plain
+    tensor attribute (not state), a module with its own __getstate__."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(5, 3)
+        self.blocks = torch.nn.ModuleList([torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.GELU()),
+                                           torch.nn.LayerNorm(3)])
+        self.split = PatternLayer("b n (h d) -> b h n d")
+        self.head = torch.nn.Linear(3, 5, bias=False)
+        self.head.weight = self.emb.weight  # tied
+        self.register_buffer("positions", torch.arange(4))
+        self.register_buffer("cache", torch.zeros(2, 3), persistent=False)
+        self.register_buffer("unused", None)
+        self.scale = torch.tensor(0.5)  # a plain attribute: not in state_dict()
+        self.name = "tiny"
+
+
+def small_training_state():
+    torch.manual_seed(2)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
+    for _ in range(2):
+        opt.zero_grad()
+        model(torch.randn(5, 3)).pow(2).sum().backward()
+        opt.step()
+    return model, opt
+
+
+def write_nested(expected):
+    model, opt = small_training_state()
+    training = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": 10, "loss": 0.125,
+                "note": None, "big": 2**40 + 1, "blob": b"\x00\xffxyz"}
+    torch.save(training, OUT / "training.pt")
+    lightning = {"epoch": 3, "global_step": 30, "pytorch-lightning_version": "2.4.0",
+                 "state_dict": collections.OrderedDict((f"model.{k}", v) for k, v in model.state_dict().items()),
+                 "optimizer_states": [opt.state_dict()], "lr_schedulers": [],
+                 "hyper_parameters": {"dim": 3, "lr": 1e-3, "betas": (0.9, 0.99), "name": "tiny", "tied": True}}
+    torch.save(lightning, OUT / "lightning.ckpt")
+    torch.manual_seed(3)
+    top_list = [torch.randn(2), {"a": torch.arange(3)}, (3, "x", None)]
+    torch.save(top_list, OUT / "top_list.pt")
+    nested_old = {"state_dict": {"w": torch.ones(2)}, "epoch": 3}  # refused before nesting was read
+    torch.save(nested_old, OUT / "nested.pt")
+    torch.manual_seed(4)
+    module = TinyModel()
+    torch.save(module, OUT / "module.pt")
+    torch.save({"model": module, "epoch": 1}, OUT / "module_in_dict.pt")
+    names = list(module.state_dict().keys())
+    assert "cache" not in names and "head.weight" in names and "scale" not in names, names
+
+    expected["nested"] = []
+    for name, obj in [("training.pt", training), ("lightning.ckpt", lightning), ("top_list.pt", top_list),
+                      ("nested.pt", nested_old), ("module.pt", module), ("module_in_dict.pt", {"model": module, "epoch": 1})]:
+        tensors, scalars = flatten(obj)
+        loaded = torch.load(OUT / name, weights_only=False)
+        again, _ = flatten(loaded)
+        assert list(again) == list(tensors), name
+        expected["nested"].append({"file": name, "tensors": {k: expected_entry(v) for k, v in tensors.items()},
+                                   "scalars": scalars})
+    expected["module"] = {"file": "module.pt", "state_dict_keys": names, "tied": [["emb.weight", "head.weight"]],
+                          "class": "__main__.TinyModel"}
 
 
 def main():
@@ -205,6 +337,7 @@ def main():
     expected["safetensors_metadata"] = metadata
 
     write_scalars(expected)
+    write_nested(expected)
     write_hostile(expected)
     write_refused(expected, sd_path)
     (OUT / "expected.json").write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")

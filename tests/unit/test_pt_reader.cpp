@@ -1,7 +1,9 @@
-// harness/checkpoint/pt_reader: torch.save'd state_dicts read without torch,
+// harness/checkpoint/pt_reader: torch.save'd state_dicts, nested checkpoints
+// and torch.save(model) files read without torch,
 // hostile pickles refused without running anything, damaged archives refused
 // without crashing or hanging. Inputs: tests/data/checkpoints/ (see
 // tests/data/make_checkpoints.py) and archives assembled here at runtime.
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <fstream>
@@ -270,8 +272,9 @@ TEST_CASE("pt: crafted pickles outside the subset are refused", "[unit][checkpoi
       {"REDUCE on an empty stack", "\x80\x02R.", "underflow"},
       {"REDUCE reaching below a MARK", "\x80\x02" "ccollections\nOrderedDict\n)(R.", "underflow"},
       {"two values at STOP", "\x80\x02}}.", "STOP"},
-      {"top level is a list", "\x80\x02].", "not a dict"},
-      {"top-level key is an int", "\x80\x02}K\x01K\x02s.", "key"},
+      {"a bool dict key", "\x80\x02}\x88K\x02s.", "dict key of type bool"},
+      {"a None dict key", "\x80\x02}NK\x02s.", "dict key of type None"},
+      {"a tuple dict key", "\x80\x02})K\x02s.", "unsupported dict key of type tuple"},
       {"BINGET of an unset memo slot", "\x80\x02h\x05.", "memo"},
       {"SETITEM into a list", "\x80\x02]K\x01K\x02s.", "dict"},
       {"protocol 6", "\x80\x06}.", "protocol"},
@@ -298,6 +301,33 @@ TEST_CASE("pt: crafted pickles outside the subset are refused", "[unit][checkpoi
        "two dtypes"},
       {"a list that contains itself", w + "]q\x00h\x00" "as."s, "list"},
       {"a million nested tuples", deep, "tuple"},
+      {"a dict that contains itself", "\x80\x02}q\x00"s + str_op("me") + "h\x00s."s, "dict that contains itself"},
+      {"a million nested lists, appended", "\x80\x02" + std::string(1'000'000, ']') + std::string(999'999, 'a') + ".",
+       "nested more than 1000 levels"},
+      // A list of two references to the list before it, 64 times: 2^64 values once expanded.
+      {"shared references expanding exponentially",
+       [] {
+         std::string p = "\x80\x02" + str_op(std::string(4096, 'x')) + "q\x00" "0"s;
+         for (int i = 0; i < 64; ++i)
+           p += "]h" + std::string(1, char(i)) + "h" + std::string(1, char(i)) + "\x86" "aq" + std::string(1, char(i + 1)) + "0";
+         return p + "h\x40.";
+       }(),
+       "would not fit in memory"},
+      {"builtins.getattr", "\x80\x02" "c__builtin__\ngetattr\n.", "refused global '__builtin__.getattr'"},
+      {"functools.reduce", "\x80\x02" "cfunctools\nreduce\n.", "refused global 'functools.reduce'"},
+      {"functools.partial of os.system", "\x80\x02" "cfunctools\npartial\ncos\nsystem\n\x85R.", "refused global 'os.system'"},
+      {"posix.system", "\x80\x02" "cposix\nsystem\n.", "refused global 'posix.system'"},
+      {"importlib.import_module", "\x80\x02" "cimportlib\nimport_module\n.", "refused global 'importlib.import_module'"},
+      {"torch.hub.load", "\x80\x02" "ctorch.hub\nload\n.", "refused global 'torch.hub.load'"},
+      {"torch.load", "\x80\x02" "ctorch\nload\n.", "refused global 'torch.load'"},
+      {"copyreg.add_extension", "\x80\x02" "ccopy_reg\nadd_extension\n.", "refused global 'copy_reg.add_extension'"},
+      {"a global that is no Python name", "\x80\x02" "cx;y\nz\n.", "not a Python module and name"},
+      {"a quantized tensor", "\x80\x02" "ctorch._utils\n_rebuild_qtensor\n.", "not read"},
+      {"bytes in another encoding", "\x80\x02" "c_codecs\nencode\n(" + str_op("x") + str_op("utf-8") + "tR.", "latin1"},
+      {"latin1 text above U+00FF", "\x80\x02" "c_codecs\nencode\n(" + str_op("\xc4\x80") + str_op("latin1") + "tR.",
+       "above U+00FF"},
+      {"ADDITEMS into a frozenset", "\x80\x02(\x91(K\x01\x90.", "frozenset"},
+      {"NEWOBJ of a storage type", "\x80\x02" "ctorch\nFloatStorage\n)\x81.", "cannot be instantiated"},
   };
   ScratchDir dir;
   for (const auto& c : cases) {
@@ -368,4 +398,188 @@ TEST_CASE("pt: missing files and directories are refused", "[unit][checkpoint]")
   ScratchDir dir;
   CHECK_THROWS_AS(read_pt(dir.path / "absent.pt"), CheckpointError);
   CHECK_THROWS_AS(read_pt(dir.path), CheckpointError);
+}
+
+namespace {
+
+// The reader's scalar against expected.json's value.
+void check_scalar(const PtScalar& s, const json& value) {
+  if (value.is_null()) CHECK(std::holds_alternative<std::monostate>(s));
+  else if (value.is_boolean()) CHECK(std::get<bool>(s) == value.get<bool>());
+  else if (value.is_number_integer()) CHECK(std::get<int64_t>(s) == value.get<int64_t>());
+  else if (value.is_number_float()) CHECK(std::get<double>(s) == value.get<double>());
+  else CHECK(std::get<std::string>(s) == value.get<std::string>());
+}
+
+const PtNode& child(const PtNode& n, const PtKey& key) {
+  for (const auto& [k, v] : n.children)
+    if (k == key) return v;
+  FAIL("no child " << (std::holds_alternative<int64_t>(key) ? std::to_string(std::get<int64_t>(key))
+                                                            : std::get<std::string>(key)));
+  throw;
+}
+
+// A pickled module as torch.save(model) writes it (protocol 2, NEWOBJ,
+// BUILD of its __dict__), with `attrs` as the ops of its extra attributes.
+std::string module_ops(const std::string& cls, const std::string& attrs) {
+  const auto dot = cls.rfind('.');
+  return "c" + cls.substr(0, dot) + "\n" + cls.substr(dot + 1) + "\n)\x81}(" + str_op("training") + "\x88" + attrs +
+         "ub";
+}
+
+}  // namespace
+
+TEST_CASE("pt: nested checkpoints read by path exactly as torch reports them", "[unit][checkpoint]") {
+  for (const auto& want : expected()["nested"]) {
+    const std::string file = want["file"].get<std::string>();
+    INFO("file " << file);
+    const PtContents c = read_pt_full(kCheckpoints / file);
+    check_matches(c.tensors, want["tensors"]);
+    REQUIRE(c.scalars.size() == want["scalars"].size());
+    for (const auto& [path, value] : want["scalars"].items()) {
+      INFO("scalar " << path);
+      REQUIRE(c.scalars.count(path) == 1);
+      check_scalar(c.scalars.at(path), value);
+    }
+  }
+}
+
+TEST_CASE("pt: root() is the whole object, an inert tree", "[unit][checkpoint]") {
+  PtReader r(kCheckpoints / "training.pt");
+  const PtNode& root = r.root();
+  REQUIRE(root.kind == PtNode::Kind::Dict);
+  CHECK_FALSE(root.ordered_dict);
+  CHECK(std::get<std::string>(root.children.front().first) == "model");  // insertion order kept
+  const PtNode& model = child(root, "model"s);
+  CHECK(model.kind == PtNode::Kind::Dict);
+  CHECK(model.ordered_dict);  // a state_dict() is an OrderedDict
+  CHECK(child(model, "0.weight"s).kind == PtNode::Kind::Tensor);
+  CHECK(child(model, "0.weight"s).s == "model.0.weight");  // a Tensor node carries its name
+  const PtNode& state = child(child(root, "optimizer"s), "state"s);
+  REQUIRE(state.children.size() == 4);
+  CHECK(std::get<int64_t>(state.children[2].first) == 2);  // int keys stay ints
+  CHECK(child(child(state, int64_t{0}), "exp_avg"s).s == "optimizer.state.0.exp_avg");
+  const PtNode& group = child(child(child(root, "optimizer"s), "param_groups"s), int64_t{0});
+  CHECK(child(child(root, "optimizer"s), "param_groups"s).kind == PtNode::Kind::List);
+  CHECK(child(group, "betas"s).kind == PtNode::Kind::Tuple);
+  CHECK(child(group, "lr"s).f == 1e-3);
+  CHECK(child(group, "foreach"s).kind == PtNode::Kind::None);
+  CHECK(child(root, "big"s).i == (int64_t(1) << 40) + 1);
+  const PtNode& blob = child(root, "blob"s);
+  CHECK(blob.kind == PtNode::Kind::Bytes);
+  CHECK(blob.s == "\x00\xffxyz"s);
+  CHECK(r.tensors().size() == 16);
+  CHECK(std::is_sorted(r.tensors().begin(), r.tensors().end(),
+                       [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; }));
+}
+
+TEST_CASE("pt: a torch.save(model) file reads as its state_dict(), running nothing", "[unit][checkpoint]") {
+  const json want = expected()["module"];
+  PtReader r(kCheckpoints / want["file"].get<std::string>());
+  std::vector<std::string> names, keys = want["state_dict_keys"].get<std::vector<std::string>>();
+  for (const auto& t : r.tensors()) names.push_back(t.name);
+  std::sort(keys.begin(), keys.end());
+  CHECK(names == keys);  // no non-persistent buffer, no None bias, no plain tensor attribute
+  for (const auto& pair : want["tied"])
+    CHECK(r.read(pair[0].get<std::string>()).bytes == r.read(pair[1].get<std::string>()).bytes);
+  const PtNode& root = r.root();
+  CHECK(root.kind == PtNode::Kind::Object);
+  CHECK(root.s == want["class"].get<std::string>());
+  CHECK(child(root, "name"s).s == "tiny");               // attributes are kept in the tree
+  CHECK(child(root, "scale"s).kind == PtNode::Kind::Tensor);
+  CHECK(child(root, "scale"s).s.empty());                // but a plain tensor attribute is not state
+  const PtNode& np = child(root, "_non_persistent_buffers_set"s);
+  CHECK(np.s == "builtins.set");
+  CHECK(child(np, "__items__"s).children.at(0).second.s == "cache");
+  CHECK(r.scalars().empty());  // a module's attributes are not scalars of the checkpoint
+}
+
+TEST_CASE("pt: module pickles whose tensors cannot be read name the line that re-saves them", "[unit][checkpoint]") {
+  ScratchDir dir;
+  const std::string resave = "torch.save(torch.load(\"";
+  struct Case {
+    const char* what;
+    std::string pickle;
+    const char* error;
+  };
+  const std::vector<Case> cases = {
+      {"_parameters is a list", "\x80\x02" + module_ops("mylib.Net", str_op("_parameters") + "]") + ".",
+       "its _parameters is not a dict"},
+      {"a parameter that is no tensor",
+       "\x80\x02" + module_ops("mylib.Net", str_op("_parameters") + "}" + str_op("w") + "cmylib\nWeird\n)\x81s") + ".",
+       "'w' is not a plain tensor"},
+      {"a submodule that is no module",
+       "\x80\x02}" + str_op("model") +
+           module_ops("mylib.Net", str_op("_modules") + "}" + str_op("sub") + "K\x01s") + "s.",
+       "weights_only=False)[\"model\"].state_dict(), "},
+      {"a submodule with its own state, holding a tensor",
+       "\x80\x02" +
+           module_ops("mylib.Net", str_op("_modules") + "}" + str_op("sub") + "cmylib\nOwn\n)\x81}" + str_op("w") +
+                                       tensor_op("0", "FloatStorage", 6, 0, {6}, {1}) + "sbs") + ".",
+       "its submodule 'sub' is not a pickled nn.Module"},
+      {"a non-persistent set that is a list",
+       "\x80\x02" + module_ops("mylib.Net", str_op("_parameters") + "}" + str_op("_non_persistent_buffers_set") + "]") + ".",
+       "_non_persistent_buffers_set is not a set"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    const std::string error = error_for(dir, torch_zip(c.pickle));
+    INFO(error);
+    CHECK(contains(error, c.error));
+    CHECK(contains(error, resave));
+    CHECK(contains(error, "-state_dict.pt\")"));
+  }
+}
+
+TEST_CASE("pt: module records, sets, bytes and protocol 4 spellings build the tree", "[unit][checkpoint]") {
+  ScratchDir dir;
+  const std::string t = tensor_op("0", "FloatStorage", 6, 0, {6}, {1});
+  // A module with a parameter, a None bias, a buffer kept out by a frozenset
+  // (protocol 4 spelling), a submodule made by copyreg._reconstructor, and a
+  // dict subclass holding a scalar.
+  const std::string sub = "ccopy_reg\n_reconstructor\n(cmylib\nSub\nc__builtin__\nobject\nNtR}(" + str_op("_parameters") +
+                          "}" + str_op("b") + "ctorch._utils\n_rebuild_parameter\n(" + t + "\x88" +
+                          "ccollections\nOrderedDict\n)Rt" "Rsub";
+  const std::string pickle =
+      "\x80\x02" +
+      module_ops("mylib.Net", str_op("_parameters") + "}(" + str_op("w") + t + str_op("bias") + "Nu" +
+                                  str_op("_buffers") + "}(" + str_op("kept") + t + str_op("gone") + t + "u" +
+                                  str_op("_non_persistent_buffers_set") + "(" + str_op("gone") + "\x91" +
+                                  str_op("_modules") + "}" + str_op("sub") + sub + "s" + str_op("config") +
+                                  "cmylib\nAttrDict\n)\x81" + str_op("lr") + "G\x3f\xe0\x00\x00\x00\x00\x00\x00s"s +
+                                  str_op("tags") + "\x8f(" + str_op("a") + "\x90" + str_op("raw") + "C\x02\x01\x02" +
+                                  str_op("dtype") + "ctorch\nfloat32\n");
+  spit(dir.path / "m.pt", torch_zip(pickle + ".", {{"0", kSixFloats}}));
+  PtReader r(dir.path / "m.pt");
+  std::vector<std::string> names;
+  for (const auto& info : r.tensors()) names.push_back(info.name);
+  CHECK(names == std::vector<std::string>{"kept", "sub.b", "w"});
+  CHECK(r.read("sub.b").to_doubles() == std::vector<double>{0, 1, 2, 3, 4, 5});
+  const PtNode& root = r.root();
+  CHECK(root.s == "mylib.Net");
+  CHECK(child(root, "config"s).kind == PtNode::Kind::Dict);  // a dict subclass reads as a dict
+  CHECK(child(root, "config"s).s == "mylib.AttrDict");
+  CHECK(child(child(root, "config"s), "lr"s).f == 0.5);
+  CHECK(child(root, "tags"s).s == "builtins.set");
+  CHECK(child(child(root, "tags"s), "__items__"s).children.at(0).second.s == "a");
+  CHECK(child(root, "raw"s).kind == PtNode::Kind::Bytes);
+  CHECK(child(root, "raw"s).s == "\x01\x02"s);
+  CHECK(child(root, "dtype"s).kind == PtNode::Kind::Object);
+  CHECK(child(root, "dtype"s).s == "torch.float32");
+  CHECK(child(child(child(root, "_modules"s), "sub"s), "_parameters"s).children.size() == 1);
+}
+
+TEST_CASE("pt: a module inside a dict is named under its key", "[unit][checkpoint]") {
+  PtReader r(kCheckpoints / "module_in_dict.pt");
+  CHECK(r.tensors().front().name == "model.blocks.0.0.bias");
+  CHECK(std::get<int64_t>(r.scalars().at("epoch")) == 1);
+  CHECK(r.root().kind == PtNode::Kind::Dict);
+}
+
+TEST_CASE("pt: path_join joins keys and indices with dots", "[unit][checkpoint]") {
+  CHECK(path_join("", "model"s) == "model");
+  CHECK(path_join("", int64_t{3}) == "3");
+  CHECK(path_join("optimizer.state", int64_t{0}) == "optimizer.state.0");
+  CHECK(path_join("a", "b.c"s) == "a.b.c");
+  CHECK(path_join("a", int64_t{-1}) == "a.-1");
 }
