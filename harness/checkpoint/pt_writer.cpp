@@ -1,6 +1,7 @@
 #include "harness/checkpoint/pt_writer.hpp"
 
 #include "harness/checkpoint/crc32.hpp"
+#include "harness/checkpoint/pt_pickler.hpp"
 #include "harness/checkpoint/staged_checkpoint.hpp"
 
 namespace xcompat {
@@ -13,84 +14,6 @@ constexpr const char* kArchive = "archive/";
 constexpr uint32_t kLocalSig = 0x04034b50, kCentralSig = 0x02014b50, kEndSig = 0x06054b50,
                    kDescriptorSig = 0x08074b50, kZip64EndSig = 0x06064b50, kZip64LocatorSig = 0x07064b50;
 constexpr uint16_t kDataDescriptorFlag = 0x0008;
-
-const char* storage_class(DType d) {
-  switch (d) {
-    case DType::F64: return "DoubleStorage";
-    case DType::F32: return "FloatStorage";
-    case DType::F16: return "HalfStorage";
-    case DType::BF16: return "BFloat16Storage";
-    case DType::I64: return "LongStorage";
-    case DType::I32: return "IntStorage";
-    case DType::I16: return "ShortStorage";
-    case DType::I8: return "CharStorage";
-    case DType::U8: return "ByteStorage";
-    case DType::Bool: return "BoolStorage";
-  }
-  return "FloatStorage";
-}
-
-// Protocol-2 opcodes, as torch.save emits them.
-struct Pickle {
-  std::string out = "\x80\x02";
-  void global(const std::string& module, const std::string& name) { out += "c" + module + "\n" + name + "\n"; }
-  void text(const std::string& s) {
-    out += 'X';
-    u32(static_cast<uint32_t>(s.size()));
-    out += s;
-  }
-  void integer(int64_t v) {
-    if (v >= 0 && v < 256) {
-      out += 'K';
-      out += static_cast<char>(v);
-    } else if (v >= INT32_MIN && v <= INT32_MAX) {
-      out += 'J';
-      u32(static_cast<uint32_t>(static_cast<int32_t>(v)));
-    } else {  // LONG1: little-endian two's complement, 8 bytes
-      out += "\x8a\x08";
-      for (int i = 0; i < 8; ++i) out += static_cast<char>(static_cast<uint64_t>(v) >> (8 * i));
-    }
-  }
-  void int_tuple(const std::vector<int64_t>& v) {
-    out += '(';
-    for (auto x : v) integer(x);
-    out += 't';
-  }
-  void u32(uint32_t v) {
-    for (int i = 0; i < 4; ++i) out += static_cast<char>(v >> (8 * i));
-  }
-};
-
-std::string build_pickle(const std::vector<TensorInfo>& tensors) {
-  Pickle p;
-  p.global("collections", "OrderedDict");
-  p.out += ")R(";  // OrderedDict(), then MARK for SETITEMS
-  for (std::size_t i = 0; i < tensors.size(); ++i) {
-    const TensorInfo& t = tensors[i];
-    p.text(t.name);
-    p.global("torch._utils", "_rebuild_tensor_v2");
-    p.out += '(';
-    // persistent id: ('storage', <class>, key, location, numel)
-    p.out += '(';
-    p.text("storage");
-    p.global("torch", storage_class(t.dtype));
-    p.text(std::to_string(i));
-    p.text("cpu");
-    p.integer(checked_numel(t.shape).value_or(0));
-    p.out += "tQ";
-    p.integer(0);  // storage offset
-    p.int_tuple(t.shape);
-    std::vector<int64_t> stride(t.shape.size(), 1);
-    for (std::size_t d = t.shape.size(); d-- > 1;) stride[d - 1] = stride[d] * t.shape[d];
-    p.int_tuple(stride);
-    p.out += '\x89';  // requires_grad = False
-    p.global("collections", "OrderedDict");
-    p.out += ")Rt";   // backward_hooks = OrderedDict(), end of args
-    p.out += 'R';     // _rebuild_tensor_v2(*args)
-  }
-  p.out += "u.";      // SETITEMS, STOP
-  return p.out;
-}
 
 struct CentralEntry {
   std::string name;
@@ -209,10 +132,33 @@ struct PtWriter::Impl {
   }
 };
 
+namespace {
+// A state dict: an OrderedDict of the tensors by name, in the declared order.
+PtNode flat_tree(const std::vector<TensorInfo>& tensors) {
+  PtNode root;
+  root.kind = PtNode::Kind::Dict;
+  root.ordered_dict = true;
+  for (const auto& t : tensors) {
+    PtNode leaf;
+    leaf.kind = PtNode::Kind::Tensor;
+    leaf.s = t.name;
+    root.children.emplace_back(t.name, std::move(leaf));
+  }
+  return root;
+}
+}  // namespace
+
 PtWriter::PtWriter(const fs::path& file, const std::vector<TensorInfo>& tensors, const std::string& metadata_json)
-    : impl_(std::make_unique<Impl>(file, tensors)) {
+    : PtWriter(file, flat_tree(tensors), tensors, metadata_json) {}
+
+PtWriter::PtWriter(const fs::path& file, const PtNode& root, const std::vector<TensorInfo>& tensors,
+                   const std::string& metadata_json) {
+  // The pickle is checked (every tensor referenced once, no Object) before
+  // a temporary file is made.
+  const std::string pickle = pickle_tree(root, tensors, file);
+  impl_ = std::make_unique<Impl>(file, tensors);
   impl_->metadata = metadata_json;
-  impl_->whole_entry(std::string(kArchive) + "data.pkl", build_pickle(tensors));
+  impl_->whole_entry(std::string(kArchive) + "data.pkl", pickle);
   impl_->whole_entry(std::string(kArchive) + "byteorder", "little");
 }
 
@@ -238,6 +184,27 @@ void write_pt(const fs::path& file, const TensorMap& tensors, const std::string&
   std::vector<TensorInfo> infos;
   for (auto& [name, t] : tensors) infos.push_back({name, t.dtype, t.shape});
   PtWriter w(file, infos, metadata_json);
+  for (auto& info : infos) w.write(info, tensors.at(info.name));
+  w.commit();
+}
+
+void write_pt_tree(const fs::path& file, const PtNode& root, const TensorMap& tensors, const std::string& metadata_json) {
+  // In the order the tree names them; pickle_tree checks the rest.
+  std::vector<TensorInfo> infos;
+  std::vector<const PtNode*> stack = {&root};
+  std::vector<const PtNode*> order;
+  while (!stack.empty()) {
+    const PtNode* n = stack.back();
+    stack.pop_back();
+    if (n->kind == PtNode::Kind::Tensor) order.push_back(n);
+    for (auto it = n->children.rbegin(); it != n->children.rend(); ++it) stack.push_back(&it->second);
+  }
+  for (const PtNode* n : order) {
+    const auto it = tensors.find(n->s);
+    if (it == tensors.end()) throw CheckpointError(file, "the tree refers to tensor '" + n->s + "', which is not given");
+    infos.push_back({n->s, it->second.dtype, it->second.shape});
+  }
+  PtWriter w(file, root, infos, metadata_json);
   for (auto& info : infos) w.write(info, tensors.at(info.name));
   w.commit();
 }
