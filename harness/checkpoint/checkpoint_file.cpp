@@ -49,6 +49,7 @@ class PtFile final : public CheckpointReader {
   TensorData read(const std::string& name) override { return r_.read(name); }
   json xcompat_record() const override { return with_sidecar(parse_record(r_.xcompat_record(), path_), path_); }
   const char* format() const override { return "pt"; }
+  const PtNode* tree() const override { return &r_.root(); }
 
  private:
   fs::path path_;
@@ -75,6 +76,8 @@ class PtOut final : public CheckpointWriter {
  public:
   PtOut(const fs::path& f, const std::vector<TensorInfo>& t, const json& record)
       : w_(f, t, record.empty() ? "" : record.dump()) {}
+  PtOut(const fs::path& f, const PtNode& tree, const std::vector<TensorInfo>& t, const json& record)
+      : w_(f, tree, t, record.empty() ? "" : record.dump()) {}
   void write(const TensorInfo& i, const TensorData& d) override { w_.write(i, d); }
   void commit() override { w_.commit(); }
 
@@ -124,10 +127,11 @@ std::unique_ptr<CheckpointReader> open_checkpoint(const fs::path& file) {
 }
 
 std::unique_ptr<CheckpointWriter> create_checkpoint(const fs::path& file, const std::vector<TensorInfo>& tensors,
-                                                    const json& record) {
+                                                    const json& record, const PtNode* tree) {
   const std::string ext = file.extension().string();
   if (ext == ".safetensors") return std::make_unique<SafetensorsOut>(file, tensors, record);
-  if (ext == ".pt" || ext == ".pth" || ext == ".bin" || ext == ".ckpt") return std::make_unique<PtOut>(file, tensors, record);
+  if (ext == ".pt" || ext == ".pth" || ext == ".bin" || ext == ".ckpt")
+    return tree ? std::make_unique<PtOut>(file, *tree, tensors, record) : std::make_unique<PtOut>(file, tensors, record);
   throw CheckpointError(file, "write .safetensors, or .pt / .pth / .bin / .ckpt (by the extension), not '" + ext + "'");
 }
 

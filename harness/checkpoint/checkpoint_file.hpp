@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "harness/checkpoint/pt_tree.hpp"
 #include "harness/core/tensor.hpp"
 
 namespace xcompat {
@@ -28,6 +29,9 @@ class CheckpointReader {
   // <file>.xcompat.json), or an empty object.
   virtual nlohmann::json xcompat_record() const = 0;
   virtual const char* format() const = 0;  // "pt" or "safetensors"
+  // The container the file holds (a torch.save'd object), or nullptr for a
+  // flat file (safetensors).
+  virtual const PtNode* tree() const { return nullptr; }
 };
 
 // Throws CheckpointError (naming the file) for anything the restricted
@@ -42,8 +46,11 @@ class CheckpointWriter {
 };
 
 // By extension: .safetensors, or .pt / .pth / .bin for torch.save's format.
+// `tree`: the container shape to write (a .pt file only; see PtWriter), or
+// nullptr for a flat state dict.
 std::unique_ptr<CheckpointWriter> create_checkpoint(const std::filesystem::path& file,
                                                     const std::vector<TensorInfo>& tensors,
-                                                    const nlohmann::json& xcompat_record);
+                                                    const nlohmann::json& xcompat_record,
+                                                    const PtNode* tree = nullptr);
 
 }  // namespace xcompat

@@ -109,7 +109,7 @@ int convert(const Common& c, const ConvertArgs& a) {
                r.optimizer_action.empty() ? "kept (the parameters did not change)"
                : r.optimizer_action == "dropped" ? "dropped (--optimizer drop)"
                                                  : "kept as it was (--optimizer keep): it no longer matches the parameters");
-  if (r.written) fmt::print("wrote {}\n", a.out);
+  if (r.written) fmt::print("wrote {} ({})\n", a.out, r.container);
   return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "harness/checkpoint/checkpoint_file.hpp"
+#include "harness/convert/container_tree.hpp"
 #include "harness/convert/input_checks.hpp"
 #include "harness/convert/locate.hpp"
 #include "harness/core/cell.hpp"
@@ -58,6 +59,7 @@ json ConvertResult::to_json() const {
   j["passed_through"] = passed_through;
   j["optimizer"] = optimizer;
   j["optimizer_action"] = optimizer_action;
+  j["container"] = container;
   return j;
 }
 
@@ -215,8 +217,28 @@ ConvertResult convert_file(const ReleaseHistory& history, const ConvertRequest& 
   // included), so converting the file again knows what it holds.
   const json built = spec_with_args(spec.is_object() ? spec : json::object(), result.plan.args);
   if (!built.empty()) result.record["spec"] = built;
+  // The container's shape kept where the output can hold it: the models'
+  // entries replaced in the dict that held them, a dropped optimizer cut out.
+  std::optional<PtNode> tree;
+  const std::string ext = req.out.extension().string();
+  if (reader->tree() && ext != ".safetensors") {
+    std::vector<ModelRewrite> rewrites;
+    for (std::size_t i = 0; i < chosen.size(); ++i) {
+      ModelRewrite w;
+      for (auto& [name, _] : chosen[i]->canonical_of) w.old_paths.insert(name);
+      for (auto& o : result.models[i].plan.outputs) w.new_paths.push_back(chosen[i]->in_file(o.info.name));
+      rewrites.push_back(std::move(w));
+    }
+    tree = rewrite_container(*reader->tree(), rewrites,
+                             result.optimizer_action == "dropped" ? result.optimizer : std::vector<std::string>{});
+    result.container = tree ? "the same container shape"
+                            : "flat: a state dict by path (the file is a pickled module, or a model's tensors are not "
+                              "the entries of one dict)";
+  } else {
+    result.container = ext == ".safetensors" ? "flat: safetensors holds a state dict by path" : "flat";
+  }
   if (req.out.has_parent_path()) fs::create_directories(req.out.parent_path());
-  auto writer = create_checkpoint(req.out, outputs, result.record);
+  auto writer = create_checkpoint(req.out, outputs, result.record, tree ? &*tree : nullptr);
   for (std::size_t i = 0; i < chosen.size(); ++i) {
     const LocatedModel& m = *chosen[i];
     ModelConversion& mc = result.models[i];

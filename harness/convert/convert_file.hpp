@@ -46,6 +46,7 @@ struct ConvertResult {
   std::vector<std::string> passed_through;  // tensors of no converted model, written as they were
   std::vector<std::string> optimizer;       // optimizer states found (their places), and what became of them
   std::string optimizer_action;             // "kept", "dropped", "" (none, or still valid)
+  std::string container;                    // how OUT holds the tensors: "the same container shape", or "flat" and why
   std::vector<std::pair<std::string, double>> lossy_tensors;  // name, largest magnitude lost
   std::string source_sha256;
   std::string from_source;   // where A came from: "--from", "stamp", "meta.json"

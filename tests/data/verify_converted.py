@@ -26,16 +26,16 @@ from safetensors.torch import load_file
 import xcompat_driver as driver
 
 
-def walk(obj, prefix, out):
-    """Every tensor of a nested container, by path."""
-    if isinstance(obj, torch.Tensor):
+def walk(obj, prefix, out, leaves=False):
+    """Every tensor of a nested container (with leaves: every scalar too), by path."""
+    if isinstance(obj, torch.Tensor) or (leaves and not isinstance(obj, (dict, list, tuple))):
         out[prefix[:-1]] = obj
     elif isinstance(obj, dict):
         for k, v in obj.items():
-            walk(v, f"{prefix}{k}.", out)
+            walk(v, f"{prefix}{k}.", out, leaves)
     elif isinstance(obj, (list, tuple)):
         for i, v in enumerate(obj):
-            walk(v, f"{prefix}{i}.", out)
+            walk(v, f"{prefix}{i}.", out, leaves)
     return out
 
 
@@ -45,6 +45,9 @@ def main():
     ap.add_argument("--prefix", default="")
     ap.add_argument("--spec", required=True)
     ap.add_argument("--reference", required=True)
+    ap.add_argument("--original", default="", help="the file converted: every entry of no model must be kept")
+    ap.add_argument("--models", default="", help="the places of the models converted, '/'-separated ('' the top level)")
+    ap.add_argument("--dropped", default="", help="places removed on purpose (an optimizer state), '/'-separated")
     a = ap.parse_args()
     sandbox = next(p for p in sys.path if "releases" in p)
     driver.bind_release(sandbox)
@@ -56,6 +59,20 @@ def main():
     state = {k[len(a.prefix):]: v for k, v in flat.items() if k.startswith(a.prefix)}
     model = driver.build_model(spec)
     result = {"other_keys": len(flat) - len(state)}
+    if a.original:
+        # Everything of no model, as it was: same paths, same values (tensors bitwise).
+        def entries(path):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+            return walk(obj, "", {}, leaves=True)
+        places = a.models.split("/") + [p for p in a.dropped.split("/") if p]
+        keep = lambda k: not any(k.startswith(p) for p in places)
+        before = {k: v for k, v in entries(a.original).items() if keep(k)}
+        after = {k: v for k, v in entries(a.converted).items() if keep(k)}
+        same = before.keys() == after.keys() and all(
+            (torch.equal(before[k], after[k]) and before[k].dtype == after[k].dtype) if isinstance(before[k], torch.Tensor)
+            else before[k] == after[k] for k in before)
+        result.update(kept_entries=len(before), kept_same=bool(same),
+                      kept_diff=sorted(set(before) ^ set(after))[:10])
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:

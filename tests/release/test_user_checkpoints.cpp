@@ -172,22 +172,39 @@ TEST_CASE("user checkpoints: check gives the matrix's verdict, and convert carri
 
       // Converted as the user would: the whole container, every model in it, the optimizer state dropped.
       const fs::path out = state / ("converted-" + release + "-" + f["file"].get<std::string>());
+      // Models of one architecture (a model and its EMA copy) convert together; others one by one.
+      bool one_spec = true;
+      for (auto& other : f["models"]) one_spec = one_spec && other["spec"] == m["spec"];
       auto cv = test::xcompat(state.path, "convert --json " + shq(file) + " --from " + release + " --to " + to +
-                                              " --spec-args " + shq(spec_json) + " --optimizer drop --out " + shq(out));
+                                              (one_spec ? "" : key_arg(place)) + " --spec-args " + shq(spec_json) +
+                                              " --optimizer drop --out " + shq(out));
       INFO(cv.out);
       REQUIRE(cv.exit_code == 0);
       const json plan = json::parse(cv.out);
+      // The container keeps its shape; what the conversion invalidates is said.
+      if (f["format"] == "pt") CHECK(plan["container"] == "the same container shape");
+      std::string models, dropped;
+      for (auto& mc : plan["models"]) models += (models.empty() ? "" : "/") + mc["prefix"].get<std::string>();
+      for (auto& o : plan["optimizer"]) dropped += (dropped.empty() ? "" : "/") + o.get<std::string>();
+      if (!plan["optimizer"].empty()) CHECK(plan["optimizer_action"] == "dropped");
       const fs::path built = state / ("built-" + release + "-" + f["shape"].get<std::string>() + ".json");
       std::ofstream(built) << spec_with_args(m["spec"], plan["args"]).dump();
       auto v = test::run_command("PYTHONPATH=" + shq(release_sandbox(to)) + ":" + shq(python_driver_dir()) + " " +
                                  python() + " " + shq(project_root() / "tests" / "data" / "verify_converted.py") +
                                  " --converted " + shq(out) + " --prefix '" + place + "' --spec " + shq(built) +
-                                 " --reference " + shq(answer["reference_dir"].get<std::string>()) + " 2>&1");
+                                 " --reference " + shq(answer["reference_dir"].get<std::string>()) +
+                                 (f["format"] == "pt" ? " --original " + shq(file) + " --models '" + models +
+                                                            "' --dropped '" + dropped + "'"
+                                                      : std::string()) +
+                                 " 2>&1");
       INFO(v.out);
       REQUIRE(v.exit_code == 0);
       const json verified = json::parse(v.out.substr(v.out.rfind('{')));
       CHECK(verified["loaded"] == true);
       CHECK(verified["close"] == true);
+      if (f["format"] == "pt") {
+        CHECK(verified["kept_same"] == true);  // the step, the epoch, the app's own layers, the other model: as they were
+      }
     }
   }
 }
