@@ -38,21 +38,47 @@ std::vector<TensorInfo> tensors_of(const json& meta) {
   return out;
 }
 
+// The history's key patterns name a TransformerWrapper's tensors; a bare
+// Decoder / Encoder (a "layers" spec) holds the same tensors without the
+// `attn_layers.` its wrapper would give them (harness/convert/locate.hpp
+// reads a user's bare layers the same way). Planned under that root, written
+// without it.
+constexpr const char* kBareLayersRoot = "attn_layers.";
+
+bool bare_layers(const json& spec) { return spec.is_object() && spec.value("model", "") == "layers"; }
+
+std::vector<TensorInfo> rooted(std::vector<TensorInfo> tensors, bool bare) {
+  if (bare)
+    for (auto& t : tensors) t.name = kBareLayersRoot + t.name;
+  return tensors;
+}
+
+std::string unrooted(const std::string& name, bool bare) {
+  const std::string root = kBareLayersRoot;
+  return bare && name.rfind(root, 0) == 0 ? name.substr(root.size()) : name;
+}
+
 // Converts the fixture's checkpoint once; later cells (and sweeps) reuse the
 // file and the record of what was lost, written beside it.
-json converted_file(ConversionPlan& plan, const Fixture& fx, const std::string& format, const fs::path& out) {
+json converted_file(ConversionPlan& plan, const Fixture& fx, const std::string& format, const fs::path& out,
+                    bool bare) {
   const fs::path record = out.string() + ".json";
   if (fs::exists(out) && fs::exists(record)) return read_json_file(record);
   fs::create_directories(out.parent_path());
   auto reader = open_checkpoint(fx.dir / ("model." + format));
   std::vector<TensorInfo> outputs;
-  for (auto& o : plan.outputs) outputs.push_back(o.info);
+  for (auto& o : plan.outputs) {
+    outputs.push_back(o.info);
+    outputs.back().name = unrooted(o.info.name, bare);
+  }
   auto writer = create_checkpoint(out, outputs, {{"converted_from", plan.from.release.str()},
                                                  {"x_transformers", plan.to.release.str()},
                                                  {"changes", plan.changes}});
-  const auto lossy = run_conversion(plan, [&](const std::string& n) { return reader->read(n); },
+  const auto lossy = run_conversion(plan, [&](const std::string& n) { return reader->read(unrooted(n, bare)); },
                                     [&](const TensorInfo& i, const TensorData& d) {
-                                      writer->write(i, d);
+                                      TensorInfo named = i;
+                                      named.name = unrooted(i.name, bare);
+                                      writer->write(named, d);
                                       fault_point("conversion.mid-write");
                                     });
   writer->commit();
@@ -99,7 +125,9 @@ void add_converted_path(CellResult& result, const PlannedCell& cell, const Fixtu
                         WorkerProcess& worker, const Tolerance& tol, std::chrono::milliseconds timeout) {
   const ReleasePoint from = point_of(release_of(cell.producer->version), fx.meta.value("versions", json::object()));
   const ReleasePoint to = point_of(release_of(cell.consumer->name), json::object());
-  ConversionPlan plan = plan_conversion(history, from, to, tensors_of(fx.meta), facts_from_spec(cell.spec->definition));
+  const bool bare = bare_layers(cell.spec->definition);
+  ConversionPlan plan =
+      plan_conversion(history, from, to, rooted(tensors_of(fx.meta), bare), facts_from_spec(cell.spec->definition));
   result.causes = causes_json(explain_cell(history, result, plan));
   result.direct_verdict = result.verdict;
 
@@ -117,7 +145,7 @@ void add_converted_path(CellResult& result, const PlannedCell& cell, const Fixtu
                        fmt::format("{}-{}.{}", to.release.str(), chain_id, cell.key.checkpoint);
   json done;
   try {
-    done = converted_file(plan, fx, cell.key.checkpoint, out);
+    done = converted_file(plan, fx, cell.key.checkpoint, out, bare);
   } catch (const std::exception& e) {
     conv["outcome"] = "refused";
     conv["refused"] = std::string("the conversion failed: ") + e.what();
