@@ -9,6 +9,7 @@
 #include "harness/cli/commands.hpp"
 #include "harness/convert/fingerprint.hpp"
 #include "harness/convert/locate.hpp"
+#include "harness/core/error.hpp"
 
 namespace xcompat::cli {
 
@@ -56,9 +57,12 @@ int fingerprint(const std::string& file, const std::string& key, bool as_json) {
   auto reader = open_checkpoint(file);
   const json record = reader->xcompat_record();
   const Located located = locate_models(reader->tensors());
+  if (located.models.empty())
+    throw Error(file + ": no x-transformers model found in it (no TransformerWrapper, XTransformer, Continuous / ViT "
+                "wrapper or attention layers by their tensors; " + std::to_string(reader->tensors().size()) +
+                " tensors of something else)");
   std::vector<Fingerprint> fps;
-  if (!located.models.empty())
-    for (const LocatedModel* m : models_under(located, key))
+  for (const LocatedModel* m : models_under(located, key))
       fps.push_back(fingerprint_model(release_history(), *m, record, file));
   const bool known = !fps.empty() && std::all_of(fps.begin(), fps.end(), [](auto& f) { return !f.ranges.empty(); });
   if (as_json) {
@@ -71,9 +75,6 @@ int fingerprint(const std::string& file, const std::string& key, bool as_json) {
     return known ? 0 : 3;
   }
   fmt::print("{}: {} tensors, {} x-transformers model(s)\n", file, reader->tensors().size(), fps.size());
-  if (fps.empty())
-    fmt::print("no x-transformers model found: no TransformerWrapper, XTransformer, Continuous / ViT wrapper or "
-               "attention layers by their tensors\n");
   for (auto& fp : fps) print_model(fp);
   if (!located.others.empty()) {
     fmt::print("other tensors ({}), not an x-transformers model's: kept as they are by convert\n", located.others.size());

@@ -174,7 +174,10 @@ class ModelReader {
     if (!pos || !patch || pos->shape.size() != 3) return;
     const auto side = [](int64_t v) { int64_t r = 0; while ((r + 1) * (r + 1) <= v) ++r; return r * r == v ? r : -1; };
     const int64_t per_patch = patch->shape[1] % 3 == 0 ? side(patch->shape[1] / 3) : -1;
-    const int64_t grid = side(pos->shape[1]);
+    // Before 1.16.0 one more position than patches (the class token's).
+    const int64_t grid = side(pos->shape[1]) > 0 ? side(pos->shape[1]) : side(pos->shape[1] - 1);
+    if (const TensorInfo* head = find(n_, "mlp_head.weight"))
+      set_wrapper("num_classes", dim_at(head, 0), t("mlp_head.weight") + " rows");
     if (per_patch <= 0 || grid <= 0) return;
     set_wrapper("patch_size", per_patch, t(patch_name) + " columns over 3 channels", false);
     set_wrapper("image_size", per_patch * grid, t("pos_embedding") + " (one position per patch)");
@@ -323,7 +326,7 @@ class ModelReader {
       set("rel_pos_bias", true, t("attn_layers.rel_pos.relative_attention_bias.weight"));
       if (dim_at(rp, 0) != kDefaultRelPosBuckets) set("rel_pos_num_buckets", dim_at(rp, 0), "relative position buckets");
     }
-    if (!find(n_, "pos_emb.emb.weight") && !find(n_, "attn_layers.rotary_pos_emb.inv_freq") &&
+    if (wrapper_kind_ != "vit" && !find(n_, "pos_emb.emb.weight") && !find(n_, "attn_layers.rotary_pos_emb.inv_freq") &&
         !find(n_, "attn_layers.rel_pos.relative_attention_bias.weight"))
       fp_.ambiguous.push_back(fmt::format("{}positions: none of absolute, rotary or T5 relative: ALiBi "
                                           "(alibi_pos_bias) or no positions at all; neither leaves a tensor; none assumed",
@@ -358,7 +361,7 @@ bool known_tensor(const std::string& name) {
   static const char* kSuffixes[] = {
       "token_emb.emb.weight", "pos_emb.emb.weight", "memory_tokens", "to_logits.weight", "to_logits.bias",
       "rotary_pos_emb.inv_freq", "relative_attention_bias.weight", "to_q.weight", "to_k.weight", "to_v.weight",
-      "to_out.weight", "to_out.bias", "mem_k", "mem_v", ".gamma", ".g", ".weight", ".bias"};
+      "to_out.weight", "to_out.bias", "mem_k", "mem_v", ".gamma", ".g", ".weight", ".bias", "pos_embedding"};
   for (auto* s : kSuffixes) {
     const std::string suffix = s;
     if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
@@ -370,6 +373,10 @@ bool known_tensor(const std::string& name) {
 json build_spec(const Fingerprint& fp) {
   json spec = {{"name", "fingerprint"}, {"model", fp.model}, {"seed", 0}, {"batch", 2}, {"mask", "none"}};
   for (auto& a : fp.args) spec[a.section][a.name] = a.value;
+  // The kinds without tokens take their attention layers' class apart (a
+  // ViTransformerWrapper's are an Encoder); causal masking leaves no tensor.
+  if (fp.model == "continuous" || fp.model == "layers") spec["layers_class"] = "decoder";
+  if (fp.model == "vit") spec["wrapper"]["channels"] = 3;
   int64_t max_len = 1024;
   if (fp.model == "xtransformer") {
     const json& x = spec["xtransformer"];
