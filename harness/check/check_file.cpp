@@ -75,9 +75,19 @@ bool choose_spec(const CheckRequest& req, const json& record, const std::vector<
 // The model, as its own state_dict() names it, in a flat file every path
 // loads: the file itself when it is one already, else a copy keyed by the
 // file's content and the model's place.
+// A file the releases load as it is: safetensors, or a .pt holding one flat
+// dict of tensors (not a container, not a pickled module).
+bool flat_state_dict(const CheckpointReader& reader) {
+  const PtNode* root = reader.tree();
+  if (!root) return true;
+  return root->kind == PtNode::Kind::Dict &&
+         std::all_of(root->children.begin(), root->children.end(),
+                     [](auto& c) { return c.second.kind == PtNode::Kind::Tensor; });
+}
+
 fs::path stage_model(const fs::path& file, CheckpointReader& reader, const LocatedModel& m, bool alone,
                      const std::string& sha) {
-  if (alone && m.prefix.empty()) return file;
+  if (alone && m.prefix.empty() && flat_state_dict(reader)) return file;
   const std::string ext = std::string(".") + reader.format();
   const fs::path out = state_dir() / "checks" / sha.substr(0, 16) / ("model-" + sha256_hex(m.prefix).substr(0, 12) + ext);
   if (fs::exists(out)) return out;
