@@ -334,17 +334,6 @@ constexpr const char* kFrozenSet = "builtins.frozenset";
 // itself cannot pickle much deeper: Python's recursion limit is 1000).
 constexpr int kMaxDepth = 1000;
 
-// Control bytes and non-ASCII escaped, so an error message naming a hostile
-// global cannot smuggle terminal escapes.
-std::string printable(std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    if (c >= 0x20 && c < 0x7F) out += static_cast<char>(c);
-    else out += std::string("\\x") + hex[c >> 4] + hex[c & 15];
-  }
-  return out;
-}
 
 // A broadcast view (stride 0) can describe far more elements than its storage
 // holds; materialising one is allowed only up to this size, so a doctored

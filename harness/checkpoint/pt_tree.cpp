@@ -14,17 +14,6 @@ namespace {
 // recursively is fine to this depth and refused beyond.
 constexpr int kMaxDepth = 1000;
 
-// Control bytes and non-ASCII escaped, so a hostile key cannot smuggle
-// terminal escapes into an error message.
-std::string printable(const std::string& s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    if (c >= 0x20 && c < 0x7F) out += static_cast<char>(c);
-    else out += std::string("\\x") + hex[c >> 4] + hex[c & 15];
-  }
-  return out;
-}
 
 // A Python subscript for `key`, to spell the re-save line: ["net"] or [0].
 std::string subscript(const PtKey& key) {
@@ -180,6 +169,16 @@ PtLeaves name_leaves(PtNode& root, const fs::path& file) {
   Namer namer(file);
   namer.walk(root, "", "", 0);
   return std::move(namer.out);
+}
+
+std::string printable(std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c < 0x7F) out += static_cast<char>(c);
+    else out += std::string("\\x") + hex[c >> 4] + hex[c & 15];
+  }
+  return out;
 }
 
 }  // namespace xcompat

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -58,6 +59,10 @@ struct PtNode {
   // under "__items__".
   std::vector<std::pair<PtKey, PtNode>> children;
 };
+
+// `s` with control bytes and non-ASCII escaped (\xNN): a hostile key or
+// global named in an error message cannot smuggle terminal escapes.
+std::string printable(std::string_view s);
 
 // The path rule above: `key` in decimal or as is, after "prefix." (no dot
 // when prefix is empty).
