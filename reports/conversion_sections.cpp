@@ -57,6 +57,9 @@ std::string describe_op(const HistoryOp& op) {
     case OpKind::Drop:
       return "drop " + pats(op.from) + (op.unused ? " (never used)" : fmt::format(" (lossless if all {})", value));
     case OpKind::Add: return fmt::format("add {} = {}", pats(op.to), value);
+    case OpKind::Trim:
+      return fmt::format("trim the last {} of {} along axis {} (never read; padded with {} going down)", op.count,
+                         pats(op.from), op.axis, value);
   }
   return "?";
 }

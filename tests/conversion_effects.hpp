@@ -5,6 +5,7 @@
 // the ablation (tests/native/test_history_ablation.cpp) deletes one entry at
 // a time and requires some check to fail. A check returns "" when the
 // effect is there, else what is missing.
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ using json = nlohmann::json;
 
 inline TensorInfo f32(const std::string& name, std::vector<int64_t> shape) { return {name, DType::F32, std::move(shape)}; }
 inline const TensorInfo kEmb = f32("token_emb.emb.weight", {256, 32});
+// An attention's query projection: where the width (dim) is read, and the
+// anchor of what a change adds beside the layers.
+inline const TensorInfo kQuery = f32("attn_layers.layers.0.1.to_q.weight", {256, 32});
 
 inline json spec(json layers = json::object(), json wrapper = json::object(), const char* mask = nullptr) {
   json s = {{"model", "decoder"}, {"layers", {{"dim", 32}, {"depth", 2}, {"heads", 4}}}, {"wrapper", {{"num_tokens", 256}}}};
@@ -73,6 +77,10 @@ inline std::string made_from(const ConversionPlan& p, const std::string& name, c
 }
 
 inline std::string expect(bool ok, const std::string& what) { return ok ? "" : what; }
+
+inline bool crosses_change(const ConversionPlan& p, const std::string& id) {
+  return std::find(p.changes.begin(), p.changes.end(), id) != p.changes.end();
+}
 
 inline std::string all(std::initializer_list<std::string> results) {
   for (auto& r : results)
@@ -136,7 +144,7 @@ inline std::vector<EntryEffect> entry_effects() {
                              "attn_layers.final_norm.bias", "norm.bias"); }},
       {"final-norm-follows-rmsnorm",
        [] {
-         auto p = plan("1.14.0", "1.15.0", {kEmb, f32("norm.weight", {32}), f32("norm.bias", {32})}, spec({{"use_rmsnorm", true}}));
+         auto p = plan("1.14.0", "1.15.0", {kEmb, kQuery, f32("norm.weight", {32}), f32("norm.bias", {32})}, spec({{"use_rmsnorm", true}}));
          const OutputTensor* g = output(p, "attn_layers.final_norm.g");
          return all({expect(g && g->sources.empty() && g->fill == 1.0 && g->info.shape == std::vector<int64_t>{32},
                             "no RMSNorm g of ones"),
@@ -145,7 +153,7 @@ inline std::vector<EntryEffect> entry_effects() {
        }},
       {"final-norm-follows-scalenorm",
        [r32] {
-         auto p = plan("1.14.0", "1.15.0", {kEmb, f32("norm.weight", {32}), f32("norm.bias", {32})}, spec({{"use_scalenorm", true}}));
+         auto p = plan("1.14.0", "1.15.0", {kEmb, kQuery, f32("norm.weight", {32}), f32("norm.bias", {32})}, spec({{"use_scalenorm", true}}));
          const OutputTensor* g = output(p, "attn_layers.final_norm.g");
          return expect(g && std::abs(g->fill - r32) < 1e-9 && g->info.shape == std::vector<int64_t>{1},
                        "no ScaleNorm g of dim^1/2");
@@ -282,6 +290,57 @@ inline std::vector<EntryEffect> entry_effects() {
                             "no tie_embedding_scale = 1.0 for B"),
                      made_from(plan("2.30.5", "2.16.1", t, s), "attn_layers.final_norm.gamma", "attn_layers.final_norm.gamma",
                                {{add, 1.0}, {scale, 1 / r32}, {add, -1.0}})});
+       }},
+      // The model kinds without tokens (issue 23): a ViT's patch embedding and
+      // positions, a continuous wrapper's projections, bare layers' final norm.
+      {"vit-dual-patch-norm",
+       [] {
+         const json vit = {{"model", "vit"}, {"layers", {{"dim", 32}}}};
+         auto p = plan("1.7.17", "1.8.0", {kQuery, f32("patch_to_embedding.weight", {32, 48}), f32("patch_to_embedding.bias", {32})}, vit);
+         const OutputTensor* in = output(p, "patch_to_embedding.0.weight");
+         const OutputTensor* out = output(p, "patch_to_embedding.2.bias");
+         return all({made_from(p, "patch_to_embedding.1.weight", "patch_to_embedding.weight"),
+                     expect(in && in->fill == 1.0 && in->info.shape == std::vector<int64_t>{48}, "no LayerNorm(patch_dim) of ones"),
+                     expect(out && out->fill == 0.0 && out->info.shape == std::vector<int64_t>{32}, "no LayerNorm(dim) bias of zeros"),
+                     expect(mentions(p.lost_behaviour, "vit-dual-patch-norm"), "the norms' computation is not named as lost")});
+       }},
+      {"vit-position-per-patch",
+       [] {
+         const json vit = {{"model", "vit"}, {"layers", {{"dim", 32}}}};
+         auto up = plan("1.15.2", "1.16.0", {kQuery, f32("pos_embedding", {1, 17, 32})}, vit);
+         auto down = plan("1.16.0", "1.15.2", {kQuery, f32("pos_embedding", {1, 16, 32})}, vit);
+         const OutputTensor* u = output(up, "pos_embedding");
+         const OutputTensor* d = output(down, "pos_embedding");
+         return all({expect(u && u->info.shape == std::vector<int64_t>{1, 16, 32} && u->steps.size() == 1 &&
+                                u->steps[0].kind == TensorStep::Trim && up.outcome == ConversionOutcome::Lossless,
+                            "upgrading: the never-read last position is not trimmed losslessly"),
+                     expect(d && d->info.shape == std::vector<int64_t>{1, 17, 32} && d->steps.size() == 1 &&
+                                d->steps[0].kind == TensorStep::Pad,
+                            "downgrading: the last position is not padded")});
+       }},
+      {"continuous-projections-without-bias",
+       [] {
+         const json cont = {{"model", "continuous"}, {"layers", {{"dim", 32}}}};
+         auto p = plan("1.26.6", "1.27.0", {kQuery, f32("project_in.weight", {32, 8}), f32("project_in.bias", {32}),
+                                            f32("project_out.weight", {8, 32}), f32("project_out.bias", {8})}, cont);
+         return all({expect(dropped(p, "project_in.bias") && dropped(p, "project_out.bias"), "the projections' biases are not dropped"),
+                     made_from(p, "project_in.weight", "project_in.weight")});
+       }},
+      {"bare-layers-final-norm",
+       [] {
+         const json bare = {{"model", "layers"}, {"layers_class", "decoder"}, {"layers", {{"dim", 32}}}};
+         auto up = plan("1.14.0", "1.15.0", {kQuery}, bare);
+         const OutputTensor* w = output(up, "attn_layers.final_norm.weight");
+         json post = bare;
+         post["layers"]["pre_norm"] = false;
+         return all({expect(w && w->fill == 1.0 && w->info.shape == std::vector<int64_t>{32}, "no final LayerNorm of ones"),
+                     expect(mentions(up.lost_behaviour, "bare-layers-final-norm"), "the final norm is not named as lost"),
+                     expect(plan("1.14.0", "2.5.6", {kQuery}, bare).args["layers"].value("pre_norm_has_final_norm", true) == false,
+                            "into 2.5.6: no pre_norm_has_final_norm = false"),
+                     expect(!crosses_change(plan("1.14.0", "1.15.0", {kQuery}, post), "bare-layers-final-norm"),
+                            "a post-norm stack (no final norm either way) crosses it"),
+                     expect(!crosses_change(plan("1.14.0", "1.15.0", {kEmb, kQuery}, spec()), "bare-layers-final-norm"),
+                            "a TransformerWrapper crosses it")});
        }},
   };
 }

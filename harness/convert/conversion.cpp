@@ -120,11 +120,32 @@ struct Planner {
   ConversionPlan& plan;
   State state;
   const ModelFacts& facts;
+  const std::vector<std::string>& width_at;  // the history's `width`
 
   [[noreturn]] void refuse(const std::string& why) { throw Error(why); }
 
-  // A shape dimension: a number, or "<key pattern>:<axis>" read from a tensor.
+  // The model's width (dim) for the model the captures name: the first
+  // `width` alternative it has. Read from its attention layers, so a
+  // continuous, ViT or bare-layers model (no token embedding) and an emb_dim
+  // other than dim give the width the norms are built with.
+  int64_t width(const KeyPattern::Captures& captures, const std::string& change) {
+    const std::string prefix = prefix_of(captures);
+    for (auto& alternative : width_at) {
+      const auto colon = alternative.rfind(':');
+      const int axis = std::stoi(alternative.substr(colon + 1));
+      for (auto& [name, caps] : state.matching(KeyPattern(alternative.substr(0, colon)))) {
+        const auto& shape = state.tensors.at(name).info.shape;
+        if (prefix_of(caps) == prefix && axis < static_cast<int>(shape.size())) return shape[axis];
+      }
+    }
+    refuse(fmt::format("change {} needs the model's width (dim), and {} has none of the tensors it is read from", change,
+                       prefix.empty() ? "the model" : "the model under '" + prefix + "'"));
+  }
+
+  // A shape dimension: a number, "dim" (the model's width), or "<key
+  // pattern>:<axis>" read from a tensor.
   int64_t dimension(const std::string& expr, const KeyPattern::Captures& captures, const std::string& change) {
+    if (expr == "dim") return width(captures, change);
     if (auto colon = expr.rfind(':'); colon != std::string::npos) {
       const std::string key = KeyPattern(expr.substr(0, colon)).render(captures);
       const int axis = std::stoi(expr.substr(colon + 1));
@@ -145,11 +166,7 @@ struct Planner {
 
   double scale_value(const HistoryOp& op, const KeyPattern::Captures& captures, const std::string& change) {
     if (op.value_expr.empty()) return op.value;
-    const std::string key = op.dim_of->render(captures);
-    auto it = state.tensors.find(key);
-    if (it == state.tensors.end() || op.dim_axis >= static_cast<int>(it->second.info.shape.size()))
-      refuse(fmt::format("change {} needs dim from {}, which the checkpoint does not have", change, key));
-    const double dim = static_cast<double>(it->second.info.shape[op.dim_axis]);
+    const double dim = static_cast<double>(width(captures, change));
     if (op.value_expr == "dim ** 0.5") return std::sqrt(dim);
     if (op.value_expr == "dim ** -0.5") return 1.0 / std::sqrt(dim);
     refuse("change " + change + ": unknown value expression '" + op.value_expr + "'");
@@ -342,6 +359,24 @@ struct Planner {
         break;
       case OpKind::Concatenate:
         up ? concatenate(op.from, op.to[0], touched) : split(op.to[0], op.from, touched);
+        break;
+      case OpKind::Trim:
+        for (auto& [name, caps] : state.matching(op.from[0])) {
+          OutputTensor& t = state.tensors.at(name);
+          if (op.axis >= static_cast<int>(t.info.shape.size()) || (up && t.info.shape[op.axis] <= op.count))
+            refuse(fmt::format("change {} trims {} entries of {}'s dimension {}, which it does not have", id, op.count,
+                               name, op.axis));
+          TensorStep s;
+          s.kind = up ? TensorStep::Trim : TensorStep::Pad;
+          s.axis = op.axis;
+          s.count = op.count;
+          s.value = op.value;
+          // What is trimmed was never read: reported as dropped, unused (lossless).
+          if (up && t.sources.size() == 1) plan.dropped.push_back({t.sources.front(), id, op.value, true});
+          t.steps.push_back(s);
+          t.info.shape[op.axis] += up ? -op.count : op.count;
+          touched = true;
+        }
         break;
       case OpKind::Drop:
         if (up) {
@@ -718,7 +753,7 @@ ConversionPlan plan_conversion(const ReleaseHistory& history, const ReleasePoint
     plan.refused = chain.refused;
     return plan;
   }
-  Planner p{plan, {}, facts};
+  Planner p{plan, {}, facts, history.width};
   for (auto& t : inputs) p.state.tensors[t.name] = OutputTensor{t, {t.name}, {}, 0};
   try {
     for (auto* c : chain.down) p.cross(*c, false);

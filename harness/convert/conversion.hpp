@@ -61,10 +61,11 @@ const char* conversion_outcome_name(ConversionOutcome o);  // "unchanged", "loss
 
 // One step of an output tensor's program, applied in order to its source.
 struct TensorStep {
-  enum Kind { AddConstant, Scale, PermuteRows, Reshape, Rows } kind = AddConstant;
-  double value = 0;                 // AddConstant, Scale
+  enum Kind { AddConstant, Scale, PermuteRows, Reshape, Rows, Trim, Pad } kind = AddConstant;
+  double value = 0;                 // AddConstant, Scale, Pad (the fill)
   int64_t heads = 0, rot = 0;       // PermuteRows: within each head's first `rot` rows (or columns)
-  int axis = 0;                     // PermuteRows: 0 rows, 1 columns
+  int axis = 0;                     // PermuteRows: 0 rows, 1 columns; Trim, Pad: the dimension
+  int64_t count = 0;                // Trim, Pad: entries removed from / appended to the end of `axis`
   bool inverse = false;             // PermuteRows: the inverse permutation
   std::vector<int64_t> shape;       // Reshape
   int64_t row_begin = 0, row_end = 0;  // Rows: a slice of dim 0 (split)

@@ -26,6 +26,7 @@ bool changes_layout(const HistoryChange& c) {
       case OpKind::Drop:
       case OpKind::Split:
       case OpKind::Concatenate:
+      case OpKind::Trim:
       case OpKind::Reshape: return true;
       default: break;
     }

@@ -22,7 +22,8 @@ const std::map<std::string, OpKind>& op_kinds() {
   static const std::map<std::string, OpKind> kinds = {
       {"rename", OpKind::Rename},   {"add_constant", OpKind::AddConstant}, {"scale", OpKind::Scale},
       {"permute_rows", OpKind::PermuteRows}, {"reshape", OpKind::Reshape},  {"split", OpKind::Split},
-      {"concatenate", OpKind::Concatenate},  {"drop", OpKind::Drop},        {"add", OpKind::Add}};
+      {"concatenate", OpKind::Concatenate},  {"drop", OpKind::Drop},        {"add", OpKind::Add},
+      {"trim", OpKind::Trim}};
   return kinds;
 }
 
@@ -63,8 +64,8 @@ HistoryOp parse_op(const json& j, const std::string& where) {
     for (auto& [k, _] : op_kinds()) known += (known.empty() ? "" : ", ") + k;
     throw Error(where + ": unknown op '" + name + "' (the vocabulary: " + known + ")");
   }
-  only_fields(j, {"op", "from", "to", "value", "dim_of", "dim_axis", "permutation", "rot_of", "shape", "unused", "anchor",
-                  "scalar", "axis"},
+  only_fields(j, {"op", "from", "to", "value", "permutation", "rot_of", "shape", "unused", "anchor",
+                  "scalar", "axis", "count"},
               where + " op " + name);
   HistoryOp op;
   op.kind = it->second;
@@ -75,10 +76,11 @@ HistoryOp parse_op(const json& j, const std::string& where) {
     else if (j["value"].is_string()) op.value_expr = j["value"].get<std::string>();
     else throw Error(where + ": op " + name + ": value must be a number or an expression");
   }
-  if (j.contains("dim_of")) op.dim_of.emplace(j["dim_of"].get<std::string>());
-  op.dim_axis = j.value("dim_axis", 0);
   op.axis = j.value("axis", 0);
-  if (op.axis != 0 && op.axis != 1) throw Error(where + ": op " + name + ": axis is 0 (rows) or 1 (columns)");
+  if (op.kind != OpKind::Trim && op.axis != 0 && op.axis != 1)
+    throw Error(where + ": op " + name + ": axis is 0 (rows) or 1 (columns)");
+  if (op.axis < 0) throw Error(where + ": op " + name + ": axis is a dimension, 0 or more");
+  op.count = j.value("count", int64_t{0});
   op.permutation = j.value("permutation", "");
   if (j.contains("rot_of")) op.rot_of.emplace(j["rot_of"].get<std::string>());
   for (auto& d : j.value("shape", json::array())) op.shape.push_back(d.is_string() ? d.get<std::string>() : d.dump());
@@ -94,7 +96,6 @@ HistoryOp parse_op(const json& j, const std::string& where) {
     case OpKind::AddConstant: need(op.from.size() == 1 && j.contains("value"), "`from` and a numeric `value`"); break;
     case OpKind::Scale:
       need(op.from.size() == 1 && j.contains("value"), "`from` and a `value`");
-      need(op.value_expr.empty() || op.dim_of.has_value(), "`dim_of` for a value that names dim");
       break;
     case OpKind::PermuteRows:
       need(!op.from.empty() && op.permutation == "rotary-halves-to-pairs" && op.rot_of.has_value(),
@@ -104,14 +105,16 @@ HistoryOp parse_op(const json& j, const std::string& where) {
     case OpKind::Split: need(op.from.size() == 1 && op.to.size() >= 2, "one `from` and several `to`"); break;
     case OpKind::Concatenate: need(op.from.size() >= 2 && op.to.size() == 1, "several `from` and one `to`"); break;
     case OpKind::Drop: need(op.from.size() == 1, "`from`"); break;
+    case OpKind::Trim: need(op.from.size() == 1 && op.count > 0, "`from`, an `axis` and a `count` of 1 or more"); break;
     case OpKind::Add:
       // Without an anchor and a shape the tensor cannot be made: the op is
       // only ever undone (a downgrade drops it), like a drop without anchor.
       need(op.to.size() == 1 && op.from.size() <= 1 && op.from.empty() == op.shape.empty(),
            "`to`, and an anchor `from` (the key it is added beside) with a `shape`, or neither");
-      need(op.value_expr.empty() || op.dim_of.has_value(), "`dim_of` for a value that names dim");
       break;
   }
+  need(op.value_expr.empty() || op.value_expr == "dim ** 0.5" || op.value_expr == "dim ** -0.5",
+       "a number or one of the expressions \"dim ** 0.5\", \"dim ** -0.5\" as `value`");
   return op;
 }
 
@@ -183,9 +186,9 @@ json HistoryOp::to_json() const {
   };
   if (!from.empty()) j["from"] = list(from);
   if (!to.empty()) j["to"] = list(to);
-  if (kind == OpKind::AddConstant || kind == OpKind::Scale || kind == OpKind::Add)
+  if (kind == OpKind::Trim) j["count"] = count;
+  if (kind == OpKind::AddConstant || kind == OpKind::Scale || kind == OpKind::Add || (kind == OpKind::Trim && value != 0))
     j["value"] = value_expr.empty() ? json(value) : json(value_expr);
-  if (dim_of) j["dim_of"] = dim_of->text();
   if (!permutation.empty()) j["permutation"] = permutation;
   if (axis != 0) j["axis"] = axis;
   if (!shape.empty()) j["shape"] = shape;
@@ -231,7 +234,7 @@ ReleaseHistory load_history(const std::filesystem::path& path) {
   if (!std::filesystem::exists(path)) throw Error("no release history at " + path.string());
   const json j = parse_toml_file(path);
   const std::string where = path.string();
-  only_fields(j, {"format", "covers", "change"}, where);
+  only_fields(j, {"format", "covers", "width", "change"}, where);
   if (j.value("format", 0) != 1) throw Error(where + ": format must be 1");
   ReleaseHistory h;
   const json covers = j.value("covers", json::array());
@@ -240,10 +243,29 @@ ReleaseHistory load_history(const std::filesystem::path& path) {
   h.oldest = version_field(range, "oldest", where + " covers");
   h.newest = version_field(range, "newest", where + " covers");
   if (h.newest < h.oldest) throw Error(where + ": covers lists the oldest release first");
+  for (auto& w : j.value("width", json::array())) {
+    const std::string text = w.is_string() ? w.get<std::string>() : w.dump();
+    const auto colon = text.rfind(':');
+    try {
+      if (colon == std::string::npos || text.find_first_not_of("0123456789", colon + 1) != std::string::npos ||
+          colon + 1 == text.size())
+        throw Error("not \"<key pattern>:<axis>\"");
+      KeyPattern(text.substr(0, colon));
+    } catch (const std::exception& e) {
+      throw Error(where + ": width '" + text + "': " + e.what());
+    }
+    h.width.push_back(text);
+  }
   std::set<std::string> ids;
   for (auto& c : j.value("change", json::array())) {
     h.changes.push_back(parse_change(c, where));
     if (!ids.insert(h.changes.back().id).second) throw Error(where + ": change '" + h.changes.back().id + "' twice");
+    for (auto& op : h.changes.back().ops) {
+      const bool names_dim = !op.value_expr.empty() || std::count(op.shape.begin(), op.shape.end(), "dim") > 0;
+      if (names_dim && h.width.empty())
+        throw Error(where + " change '" + h.changes.back().id +
+                    "': an op names dim, and the history has no `width` (where a model's width is read)");
+    }
   }
   // Boundary order, so a chain of changes applies in release order.
   std::stable_sort(h.changes.begin(), h.changes.end(),

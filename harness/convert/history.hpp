@@ -12,7 +12,9 @@
 //   rename        key pattern -> key pattern
 //   add_constant  x + value          (inverse: x - value)
 //   scale         x * value          (inverse: x / value); value may name
-//                 `dim`, read from a tensor's shape (`dim_of`)
+//                 `dim`, the model's width (read where the history's
+//                 `width` says: the attention layers' own projections, so
+//                 every model kind and an emb_dim unlike dim read the same)
 //   permute_rows  rows of the matched weights reordered within each head by
 //                 a named permutation (rotary halves -> interleaved pairs)
 //   reshape       to a shape expression (inverse: back to the old shape)
@@ -22,6 +24,9 @@
 //                 when the op says where and how big: `anchor`, `shape`)
 //   add           a tensor the newer release has, with a fixed value, beside
 //                 each key matching its anchor `from` (inverse: drop)
+//   trim          the last `count` entries along `axis`, which the older
+//                 release never read (inverse: pad with `value`, which the
+//                 older release never reads either): lossless both ways
 // plus constructor arguments that make a release reproduce the other side's
 // behaviour (`args`, `down_args`), and, where nothing reproduces it, what is
 // lost (`lossy`, `down_lossy`).
@@ -38,7 +43,7 @@
 
 namespace xcompat {
 
-enum class OpKind { Rename, AddConstant, Scale, PermuteRows, Reshape, Split, Concatenate, Drop, Add };
+enum class OpKind { Rename, AddConstant, Scale, PermuteRows, Reshape, Split, Concatenate, Drop, Add, Trim };
 const char* op_kind_name(OpKind k);
 
 struct HistoryOp {
@@ -46,14 +51,14 @@ struct HistoryOp {
   std::vector<KeyPattern> from;   // the keys it reads (rename, split: one; concatenate: several)
   std::vector<KeyPattern> to;     // the keys it writes (rename, concatenate: one; split: several)
   double value = 0;               // add_constant, scale, add (the fill)
-  std::string value_expr;         // scale: "dim ** 0.5", "dim ** -0.5" (empty: `value`)
-  std::optional<KeyPattern> dim_of;  // scale: the tensor whose shape gives `dim`
-  int dim_axis = 0;
+  std::string value_expr;         // scale, add: "dim ** 0.5", "dim ** -0.5" (empty: `value`)
   std::string permutation;        // permute_rows: "rotary-halves-to-pairs"
   std::optional<KeyPattern> rot_of;  // permute_rows: the tensor giving the rotary width (2 * its length)
-  int axis = 0;                   // permute_rows: 0 rows (a projection's outputs), 1 columns (its inputs)
-  // add / reshape / drop's inverse: dimensions, each a number or
-  // "<key pattern>:<axis>", the pattern rendered with the anchor's captures
+  int axis = 0;                   // permute_rows: 0 rows (a projection's outputs), 1 columns (its inputs); trim: any
+  int64_t count = 0;              // trim: how many entries
+  // add / reshape / drop's inverse: dimensions, each a number, "dim" (the
+  // model's width) or "<key pattern>:<axis>", the pattern rendered with the
+  // anchor's captures
   std::vector<std::string> shape;
   std::optional<KeyPattern> anchor;  // drop: where its inverse (add) takes its captures from
   bool unused = false;            // drop: the older release never computes with it (lossless whatever its value)
@@ -98,6 +103,9 @@ struct HistoryChange {
 struct ReleaseHistory {
   std::vector<HistoryChange> changes;  // in boundary order
   Version oldest, newest;              // `covers`: the releases whose sources it was written from
+  // Where a model's width (`dim`) is read: "<key pattern>:<axis>", the first
+  // that the model (its prefix) has. Ops that name dim need it.
+  std::vector<std::string> width;
   std::string source_hash;             // sha256 of the file: identity of everything derived from it
 
   // Throws Error naming the entry when `id` is not in the history.

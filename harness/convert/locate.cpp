@@ -13,7 +13,6 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr const char* kBareLayersRoot = "attn_layers.";
 
 bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -124,11 +123,20 @@ std::string place_name(const std::string& prefix) {
 std::string LocatedModel::in_file(const std::string& canonical_name) const {
   if (auto it = file_name_of.find(canonical_name); it != file_name_of.end()) return it->second;
   if (kind == ModelKind::AttentionLayers) {
-    if (!starts_with(canonical_name, kBareLayersRoot))
+    try {
+      return prefix + unroot_bare_layers_name(canonical_name);
+    } catch (const Error&) {
       throw Error(fmt::format("'{}' has no place in the bare AttentionLayers at {}", canonical_name, place_name(prefix)));
-    return prefix + canonical_name.substr(std::string(kBareLayersRoot).size());
+    }
   }
   return prefix + canonical_name;
+}
+
+std::string root_bare_layers_name(const std::string& name) { return kBareLayersRoot + name; }
+
+std::string unroot_bare_layers_name(const std::string& name) {
+  if (!starts_with(name, kBareLayersRoot)) throw Error("'" + name + "' is not under " + kBareLayersRoot);
+  return name.substr(std::string(kBareLayersRoot).size());
 }
 
 json LocatedModel::to_json() const {
@@ -202,7 +210,7 @@ Located locate_models(const std::vector<TensorInfo>& tensors) {
       continue;
     }
     std::string canonical = t.name.substr(owner->prefix.size());
-    if (owner->kind == ModelKind::AttentionLayers) canonical = kBareLayersRoot + canonical;
+    if (owner->kind == ModelKind::AttentionLayers) canonical = root_bare_layers_name(canonical);
     owner->file_name_of[canonical] = t.name;
     owner->canonical_of[t.name] = canonical;
     TensorInfo info = t;

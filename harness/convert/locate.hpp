@@ -65,6 +65,14 @@ struct Located {
   std::vector<std::string> others;   // tensors of no model: the application's own, an optimizer's state...
 };
 
+// A bare AttentionLayers' names are read under this root, as a
+// TransformerWrapper holds them: the release history's patterns name them so.
+inline constexpr const char* kBareLayersRoot = "attn_layers.";
+// "layers.0.0.0.weight" -> "attn_layers.layers.0.0.0.weight"
+std::string root_bare_layers_name(const std::string& name);
+// Back; Error for a name outside the root (it has no place in bare layers).
+std::string unroot_bare_layers_name(const std::string& name);
+
 // Every model in `tensors` (paths as the readers give them).
 Located locate_models(const std::vector<TensorInfo>& tensors);
 

@@ -182,6 +182,27 @@ void apply_step(TensorData& t, const TensorStep& step) {
       t.shape = step.shape;
       break;
     }
+    case TensorStep::Trim:
+    case TensorStep::Pad: {
+      // [outer, n, inner] along the axis: keep the first n - count entries,
+      // or append count entries of the fill.
+      const std::size_t esize = dtype_size(t.dtype);
+      int64_t outer = 1, inner = 1;
+      for (int d = 0; d < step.axis; ++d) outer *= t.shape.at(d);
+      for (std::size_t d = step.axis + 1; d < t.shape.size(); ++d) inner *= t.shape[d];
+      const int64_t n = t.shape.at(step.axis), m = step.kind == TensorStep::Trim ? n - step.count : n + step.count;
+      const std::size_t in_block = static_cast<std::size_t>(n * inner) * esize, out_block = static_cast<std::size_t>(m * inner) * esize;
+      const std::size_t kept = std::min(in_block, out_block);
+      TensorData fill = filled(t.dtype, {std::max<int64_t>(m - n, 0) * inner}, step.value);
+      std::vector<std::byte> out(static_cast<std::size_t>(outer) * out_block);
+      for (int64_t o = 0; o < outer; ++o) {
+        std::memcpy(out.data() + o * out_block, t.bytes.data() + o * in_block, kept);
+        if (out_block > kept) std::memcpy(out.data() + o * out_block + kept, fill.bytes.data(), out_block - kept);
+      }
+      t.bytes = std::move(out);
+      t.shape[step.axis] = m;
+      break;
+    }
     case TensorStep::Rows: {
       const int64_t rows = t.shape.at(0);
       const std::size_t row_bytes = t.bytes.size() / static_cast<std::size_t>(rows);

@@ -208,7 +208,9 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   // layers' norm class, ended the model: the final norm (pre-norm) or, in
   // a post-norm model, the last layer's post-main norm. Three changes of the
   // history say so: where it lives, its class, and post-norm's last layer.
-  const bool final_norm_in_layers = ctx.is_new(kFinalNormInAttentionLayers);
+  // Bare layers (no wrapper) have a final norm only from bare-layers-final-norm.
+  const bool final_norm_in_layers =
+      o.in_wrapper ? ctx.is_new(kFinalNormInAttentionLayers) : ctx.is_new(kBareLayersFinalNorm);
   const bool final_norm_of_kind = kind == NormKind::RMSNorm     ? ctx.is_new(kFinalNormFollowsRMSNorm)
                                   : kind == NormKind::ScaleNorm ? ctx.is_new(kFinalNormFollowsScaleNorm)
                                                                 : true;
@@ -284,7 +286,7 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
     // TransformerWrapper.norm = nn.LayerNorm(dim), whatever the layers' norm class (key map: `norm.` -> `attn_layers.final_norm.`);
     // bare layers: no final norm
     if (o.in_wrapper) final_norm = register_module("final_norm", std::make_shared<LayerNorm>(LayerNormOptions::torch_layer_norm(o.dim)));
-  } else if (o.pre_norm) {  // keep_final_norm = (pre_norm and pre_norm_has_final_norm) or gated_multi_residual
+  } else if (o.pre_norm && (o.pre_norm_has_final_norm || o.gated_multi_residual)) {  // keep_final_norm = (pre_norm and pre_norm_has_final_norm) or gated_multi_residual
     final_norm = register_module("final_norm", norm_fn());
   }
 }

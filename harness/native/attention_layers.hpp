@@ -60,6 +60,7 @@ struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causa
   std::optional<int64_t> rotary_emb_dim;
   bool rotary_embed_values = false;  // attn_rotary_embed_values (1.20.0 - 1.44.x): rotate the values too
   bool pre_norm = true;
+  bool pre_norm_has_final_norm = true;  // read from 2.5.6 (the history's bare-layers-final-norm)
   bool macaron = false;        // a feed-forward before attention too; both feed-forwards halved (Scale(0.5), layers.<i>.1.fn)
   bool gate_residual = false;  // GRUGating in place of the residual sum (layers.<i>.2.gru, an nn.GRUCell(dim, dim))
   bool residual_attn = false;  // each self-attention adds the previous one's pre-softmax logits

@@ -37,7 +37,7 @@ void apply_continuous_argument(const std::string& key, const json& v, Continuous
 void check_continuous(ContinuousWrapperOptions& o, const AttentionLayersOptions& layers, const ReleaseContext& ctx) {
   if (o.use_abs_pos_emb && !layers.has_pos_emb() && o.max_seq_len <= 0)
     throw NativeUnsupported("a continuous wrapper with absolute positions and no max_seq_len (its meaning changed across releases)");
-  o.projection_bias = ctx.release < kContinuousProjectionsBiaslessFrom;
+  o.projection_bias = !ctx.is_new(kContinuousProjectionsBiasless);
 }
 
 ContinuousTransformerWrapper::ContinuousTransformerWrapper(ContinuousWrapperOptions o, AttentionLayersOptions layers_opts,

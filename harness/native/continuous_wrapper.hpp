@@ -14,10 +14,9 @@
 
 namespace xcompat::native {
 
-// nn.Linear(dim_in, dim) and nn.Linear(dim, dim_out) with a bias up to
-// 1.26.6, bias = False from 1.27.0 (upstream commit 7916859 "remove a bunch of
-// unnecessary biases", the release after 1.26.6; measured at both pins).
-inline constexpr ReleaseVersion kContinuousProjectionsBiaslessFrom{1, 27, 0};
+// nn.Linear(dim_in, dim) and nn.Linear(dim, dim_out) with a bias, then
+// bias = False (the history's continuous-projections-without-bias).
+inline constexpr ReleaseSwitch kContinuousProjectionsBiasless{"continuous-projections-without-bias"};
 
 struct ContinuousWrapperOptions {  // ContinuousTransformerWrapper(max_seq_len, attn_layers, dim_in = None, dim_out = None, use_abs_pos_emb = True, emb_dropout = 0.)
   std::optional<int64_t> dim_in, dim_out;

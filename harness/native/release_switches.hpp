@@ -76,6 +76,8 @@ inline constexpr ReleaseSwitch kValueResidualMixPerHead{"value-residual-mix-per-
 // final_norm of the chosen class; post-norm layers: the wrapper norm stood in
 // for the last layer's post-main norm.
 inline constexpr ReleaseSwitch kFinalNormInAttentionLayers{"final-norm-in-attention-layers"};
+// A bare Decoder / Encoder (no wrapper): no final norm, then one.
+inline constexpr ReleaseSwitch kBareLayersFinalNorm{"bare-layers-final-norm"};
 inline constexpr ReleaseSwitch kFinalNormFollowsRMSNorm{"final-norm-follows-rmsnorm"};
 inline constexpr ReleaseSwitch kFinalNormFollowsScaleNorm{"final-norm-follows-scalenorm"};
 inline constexpr ReleaseSwitch kPostNormLastLayerNorm{"post-norm-last-layer-norm"};

@@ -165,6 +165,15 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
       {"rotary_pos_emb", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.rotary_pos_emb = as_bool(v, "rotary_pos_emb"); }},
       {"rotary_emb_dim", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.rotary_emb_dim = as_int(v, "rotary_emb_dim"); }},
       {"pre_norm", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.pre_norm = as_bool(v, "pre_norm"); }},
+      {"pre_norm_has_final_norm",
+       [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
+         o.pre_norm_has_final_norm = as_bool(v, "pre_norm_has_final_norm");
+         // Taken and ignored from 1.16.x; read from the release the history's args name.
+         const HistoryChange& c = release_history().change("bare-layers-final-norm");
+         if (!o.pre_norm_has_final_norm && c.args_since && ctx.release.version() < *c.args_since)
+           throw NativeUnsupported("pre_norm_has_final_norm = false for release " + ctx.release.str() +
+                                   " (read from " + c.args_since->str() + ")");
+       }},
       {"sandwich_norm", [](const json& v, AttentionLayersOptions& o, const ReleaseContext&) { o.sandwich_norm = as_bool(v, "sandwich_norm"); }},
       {"pre_and_post_norm", measured_flag("pre_and_post_norm", &AttentionLayersOptions::pre_and_post_norm, {2, 30, 5}, "2.20.1 - 2.30.5")},
       {"only_attn", measured_flag("only_attn", &AttentionLayersOptions::only_attn, {2, 30, 5}, "2.20.1 - 2.30.5")},
@@ -667,6 +676,19 @@ bool contains(const std::vector<std::string>& v, const std::string& s) { return 
 
 // ContinuousTransformerWrapper, ViTransformerWrapper and bare Decoder /
 // Encoder: the layers as for a TransformerWrapper, the wrapper's own table.
+// The layers' arguments and the forward's extra inputs, which every kind but
+// an XTransformer reads the same way.
+void read_layers_and_inputs(const json& spec, const json& extra, const ReleaseContext& ctx, ModelSpec& out) {
+  out.inputs.context = extra.contains("context");
+  out.inputs.context_mask = extra.value("context_mask", false);
+  out.inputs.condition = extra.contains("condition");
+  for (auto& [k, v] : object_field(spec, "layers").items()) apply_layers_argument(k, v, out.layers, ctx, "layers");
+  if (out.layers.cross_attend && !out.inputs.context)
+    throw NativeUnsupported("cross_attend without a context (the spec's inputs.context)");
+  if (out.layers.needs_condition() && !out.inputs.condition)
+    throw NativeUnsupported("an adaptive norm or layer scale without a condition (the spec's inputs.condition)");
+}
+
 ModelSpec parse_other_kind(const json& spec, const ReleaseContext& ctx, ModelSpec out) {
   const std::string model = spec.value("model", "");
   if (spec.contains("xtransformer")) throw NativeUnsupported("an `xtransformer` table in a " + model + " spec");
@@ -677,14 +699,7 @@ ModelSpec parse_other_kind(const json& spec, const ReleaseContext& ctx, ModelSpe
   const json extra = spec.value("inputs", json::object());
   if (out.kind == ModelKind::Vit && (!extra.empty() || out.padding_mask))
     throw NativeUnsupported("a vit spec with a mask or extra inputs (its forward takes the images only)");
-  out.inputs.context = extra.contains("context");
-  out.inputs.context_mask = extra.value("context_mask", false);
-  out.inputs.condition = extra.contains("condition");
-  for (auto& [k, v] : object_field(spec, "layers").items()) apply_layers_argument(k, v, out.layers, ctx, "layers");
-  if (out.layers.cross_attend && !out.inputs.context)
-    throw NativeUnsupported("cross_attend without a context (the spec's inputs.context)");
-  if (out.layers.needs_condition() && !out.inputs.condition)
-    throw NativeUnsupported("an adaptive norm or layer scale without a condition (the spec's inputs.condition)");
+  read_layers_and_inputs(spec, extra, ctx, out);
   const json& wrapper = object_field(spec, "wrapper");
   if (out.kind == ModelKind::Layers && !wrapper.empty()) throw NativeUnsupported("wrapper arguments for bare attention layers");
   for (auto& [k, v] : wrapper.items()) {
@@ -723,15 +738,7 @@ ModelSpec parse_spec(const json& spec, const ReleaseContext& ctx) {
   if (out.kind != ModelKind::XTransformer) {
     if (spec.contains("xtransformer")) throw NativeUnsupported("an `xtransformer` table in a " + model + " spec");
     out.layers.causal = out.kind == ModelKind::Decoder;
-    const json extra = spec.value("inputs", json::object());
-    out.inputs.context = extra.contains("context");
-    out.inputs.context_mask = extra.value("context_mask", false);
-    out.inputs.condition = extra.contains("condition");
-    for (auto& [k, v] : object_field(spec, "layers").items()) apply_layers_argument(k, v, out.layers, ctx, "layers");
-    if (out.layers.cross_attend && !out.inputs.context)
-      throw NativeUnsupported("cross_attend without a context (the spec's inputs.context)");
-    if (out.layers.needs_condition() && !out.inputs.condition)
-      throw NativeUnsupported("an adaptive norm or layer scale without a condition (the spec's inputs.condition)");
+    read_layers_and_inputs(spec, spec.value("inputs", json::object()), ctx, out);
     for (auto& [k, v] : object_field(spec, "wrapper").items()) apply_wrapper_argument(k, v, out.wrapper, ctx, "wrapper");
     set_release_layout(out.wrapper, ctx);
     check_release_ranges(out.layers, out.padding_mask, ctx);

@@ -37,8 +37,8 @@ void check_vit(VitWrapperOptions& o, const AttentionLayersOptions& layers, const
   if (o.image_size <= 0 || o.patch_size <= 0 || o.image_size % o.patch_size != 0)
     throw NativeUnsupported("a vit wrapper whose image_size is not a positive multiple of patch_size (the release asserts it)");
   if (layers.causal) throw NativeUnsupported("a vit wrapper around a Decoder (the release asserts an Encoder)");
-  o.dual_patch_norm = !(ctx.release < kVitDualPatchNormFrom);
-  o.extra_position = ctx.release < kVitPositionPerPatchFrom;
+  o.dual_patch_norm = ctx.is_new(kVitDualPatchNorm);
+  o.extra_position = !ctx.is_new(kVitPositionPerPatch);
 }
 
 std::vector<std::string> vit_norm_paths(const VitWrapperOptions& o) {

@@ -3,15 +3,16 @@
 // Patches ('b c (h p1) (w p2) -> b (h w) (p1 p2 c)'), the patch embedding,
 // a learned position per patch, the Encoder, the mean over the patches and
 // mlp_head (nn.Linear(dim, num_classes); nn.Identity without num_classes).
-// Its layout changed three times between the pins (from the upstream
-// repository's history; each pin on either side measured):
-//   1.8.0   patch_to_embedding: nn.Linear(patch_dim, dim) -> nn.Sequential(
-//           LayerNorm(patch_dim), nn.Linear(patch_dim, dim), LayerNorm(dim))
-//           (commit 6f78ab9 "adopt dual patchnorm design", after 1.7.17)
-//   1.15.0  the wrapper's nn.LayerNorm `norm` after the layers moves into
-//           them (the history's final-norm-in-attention-layers)
-//   1.16.0  pos_embedding [1, num_patches + 1, dim] -> [1, num_patches, dim]
-//           (commit 82ba6aa, after 1.15.2; only the first rows were ever read)
+// Its layout changed three times between the pins, each an entry of the
+// release history (matrix/history.toml), which carries a checkpoint across:
+//   1.8.0   vit-dual-patch-norm: patch_to_embedding nn.Linear(patch_dim, dim)
+//           -> nn.Sequential(LayerNorm(patch_dim), nn.Linear, LayerNorm(dim))
+//   1.15.0  final-norm-in-attention-layers: the wrapper's `norm` moves into
+//           the layers (as for TransformerWrapper)
+//   1.16.0  vit-position-per-patch: pos_embedding [1, num_patches + 1, dim]
+//           -> [1, num_patches, dim] (only the first rows were ever read)
+// The patch norms are the release's LayerNorm class, and follow the
+// layers' LayerNorm entries (layernorm-custom-class ...).
 // 1.27.0 cannot run its own ViT (`self.post_emb_norm` is never assigned):
 // its fixtures are broken, so no cell reaches the port.
 //
@@ -25,8 +26,9 @@
 
 namespace xcompat::native {
 
-inline constexpr ReleaseVersion kVitDualPatchNormFrom{1, 8, 0};
-inline constexpr ReleaseVersion kVitPositionPerPatchFrom{1, 16, 0};
+// The history's entries for the two changes of the wrapper's own layout.
+inline constexpr ReleaseSwitch kVitDualPatchNorm{"vit-dual-patch-norm"};
+inline constexpr ReleaseSwitch kVitPositionPerPatch{"vit-position-per-patch"};
 
 struct VitWrapperOptions {  // ViTransformerWrapper(image_size, patch_size, attn_layers, channels = 3, num_classes = None, emb_dropout = 0.)
   int64_t image_size = 0;
@@ -34,8 +36,8 @@ struct VitWrapperOptions {  // ViTransformerWrapper(image_size, patch_size, attn
   int64_t channels = 3;
   std::optional<int64_t> num_classes;
   // how the producing release builds it
-  bool dual_patch_norm = true;    // kVitDualPatchNormFrom
-  bool extra_position = false;    // num_patches + 1 positions (before kVitPositionPerPatchFrom)
+  bool dual_patch_norm = true;    // kVitDualPatchNorm
+  bool extra_position = false;    // num_patches + 1 positions (before kVitPositionPerPatch)
   int64_t num_patches() const { return (image_size / patch_size) * (image_size / patch_size); }
   int64_t patch_dim() const { return channels * patch_size * patch_size; }
 };

@@ -12,6 +12,7 @@
 #include "harness/checkpoint/checkpoint_file.hpp"
 #include "harness/convert/causes.hpp"
 #include "harness/convert/conversion.hpp"
+#include "harness/convert/locate.hpp"
 #include "harness/core/hash.hpp"
 #include "harness/core/json_file.hpp"
 #include "harness/core/names.hpp"
@@ -40,23 +41,18 @@ std::vector<TensorInfo> tensors_of(const json& meta) {
 
 // The history's key patterns name a TransformerWrapper's tensors; a bare
 // Decoder / Encoder (a "layers" spec) holds the same tensors without the
-// `attn_layers.` its wrapper would give them (harness/convert/locate.hpp
-// reads a user's bare layers the same way). Planned under that root, written
+// `attn_layers.` its wrapper would give them: planned under that root
+// (harness/convert/locate.hpp, as a user's bare layers are read), written
 // without it.
-constexpr const char* kBareLayersRoot = "attn_layers.";
-
 bool bare_layers(const json& spec) { return spec.is_object() && spec.value("model", "") == "layers"; }
 
 std::vector<TensorInfo> rooted(std::vector<TensorInfo> tensors, bool bare) {
   if (bare)
-    for (auto& t : tensors) t.name = kBareLayersRoot + t.name;
+    for (auto& t : tensors) t.name = root_bare_layers_name(t.name);
   return tensors;
 }
 
-std::string unrooted(const std::string& name, bool bare) {
-  const std::string root = kBareLayersRoot;
-  return bare && name.rfind(root, 0) == 0 ? name.substr(root.size()) : name;
-}
+std::string unrooted(const std::string& name, bool bare) { return bare ? unroot_bare_layers_name(name) : name; }
 
 // Converts the fixture's checkpoint once; later cells (and sweeps) reuse the
 // file and the record of what was lost, written beside it.

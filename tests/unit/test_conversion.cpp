@@ -119,7 +119,13 @@ TEST_CASE("a history file is validated: every field known, every op complete", "
   refused(ok + ok, "change 'x' twice");
   refused(ok + "ops = [{ op = \"twist\", from = \"a\" }]\n", "unknown op 'twist'");
   refused(ok + "ops = [{ op = \"rename\", from = \"a\" }]\n", "one `from` and one `to`");
-  refused(ok + "ops = [{ op = \"scale\", from = \"a\", value = \"dim ** 0.5\" }]\n", "`dim_of`");
+  refused(ok + "ops = [{ op = \"scale\", from = \"a\", value = \"dim ** 2\" }]\n", "\"dim ** 0.5\"");
+  // A value or shape that names the model's width needs the history's `width`.
+  refused(ok + "ops = [{ op = \"scale\", from = \"a\", value = \"dim ** 0.5\" }]\n", "no `width`");
+  refused("width = [\"{p}a.weight\"]\n" + ok, "width '{p}a.weight'");
+  CHECK(load_text(dir, "width = [\"{p}a.weight:1\"]\n" + ok + "ops = [{ op = \"scale\", from = \"a\", value = \"dim ** 0.5\" }]\n")
+            .width.size() == 1);
+  refused(ok + "ops = [{ op = \"trim\", from = \"a\", axis = 1 }]\n", "a `count` of 1 or more");
   refused(ok + "ops = [{ op = \"rename\", from = \"{a\", to = \"b\" }]\n", "'{' without '}'");
   refused(ok + "args = { model = { x = 1 } }\n", "per section");
   refused(ok + "when_shape = \"a:0\"\n", "shape condition");
@@ -308,6 +314,30 @@ TEST_CASE("rotary rows: halves become pairs within each head, and back", "[unit]
   cs.axis = 1;
   apply_step(c, cs);
   CHECK(c.to_doubles() == std::vector<double>{0, 2, 1, 3, 4, 6, 5, 7});
+}
+
+TEST_CASE("trim keeps the first entries along an axis, and pad appends the fill", "[unit]") {
+  // [2, 3, 2]: two blocks of three positions of two features.
+  const TensorData t = f32({2, 3, 2}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
+  TensorStep trim;
+  trim.kind = TensorStep::Trim;
+  trim.axis = 1;
+  trim.count = 1;
+  TensorData p = t;
+  apply_step(p, trim);
+  CHECK(p.shape == std::vector<int64_t>{2, 2, 2});
+  CHECK(p.to_doubles() == std::vector<double>{0, 1, 2, 3, 6, 7, 8, 9});
+  TensorStep pad = trim;
+  pad.kind = TensorStep::Pad;
+  pad.value = -1;
+  apply_step(p, pad);
+  CHECK(p.shape == std::vector<int64_t>{2, 3, 2});
+  CHECK(p.to_doubles() == std::vector<double>{0, 1, 2, 3, -1, -1, 6, 7, 8, 9, -1, -1});
+  // The last axis: one feature fewer per position.
+  TensorData last = t;
+  trim.axis = 2;
+  apply_step(last, trim);
+  CHECK(last.to_doubles() == std::vector<double>{0, 2, 4, 6, 8, 10});
 }
 
 TEST_CASE("convert's input checks: published releases, the layout of A, a spec that fits", "[unit]") {
