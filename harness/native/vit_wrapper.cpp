@@ -58,7 +58,10 @@ ViTransformerWrapper::ViTransformerWrapper(VitWrapperOptions o, AttentionLayersO
     patch_linear = seq->add("1", std::make_shared<Linear>(o.patch_dim(), dim, true));
     patch_norm_out = seq->add("2", std::make_shared<LayerNorm>(LayerNormOptions::for_release(dim, ctx, false)));
   } else {
-    patch_linear = register_module("patch_to_embedding", std::make_shared<Linear>(o.patch_dim(), dim, true));
+    // Registered where the newest layout holds it (the key map renames the
+    // release's patch_to_embedding.weight / .bias: vit-dual-patch-norm).
+    auto seq = register_module("patch_to_embedding", std::make_shared<Container>());
+    patch_linear = seq->add("1", std::make_shared<Linear>(o.patch_dim(), dim, true));
   }
   attn_layers = register_module("attn_layers", std::make_shared<AttentionLayers>(layers_opts, ctx));
   if (o.num_classes) mlp_head = register_module("mlp_head", std::make_shared<Linear>(dim, *o.num_classes, true));

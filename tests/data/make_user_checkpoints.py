@@ -152,15 +152,18 @@ def wrapper_entry(prefix, name, seed, wrapper, layers, layers_kind="Decoder", **
 
 # --- training -----------------------------------------------------------------
 
-def train(params_of, loss_of, steps=STEPS):
+def train(params_of, loss_of, steps=STEPS, after_step=None):
     """A user's loop: Adam over the model's parameters, `steps` steps, each on
-    the batch loss_of(step) returns. Returns the optimizer."""
+    the batch loss_of(step) returns, then after_step() (an EMA's update).
+    Returns the optimizer."""
     opt = torch.optim.Adam(params_of, lr=LR)
     for i in range(steps):
         opt.zero_grad()
         loss = loss_of(i)
         loss.backward()
         opt.step()
+        if after_step:
+            after_step()
     return opt
 
 
@@ -261,13 +264,8 @@ def train_with_ema(seed, wrapper, layers):
     model = ar.net
     ema = EMA(model, beta=0.99, update_after_step=0, update_every=1)
     data = tokens(seed + 1, wrapper["num_tokens"], 17)
-    opt = torch.optim.Adam(ar.parameters(), lr=LR)
     ar.train()
-    for i in range(STEPS):
-        opt.zero_grad()
-        ar(data(i)).backward()
-        opt.step()
-        ema.update()
+    train(ar.parameters(), lambda i: ar(data(i)), after_step=ema.update)
     ar.eval()
     ema.eval()
     return model, ema

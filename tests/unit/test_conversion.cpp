@@ -316,6 +316,30 @@ TEST_CASE("rotary rows: halves become pairs within each head, and back", "[unit]
   CHECK(c.to_doubles() == std::vector<double>{0, 2, 1, 3, 4, 6, 5, 7});
 }
 
+TEST_CASE("the model's width (dim) is read from its attention layers, for every kind", "[unit]") {
+  const json scalenorm = decoder_spec({{"use_scalenorm", true}});
+  auto scale_of = [](const ConversionPlan& p, const std::string& name) {
+    for (auto& o : p.outputs)
+      if (o.info.name == name && o.steps.size() == 1 && o.steps[0].kind == TensorStep::Scale) return o.steps[0].value;
+    return 0.0;
+  };
+  const TensorInfo g{"attn_layers.layers.0.0.0.g", DType::F32, {1}};
+  const TensorInfo q{"attn_layers.layers.0.1.to_q.weight", DType::F32, {256, 32}};
+  // A continuous or bare-layers model: no token embedding, the layers say 32.
+  CHECK(scale_of(plan("0.33.0", "0.33.1", {g, q}, scalenorm), g.name) == Approx(std::sqrt(32.0)));
+  // An embedding narrower than the model (emb_dim 16, dim 32): the norms are dim wide.
+  const TensorInfo narrow_emb{"token_emb.emb.weight", DType::F32, {256, 16}};
+  CHECK(scale_of(plan("0.33.0", "0.33.1", {narrow_emb, g, q}, scalenorm), g.name) == Approx(std::sqrt(32.0)));
+  // An XTransformer's two models each by their own layers.
+  const TensorInfo eg{"encoder.attn_layers.layers.0.0.0.g", DType::F32, {1}};
+  const TensorInfo eq{"encoder.attn_layers.layers.0.1.to_q.weight", DType::F32, {256, 64}};
+  CHECK(scale_of(plan("0.33.0", "0.33.1", {eg, eq, g, q}, scalenorm), eg.name) == Approx(8.0));
+  // Nothing to read it from: refused, naming the change.
+  const ConversionPlan none = plan("0.33.0", "0.33.1", {g}, scalenorm);
+  CHECK(none.outcome == ConversionOutcome::Refused);
+  CHECK_THAT(none.refused, Catch::Contains("scalenorm-divides-by-norm") && Catch::Contains("width"));
+}
+
 TEST_CASE("trim keeps the first entries along an axis, and pad appends the fill", "[unit]") {
   // [2, 3, 2]: two blocks of three positions of two features.
   const TensorData t = f32({2, 3, 2}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
