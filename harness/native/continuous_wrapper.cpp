@@ -1,16 +1,10 @@
 #include "harness/native/continuous_wrapper.hpp"
 
+#include "harness/native/spec_checks.hpp"
+
 namespace xcompat::native {
 
 using json = nlohmann::json;
-
-namespace {
-int64_t positive_int(const json& v, const std::string& name) {
-  if (!v.is_number_integer() || v.get<int64_t>() <= 0)
-    throw NativeUnsupported("wrapper argument '" + name + "' = " + v.dump() + " (expected a positive integer)");
-  return v.get<int64_t>();
-}
-}  // namespace
 
 std::vector<std::string> supported_continuous_arguments() {
   return {"dim_in", "dim_out", "emb_dropout", "max_mem_len", "max_seq_len", "use_abs_pos_emb"};
@@ -18,11 +12,11 @@ std::vector<std::string> supported_continuous_arguments() {
 
 void apply_continuous_argument(const std::string& key, const json& v, ContinuousWrapperOptions& o, const ReleaseContext&) {
   if (key == "dim_in") {
-    if (!v.is_null()) o.dim_in = positive_int(v, key);
+    if (!v.is_null()) o.dim_in = positive_wrapper_int(v, key);
   } else if (key == "dim_out") {
-    if (!v.is_null()) o.dim_out = positive_int(v, key);
+    if (!v.is_null()) o.dim_out = positive_wrapper_int(v, key);
   } else if (key == "max_seq_len") {
-    o.max_seq_len = positive_int(v, key);
+    o.max_seq_len = positive_wrapper_int(v, key);
   } else if (key == "use_abs_pos_emb") {
     if (!v.is_boolean()) throw NativeUnsupported("wrapper argument 'use_abs_pos_emb' = " + v.dump() + " (expected true or false)");
     o.use_abs_pos_emb = v.get<bool>();

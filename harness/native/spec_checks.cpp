@@ -284,4 +284,10 @@ void check_release_ranges(const AttentionLayersOptions& o, bool padding_mask, co
   check_glu_clamps_release(o, ctx);
 }
 
+int64_t positive_wrapper_int(const nlohmann::json& v, const std::string& name) {
+  if (!v.is_number_integer() || v.get<int64_t>() <= 0)
+    throw NativeUnsupported("wrapper argument '" + name + "' = " + v.dump() + " (expected a positive integer)");
+  return v.get<int64_t>();
+}
+
 }  // namespace xcompat::native

@@ -18,5 +18,7 @@ void check_wrapper(const TransformerWrapperOptions& o, const AttentionLayersOpti
 // key / values with a relative bias (from the history's mem-kv-unbiased), the
 // GLU's soft clamps (their change in (2.30.5, 2.31.10] is not bisected).
 void check_release_ranges(const AttentionLayersOptions& o, bool padding_mask, const ReleaseContext& ctx);
+// A wrapper argument that must be a positive integer (a size, a width).
+int64_t positive_wrapper_int(const nlohmann::json& v, const std::string& name);
 
 }  // namespace xcompat::native

@@ -1,16 +1,10 @@
 #include "harness/native/vit_wrapper.hpp"
 
+#include "harness/native/spec_checks.hpp"
+
 namespace xcompat::native {
 
 using json = nlohmann::json;
-
-namespace {
-int64_t positive_int(const json& v, const std::string& name) {
-  if (!v.is_number_integer() || v.get<int64_t>() <= 0)
-    throw NativeUnsupported("wrapper argument '" + name + "' = " + v.dump() + " (expected a positive integer)");
-  return v.get<int64_t>();
-}
-}  // namespace
 
 std::vector<std::string> supported_vit_arguments() {
   return {"channels", "dropout", "emb_dropout", "image_size", "num_classes", "patch_size"};
@@ -18,13 +12,13 @@ std::vector<std::string> supported_vit_arguments() {
 
 void apply_vit_argument(const std::string& key, const json& v, VitWrapperOptions& o, const ReleaseContext&) {
   if (key == "image_size") {
-    o.image_size = positive_int(v, key);
+    o.image_size = positive_wrapper_int(v, key);
   } else if (key == "patch_size") {
-    o.patch_size = positive_int(v, key);
+    o.patch_size = positive_wrapper_int(v, key);
   } else if (key == "channels") {
-    o.channels = positive_int(v, key);
+    o.channels = positive_wrapper_int(v, key);
   } else if (key == "num_classes") {
-    if (!v.is_null()) o.num_classes = positive_int(v, key);
+    if (!v.is_null()) o.num_classes = positive_wrapper_int(v, key);
   } else if (key == "emb_dropout" || key == "dropout") {
     // training only (`dropout` is taken and unused up to 1.15.x)
     if (!v.is_number()) throw NativeUnsupported("wrapper argument '" + key + "' = " + v.dump() + " (expected a number)");
