@@ -166,6 +166,7 @@ HistoryChange parse_change(const json& j, const std::string& where_file) {
   c.lossy = j.value("lossy", "");
   c.down_lossy = j.value("down_lossy", "");
   c.exercised = j.value("exercised", "");
+  c.written = j;
   return c;
 }
 

@@ -89,6 +89,7 @@ struct HistoryChange {
   std::string down_lossy;  // downgrading: the same
   std::string note;        // a caveat that is not a loss (outputs differ only for some inputs)
   std::string exercised;   // which specs or features show it (docs, coverage)
+  nlohmann::json written;  // the entry as the file writes it, every field: its identity in cache keys
 
   bool exact() const { return !after.has_value(); }
   bool rounding_only() const { return kind == "rounding"; }

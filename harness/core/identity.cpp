@@ -16,6 +16,7 @@ namespace xcompat {
 extern const char* const kPortSourceHash;  // generated: source_hashes.cpp
 extern const char* const kJudgeSourceHash;
 extern const char* const kPortTorchVersion;
+extern const char* const kConverterSourceHash;
 
 std::string port_identity() {
   // Test hook: a port built from other sources, without rebuilding.
@@ -29,6 +30,8 @@ std::string port_identity() {
 }
 
 std::string judge_identity() { return std::string(kJudgeSourceHash).substr(0, 16); }
+
+std::string converter_identity() { return std::string(kConverterSourceHash).substr(0, 16); }
 
 namespace {
 // SHA-256 of one of the driver's files; a missing one is an install error.

@@ -19,6 +19,11 @@ std::string port_identity();
 // the "harness build" part of every cell's key.
 std::string judge_identity();
 
+// The converter's sources (harness/convert/, the sweep's converted path),
+// hashed at build time: part of a converted cell's key, with the history
+// entries its chain crosses (harness/sweep/converted_path.hpp).
+std::string converter_identity();
+
 // SHA-256 of harness/python/xcompat_driver.py as it is now (read once per
 // process): what builds models, writes fixtures and evaluates in a release.
 std::string driver_source_hash();

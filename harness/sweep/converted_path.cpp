@@ -14,6 +14,7 @@
 #include "harness/convert/conversion.hpp"
 #include "harness/convert/locate.hpp"
 #include "harness/core/hash.hpp"
+#include "harness/core/identity.hpp"
 #include "harness/core/json_file.hpp"
 #include "harness/core/names.hpp"
 #include "harness/core/paths.hpp"
@@ -108,10 +109,14 @@ std::string conversion_identity(const ReleaseHistory& history, const PlannedCell
     std::lock_guard lock(m);
     if (auto it = memo.find(key); it != memo.end()) return it->second;
   }
+  // Each crossed entry as the file writes it (every field: a condition, a
+  // note, an op's anchor), where the history reads a model's width, and the
+  // converter's own code. An entry outside the chain is not part of it.
   const Chain chain = change_chain(history, ReleasePoint{*from}, ReleasePoint{*to});
-  json j = {{"refused", chain.refused}, {"up", json::array()}, {"down", json::array()}};
-  for (auto* c : chain.up) j["up"].push_back(c->to_json());
-  for (auto* c : chain.down) j["down"].push_back(c->to_json());
+  json j = {{"refused", chain.refused}, {"up", json::array()}, {"down", json::array()},
+            {"width", history.width}, {"converter", converter_identity()}};
+  for (auto* c : chain.up) j["up"].push_back(c->written);
+  for (auto* c : chain.down) j["down"].push_back(c->written);
   std::string id = sha256_hex(j.dump());
   std::lock_guard lock(m);
   return memo[key] = std::move(id);

@@ -24,8 +24,11 @@ namespace xcompat {
 bool wants_conversion(const PlannedCell& cell, const CellResult& direct);
 
 // The identity of the chain of changes between the cell's producer and
-// consumer (part of the cell's cache key): editing the history re-evaluates
-// exactly the cells whose chain changed.
+// consumer (part of the cell's cache key): every crossed entry as written,
+// the history's `width` and the converter's sources. Editing one field of one
+// entry re-evaluates exactly the release consumers' cells whose chain crosses
+// it (tests/release/test_verdict_truth.cpp). cpp-native cells follow the whole
+// history file (the port's identity): the port reads entries by id.
 std::string conversion_identity(const ReleaseHistory& history, const PlannedCell& cell);
 
 // Completes `result` (the direct outcome) with its causes and converted

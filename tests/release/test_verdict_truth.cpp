@@ -174,6 +174,28 @@ TEST_CASE("editing a spec, the driver, the venv or the port re-evaluates exactly
     CHECK(s["reused"] == 4);     // cpp-native reads fixtures whose bytes did not change
     CHECK(s["timing"]["fixtures_s"].get<double>() > 0);  // the fixtures were made again by the new driver
   }
+  SECTION("one field of one history entry re-evaluates the converted cells whose chain crosses it") {
+    // A field no summary of the entry shows (its note): only the entry as
+    // written names it. zero-fully-masked-rows (1.32.0) lies between the two
+    // releases; ff-net-renamed-ff (0.33.0) below both.
+    auto edited = [&](const std::string& id) {
+      std::string text = test::slurp(project_root() / "matrix" / "history.toml");
+      const std::string entry = "id = \"" + id + "\"\n";
+      REQUIRE(text.find(entry) != std::string::npos);
+      text.insert(text.find(entry) + entry.size(), "note = \"edited by a test\"\n");
+      const fs::path path = state / ("history-" + id + ".toml");
+      std::ofstream(path) << text;
+      return "XCOMPAT_HISTORY='" + path.string() + "'";
+    };
+    // The port reads its switches by id from anywhere in the file: its 4
+    // cells follow the whole file. The release consumers' cells follow their chain.
+    const json crossing = sweep(state.path, plan, edited("zero-fully-masked-rows"));
+    CHECK(crossing["evaluated"] == 8);  // 1.31.4 <-> 2.31.10 x 2 specs, and cpp-native's 4
+    CHECK(crossing["reused"] == 4);     // each release reading its own checkpoints
+    const json below = sweep(state.path, plan, edited("ff-net-renamed-ff"));
+    CHECK(below["evaluated"] == 4);  // cpp-native's only
+    CHECK(below["reused"] == 8);
+  }
   SECTION("the venv's distributions re-evaluate the release consumers' cells") {
     // The same venv plus one more distribution, through symlinks.
     const fs::path venv = state / "venv";
