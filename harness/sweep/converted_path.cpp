@@ -57,11 +57,25 @@ std::string unrooted(const std::string& name, bool bare) { return bare ? unroot_
 
 // Converts the fixture's checkpoint once; later cells (and sweeps) reuse the
 // file and the record of what was lost, written beside it.
+// The files of the same conversion made by another history or converter
+// ("<to>-<other identity>.<format>" and their records): no key names them
+// any more, so they go when their successor is written.
+void remove_stale_conversions(const fs::path& out, const std::string& to, const std::string& format) {
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(out.parent_path(), ec)) {
+    const std::string name = e.path().filename().string();
+    const bool same_pair = name.rfind(to + "-", 0) == 0 &&
+                           (name.ends_with("." + format) || name.ends_with("." + format + ".json"));
+    if (same_pair && e.path() != out && e.path().string() != out.string() + ".json") fs::remove(e.path(), ec);
+  }
+}
+
 json converted_file(ConversionPlan& plan, const Fixture& fx, const std::string& format, const fs::path& out,
                     bool bare) {
   const fs::path record = out.string() + ".json";
   if (fs::exists(out) && fs::exists(record)) return read_json_file(record);
   fs::create_directories(out.parent_path());
+  remove_stale_conversions(out, plan.to.release.str(), format);
   auto reader = open_checkpoint(fx.dir / ("model." + format));
   std::vector<TensorInfo> outputs;
   for (auto& o : plan.outputs) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 
 #include "catch.hpp"
 #include "harness/core/paths.hpp"
@@ -176,7 +177,7 @@ TEST_CASE("editing a spec, the driver, the venv or the port re-evaluates exactly
   }
   SECTION("one field of one history entry re-evaluates the converted cells whose chain crosses it") {
     // A field no summary of the entry shows (its note): only the entry as
-    // written names it. zero-fully-masked-rows (1.32.0) lies between the two
+    // written names it. layerscale-unit-offset (1.31.8) lies between the two
     // releases; ff-net-renamed-ff (0.33.0) below both.
     auto edited = [&](const std::string& id) {
       std::string text = test::slurp(project_root() / "matrix" / "history.toml");
@@ -189,12 +190,25 @@ TEST_CASE("editing a spec, the driver, the venv or the port re-evaluates exactly
     };
     // The port reads its switches by id from anywhere in the file: its 4
     // cells follow the whole file. The release consumers' cells follow their chain.
-    const json crossing = sweep(state.path, plan, edited("zero-fully-masked-rows"));
+    const json crossing = sweep(state.path, plan, edited("layerscale-unit-offset"));
     CHECK(crossing["evaluated"] == 8);  // 1.31.4 <-> 2.31.10 x 2 specs, and cpp-native's 4
     CHECK(crossing["reused"] == 4);     // each release reading its own checkpoints
     const json below = sweep(state.path, plan, edited("ff-net-renamed-ff"));
     CHECK(below["evaluated"] == 4);  // cpp-native's only
     CHECK(below["reused"] == 8);
+    // Converted files are keyed the same way: one per pair and format, the
+    // one the last history made (the others are removed as it is written).
+    std::map<std::string, int> per_pair;
+    if (fs::exists(state / "converted"))
+      for (auto& e : fs::recursive_directory_iterator(state / "converted")) {
+        const std::string name = e.path().filename().string();
+        if (!e.is_regular_file() || name.ends_with(".json")) continue;
+        ++per_pair[e.path().parent_path().string() + "/" + name.substr(0, name.find('-')) + e.path().extension().string()];
+      }
+    for (auto& [pair, n] : per_pair) {
+      INFO(pair);
+      CHECK(n == 1);
+    }
   }
   SECTION("the venv's distributions re-evaluate the release consumers' cells") {
     // The same venv plus one more distribution, through symlinks.
