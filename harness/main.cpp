@@ -99,7 +99,11 @@ int main(int argc, char** argv) {
                    "consumer(s): releases, cpp-native, or python/cpp (default: the --release set plus cpp-native)");
   sw->add_option("-j,--jobs", sargs.jobs, "parallel workers")->check(CLI::PositiveNumber);
   sw->add_option("--shard", sargs.shard, "K/N: this job's share of the plan");
-  sw->add_option("--junit", sargs.junit, "write JUnit XML (one test case per cell)");
+  sw->add_option("--junit", sargs.junit,
+                 "write JUnit XML (one test case per cell; failing cells the previous run or the known breaks "
+                 "expect are skipped, so only news fails)");
+  sw->add_option("--known-breaks", sargs.known_breaks,
+                 "expected failures with expiry dates, for --junit (default matrix/known_breaks.toml)");
   sw->add_option("--checkpoint", sargs.checkpoints, "checkpoint file(s) consumers load: pt, safetensors (default pt)")
       ->delimiter(',');
   sw->add_option("--dtype", sargs.dtypes, "dtype(s): float32, bfloat16 (default: the pins' dtypes)")->delimiter(',');

@@ -40,6 +40,9 @@ std::string direct_conclusion(const CellResult& c) {
       return fmt::format("breaks: loads without error but computes something else (nmse {:.2g}, top-1 {:.0f}%)",
                          c.metrics->nmse, 100 * c.metrics->top1);
     case Verdict::LoadFail: {
+      if (c.causes.is_array())
+        for (auto& cause : c.causes)
+          if (cause.value("kind", "") == "unbuildable") return "breaks: " + c.error.substr(0, 200);
       const auto& r = c.load_report;
       std::string first = !r.missing.empty() ? "missing " + r.missing.front()
                           : !r.unexpected.empty() ? "unexpected " + r.unexpected.front()

@@ -122,8 +122,13 @@ class Store {
   // recorded it.
   std::vector<StoredResult> history(const CellKey& key);
   // What the cell's latest result did as it was: its direct verdict when it
-  // went through a conversion, else its verdict (a light history().back()).
-  std::optional<Verdict> latest_direct_verdict(const CellKey& key);
+  // went through a conversion, else its verdict (a light history().back()),
+  // and whether that result was flagged flaky.
+  struct LatestDirect {
+    Verdict verdict;
+    bool flaky = false;
+  };
+  std::optional<LatestDirect> latest_direct_verdict(const CellKey& key);
   std::vector<RunInfo> runs();
   std::optional<RunInfo> run(int64_t id);
   int64_t latest_run_id();

@@ -278,16 +278,16 @@ std::vector<StoredResult> Store::history(const CellKey& key) {
   return out;
 }
 
-std::optional<Verdict> Store::latest_direct_verdict(const CellKey& key) {
+std::optional<Store::LatestDirect> Store::latest_direct_verdict(const CellKey& key) {
   auto& st = cached(
-      "SELECT COALESCE(o.direct_verdict, o.verdict) FROM cells c JOIN specs s ON s.id = c.spec_id JOIN releases p ON p.id = c.producer_id "
+      "SELECT COALESCE(o.direct_verdict, o.verdict), o.flaky FROM cells c JOIN specs s ON s.id = c.spec_id JOIN releases p ON p.id = c.producer_id "
       "JOIN consumers k ON k.id = c.consumer_id JOIN spans sp ON sp.cell_id = c.id JOIN outcomes o ON o.id = "
       "sp.outcome_id WHERE s.name = ? AND p.version = ? AND k.name = ? AND c.device = ? AND c.dtype = ? AND "
       "c.checkpoint = ? ORDER BY sp.first_run DESC LIMIT 1");
   st.bind(1, key.spec).bind(2, key.producer).bind(3, key.consumer).bind(4, key.device).bind(5, key.dtype)
       .bind(6, key.checkpoint);
-  std::optional<Verdict> v;
-  if (st.step()) v = verdict_from_name(st.text_at(0));
+  std::optional<LatestDirect> v;
+  if (st.step()) v = LatestDirect{verdict_from_name(st.text_at(0)), st.int_at(1) != 0};
   st.reset();
   return v;
 }

@@ -27,7 +27,8 @@ std::string xml_escape(const std::string& s) {
   return out;
 }
 
-void write_junit(const std::string& path, const std::vector<CellResult>& cells, const std::string& suite_name) {
+void write_junit(const std::string& path, const std::vector<CellResult>& cells, const std::string& suite_name,
+                 const JunitBaseline& baseline) {
   int failures = 0, skipped = 0;
   std::string body;
   for (auto& c : cells) {
@@ -35,13 +36,25 @@ void write_junit(const std::string& path, const std::vector<CellResult>& cells, 
                                          c.key.device, c.key.dtype);
     body += fmt::format("  <testcase classname=\"{}\" name=\"{}\" time=\"{:.6f}\">\n", xml_escape(c.key.spec),
                         xml_escape(name), c.latency_ms / 1000.0);
+    // A flaky cell (a re-run disagreed) says so whatever it recorded: its
+    // verdict is not settled, and the next sweep evaluates it again (a
+    // failure's message, the cell's line, also ends in [flaky]).
+    if (c.flaky)
+      body += "    <properties><property name=\"flaky\" value=\"true\"/></properties>\n";
     if (c.verdict == Verdict::Unsupported) {
       ++skipped;
       body += fmt::format("    <skipped message=\"{}\"/>\n", xml_escape(c.error.substr(0, 500)));
     } else if (!verdict_passes(c.verdict)) {
-      ++failures;
-      body += fmt::format("    <failure type=\"{}\" message=\"{}\">{}</failure>\n", verdict_name(c.verdict),
-                          xml_escape(c.line()), xml_escape(c.error + "\n" + c.load_report.to_json().dump(1)));
+      const Expectation e = expectation_of(c, baseline);
+      if (e.expected) {
+        ++skipped;
+        body += fmt::format("    <skipped message=\"{}\"/>\n", xml_escape((e.why + ": " + c.line()).substr(0, 1000)));
+      } else {
+        ++failures;
+        body += fmt::format("    <failure type=\"{}\" message=\"{}\">{}</failure>\n", verdict_name(c.verdict),
+                            xml_escape(e.why + ": " + c.line()),
+                            xml_escape(c.error + "\n" + c.load_report.to_json().dump(1)));
+      }
     }
     // The converted path, passing or not, with the command that makes it.
     if (c.direct_verdict)

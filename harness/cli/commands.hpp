@@ -40,6 +40,7 @@ struct SweepArgs {
   int jobs = 1;
   std::string shard = "1/1";
   std::string junit;
+  std::string known_breaks;  // "": matrix/known_breaks.toml
   bool no_progress = false;
   int cell_timeout_s = 120;
 };

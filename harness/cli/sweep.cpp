@@ -18,6 +18,21 @@ namespace xcompat::cli {
 
 namespace {
 constexpr int kExitRegressed = 3;  // CI: some cell passed in the previous run and does not now
+constexpr int kExitNothingMeasured = 4;  // CI: every cell ERROR (or UNSUPPORTED): the run measured nothing
+
+// Why a run measured nothing, or "": every cell is ERROR or UNSUPPORTED and
+// at least one is ERROR (no worker started, a compiler missing, a full disk:
+// the environment, not the releases). A green CI must not hide it.
+std::string nothing_measured(const SweepSummary& s) {
+  int64_t errors = 0;
+  for (auto& c : s.results) {
+    if (c.verdict == Verdict::Error) ++errors;
+    else if (c.verdict != Verdict::Unsupported) return "";
+  }
+  if (errors == 0) return "";
+  return fmt::format("nothing was measured: all {} cells with a result are ERROR ({} workers started)", errors,
+                     s.workers_started);
+}
 
 void print_summary(const SweepSummary& s, const Plan& plan) {
   // Counts per consumer and verdict: the table a CI log shows at the end.
@@ -105,7 +120,16 @@ int sweep(const Common& c, const SweepArgs& a) {
                          {"dtypes", plan.dtypes},  {"torch", pins.torch},
                          {"torches", a.torches.empty() ? std::vector<std::string>{pins.torch} : a.torches}};
   SweepSummary s = run_sweep(plan, pins, store, opts, run_args);
-  if (!a.junit.empty()) write_junit(a.junit, s.results, fmt::format("xcompat run {}", s.run_id));
+  if (!a.junit.empty()) {
+    // Against the previous run and the checked-in known breaks: JUnit fails on news only.
+    JunitBaseline baseline;
+    baseline.before_run = s.previous_run;
+    if (s.previous_run > 0)
+      for (auto& r : store.verdicts_as_of(s.previous_run)) baseline.before[r.cell.key] = r.cell.verdict;
+    baseline.known = load_known_breaks(a.known_breaks.empty() ? default_known_breaks_path() : fs::path(a.known_breaks));
+    baseline.today = utc_today();
+    write_junit(a.junit, s.results, fmt::format("xcompat run {}", s.run_id), baseline);
+  }
   if (c.json) {
     json j = {{"run", s.run_id}, {"planned", s.planned}, {"evaluated", s.evaluated}, {"reused", s.reused},
               {"rerun", s.rerun}, {"flaky", s.flaky}, {"workers_started", s.workers_started},
@@ -119,6 +143,10 @@ int sweep(const Common& c, const SweepArgs& a) {
   } else {
     print_summary(s, plan);
     fmt::print("matrix: {}\n", c.db_path);
+  }
+  if (const std::string why = nothing_measured(s); !why.empty()) {
+    fmt::print(stderr, "xcompat sweep: {}\n", why);
+    return kExitNothingMeasured;
   }
   return s.regressions.empty() ? 0 : kExitRegressed;
 }

@@ -13,6 +13,10 @@
 //   rounding     the same function, other rounding
 //   refused      the chain cannot be planned (an unbisected boundary, ...)
 //   error        the cell raised or crashed
+//   unbuildable  the reader cannot build the model the checkpoint holds
+//   baked-in     a deployment artifact computes as the release only on the
+//                inputs it was traced or exported on
+//   environment  the machine failed (a full disk, no compiler): retried, never cached
 //   unexplained  nothing in the chain accounts for it
 #include <string>
 #include <vector>

@@ -23,6 +23,7 @@ fs::path release_sandbox(const std::string& version) {
 fs::path fixtures_dir() { return state_dir() / "fixtures"; }
 fs::path default_db_path() { return env_or("XCOMPAT_DB", state_dir() / "matrix.db"); }
 fs::path default_pins_path() { return project_root() / "matrix" / "pins.toml"; }
+fs::path default_known_breaks_path() { return project_root() / "matrix" / "known_breaks.toml"; }
 fs::path default_specs_path() { return project_root() / "fixtures" / "specs.toml"; }
 fs::path default_venv() { return env_or("XCOMPAT_VENV", project_root() / ".venv"); }
 fs::path venv_site_packages(const fs::path& venv) { return venv / "lib" / XCOMPAT_PYTHON_LIBDIR / "site-packages"; }

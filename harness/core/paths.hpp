@@ -19,6 +19,8 @@ fs::path release_sandbox(const std::string& version);
 fs::path fixtures_dir();
 fs::path default_db_path();  // XCOMPAT_DB, else <state>/matrix.db
 fs::path default_pins_path();
+// matrix/known_breaks.toml: what --junit expects to fail (reports/known_breaks.hpp).
+fs::path default_known_breaks_path();
 fs::path default_specs_path();
 fs::path venv_site_packages(const fs::path& venv);
 fs::path python_driver_dir();

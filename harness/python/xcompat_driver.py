@@ -583,7 +583,38 @@ def make_fixture(spec, out_dir, xcompat_version):
         logits = forward(model, spec, inputs).contiguous()
     except Exception as e:  # e.g. tie_embedding, broken from 0.24.0 to 1.16.7
         raise Broken(f"release fails to run the spec on its own weights: {type(e).__name__}: {str(e)[:500]}") from e
-    return _write_fixture(model, spec, inputs, logits, out_dir, xcompat_version)
+    meta = _write_fixture(model, spec, inputs, logits, out_dir, xcompat_version)
+    meta["rounding"] = rounding_bound(model, spec, inputs, logits)
+    with open(os.path.join(out_dir, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=1, sort_keys=True)
+    return meta
+
+
+def rounding_bound(model, spec, inputs, logits):
+    """What rounding alone does to this model's outputs in its dtype: the
+    same function (this release, these weights and inputs) evaluated in a
+    wider dtype (float64 for a float32 model, float32 for a bfloat16 one),
+    against the outputs in the dtype. A converted path that differs by more
+    than rounding can make is not "rounding" (harness/sweep/converted_path.cpp).
+    {"reference", "nmse", "max_abs"}, or {"error"} when the model does not run
+    in the wider dtype."""
+    import copy  # noqa: PLC0415
+
+    wide = torch.float64 if logits.dtype == torch.float32 else torch.float32
+    try:
+        m = copy.deepcopy(model).to(wide)
+        x = {k: v.to(wide) if v.is_floating_point() else v for k, v in inputs.items()}
+        ref = forward(m, spec, x).to(torch.float64)
+    except Exception as e:  # noqa: BLE001 - no bound: no cause is called rounding
+        return {"reference": str(wide).replace("torch.", ""), "error": f"{type(e).__name__}: {str(e)[:200]}"}
+    out = logits.to(torch.float64)
+    if not bool(torch.isfinite(out).all()) or not bool(torch.isfinite(ref).all()):
+        return {"reference": str(wide).replace("torch.", ""), "error": "non-finite outputs"}
+    diff = out - ref
+    denom = float((ref * ref).mean())
+    return {"reference": str(wide).replace("torch.", ""),
+            "nmse": float((diff * diff).mean()) / denom if denom > 0 else float((diff * diff).mean()),
+            "max_abs": float(diff.abs().max()) if diff.numel() else 0.0}
 
 
 def make_reference(spec, checkpoint, out_dir, xcompat_version):
@@ -722,7 +753,7 @@ def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3, args=None):
         logits = forward(model, spec, inputs)
         times.append((time.perf_counter() - t) * 1e3)
     times.sort()
-    logits = logits.contiguous()
+    logits = _test_flaky(logits).contiguous()
     return {
         "status": "ok",
         # Raw bytes in the model's own dtype (bfloat16 has no numpy dtype:
@@ -792,6 +823,26 @@ def decode_parity(spec, fixture_dir, steps=8):
 
 
 # --- test hooks (only with XCOMPAT_TEST_HOOKS=1) --------------------------------
+
+def _test_flaky(logits):
+    """A consumer that computes something else: with XCOMPAT_TEST_OUTPUT_SKEW=s
+    every output is scaled by 1 + s. One whose answer alternates between
+    calls, as a race or an uninitialised buffer would make it: with
+    XCOMPAT_TEST_FLAKY=<file>, the file counts evaluate calls across
+    workers, and every odd call's output is off by 1%."""
+    if os.environ.get("XCOMPAT_TEST_HOOKS") != "1":
+        return logits
+    skew = os.environ.get("XCOMPAT_TEST_OUTPUT_SKEW")
+    if skew:
+        logits = logits * (1 + float(skew))
+    path = os.environ.get("XCOMPAT_TEST_FLAKY")
+    if not path:
+        return logits
+    count = int(open(path).read() or 0) + 1 if os.path.exists(path) else 1
+    with open(path, "w") as f:
+        f.write(str(count))
+    return logits * 1.01 if count % 2 else logits
+
 
 def debug(action):
     if os.environ.get("XCOMPAT_TEST_HOOKS") != "1":

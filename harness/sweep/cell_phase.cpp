@@ -22,6 +22,7 @@ namespace {
 struct Decision {
   CellResult outcome;      // the result when `run` is false (key, verdict, error set)
   bool run = false;        // the consumer must evaluate it
+  bool retry = false;      // the outcome is the machine's, not the release's: never reused
   std::string content;     // what the cache key hashes of the fixtures
 };
 
@@ -38,9 +39,11 @@ void decide_artifact(Decision& d, const PlannedCell& cell, const ArtifactPhase& 
     // A crash or timeout while exporting says nothing lasting: the key
     // names the fault, and the next sweep exports again.
     d.run = false;
+    d.retry = true;
     d.outcome.verdict = Verdict::Error;
     d.outcome.error = fmt::format("exporting for {} failed in the worker: {}", cell.consumer->name, a->fault);
-    d.content += "|artifact-fault:" + a->fault;
+    d.outcome.causes = causes_json({{"environment", "", a->fault.substr(0, 300)}});
+    d.content += "|artifact-fault";
   } else if (a->state == Artifact::State::Failed) {
     d.run = false;
     d.outcome.verdict = Verdict::Error;
@@ -52,9 +55,37 @@ void decide_artifact(Decision& d, const PlannedCell& cell, const ArtifactPhase& 
   } else {
     d.content += "|artifact:" + a->content_hash;
   }
-  if (a)
+  if (a && a->record.is_object())  // a fault has no record
     for (auto& w : a->record.value("warnings", json::array()))
       if (w.is_string()) d.outcome.warnings.push_back(w.get<std::string>());
+}
+
+// Why an error is the machine's rather than the release's ("the disk is
+// full"), or "": text from a deployment artifact's load or a forward pass.
+// (Exports classify their own, with the exception in hand:
+// harness/python/xcompat_deploy.py environment_failure.)
+std::string machine_failure(const std::string& error) {
+  static const std::pair<const char*, const char*> kMarkers[] = {
+      {"No space left on device", "the disk is full"},   {"Disk quota exceeded", "the disk is full"},
+      {"Cannot allocate memory", "memory is exhausted"}, {"std::bad_alloc", "memory is exhausted"},
+      {"MemoryError", "memory is exhausted"},            {"[environment]", "the machine failed"}};
+  for (auto& [marker, why] : kMarkers)
+    if (error.find(marker) != std::string::npos) return why;
+  return "";
+}
+
+// A checkpoint exists and its reader cannot build the model it holds (the
+// release lacks an argument, the port a feature): the checkpoint does not
+// load there. A failure of the pair, counted against it everywhere (as
+// LOAD_FAIL with the cause "unbuildable"), unlike a spec the producer
+// cannot build, which has nothing to load (UNSUPPORTED, not comparable).
+// The decode checks and the deployment artifacts are the producer's own
+// model: theirs stays UNSUPPORTED (not applicable to that release).
+void consumer_cannot_build(CellResult& r, const PlannedCell& cell, const std::string& reason) {
+  if (cell.consumer->kind != "python" && cell.consumer->kind != "cpp") return;
+  r.verdict = Verdict::LoadFail;
+  r.error = fmt::format("{} cannot build {}: {}", cell.consumer->label(), cell.spec->name, reason);
+  r.causes = causes_json({{"unbuildable", "", reason.substr(0, 300)}});
 }
 
 Decision decide(const PlannedCell& cell, const FixturePhase& fixtures, const ArtifactPhase& artifacts) {
@@ -76,10 +107,8 @@ Decision decide(const PlannedCell& cell, const FixturePhase& fixtures, const Art
     d.outcome.error = fmt::format("no fixture from {}: {}", cell.producer->version, fx.reason);
   } else if (cell.consumer->kind == "python" &&
              fixtures.at(cell.consumer->name, *cell.spec).state == Fixture::State::Unsupported) {
-    d.outcome.verdict = Verdict::Unsupported;
-    d.outcome.error = fmt::format("consumer {} cannot build {}: {}", cell.consumer->name, cell.spec->name,
-                                  fixtures.at(cell.consumer->name, *cell.spec).reason);
-    d.content += "|consumer-unsupported";
+    consumer_cannot_build(d.outcome, cell, fixtures.at(cell.consumer->name, *cell.spec).reason);
+    d.content += "|consumer-unbuildable";
   } else {
     d.run = true;
     if (cell.consumer->kind == "deploy") decide_artifact(d, cell, artifacts);
@@ -158,7 +187,7 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
       }
 
       CellResult result = d.outcome;
-      result.cache_key = key;
+      result.cache_key = d.retry ? "retry:" + key : key;
       if (d.run) {
         const Fixture& fx = fixtures.at(cell->producer->version, *cell->spec);
         const bool decode = cell->consumer->kind == "decode";
@@ -197,21 +226,35 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
           summary.timing.compare += t.value("compare_ms", 0.0) / 1e3;
         }
         result = cell_result_of(cell->key, reply);
+        if (result.verdict == Verdict::Unsupported) consumer_cannot_build(result, *cell, result.error);
+        // An artifact that computes as the release only on the inputs it was
+        // made from: what it baked in is the cause.
+        if (cell->consumer->kind == "deploy" && result.verdict == Verdict::Drift &&
+            result.error.rfind("on inputs it was not", 0) == 0)
+          result.causes = causes_json({{"baked-in", "", result.error.substr(0, 600)}});
         for (auto& warning : w.hello().value("import_warnings", json::array()))
           if (warning.is_string()) result.warnings.push_back(warning.get<std::string>());
         // What the exporter warned about (torch.jit.trace's deprecation, say).
         result.warnings.insert(result.warnings.end(), d.outcome.warnings.begin(), d.outcome.warnings.end());
         // A worker fault says nothing lasting about the cell: record it, but
         // let the next sweep try again.
-        const bool infrastructure_fault = !reply.ok() && reply.fault != WorkerFault::Exception;
+        const bool infrastructure_fault =
+            (!reply.ok() && reply.fault != WorkerFault::Exception) ||
+            (result.verdict == Verdict::Error && !machine_failure(result.error).empty());
         result.cache_key = infrastructure_fault ? "retry:" + key : key;
+        if (const std::string why = machine_failure(result.error); result.verdict == Verdict::Error && !why.empty())
+          result.causes = causes_json({{"environment", "", why}});
         // A verdict that differs from the cell's last recorded one is checked
-        // again before it is believed; disagreement means flaky.
-        // Compared before any conversion: with the stored direct verdict (a
-        // CONVERTED cell's LOAD_FAIL is no change).
+        // again before it is believed; disagreement means flaky. A cell whose
+        // last result was flaky is always run twice: it settles only when two
+        // runs agree. Compared before any conversion: with the stored direct
+        // verdict (a CONVERTED cell's LOAD_FAIL is no change).
         auto before = recorder.with_store([&](Store& s) { return s.latest_direct_verdict(cell->key); });
-        if (before && *before != result.verdict && (!result.direct_verdict || *before != *result.direct_verdict)) {
+        const bool changed = before && before->verdict != result.verdict &&
+                             (!result.direct_verdict || before->verdict != *result.direct_verdict);
+        if (!infrastructure_fault && before && (changed || before->flaky)) {
           CellResult again = cell_result_of(cell->key, w.request(request, opts.cell_timeout));
+          if (again.verdict == Verdict::Unsupported) consumer_cannot_build(again, *cell, again.error);
           std::lock_guard lock(m);
           ++summary.rerun;
           if (again.verdict != result.verdict ||
@@ -220,6 +263,9 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
             ++summary.flaky;
           }
         }
+        // A flaky result is recorded, never reused: under another key, so the
+        // next sweep evaluates the cell again instead of settling on it.
+        if (result.flaky) result.cache_key = "flaky:" + key;
       }
       if (d.run) fault_point("cell.after-evaluate");
       if (d.run && wants_conversion(*cell, result)) {

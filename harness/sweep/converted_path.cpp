@@ -2,6 +2,7 @@
 
 #include "harness/core/runtime.hpp"
 
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -103,9 +104,33 @@ json converted_file(ConversionPlan& plan, const Fixture& fx, const std::string& 
 
 }  // namespace
 
+// Two evaluations of one function, each off the exact result by rounding,
+// differ by up to about twice that (four times in nmse).
+constexpr int kRoundingFactor = 4;
+
+// What rounding alone makes of the fixture's model in its dtype (nmse
+// against a wider dtype, measured by the producer: xcompat_driver.py
+// rounding_bound); NaN when not measured.
+static double rounding_nmse(const Fixture& fx) {
+  const json r = fx.meta.value("rounding", json::object());
+  return r.contains("nmse") && r["nmse"].is_number() ? r["nmse"].get<double>() : NAN;
+}
+
+static bool within_rounding(const Fixture& fx, const CellReply& r) {
+  const double bound = rounding_nmse(fx);
+  return r.metrics && !std::isnan(bound) && r.metrics->nmse <= kRoundingFactor * bound;
+}
+
+// A reader that cannot build the model: no conversion gives it one.
+static bool cannot_build(const CellResult& direct) {
+  for (auto& c : direct.causes.is_array() ? direct.causes : nlohmann::json::array())
+    if (c.value("kind", "") == "unbuildable") return true;
+  return false;
+}
+
 bool wants_conversion(const PlannedCell& cell, const CellResult& direct) {
   return cell.consumer->kind == "python" && release_of(cell.producer->version) != release_of(cell.consumer->name) &&
-         (direct.verdict == Verdict::LoadFail || direct.verdict == Verdict::Drift);
+         (direct.verdict == Verdict::LoadFail || direct.verdict == Verdict::Drift) && !cannot_build(direct);
 }
 
 std::string conversion_identity(const ReleaseHistory& history, const PlannedCell& cell) {
@@ -144,6 +169,23 @@ void add_converted_path(CellResult& result, const PlannedCell& cell, const Fixtu
   ConversionPlan plan =
       plan_conversion(history, from, to, rooted(tensors_of(fx.meta), bare), facts_from_spec(cell.spec->definition));
   result.causes = causes_json(explain_cell(history, result, plan));
+  // A direct DRIFT that only a rounding-only change would explain is
+  // rounding only when it is within what rounding makes of this model.
+  if (result.verdict == Verdict::Drift && result.metrics) {
+    bool rounding = false, other = false;
+    for (auto& c : result.causes) {
+      const std::string k = c.value("kind", "");
+      rounding |= k == "rounding";
+      other |= k == "computation" || k == "argument" || k == "reshaped";
+    }
+    const double bound = rounding_nmse(fx);
+    if (rounding && !other && !(result.metrics->nmse <= kRoundingFactor * bound))
+      result.causes.push_back({{"kind", "unexplained"}, {"change", ""},
+                               {"detail", std::isnan(bound) ? std::string("rounding was not measured for this fixture")
+                                                            : fmt::format("nmse {:.3g} is beyond {} x the {:.3g} "
+                                                                          "rounding alone makes of this model",
+                                                                          result.metrics->nmse, kRoundingFactor, bound)}});
+  }
   result.direct_verdict = result.verdict;
 
   json conv = plan.to_json();
@@ -188,11 +230,23 @@ void add_converted_path(CellResult& result, const PlannedCell& cell, const Fixtu
     if (!r.load_report.empty()) conv["load_report"] = r.load_report.to_json();
     if (verdict_passes(r.verdict)) {
       result.verdict = Verdict::Converted;
-    } else if (conv["outcome"] != "lossy" && r.verdict == Verdict::Drift && !plan.rounding.empty()) {
+    } else if (conv["outcome"] != "lossy" && r.verdict == Verdict::Drift && !plan.rounding.empty() &&
+               within_rounding(fx, r)) {
       // The weights carry over exactly; the releases compute the same
-      // function with other rounding, beyond this dtype's tolerance.
+      // function with other rounding, beyond this dtype's tolerance but
+      // within what rounding alone makes of this model (measured).
       result.causes.push_back({{"kind", "rounding"}, {"change", fmt::format("{}", fmt::join(plan.rounding, ", "))},
-                               {"detail", "converted losslessly; the releases round differently"}});
+                               {"detail", fmt::format("converted losslessly; the releases round differently (nmse "
+                                                      "{:.3g}, within {} x the {:.3g} rounding makes)",
+                                                      r.metrics->nmse, kRoundingFactor, rounding_nmse(fx))}});
+    } else if (conv["outcome"] != "lossy" && r.verdict == Verdict::Drift && !plan.rounding.empty()) {
+      result.causes.push_back(
+          {{"kind", "unexplained"}, {"change", ""},
+           {"detail", std::isnan(rounding_nmse(fx))
+                          ? std::string("converted losslessly, yet DRIFT; rounding was not measured for this fixture")
+                          : fmt::format("converted losslessly, yet DRIFT: nmse {:.3g} is beyond {} x the {:.3g} "
+                                        "rounding alone makes of this model",
+                                        r.metrics ? r.metrics->nmse : NAN, kRoundingFactor, rounding_nmse(fx))}});
     } else if (conv["outcome"] != "lossy") {
       // Lossless by the history, yet not reproduced: the history is wrong
       // or incomplete here.

@@ -88,6 +88,7 @@ SweepSummary run_sweep(Plan& plan, const Pins& pins, Store& store, const SweepOp
   for (auto& s : plan.specs) store.register_spec(s);
   for (auto& c : plan.consumers) store.register_consumer(c);
   const int64_t previous_run = store.latest_run_id();
+  summary.previous_run = previous_run;
   summary.run_id = store.begin_run(run_args);
   fault_point("sweep.after-begin-run");
 

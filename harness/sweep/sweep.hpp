@@ -46,6 +46,7 @@ struct SweepTiming {
 
 struct SweepSummary {
   int64_t run_id = 0;
+  int64_t previous_run = 0;  // the latest run before this one (0: none)
   int64_t planned = 0, reused = 0, evaluated = 0, rerun = 0, flaky = 0;
   int workers_started = 0;
   double seconds = 0, worker_start_seconds = 0;

@@ -64,7 +64,8 @@ WorkerCommand worker_command(const Consumer& consumer) {
     const std::string venv = venv_of(consumer.name).string(), release = release_of(consumer.name);
     return {{worker_executable("xcompat-python-worker").string(), "--release", release, "--venv", venv},
             venv,
-            release};
+            release,
+            parse_runtime(consumer.name).torch};
   }
   return WorkerCommand::spawn({worker_executable("xcompat-native-worker").string(), "--consumer", consumer.name});
 }

@@ -24,8 +24,11 @@ struct WorkerCommand {
   std::vector<std::string> argv;  // what spawn runs; also how the worker is named in errors
   std::string zygote_venv;        // non-empty: fork from this venv's zygote instead
   std::string release;            // the release a forked worker imports
+  // Non-empty: the torch the worker must report in its hello ("2.14.1" for
+  // a runtime "R-torch2.14.1"); a worker that runs another is a failed start.
+  std::string expect_torch;
 
-  static WorkerCommand spawn(std::vector<std::string> argv) { return {std::move(argv), {}, {}}; }
+  static WorkerCommand spawn(std::vector<std::string> argv) { return {std::move(argv), {}, {}, {}}; }
 };
 
 struct LaunchedProcess {

@@ -103,6 +103,16 @@ WorkerReply WorkerProcess::start() {
     stop();
     return {WorkerFault::StartFailed, {}, with_memory_limit(fmt::format("{}: {}", label_, err))};
   }
+  if (!command_.expect_torch.empty()) {
+    // "2.14.1+cu128" runs torch 2.14.1: the local version label is the build's.
+    const std::string torch = hello_.value("torch", std::string("(none reported)"));
+    if (torch.substr(0, torch.find('+')) != command_.expect_torch) {
+      stop();
+      return {WorkerFault::StartFailed, {},
+              fmt::format("{}: runs torch {}, not torch {} (its venv holds another torch)", label_, torch,
+                          command_.expect_torch)};
+    }
+  }
   return {};
 }
 

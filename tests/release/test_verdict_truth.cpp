@@ -18,10 +18,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-json sweep(const fs::path& state, const std::string& args, const std::string& env = "") {
+// A sweep's summary; its exit status 0 or 3 (a regression), or 4 where
+// the caller expects nothing to be measured.
+json sweep(const fs::path& state, const std::string& args, const std::string& env = "", bool nothing_measured = false) {
   auto r = test::run_command(env + " XCOMPAT_STATE='" + state.string() + "' '" XCOMPAT_BIN "' sweep --json " + args);
   INFO(r.out);
-  REQUIRE((r.exit_code == 0 || r.exit_code == 3));
+  if (nothing_measured) REQUIRE(r.exit_code == 4);
+  else REQUIRE((r.exit_code == 0 || r.exit_code == 3));
   return json::parse(r.out);
 }
 
@@ -93,8 +96,9 @@ TEST_CASE("a release that drops an argument cannot build the spec; one that rout
 TEST_CASE("a release failing on its own spec is ERROR, never UNSUPPORTED", "[release]") {
   // tie_embedding is broken in the releases themselves from 0.24.0 to 1.16.7.
   test::TempDir state;
+  // Its only cell is ERROR: the sweep measured nothing and exits 4.
   sweep(state.path, "--release 1.0.4 --consumer 1.0.4 --spec decoder-tied --dtype float32 --no-progress --db '" +
-                        (state / "m.db").string() + "'");
+                        (state / "m.db").string() + "'", "", true);
   Store store((state / "m.db").string(), false);
   auto m = store.matrix_as_of();
   REQUIRE(m.size() == 1);
@@ -247,4 +251,106 @@ TEST_CASE("after a policy change and back, every reader shows what the last swee
   REQUIRE(q.exit_code == 0);
   CHECK(json::parse(q.out)["specs"][0]["verdict"] == "CONVERTED");
   CHECK(json::parse(q.out)["specs"][0]["direct_verdict"] == "DRIFT");
+}
+
+TEST_CASE("a flaky cell is never reused as settled: it is evaluated again until two runs agree", "[release]") {
+  // The consumer's answer alternates between calls (XCOMPAT_TEST_FLAKY):
+  // off by 1% on every odd call, right on every even one.
+  test::TempDir state;
+  const fs::path pins = state / "pins.toml";  // a tolerance override: a new key, so the cell is evaluated
+  std::ofstream(pins) << test::slurp(default_pins_path())
+                      << "\n[[override]]\nspec = \"decoder-absolute\"\nconsumer = \"2.31.10\"\nrtol = 1.3e-6\n"
+                         "atol = 1e-5\nnmse = 2e-9\nreason = \"test: a new key\"\n";
+  const std::string plan = "--release 2.31.10 --consumer 2.31.10 --spec decoder-absolute --dtype float32 "
+                           "--checkpoint pt --no-progress --db '" + (state / "m.db").string() + "'";
+  const std::string flaky = "XCOMPAT_TEST_HOOKS=1 XCOMPAT_TEST_FLAKY='" + (state / "calls").string() + "'";
+  const json settled = sweep(state.path, plan);
+  REQUIRE(settled["verdicts"]["IDENTICAL"] == 1);
+
+  // Call 1 drifts (a change from IDENTICAL: re-run), call 2 does not: flaky.
+  const std::string junit = (state / "junit.xml").string();
+  const json first = sweep(state.path, plan + " --pins '" + pins.string() + "' --junit '" + junit + "'", flaky);
+  CHECK(first["evaluated"] == 1);
+  CHECK(first["flaky"] == 1);
+  CHECK_THAT(test::slurp(junit), Catch::Contains("<property name=\"flaky\" value=\"true\"/>"));
+  // The same inputs again: not reused, run twice (calls 3 and 4), still flaky.
+  const json second = sweep(state.path, plan + " --pins '" + pins.string() + "'", flaky);
+  CHECK(second["reused"] == 0);
+  CHECK(second["evaluated"] == 1);
+  CHECK(second["rerun"] == 1);
+  CHECK(second["flaky"] == 1);
+  // The consumer steadies: two agreeing runs settle the cell, which is then reused.
+  const json steady = sweep(state.path, plan + " --pins '" + pins.string() + "'");
+  CHECK(steady["evaluated"] == 1);
+  CHECK(steady["rerun"] == 1);
+  CHECK(steady["flaky"] == 0);
+  CHECK(steady["verdicts"]["IDENTICAL"] == 1);
+  CHECK(sweep(state.path, plan + " --pins '" + pins.string() + "'")["reused"] == 1);
+
+  // diff names the flaky runs.
+  auto d = test::xcompat(state.path, "diff --json 1 2 --db '" + (state / "m.db").string() + "'");
+  REQUIRE(d.exit_code == 0);
+  CHECK(json::parse(d.out)["flaky"].size() == 1);
+}
+
+TEST_CASE("a reader that cannot build the model counts against the pair; a producer that cannot has nothing to load",
+          "[release]") {
+  // decoder-value-residual: 2.31.10 builds it, 0.28.4 has no value residual.
+  test::TempDir state;
+  const std::string db = " --db '" + (state / "m.db").string() + "'";
+  sweep(state.path, "--release 0.28.4,2.31.10 --consumer 0.28.4,cpp-native --spec decoder-value-residual "
+                    "--dtype float32 --checkpoint pt --no-progress" + db);
+  Store store((state / "m.db").string(), false);
+  std::map<std::string, CellResult> cells;
+  for (auto& r : store.matrix_as_of()) cells[r.cell.key.producer + " " + r.cell.key.consumer] = r.cell;
+  REQUIRE(cells.count("2.31.10 0.28.4"));
+  const CellResult& down = cells["2.31.10 0.28.4"];
+  INFO(down.line());
+  CHECK(down.verdict == Verdict::LoadFail);  // the checkpoint exists and does not load there
+  CHECK_THAT(down.error, Catch::Contains("release 0.28.4 cannot build decoder-value-residual"));
+  REQUIRE(down.causes.is_array());
+  CHECK(down.causes[0]["kind"] == "unbuildable");
+  CHECK(!down.conversion.is_object());  // no conversion is tried: none gives 0.28.4 the model
+  // Nothing to load: not comparable, whoever reads it.
+  CHECK(cells["0.28.4 0.28.4"].verdict == Verdict::Unsupported);
+  CHECK(cells["0.28.4 cpp-native"].verdict == Verdict::Unsupported);
+  // query counts it: the downgrade breaks.
+  auto q = test::xcompat(state.path, "query --json --from 2.31.10 --to 0.28.4" + db);
+  REQUIRE(q.exit_code == 0);
+  INFO(q.out);
+  CHECK(json::parse(q.out)["overall"] == "breaks");
+}
+
+TEST_CASE("rounding is a cause only within what rounding makes of the model; beyond it, unexplained", "[release]") {
+  // 1.30.23 -> 1.31.1: the LayerNorm bias goes (1.31.0, zero in a fresh
+  // model: dropped losslessly), and layernorm-separate-affine computes the
+  // same function with other rounding. A reader off by 1% is beyond any
+  // rounding, and its converted DRIFT must not be called rounding.
+  test::TempDir state;
+  const std::string plan = "--release 1.30.23 --consumer 1.31.1 --spec decoder-absolute --dtype float32 "
+                           "--checkpoint pt --no-progress --db '" + (state / "m.db").string() + "'";
+  sweep(state.path, plan, "XCOMPAT_TEST_HOOKS=1 XCOMPAT_TEST_OUTPUT_SKEW=1e-2");
+  Store store((state / "m.db").string(), false);
+  const auto m = store.matrix_as_of();
+  REQUIRE(m.size() == 1);
+  const CellResult& c = m[0].cell;
+  INFO(c.line() << "\n" << c.causes.dump(1) << "\n" << c.conversion.dump(1));
+  CHECK_FALSE(verdict_passes(c.verdict));
+  REQUIRE(c.causes.is_array());
+  bool beyond = false;
+  for (auto& cause : c.causes)
+    beyond |= cause["kind"] == "unexplained" && cause["detail"].get<std::string>().find("rounding alone makes") != std::string::npos;
+  CHECK(beyond);
+  // The producer measured the bound: its model in float64 against float32.
+  bool measured = false;
+  for (auto& e : fs::recursive_directory_iterator(state / "fixtures"))
+    if (e.path().filename() == "meta.json") {
+      const json meta = json::parse(test::slurp(e.path()));
+      if (meta.contains("rounding")) {
+        measured = true;
+        CHECK(meta["rounding"]["reference"] == "float64");
+        CHECK(meta["rounding"]["nmse"].get<double>() < 1e-9);
+      }
+    }
+  CHECK(measured);
 }

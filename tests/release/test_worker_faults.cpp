@@ -10,6 +10,8 @@
 
 #include "catch.hpp"
 #include "harness/core/consumers.hpp"
+#include "harness/core/paths.hpp"
+#include "harness/core/pins.hpp"
 #include "harness/worker/launch.hpp"
 #include "harness/worker/worker_process.hpp"
 #include "release_support.hpp"
@@ -112,7 +114,8 @@ TEST_CASE("a sweep whose workers run out of memory completes, each cell an ERROR
   auto starved = test::run_command("XCOMPAT_WORKER_MEMORY_MB=600 XCOMPAT_STATE='" + state.path.string() + "' '" XCOMPAT_BIN
                                    "' " + sweep + " 2>&1");
   INFO(starved.out);
-  CHECK((starved.exit_code == 0 || starved.exit_code == 3));
+  CHECK(starved.exit_code == 4);  // nothing was measured: CI must not read it as green
+  CHECK(starved.out.find("nothing was measured") != std::string::npos);
   CHECK(starved.out.find("ERROR") != std::string::npos);
   CHECK(starved.out.find("memory limit of 600 MiB") != std::string::npos);  // the cause is named
   // With memory, the same sweep records real verdicts: nothing of the starved run stands in their way.
@@ -167,4 +170,22 @@ TEST_CASE("a full disk: fixtures that cannot be written are ERROR cells saying s
     Store s(db, false);
     CHECK(s.integrity_check() == "ok");
   }
+}
+
+TEST_CASE("a worker for a release under torch T that runs another torch is a failed start, named", "[release]") {
+  // The default venv runs the pins' torch; asked for as if it were torch 9.9.9's.
+  WorkerCommand cmd = worker_command(Consumer{"2.31.10", "python", ""});
+  REQUIRE(cmd.expect_torch.empty());  // the default torch is whatever the default venv holds
+  cmd.expect_torch = "9.9.9";
+  WorkerProcess w(cmd, "release 2.31.10-torch9.9.9");
+  const WorkerReply r = w.request({{"op", "info"}}, 120s);
+  INFO(r.error);
+  CHECK(r.fault == WorkerFault::StartFailed);
+  CHECK_THAT(r.error, Catch::Contains("not torch 9.9.9"));
+  const std::string pinned = load_pins(default_pins_path()).torch;
+  CHECK_THAT(r.error, Catch::Contains("runs torch " + pinned));
+  // Asked for the torch it runs, it starts.
+  cmd.expect_torch = pinned;
+  WorkerProcess right(cmd, "release 2.31.10");
+  CHECK(right.request({{"op", "info"}}, 120s).ok());
 }
