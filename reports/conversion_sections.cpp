@@ -109,6 +109,16 @@ std::string history_rules_markdown(const ReleaseHistory& h) {
       std::string lost = c.lossy.empty() && c.down_lossy.empty()
                              ? "—"
                              : cell(c.lossy.empty() ? "—" : c.lossy) + " / " + cell(c.down_lossy.empty() ? "—" : c.down_lossy);
+      // Where the recipe is not exact: lossy in those cases, either way unless a direction is given.
+      for (auto& ic : c.incomplete) {
+        std::string where = ic.direction.empty() ? "" : ic.direction + "grading";
+        auto add = [&](const std::string& part) { where += (where.empty() ? "" : ", ") + part; };
+        if (ic.when) add("with " + code(ic.when->text()));
+        if (!ic.when_arg.empty()) add("built with " + code(ic.when_arg));
+        if (ic.half) add("half precision");
+        if (ic.target_since) add("into " + ic.target_since->str() + (ic.target_until ? " – " + ic.target_until->str() : "+"));
+        lost += "<br>incomplete (" + where + "): " + cell(ic.why);
+      }
       put(o, "| {} | {} | {}{} | {} | {} | {} |\n", c.boundary(), code(c.id), cell(c.reason),
           c.note.empty() ? "" : " *(" + cell(c.note) + ")*", when(c), carried_by(c), lost);
     }

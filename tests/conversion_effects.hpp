@@ -128,8 +128,18 @@ inline std::vector<EntryEffect> entry_effects() {
        [] { return expect(plan("1.0.3", "1.0.4", {kEmb}, spec({{"attn_qk_norm", true}})).args["layers"].value("attn_qk_norm_scale", 0) == 1,
                           "no attn_qk_norm_scale = 1 for B"); }},
       {"attention-cast-back",
-       [] { return expect(mentions(plan("1.0.3", "1.0.4", {kEmb}, spec()).notes, "attention-cast-back"),
-                          "no note that 0.32.3 - 1.0.3 cannot run half precision"); }},
+       [] {
+         // Its recipe is incomplete: 0.32.3 - 1.0.3 cannot run a half-precision model.
+         const TensorInfo half{"token_emb.emb.weight", DType::BF16, {256, 32}};
+         return all({expect(mentions(plan("1.0.4", "1.0.3", {half}, spec()).lost_behaviour, "cannot run a half-precision"),
+                            "a bfloat16 downgrade into 1.0.3: not lossy"),
+                     expect(!mentions(plan("1.0.4", "0.28.4", {half}, spec()).lost_behaviour, "cannot run a half-precision"),
+                            "into 0.28.4 (before 0.32.3): said not to run"),
+                     expect(!mentions(plan("1.0.4", "1.0.3", {kEmb}, spec()).lost_behaviour, "cannot run a half-precision"),
+                            "float32: said not to run"),
+                     expect(!mentions(plan("1.0.3", "1.0.4", {half}, spec()).lost_behaviour, "cannot run a half-precision"),
+                            "upgrading into 1.0.4: said not to run")});
+       }},
       {"entmax-removed",
        [] { return expect(mentions(plan("1.0.3", "1.0.4", {kEmb}, spec({{"attn_use_entmax15", true}})).lost_behaviour, "entmax"),
                           "entmax attention: no loss named"); }},
@@ -219,9 +229,16 @@ inline std::vector<EntryEffect> entry_effects() {
          auto p = plan("1.30.0", "1.30.1", {kEmb, f32("attn_layers.rotary_pos_emb.inv_freq", {16}),
                                             f32("attn_layers.layers.0.1.to_k.weight", {256, 32})}, spec({{"rotary_pos_emb", true}}));
          const OutputTensor* k = output(p, "attn_layers.layers.0.1.to_k.weight");
-         return expect(k && k->steps.size() == 1 && k->steps[0].kind == TensorStep::PermuteRows && k->steps[0].heads == 4 &&
-                           k->steps[0].rot == 32 && k->steps[0].axis == 0,
-                       "to_k's rows are not permuted per head over 32 rotary rows");
+         // With per-dimension qk-norm scales the recipe is incomplete: lossy, never "lossless".
+         auto scaled = plan("1.30.0", "1.30.1", {kEmb, f32("attn_layers.rotary_pos_emb.inv_freq", {16}),
+                                                 f32("attn_layers.layers.0.1.to_k.weight", {256, 32}),
+                                                 f32("attn_layers.layers.0.1.qk_norm_q_scale", {4, 1, 64})},
+                            spec({{"rotary_pos_emb", true}}));
+         return all({expect(k && k->steps.size() == 1 && k->steps[0].kind == TensorStep::PermuteRows && k->steps[0].heads == 4 &&
+                                k->steps[0].rot == 32 && k->steps[0].axis == 0,
+                            "to_k's rows are not permuted per head over 32 rotary rows"),
+                     expect(p.lost_behaviour.empty(), "without qk-norm scales: lossy"),
+                     expect(mentions(scaled.lost_behaviour, "qk-norm scales"), "qk-norm scales: not lossy")});
        }},
       {"rotary-interleaved-values",
        [] {

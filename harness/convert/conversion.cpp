@@ -562,11 +562,42 @@ struct Planner {
       plan.rounding.push_back(c.id);
       touched = true;
     }
+    check_incomplete(c, up, prefixes, touched);
     if (!c.note.empty()) {
       plan.notes.push_back(c.id + ": " + c.note);
       touched = true;
     }
     if (touched) plan.changes.push_back(c.id);
+  }
+
+  // The recipe's known gaps (`incomplete`): lossy wherever a case holds, or
+  // may hold (an argument condition without the spec), so that "lossless"
+  // is said only of a conversion proven exact for this model.
+  void check_incomplete(const HistoryChange& c, bool up, const std::set<std::string>& prefixes, bool& touched) {
+    for (auto& ic : c.incomplete) {
+      if (!ic.direction.empty() && (ic.direction == "up") != up) continue;
+      const Version& target = plan.to.release;
+      if (ic.target_since && target < *ic.target_since) continue;
+      if (ic.target_until && !(target < *ic.target_until)) continue;
+      if (ic.when && state.matching(*ic.when).empty()) continue;
+      if (ic.half && std::none_of(state.tensors.begin(), state.tensors.end(), [](auto& t) {
+            return t.second.info.dtype == DType::BF16 || t.second.info.dtype == DType::F16;
+          }))
+        continue;
+      std::string undecided;
+      if (!ic.when_arg.empty()) {
+        bool holds = false, unknown = false;
+        for (auto& prefix : prefixes) {
+          const auto h = when_arg_holds(ic.when_arg, spec_for_prefix(effective_spec(), prefix));
+          if (!h) unknown = true;
+          else holds = holds || *h;
+        }
+        if (!holds && !unknown) continue;
+        if (!holds) undecided = fmt::format(" (if the model was built with {}; give the spec to decide)", ic.when_arg);
+      }
+      plan.lost_behaviour.push_back(fmt::format("{}: {}{}", c.id, ic.why, undecided));
+      touched = true;
+    }
   }
 };
 
@@ -670,7 +701,11 @@ json spec_for_prefix(const json& spec, const std::string& prefix) {
 }
 
 std::optional<bool> spec_condition_holds(const HistoryChange& c, const json& spec) {
-  if (c.when_arg.empty()) return true;
+  return when_arg_holds(c.when_arg, spec);
+}
+
+std::optional<bool> when_arg_holds(const std::string& when_arg, const json& spec) {
+  if (when_arg.empty()) return true;
   if (!spec.is_object() || spec.empty()) return std::nullopt;
   // Conditions separated by commas must all hold; of alternatives separated
   // by bars, one.
@@ -684,7 +719,7 @@ std::optional<bool> spec_condition_holds(const HistoryChange& c, const json& spe
       start = at + 1;
     }
   };
-  for (auto& all : split(c.when_arg, ',')) {
+  for (auto& all : split(when_arg, ',')) {
     bool any = false;
     for (auto& alternative : split(all, '|')) any = any || spec_condition(alternative, spec);
     if (!any) return false;

@@ -154,6 +154,8 @@ nlohmann::json spec_with_args(nlohmann::json spec, const nlohmann::json& args);
 // "!layers.x" (not so), several joined by commas (all must hold). True when
 // the change has no condition; nullopt when the spec is empty (undecided).
 std::optional<bool> spec_condition_holds(const HistoryChange& c, const nlohmann::json& spec);
+// The same for any condition written as a change's `when_arg` is.
+std::optional<bool> when_arg_holds(const std::string& when_arg, const nlohmann::json& spec);
 
 // What a key rename needs beyond the key: the spec (renames that hold only
 // for some arguments) and each model prefix's last layer index (`{last}`).

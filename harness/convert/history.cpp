@@ -118,6 +118,30 @@ HistoryOp parse_op(const json& j, const std::string& where) {
   return op;
 }
 
+IncompleteCase parse_incomplete(const json& j, const std::string& where_change) {
+  const std::string where = where_change + " incomplete";
+  if (!j.is_object()) throw Error(where + ": each case is a table { why = ..., and its conditions }");
+  only_fields(j, {"when", "when_arg", "half", "direction", "target_since", "target_until", "why"}, where);
+  IncompleteCase ic;
+  ic.why = j.value("why", "");
+  if (ic.why.empty()) throw Error(where + ": every case needs its one-line `why`");
+  if (j.contains("when")) {
+    try {
+      ic.when.emplace(j["when"].get<std::string>());
+    } catch (const std::exception& e) {
+      throw Error(where + ": when: " + e.what());
+    }
+  }
+  ic.when_arg = j.value("when_arg", "");
+  ic.half = j.value("half", false);
+  ic.direction = j.value("direction", "");
+  if (!ic.direction.empty() && ic.direction != "up" && ic.direction != "down")
+    throw Error(where + ": direction is \"up\" or \"down\", not '" + ic.direction + "'");
+  if (j.contains("target_since")) ic.target_since = version_field(j, "target_since", where);
+  if (j.contains("target_until")) ic.target_until = version_field(j, "target_until", where);
+  return ic;
+}
+
 HistoryChange parse_change(const json& j, const std::string& where_file) {
   if (!j.is_object() || !j.contains("id") || !j["id"].is_string())
     throw Error(where_file + ": a [[change]] without an `id`");
@@ -125,7 +149,8 @@ HistoryChange parse_change(const json& j, const std::string& where_file) {
   c.id = j["id"];
   const std::string where = where_file + " change '" + c.id + "'";
   only_fields(j, {"id", "kind", "reason", "at", "after", "when", "when_shape", "down_when_shape", "when_arg", "torch", "ops", "args",
-                  "args_since", "args_until", "down_args", "down_args_since", "lossy", "down_lossy", "note", "exercised"},
+                  "args_since", "args_until", "down_args", "down_args_since", "lossy", "down_lossy", "note", "exercised",
+                  "incomplete"},
               where);
   c.kind = j.value("kind", "");
   if (c.kind != "layout" && c.kind != "numeric" && c.kind != "behaviour" && c.kind != "rounding")
@@ -166,6 +191,7 @@ HistoryChange parse_change(const json& j, const std::string& where_file) {
   c.lossy = j.value("lossy", "");
   c.down_lossy = j.value("down_lossy", "");
   c.exercised = j.value("exercised", "");
+  for (auto& ic : j.value("incomplete", json::array())) c.incomplete.push_back(parse_incomplete(ic, where));
   c.written = j;
   return c;
 }

@@ -66,6 +66,21 @@ struct HistoryOp {
   nlohmann::json to_json() const;
 };
 
+// Where a change's recipe (its ops or args) does not carry the model
+// exactly: a case the recipe leaves out, or a target release that cannot
+// run the model. A crossing for which every given condition holds makes the
+// conversion lossy with `why`; a condition that cannot be decided (an
+// argument, without the spec) counts as holding, so that "lossless" is only
+// ever said of a conversion proven exact.
+struct IncompleteCase {
+  std::optional<KeyPattern> when;  // a checkpoint key matches (in the model being converted)
+  std::string when_arg;            // the spec sets it (same syntax as the change's)
+  bool half = false;               // the checkpoint holds half-precision (bfloat16 / float16) tensors
+  std::string direction;           // "up", "down" or "" (both)
+  std::optional<Version> target_since, target_until;  // the conversion's target release in [since, until)
+  std::string why;                 // one line: what is not carried
+};
+
 struct HistoryChange {
   std::string id;
   std::string kind;      // layout | numeric | behaviour | rounding
@@ -88,6 +103,7 @@ struct HistoryChange {
   std::string lossy;       // upgrading: what no weight or argument carries over
   std::string down_lossy;  // downgrading: the same
   std::string note;        // a caveat that is not a loss (outputs differ only for some inputs)
+  std::vector<IncompleteCase> incomplete;  // where the recipe is not exact: lossy there
   std::string exercised;   // which specs or features show it (docs, coverage)
   nlohmann::json written;  // the entry as the file writes it, every field: its identity in cache keys
 

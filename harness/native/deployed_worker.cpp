@@ -94,32 +94,58 @@ json evaluate(const std::string& consumer, const json& req) {
                 meta.value("release", "?"));
   const auto t1 = Clock::now();
 
-  const TensorMap inputs = read_safetensors(fixture_dir / "inputs.safetensors");
-  std::vector<at::Tensor> args;
-  for (auto& name : record.at("inputs")) {
-    auto it = inputs.find(name.get<std::string>());
-    if (it == inputs.end()) throw Error("the fixture has no input '" + name.get<std::string>() + "'");
-    args.push_back(native::to_torch(it->second));
-  }
+  auto args_from = [&](const fs::path& file, const char* what) {
+    const TensorMap inputs = read_safetensors(file);
+    std::vector<at::Tensor> args;
+    for (auto& name : record.at("inputs")) {
+      auto it = inputs.find(name.get<std::string>());
+      if (it == inputs.end()) throw Error(std::string(what) + " have no input '" + name.get<std::string>() + "'");
+      args.push_back(native::to_torch(it->second));
+    }
+    return args;
+  };
   c10::InferenceMode guard;
   std::vector<double> times;
-  at::Tensor out;
+  at::Tensor out, probe_out;
+  // The probe: inputs the artifact was not made from (another seed, and for
+  // a trace another length), with the release's eager outputs on them. A
+  // trace that baked in a branch or a shape passes on its own inputs and
+  // drifts here.
+  const bool probed = record.contains("probe") && !record["probe"].is_null() &&
+                      fs::exists(artifact_dir / "probe_inputs.safetensors");
   try {
+    const auto args = args_from(fixture_dir / "inputs.safetensors", "the fixture's inputs");
     for (int i = 0; i < repeats; ++i) {
       const auto s = Clock::now();
       out = run(args);
       times.push_back(ms(s, Clock::now()));
     }
+    if (probed) probe_out = run(args_from(artifact_dir / "probe_inputs.safetensors", "the probe inputs"));
+  } catch (const Error&) {
+    throw;
   } catch (const std::exception& e) {  // it loads and does not run: the cell's finding, not a worker fault
     CellReply reply;
     reply.verdict = Verdict::Error;
-    reply.error = consumer + ": the artifact loads but does not run: " + informative_line(e.what());
+    reply.error = consumer + ": the artifact loads but does not run" + (out.defined() ? " on other inputs: " : ": ") +
+                  informative_line(e.what());
     reply.timing = {{"load_ms", ms(t0, t1)}};
     return reply.to_json();
   }
   const auto t2 = Clock::now();
   std::sort(times.begin(), times.end());
-  CellReply reply = judge_cell_output(native::to_tensor_data(out), times[times.size() / 2], {}, fixture_dir, req);
+  const double latency = times[times.size() / 2];
+  CellReply reply = judge_cell_output(native::to_tensor_data(out), latency, {}, fixture_dir, req);
+  if (probed) {
+    // The worse of the two judgements stands (DRIFT over CLOSE over IDENTICAL).
+    CellReply other = judge_against(native::to_tensor_data(probe_out), latency, {}, artifact_dir / "probe_outputs.safetensors", req);
+    if (static_cast<int>(other.verdict) > static_cast<int>(reply.verdict)) {
+      other.error = "on inputs it was not " + std::string(consumer == "cpp-torchscript" ? "traced" : "exported") +
+                    " on: " + other.error + (record.contains("trace_check")
+                                                  ? "; the tracer's check: " + record["trace_check"].get<std::string>()
+                                                  : "");
+      reply = other;
+    }
+  }
   reply.timing = {{"load_ms", ms(t0, t1)}, {"forward_ms", ms(t1, t2)}, {"compare_ms", ms(t2, Clock::now())}};
   return reply.to_json();
 }

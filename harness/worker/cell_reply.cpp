@@ -68,9 +68,14 @@ CellResult CellReply::result(const CellKey& key) const {
 
 CellReply judge_cell_output(const TensorData& logits, double latency_ms, const LoadReport& report,
                             const std::filesystem::path& fixture_dir, const json& request) {
-  const auto ref_map = read_safetensors(fixture_dir / "outputs.safetensors");
+  return judge_against(logits, latency_ms, report, fixture_dir / "outputs.safetensors", request);
+}
+
+CellReply judge_against(const TensorData& logits, double latency_ms, const LoadReport& report,
+                        const std::filesystem::path& reference_file, const json& request) {
+  const auto ref_map = read_safetensors(reference_file);
   auto it = ref_map.find("logits");
-  if (it == ref_map.end()) throw Error("fixture " + fixture_dir.string() + " has no reference 'logits'");
+  if (it == ref_map.end()) throw Error(reference_file.string() + " has no reference 'logits'");
   const Tolerance tol = Tolerance::from_json(request.value("tolerance", json::object()));
   CellReply reply;
   reply.latency_ms = latency_ms;

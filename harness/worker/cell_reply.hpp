@@ -38,5 +38,9 @@ struct CellReply {
 // ("logits") under the request's "tolerance".
 CellReply judge_cell_output(const TensorData& logits, double latency_ms, const LoadReport& report,
                             const std::filesystem::path& fixture_dir, const nlohmann::json& request);
+// The same against another reference file ("logits" in it): a deployment
+// artifact's probe outputs.
+CellReply judge_against(const TensorData& logits, double latency_ms, const LoadReport& report,
+                        const std::filesystem::path& reference_file, const nlohmann::json& request);
 
 }  // namespace xcompat

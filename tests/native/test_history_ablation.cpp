@@ -14,9 +14,12 @@
 //               check must fail.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <functional>
 #include <set>
 
 #include "conversion_effects.hpp"
+#include "harness/convert/published.hpp"
 #include "native_test_support.hpp"
 
 using namespace native_test;
@@ -139,4 +142,74 @@ TEST_CASE("deleting any entry of the release history fails a port test and a con
                                  conversion.size()));
   }
   for (auto& line : report) fmt::print("{}\n", line);
+}
+
+namespace {
+
+// The history with one entry changed, in boundary order again.
+ReleaseHistory with_entry(const ReleaseHistory& full, const std::string& id,
+                          const std::function<void(HistoryChange&)>& edit) {
+  ReleaseHistory h = full;
+  for (auto& c : h.changes)
+    if (c.id == id) edit(c);
+  std::stable_sort(h.changes.begin(), h.changes.end(),
+                   [](const HistoryChange& a, const HistoryChange& b) { return a.at < b.at; });
+  return h;
+}
+
+// when_arg negated where the syntax can say it: "a" -> "!a", "a,b" ->
+// "!a|!b", "a|b" -> "!a,!b"; "" when it cannot ("a,b|c").
+std::string negated(const std::string& when_arg) {
+  const bool ands = when_arg.find(',') != std::string::npos, ors = when_arg.find('|') != std::string::npos;
+  if (ands && ors) return "";
+  const char sep = ands ? ',' : '|', joined = ands ? '|' : ',';
+  std::string out, part;
+  auto flush = [&] {
+    if (!out.empty()) out += joined;
+    out += part[0] == '!' ? part.substr(1) : "!" + part;
+    part.clear();
+  };
+  for (char ch : when_arg) {
+    if (ch == sep) flush();
+    else part += ch;
+  }
+  flush();
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("moving any entry's boundary by one published release, or flipping its condition, changes a verdict",
+          "[ablation]") {
+  // The data drives behaviour, not an id that is looked up: each entry moved
+  // one published release later and one earlier (and its when_arg negated)
+  // must change a port verdict or fail one of its conversion effects.
+  const ReleaseHistory full = release_history();
+  const auto baseline = port_verdicts();
+  REQUIRE(effect_failures().empty());
+  std::vector<std::string> report;
+  int unmoved = 0;
+  for (auto& entry : full.changes) {
+    const auto [below, above] = published_neighbours(entry.at);
+    std::vector<std::pair<std::string, ReleaseHistory>> variants;
+    if (above) variants.push_back({"at " + above->str(), with_entry(full, entry.id, [&](HistoryChange& c) { c.at = *above; })});
+    if (below) variants.push_back({"at " + below->str(), with_entry(full, entry.id, [&](HistoryChange& c) { c.at = *below; })});
+    if (const std::string flipped = negated(entry.when_arg); !entry.when_arg.empty() && !flipped.empty())
+      variants.push_back({"when_arg " + flipped,
+                          with_entry(full, entry.id, [&](HistoryChange& c) { c.when_arg = flipped; })});
+    for (auto& [what, h] : variants) {
+      const ScopedReleaseHistory scoped(std::move(h));
+      int port_changes = 0;
+      for (auto& [k, v] : port_verdicts()) port_changes += baseline.at(k) != v;
+      const auto conversion = effect_failures();
+      INFO(entry.id << " moved to " << what << " (from " << entry.at.str() << ")");
+      const bool seen = port_changes > 0 || !conversion.empty();
+      CHECK(seen);
+      unmoved += !seen;
+      report.push_back(fmt::format("{:<32} {:<22} port: {:>3} cells change  conversion: {} checks fail", entry.id, what,
+                                   port_changes, conversion.size()));
+    }
+  }
+  for (auto& line : report) fmt::print("{}\n", line);
+  fmt::print("{} of {} moves changed nothing\n", unmoved, report.size());
 }

@@ -101,7 +101,7 @@ TEST_CASE("an artifact that computes something else is DRIFT; a model that does 
   INFO(exported.error);
   CHECK(exported.verdict == Verdict::Error);
   CHECK(exported.error.find("does not export decoder-rmsnorm") != std::string::npos);
-  CHECK(exported.error.find("if bool(tensors[0].sum() > 0)") != std::string::npos);  // the construct
+  CHECK(exported.error.find("if bool(tensors[0].sum() != self.exported_on)") != std::string::npos);  // the construct
   REQUIRE(exported.causes.is_array());
   CHECK(exported.causes[0]["kind"] == "export");
   // A failed export is a finding, kept: the next sweep does not try again.
@@ -110,4 +110,74 @@ TEST_CASE("an artifact that computes something else is DRIFT; a model that does 
                                  (t / "m.db").string() + "' 2>&1");
   INFO(again.out);
   CHECK(again.out.find("exporting deployment artifacts") == std::string::npos);
+}
+
+// A full disk while exporting is the machine's failure: ERROR with that
+// cause, never kept, and the next sweep exports.
+TEST_CASE("a full disk while exporting is ERROR, retried by the next sweep", "[release]") {
+  test::TempDir t;
+  const std::string plan = "sweep --json --no-progress --release 2.31.10 --dtype float32 --spec decoder-rmsnorm "
+                           "--consumer cpp-torchscript --db '" + (t / "m.db").string() + "'";
+  auto full = test::run_command("XCOMPAT_STATE='" + t.path.string() +
+                                "' XCOMPAT_TEST_HOOKS=1 XCOMPAT_TEST_EXPORT_ENVIRONMENT=torchscript '" XCOMPAT_BIN "' " +
+                                plan);
+  INFO(full.out);
+  CHECK(full.exit_code == 4);  // the only cell is ERROR: nothing was measured
+  {
+    auto cells = cells_of(t / "m.db");
+    const CellResult& c = cells["cpp-torchscript 2.31.10 decoder-rmsnorm"];
+    INFO(c.error);
+    CHECK(c.verdict == Verdict::Error);
+    CHECK_THAT(c.error, Catch::Contains("the disk is full"));
+    REQUIRE(c.causes.is_array());
+    CHECK(c.causes[0]["kind"] == "environment");
+  }
+  CHECK(files_named(t.path, "export.json").empty());  // nothing recorded as the release's finding
+  auto fixed = test::run_command("XCOMPAT_STATE='" + t.path.string() + "' '" XCOMPAT_BIN "' " + plan);
+  INFO(fixed.out);
+  REQUIRE(fixed.exit_code == 0);
+  const auto j = nlohmann::json::parse(fixed.out);
+  CHECK(j["evaluated"] == 1);
+  CHECK(j["reused"] == 0);
+  CHECK(verdict_passes(cells_of(t / "m.db")["cpp-torchscript 2.31.10 decoder-rmsnorm"].verdict));
+}
+
+TEST_CASE("a trace that baked in data-dependent control flow is DRIFT on inputs it was not traced on, with its cause",
+          "[release]") {
+  // The hook's branch: inputs other than those exported on add 1 to the
+  // outputs. The trace took the other branch, and keeps it.
+  test::TempDir t;
+  const std::string plan = "sweep --no-progress --release 2.31.10 --dtype float32 --spec decoder-rmsnorm "
+                           "--consumer cpp-torchscript --db '" + (t / "m.db").string() + "'";
+  auto r = test::run_command("XCOMPAT_STATE='" + t.path.string() + "' XCOMPAT_TEST_HOOKS=1 XCOMPAT_TEST_EXPORT_BRANCH=1 '"
+                             XCOMPAT_BIN "' " + plan + " 2>&1");
+  INFO(r.out);
+  auto cells = cells_of(t / "m.db");
+  const CellResult& traced = cells["cpp-torchscript 2.31.10 decoder-rmsnorm"];
+  INFO(traced.error);
+  CHECK(traced.verdict == Verdict::Drift);
+  CHECK_THAT(traced.error, Catch::StartsWith("on inputs it was not traced on"));
+  CHECK_THAT(traced.error, Catch::Contains("the tracer's check"));
+  REQUIRE(traced.causes.is_array());
+  CHECK(traced.causes[0]["kind"] == "baked-in");
+  CHECK(has_warning(traced, "TracerWarning"));  // the tracer said so while tracing
+  // The record says how the probe was drawn: another seed, another length.
+  const auto records = files_named(t.path, "export.json");
+  REQUIRE(records.size() == 1);
+  const auto record = nlohmann::json::parse(test::slurp(records[0]));
+  CHECK(record["probe"]["seq_len"].is_number());
+  CHECK(record.contains("trace_check"));
+}
+
+TEST_CASE("without a branch, a trace passes on its own inputs and on the probe's", "[release]") {
+  test::TempDir t;
+  auto r = test::xcompat(t.path, "sweep --no-progress --release 2.31.10 --dtype float32 --spec decoder-rmsnorm "
+                                 "--consumer cpp-torchscript --db '" + (t / "m.db").string() + "'");
+  INFO(r.out);
+  const CellResult& traced = cells_of(t / "m.db")["cpp-torchscript 2.31.10 decoder-rmsnorm"];
+  INFO(traced.error);
+  CHECK(verdict_passes(traced.verdict));
+  const auto record = nlohmann::json::parse(test::slurp(files_named(t.path, "export.json").at(0)));
+  CHECK(record["probe"]["seq_len"].is_number());  // it was run on another length too
+  CHECK_FALSE(record.contains("trace_check"));
 }
