@@ -96,7 +96,7 @@ inline std::vector<EntryEffect> entry_effects() {
   const auto add = TensorStep::AddConstant, scale = TensorStep::Scale;
   return {
       {"attention-softmax-float32",
-       [] { return expect(mentions(plan("0.28.4", "0.32.3", {kEmb}, spec()).rounding, "attention-softmax-float32"),
+       [] { return expect(mentions(plan("0.32.2", "0.32.3", {kEmb}, spec()).rounding, "attention-softmax-float32"),
                           "no rounding named for the float32 softmax"); }},
       {"ff-net-renamed-ff",
        [] {
@@ -179,7 +179,7 @@ inline std::vector<EntryEffect> entry_effects() {
        [] { return expect(mentions(plan("1.16.7", "1.16.8", {kEmb}, spec({}, {{"tie_embedding", true}})).lost_behaviour, "tie_embedding"),
                           "tied embeddings before 1.16.8: no loss named"); }},
       {"rmsnorm-normalize",
-       [] { return expect(mentions(plan("1.16.8", "1.17.0", {kEmb}, spec({{"use_rmsnorm", true}})).rounding, "rmsnorm-normalize"),
+       [] { return expect(mentions(plan("1.16.23", "1.17.0", {kEmb}, spec({{"use_rmsnorm", true}})).rounding, "rmsnorm-normalize"),
                           "no rounding named for RMSNorm"); }},
       {"ff-project-out-at-ff2",
        [] {
@@ -255,17 +255,17 @@ inline std::vector<EntryEffect> entry_effects() {
        [] { return expect(mentions(plan("1.31.0", "1.31.1", {kEmb, f32("attn_layers.layers.0.0.0.gamma", {32})}, spec()).rounding,
                                    "layernorm-separate-affine"), "no rounding named for LayerNorm's affine"); }},
       {"norm-unit-offset",
-       [add] { return made_from(plan("1.31.1", "1.31.3", {kEmb, f32("attn_layers.layers.0.0.0.gamma", {32})}, spec()),
+       [add] { return made_from(plan("1.31.2", "1.31.3", {kEmb, f32("attn_layers.layers.0.0.0.gamma", {32})}, spec()),
                                 "attn_layers.layers.0.0.0.gamma", "attn_layers.layers.0.0.0.gamma", {{add, -1.0}}); }},
       {"layerscale-unit-offset",
        [add] { return made_from(plan("1.31.7", "1.31.8", {kEmb, f32("attn_layers.layers.0.1.gamma", {32})}, spec({{"use_layerscale", true}})),
                                 "attn_layers.layers.0.1.gamma", "attn_layers.layers.0.1.gamma", {{add, -1.0}}); }},
       {"zero-fully-masked-rows",
-       [] { return expect(mentions(plan("1.31.4", "1.32.0", {kEmb}, spec({}, {}, "padding")).notes, "zero-fully-masked-rows"),
+       [] { return expect(mentions(plan("1.31.14", "1.32.0", {kEmb}, spec({}, {}, "padding")).notes, "zero-fully-masked-rows"),
                           "no caveat for fully masked queries"); }},
       {"encoder-without-logits",
        [] {
-         auto p = plan("1.31.4", "1.42.17", {f32("encoder.token_emb.emb.weight", {256, 32}), f32("encoder.to_logits.weight", {256, 32})},
+         auto p = plan("1.35.1", "1.35.2", {f32("encoder.token_emb.emb.weight", {256, 32}), f32("encoder.to_logits.weight", {256, 32})},
                        json{{"model", "xtransformer"}, {"xtransformer", {{"dim", 32}}}});
          return all({expect(dropped(p, "encoder.to_logits.weight", true), "the encoder's to_logits is not dropped as unused"),
                      expect(p.outcome != ConversionOutcome::Lossy, "dropping an unused tensor is called lossy")});
@@ -289,10 +289,10 @@ inline std::vector<EntryEffect> entry_effects() {
        [] {
          const json s = spec({{"add_value_residual", true}});
          const std::vector<TensorInfo> mixed = {kEmb, f32("attn_layers.layers.2.1.to_value_residual_mix.0.weight", {4, 32})};
-         return all({expect(plan("1.42.17", "1.42.28", {kEmb}, s).args["layers"].value("learned_value_residual_mix", true) == false,
+         return all({expect(plan("1.42.27", "1.42.28", {kEmb}, s).args["layers"].value("learned_value_residual_mix", true) == false,
                             "no learned_value_residual_mix = false for B"),
-                     expect(plan("1.42.28", "1.42.17", mixed, s).args["layers"].value("learned_value_residual_mix", false),
-                            "into 1.42.17: no learned_value_residual_mix = true"),
+                     expect(plan("1.42.28", "1.42.27", mixed, s).args["layers"].value("learned_value_residual_mix", false),
+                            "into 1.42.27: no learned_value_residual_mix = true"),
                      expect(dropped(plan("1.42.28", "1.42.15", mixed, s), "attn_layers.layers.2.1.to_value_residual_mix.0.weight"),
                             "into 1.42.15: the mix is not dropped")});
        }},
@@ -303,9 +303,9 @@ inline std::vector<EntryEffect> entry_effects() {
        [r32, add, scale] {
          const std::vector<TensorInfo> t = {kEmb, f32("attn_layers.final_norm.gamma", {32})};
          const json s = spec({}, {{"tie_embedding", true}});
-         return all({expect(plan("2.16.1", "2.30.5", t, s).args["wrapper"].value("tie_embedding_scale", 0.0) == 1.0,
+         return all({expect(plan("2.30.4", "2.30.5", t, s).args["wrapper"].value("tie_embedding_scale", 0.0) == 1.0,
                             "no tie_embedding_scale = 1.0 for B"),
-                     made_from(plan("2.30.5", "2.16.1", t, s), "attn_layers.final_norm.gamma", "attn_layers.final_norm.gamma",
+                     made_from(plan("2.30.5", "2.30.4", t, s), "attn_layers.final_norm.gamma", "attn_layers.final_norm.gamma",
                                {{add, 1.0}, {scale, 1 / r32}, {add, -1.0}})});
        }},
       // The model kinds without tokens (issue 23): a ViT's patch embedding and

@@ -58,16 +58,7 @@ void Frame::counts(Out& o, const VerdictCounts& c) const {
 
 void Frame::legend(Out& o) const {
   o += "<p class=\"legend small\">";
-  static const char* meaning[] = {"loads strictly, bitwise identical output",
-                                  "loads strictly, output within tolerance",
-                                  "loads after conversion",
-                                  "loads, computes something else",
-                                  "strict load fails",
-                                  "crashed or raised",
-                                  "spec not supported by the consumer"};
-  for (int v = 0; v < kVerdictCount; ++v)
-    put(o, "<span class=\"badge {0}\">{0}</span> {1}: {2}. ", kVerdicts[v].letter, verdict_name(static_cast<Verdict>(v)),
-        meaning[v]);
+  for (auto& v : kVerdicts) put(o, "<span class=\"badge {0}\">{0}</span> {1}: {2}. ", v.letter, v.name, v.meaning);
   o += "<span class=\"badge n\">&middot;</span> no result. <b>*</b> flaky (a re-run disagreed). "
        "Rows: the release that saved the checkpoint; columns: who loads it.</p>\n";
 }

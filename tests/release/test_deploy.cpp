@@ -143,7 +143,7 @@ TEST_CASE("a full disk while exporting is ERROR, retried by the next sweep", "[r
 }
 
 TEST_CASE("a trace that baked in data-dependent control flow is DRIFT on inputs it was not traced on, with its cause",
-          "[release]") {
+          "[release][mutation]") {
   // The hook's branch: inputs other than those exported on add 1 to the
   // outputs. The trace took the other branch, and keeps it.
   test::TempDir t;

@@ -253,7 +253,7 @@ TEST_CASE("after a policy change and back, every reader shows what the last swee
   CHECK(json::parse(q.out)["specs"][0]["direct_verdict"] == "DRIFT");
 }
 
-TEST_CASE("a flaky cell is never reused as settled: it is evaluated again until two runs agree", "[release]") {
+TEST_CASE("a flaky cell is never reused as settled: it is evaluated again until two runs agree", "[release][mutation]") {
   // The consumer's answer alternates between calls (XCOMPAT_TEST_FLAKY):
   // off by 1% on every odd call, right on every even one.
   test::TempDir state;
@@ -294,7 +294,7 @@ TEST_CASE("a flaky cell is never reused as settled: it is evaluated again until 
 }
 
 TEST_CASE("a reader that cannot build the model counts against the pair; a producer that cannot has nothing to load",
-          "[release]") {
+          "[release][mutation]") {
   // decoder-value-residual: 2.31.10 builds it, 0.28.4 has no value residual.
   test::TempDir state;
   const std::string db = " --db '" + (state / "m.db").string() + "'";
