@@ -29,7 +29,7 @@ Consumer deploy_consumer(const std::string& name) {
   // build, its libtorch included) decide the cell besides the fixture.
   return {name, "deploy",
           "deploy-v1/exporter-" + deploy_source_hash().substr(0, 16) + "/driver-" + driver_source_hash().substr(0, 16) +
-              "/" + port_identity()};
+              "/" + native_runner_identity()};
 }
 
 bool Consumer::takes(const std::string& spec, const std::string& dtype) const {

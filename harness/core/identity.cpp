@@ -29,6 +29,13 @@ std::string port_identity() {
          release_history().source_hash.substr(0, 12) + "/libtorch-" + kPortTorchVersion;
 }
 
+std::string native_runner_identity() {
+  // The deployment runner is built from the port's sources with its
+  // libtorch, and reads no release history: an edited history is not
+  // another runner.
+  return std::string("runner-") + std::string(kPortSourceHash).substr(0, 16) + "/libtorch-" + kPortTorchVersion;
+}
+
 std::string judge_identity() { return std::string(kJudgeSourceHash).substr(0, 16); }
 
 std::string converter_identity() { return std::string(kConverterSourceHash).substr(0, 16); }

@@ -18,6 +18,9 @@ std::string port_identity();
 // types, the evaluate reply, the checkpoint readers), hashed at build time:
 // the "harness build" part of every cell's key.
 std::string judge_identity();
+// The C++ worker that runs deployment artifacts: the port's sources and
+// libtorch, without the release history (it reads none).
+std::string native_runner_identity();
 
 // The converter's sources (harness/convert/, the sweep's converted path),
 // hashed at build time: part of a converted cell's key, with the history

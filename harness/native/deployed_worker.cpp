@@ -43,6 +43,18 @@ std::string first_line(const std::string& s) { return s.substr(0, std::min(s.fin
 // libtorch's internal asserts start with where they fired and a plea to
 // report them; what went wrong follows on the same line.
 std::string informative_line(const std::string& what) {
+  // The TorchScript interpreter's first line says only that an operation
+  // failed; what failed is its last line.
+  if (what.rfind("The following operation failed in the TorchScript interpreter", 0) == 0) {
+    std::string last;
+    std::size_t start = 0;
+    while (start < what.size()) {
+      const auto end = std::min(what.find('\n', start), what.size());
+      if (what.find_first_not_of(" \t", start) < end) last = what.substr(start, end - start);
+      start = end + 1;
+    }
+    return last.substr(last.find_first_not_of(" \t")).substr(0, 400);
+  }
   std::string line = first_line(what);
   const std::string plea = "please report a bug to PyTorch. ";
   if (auto at = line.find(plea); at != std::string::npos) line = line.substr(at + plea.size());

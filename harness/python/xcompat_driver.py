@@ -598,15 +598,24 @@ def rounding_bound(model, spec, inputs, logits):
     than rounding can make is not "rounding" (harness/sweep/converted_path.cpp).
     {"reference", "nmse", "max_abs"}, or {"error"} when the model does not run
     in the wider dtype."""
-    import copy  # noqa: PLC0415
-
     wide = torch.float64 if logits.dtype == torch.float32 else torch.float32
+    # Widened in place and narrowed back (exact: the wider dtype holds every
+    # value of the narrower): a copy would not do, as a release's tied
+    # logits are a lambda over the original module.
+    narrow = {id(t): t.dtype for _, t in _model_tensors(model)}
     try:
-        m = copy.deepcopy(model).to(wide)
-        x = {k: v.to(wide) if v.is_floating_point() else v for k, v in inputs.items()}
-        ref = forward(m, spec, x).to(torch.float64)
+        with torch.no_grad():
+            for _, t in _model_tensors(model):
+                if t.is_floating_point():
+                    t.data = t.data.to(wide)
+            x = {k: v.to(wide) if v.is_floating_point() else v for k, v in inputs.items()}
+            ref = forward(model, spec, x).to(torch.float64)
     except Exception as e:  # noqa: BLE001 - no bound: no cause is called rounding
         return {"reference": str(wide).replace("torch.", ""), "error": f"{type(e).__name__}: {str(e)[:200]}"}
+    finally:
+        with torch.no_grad():
+            for _, t in _model_tensors(model):
+                t.data = t.data.to(narrow[id(t)])
     out = logits.to(torch.float64)
     if not bool(torch.isfinite(out).all()) or not bool(torch.isfinite(ref).all()):
         return {"reference": str(wide).replace("torch.", ""), "error": "non-finite outputs"}

@@ -74,6 +74,28 @@ std::string machine_failure(const std::string& error) {
   return "";
 }
 
+// A half-precision cell's tolerance, calibrated on what rounding alone
+// makes of this model (measured by its producer against float32, the
+// fixture's `rounding`): two evaluations of the same function, each off
+// by that much, may differ by twice it (four times in nmse), elementwise by
+// twice its largest difference. So a same-function rounding difference is
+// CLOSE, and a real difference, far larger, stays DRIFT. float32 keeps
+// the pins' tolerance (its rounding, against float64, is far below it).
+Tolerance calibrated(Tolerance tol, const Fixture& fx) {
+  if (fx.state != Fixture::State::Ready || fx.meta.value("dtype", "float32") == "float32") return tol;
+  const json r = fx.meta.value("rounding", json::object());
+  if (!r.contains("nmse") || !r["nmse"].is_number() || !r.contains("max_abs") || !r["max_abs"].is_number()) return tol;
+  const double nmse = 4 * r["nmse"].get<double>(), atol = 2 * r["max_abs"].get<double>();
+  if (nmse <= tol.nmse && atol <= tol.atol) return tol;
+  tol.nmse = std::max(tol.nmse, nmse);
+  tol.atol = std::max(tol.atol, atol);
+  const std::string why = fmt::format("calibrated on this model's {} rounding (nmse {:.2g}, max abs {:.2g} against {})",
+                                      fx.meta.value("dtype", ""), r["nmse"].get<double>(), r["max_abs"].get<double>(),
+                                      r.value("reference", "float32"));
+  tol.reason = tol.reason.empty() ? why : tol.reason + "; " + why;
+  return tol;
+}
+
 // A checkpoint exists and its reader cannot build the model it holds (the
 // release lacks an argument, the port a feature): the checkpoint does not
 // load there. A failure of the pair, counted against it everywhere (as
@@ -166,7 +188,8 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
     const auto lane_t0 = Clock::now();
     std::string decode_worker;  // the producer whose decode-cache worker is alive
     for (const PlannedCell* cell : by_consumer[order[ci]]) {
-      const Tolerance tol = pins.tolerance_for(cell->spec->name, cell->consumer->name, cell->key.dtype);
+      const Tolerance tol = calibrated(pins.tolerance_for(cell->spec->name, cell->consumer->name, cell->key.dtype),
+                                       fixtures.at(cell->producer->version, *cell->spec));
       Decision d = decide(*cell, fixtures, artifacts);
       const std::string key = cell_cache_key(cell->key, *cell->spec, d.content, *cell->consumer, tol,
                                              conversion_identity(history, *cell));
@@ -229,8 +252,9 @@ std::map<CellKey, CellResult> CellPhase::run(SweepSummary& summary) {
         if (result.verdict == Verdict::Unsupported) consumer_cannot_build(result, *cell, result.error);
         // An artifact that computes as the release only on the inputs it was
         // made from: what it baked in is the cause.
-        if (cell->consumer->kind == "deploy" && result.verdict == Verdict::Drift &&
-            result.error.rfind("on inputs it was not", 0) == 0)
+        if (cell->consumer->kind == "deploy" &&
+            ((result.verdict == Verdict::Drift && result.error.rfind("on inputs it was not", 0) == 0) ||
+             (result.verdict == Verdict::Error && result.error.find("does not run on other inputs") != std::string::npos)))
           result.causes = causes_json({{"baked-in", "", result.error.substr(0, 600)}});
         for (auto& warning : w.hello().value("import_warnings", json::array()))
           if (warning.is_string()) result.warnings.push_back(warning.get<std::string>());
