@@ -25,9 +25,9 @@ inline constexpr std::array<VerdictInfo, 7> kVerdicts = {{
     {Verdict::Close, "CLOSE", 'C', true, "loads strictly, output within tolerance", "#8fd19e", "#0d2e16"},
     {Verdict::Converted, "CONVERTED", 'V', true, "loads after conversion", "#8cc4ee", "#0b2740"},
     {Verdict::Drift, "DRIFT", 'D', false, "loads, computes something else", "#f3b04b", "#3a2300"},
-    {Verdict::LoadFail, "LOAD_FAIL", 'L', false, "strict load fails", "#c62828", "#fff"},
+    {Verdict::LoadFail, "LOAD_FAIL", 'L', false, "does not load: strict load fails, or the reader cannot build the model", "#c62828", "#fff"},
     {Verdict::Error, "ERROR", 'E', false, "crashed or raised", "#6a1b9a", "#fff"},
-    {Verdict::Unsupported, "UNSUPPORTED", 'U', false, "spec not supported by the consumer", "#d9dde1", "#2f3942"},
+    {Verdict::Unsupported, "UNSUPPORTED", 'U', false, "nothing to compare: the producer cannot build the spec", "#d9dde1", "#2f3942"},
 }};
 inline constexpr int kVerdictCount = static_cast<int>(kVerdicts.size());
 
