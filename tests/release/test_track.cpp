@@ -54,7 +54,10 @@ TEST_CASE("track installs new releases from a package source, proposes pins, and
   REQUIRE(!fake["breaks"].empty());
   for (auto& b : fake["breaks"]) {
     CHECK(b["now"]["verdict"] == "LOAD_FAIL");
-    CHECK(b["cause"].get<std::string>().find("logits") != std::string::npos);
+    // The releases miss the renamed logits; the port cannot build a model of
+    // a release past its range (unbuildable: a failure of the pair).
+    const bool port = b["now"]["cell"].get<std::string>().find("-> cpp-native") != std::string::npos;
+    CHECK(b["cause"].get<std::string>().find(port ? "does not support release 2.99.0" : "logits") != std::string::npos);
   }
   CHECK(fake["reads"]["2.16.1"] == "fails");
   CHECK(fake["propose"] == true);  // it behaves unlike 2.31.10: a boundary
