@@ -86,7 +86,7 @@ int convert(const Common& c, const ConvertArgs& a) {
       const HistoryChange& ch = history.change(id);
       fmt::print("  {} {}: {}\n", ch.boundary(), id, ch.reason);
     }
-    fmt::print("outcome: {}\n", conversion_outcome_name(mp.outcome));
+    fmt::print("outcome: {}\n", mp.outcome_line());
     if (!mp.args.empty()) {
       fmt::print("  the weights alone do not reproduce {}: build the model in {} with\n", mp.from.release.str(),
                  mp.to.release.str());

@@ -442,9 +442,11 @@ struct Planner {
       if (!holds) undecided = true;
       else if (*holds) out.insert(prefix);
     }
-    if (undecided)
+    if (undecided) {
       plan.notes.push_back(fmt::format("{}: applies if the model was built with {} ({}); give the spec to decide",
                                        c.id, c.when_arg, c.reason));
+      plan.undecided.push_back(fmt::format("{} ({})", c.when_arg, c.id));
+    }
     return out;
   }
 
@@ -834,11 +836,18 @@ json ConversionPlan::to_json() const {
           {"outcome", conversion_outcome_name(outcome)}, {"downgrade", downgrade},
           {"changes", changes}, {"args", args}, {"by_args", by_args},
           {"lost", lost_behaviour}, {"dropped", dropped_j},
-          {"rounding", rounding}, {"notes", notes}, {"refused", refused}};
+          {"rounding", rounding}, {"notes", notes}, {"undecided", undecided}, {"refused", refused}};
+}
+
+std::string ConversionPlan::outcome_line() const {
+  std::string s = conversion_outcome_name(outcome);
+  if (outcome != ConversionOutcome::Refused && outcome != ConversionOutcome::Lossy && !undecided.empty())
+    s += fmt::format(", unless the model was built with {}: give the spec to decide", fmt::join(undecided, ", "));
+  return s;
 }
 
 std::string ConversionPlan::summary() const {
-  std::string s = conversion_outcome_name(outcome);
+  std::string s = outcome_line();
   if (outcome == ConversionOutcome::Refused) return s + ": " + refused;
   if (!changes.empty()) s += fmt::format(" ({}: {})", changes.size() == 1 ? "1 change" : fmt::format("{} changes", changes.size()), fmt::join(changes, ", "));
   if (!args.empty()) s += "; pass " + args.dump();

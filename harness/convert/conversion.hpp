@@ -98,12 +98,18 @@ struct ConversionPlan {
   std::vector<LostTensor> dropped;                 // tensors B cannot hold: lossy unless all equal `fill`
   std::vector<std::string> rounding;               // rounding-only changes crossed: expect CLOSE, not IDENTICAL
   std::vector<std::string> notes;                  // caveats that are not losses
+  // Changes whose argument condition needs the spec, not given: "id
+  // (when_arg)". Not applied; the outcome holds only for a model not built so.
+  std::vector<std::string> undecided;
   std::string refused;                             // the reason, when Refused
   std::vector<OutputTensor> outputs;               // in name order
 
   nlohmann::json to_json() const;
   // One line: "lossless (2 changes: ff-net-renamed-ff, ...)", "lossy: ...".
   std::string summary() const;
+  // The outcome's name, qualified when it depends on arguments not decided:
+  // "lossless, unless the model was built with layers.x (entmax-removed): give the spec to decide".
+  std::string outcome_line() const;
 };
 
 // What the plan needs to know that the tensors do not say.

@@ -408,3 +408,18 @@ TEST_CASE("the port's gap list is empty: every boundary of the release history i
     CHECK(c.exact());
   }
 }
+
+TEST_CASE("lossless is qualified when an argument condition cannot be decided without the spec", "[unit]") {
+  // entmax-removed (1.0.4) matters only for a model built with attn_use_entmax15.
+  const std::vector<TensorInfo> t = decoder();
+  const ConversionPlan blind = plan_conversion(release_history(), at("1.0.3"), at("1.0.4"), t, ModelFacts{});
+  INFO(blind.summary());
+  CHECK(std::find_if(blind.undecided.begin(), blind.undecided.end(),
+                     [](auto& u) { return u.find("entmax-removed") != std::string::npos; }) != blind.undecided.end());
+  CHECK(blind.outcome != ConversionOutcome::Lossy);  // a float32 model that crosses attention-cast-back loses nothing
+  CHECK_THAT(blind.outcome_line(), Catch::Contains(", unless the model was built with"));
+  // With the spec it is decided: nothing undecided, no qualification.
+  const ConversionPlan known = plan("1.0.3", "1.0.4", t, decoder_spec());
+  CHECK(known.undecided.empty());
+  CHECK(known.outcome_line().find("unless") == std::string::npos);
+}
