@@ -50,9 +50,21 @@ struct NameFlag {
 
 int main(int argc, char** argv) {
   install_maps_hook();
+  // `--state DIR` (before or after the subcommand): read before the defaults
+  // below are computed from the state directory.
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--state" && i + 1 < argc) setenv("XCOMPAT_STATE", argv[i + 1], 1);
+    if (arg.rfind("--state=", 0) == 0) setenv("XCOMPAT_STATE", arg.substr(8).c_str(), 1);
+  }
   CLI::App app{"xcompat: does a checkpoint saved by one x-transformers release load, and compute the same, in another?"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("xcompat ") + XCOMPAT_VERSION);
+  std::string state_option;
+  app.add_option("--state", state_option,
+                 "where fixtures, the matrix and caches live (default: $XCOMPAT_STATE, else ~/.cache/xcompat for an "
+                 "installed copy, .xcompat in a checkout)");
+  app.fallthrough();
 
   cli::Common common;
   common.pins_path = default_pins_path().string();

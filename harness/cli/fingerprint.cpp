@@ -7,7 +7,7 @@
 
 #include "harness/checkpoint/checkpoint_file.hpp"
 #include "harness/cli/commands.hpp"
-#include "harness/convert/fingerprint.hpp"
+#include "harness/convert/fingerprint_report.hpp"
 #include "harness/convert/locate.hpp"
 #include "harness/core/error.hpp"
 
@@ -55,33 +55,20 @@ void print_model(const Fingerprint& fp) {
 
 int fingerprint(const std::string& file, const std::string& key, bool as_json) {
   auto reader = open_checkpoint(file);
-  const json record = reader->xcompat_record();
-  const Located located = locate_models(reader->tensors());
-  if (located.models.empty())
-    throw Error(file + ": no x-transformers model found in it (no TransformerWrapper, XTransformer, Continuous / ViT "
-                "wrapper or attention layers by their tensors; " + std::to_string(reader->tensors().size()) +
-                " tensors of something else)");
-  std::vector<Fingerprint> fps;
-  for (const LocatedModel* m : models_under(located, key))
-      fps.push_back(fingerprint_model(release_history(), *m, record, file));
-  const bool known = !fps.empty() && std::all_of(fps.begin(), fps.end(), [](auto& f) { return !f.ranges.empty(); });
+  const FingerprintReport report = fingerprint_report(reader->tensors(), reader->xcompat_record(), file, key);
   if (as_json) {
-    // One model: its fingerprint at the top level, as before containers; always the list.
-    json j = fps.size() == 1 ? fps.front().to_json() : json::object();
-    j["models"] = json::array();
-    for (auto& f : fps) j["models"].push_back(f.to_json());
-    j["others"] = located.others;
-    std::cout << j.dump(2) << "\n";
-    return known ? 0 : 3;
+    std::cout << report.to_json().dump(2) << "\n";
+    return report.known ? 0 : 3;
   }
-  fmt::print("{}: {} tensors, {} x-transformers model(s)\n", file, reader->tensors().size(), fps.size());
-  for (auto& fp : fps) print_model(fp);
-  if (!located.others.empty()) {
-    fmt::print("other tensors ({}), not an x-transformers model's: kept as they are by convert\n", located.others.size());
-    for (std::size_t i = 0; i < located.others.size() && i < 6; ++i) fmt::print("  {}\n", located.others[i]);
-    if (located.others.size() > 6) fmt::print("  ... and {} more\n", located.others.size() - 6);
+  fmt::print("{}: {} tensors, {} x-transformers model(s)\n", file, report.tensor_count, report.models.size());
+  for (auto& fp : report.models) print_model(fp);
+  const auto& others = report.others;
+  if (!others.empty()) {
+    fmt::print("other tensors ({}), not an x-transformers model's: kept as they are by convert\n", others.size());
+    for (std::size_t i = 0; i < others.size() && i < 6; ++i) fmt::print("  {}\n", others[i]);
+    if (others.size() > 6) fmt::print("  ... and {} more\n", others.size() - 6);
   }
-  return known ? 0 : 3;
+  return report.known ? 0 : 3;
 }
 
 }  // namespace xcompat::cli

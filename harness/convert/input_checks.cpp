@@ -17,12 +17,12 @@ using json = nlohmann::json;
 void check_release(const ReleaseHistory& h, const Version& v, const std::string& role) {
   if (!is_published(v)) {
     auto [below, above] = published_neighbours(v);
-    throw Error(fmt::format("{} {}: x-transformers has no such release (published around it: {} and {}; "
+    throw UnknownRelease(fmt::format("{} {}: x-transformers has no such release (published around it: {} and {}; "
                             "matrix/published.txt)",
                             role, v.str(), below ? below->str() : "none", above ? above->str() : "none"));
   }
   if (v < h.oldest || v > h.newest)
-    throw Error(fmt::format("{} {}: the release history covers {} to {}; changes outside that range are not "
+    throw UnknownRelease(fmt::format("{} {}: the release history covers {} to {}; changes outside that range are not "
                             "described, so nothing converts from or to {}",
                             role, v.str(), h.oldest.str(), h.newest.str(), v.str()));
 }

@@ -14,10 +14,17 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/convert/conversion.hpp"
+#include "harness/core/error.hpp"
 
 namespace xcompat {
 
-// Throws Error: "--to 9.9.9: x-transformers has no such release (...)".
+// A release that x-transformers never published, or one outside the
+// history's range (the Python module raises it as xcompat.UnknownRelease).
+struct UnknownRelease : Error {
+  using Error::Error;
+};
+
+// Throws UnknownRelease: "--to 9.9.9: x-transformers has no such release (...)".
 void check_release(const ReleaseHistory& history, const Version& v, const std::string& role);
 
 // The input keys that do not come back from a round trip through the newest

@@ -1,8 +1,13 @@
 #pragma once
 // Where xcompat finds its inputs and keeps its state.
-//   root   the project checkout (XCOMPAT_ROOT, else the source dir it was built from)
-//   state  XCOMPAT_STATE, else <root>/.xcompat  (fixtures, matrix.db)
-//   releases  XCOMPAT_RELEASES, else <root>/.xcompat/releases (sandboxes)
+//   root   the data files (matrix/, fixtures/specs.toml, harness/python/):
+//          set_data_root() (the Python module), else XCOMPAT_ROOT, else an
+//          installed copy's <exe>/../data (the wheel), else the source dir
+//          it was built from
+//   state  XCOMPAT_STATE (`--state`), else for an installed copy
+//          $XDG_CACHE_HOME/xcompat (~/.cache/xcompat), else <root>/.xcompat
+//   releases  XCOMPAT_RELEASES, else <state>/releases for an installed copy,
+//          <root>/.xcompat/releases for a checkout (sandboxes)
 //   venv   XCOMPAT_VENV, else <root>/.venv (torch and the packages releases share)
 #include <filesystem>
 #include <string>
@@ -12,6 +17,10 @@ namespace xcompat {
 namespace fs = std::filesystem;
 
 fs::path project_root();
+// The Python module's data (it runs inside python, so /proc/self/exe says nothing).
+void set_data_root(const fs::path& root);
+// Installed (the wheel, or a set data root) rather than a checkout's build.
+bool is_installed_copy();
 fs::path state_dir();
 fs::path release_sandboxes();  // the directory of every release's sandbox
 // One release's sandbox; throws Error unless `version` is X.Y.Z.

@@ -1,0 +1,273 @@
+// xcompat._core: the Python module over the C++ core (no torch, no libpython
+// beyond the interpreter that imports it). Everything crosses as JSON text
+// (reports, fingerprints: parsed by the Python package) or as raw tensor
+// bytes with a dtype name and a shape (numpy uint8 arrays that own them), so
+// this file knows neither torch nor numpy's dtypes; python/xcompat/ turns
+// them into torch tensors when torch is there and numpy arrays otherwise.
+//
+// Errors: the C++ core's exceptions become typed Python exceptions with the
+// same message the command line prints (CheckpointError, UnknownRelease,
+// XcompatError for the rest).
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <memory>
+#include <set>
+
+#include "harness/checkpoint/checkpoint_error.hpp"
+#include "harness/checkpoint/checkpoint_file.hpp"
+#include "harness/convert/constructor_lines.hpp"
+#include "harness/convert/fingerprint_report.hpp"
+#include "harness/convert/input_checks.hpp"
+#include "harness/convert/plan_models.hpp"
+#include "harness/core/paths.hpp"
+#include "harness/core/spec.hpp"
+
+namespace py = pybind11;
+using json = nlohmann::json;
+using namespace xcompat;
+
+namespace {
+
+// (name, dtype, shape) triples as the Python side lists a state dict.
+using InfoTuple = std::tuple<std::string, std::string, std::vector<int64_t>>;
+
+std::vector<TensorInfo> infos_from(const std::vector<InfoTuple>& tuples) {
+  std::vector<TensorInfo> out;
+  out.reserve(tuples.size());
+  for (auto& [name, dtype, shape] : tuples) {
+    TensorInfo t{name, DType::F32, shape};
+    try {
+      t.dtype = dtype_from_name(dtype);
+    } catch (const std::exception&) {
+      throw Error("state dict: tensor '" + name + "' has dtype " + dtype + ", which no checkpoint format here holds");
+    }
+    if (!checked_numel(shape)) throw Error("state dict: tensor '" + name + "' has an impossible shape");
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+std::vector<InfoTuple> tuples_from(const std::vector<TensorInfo>& infos) {
+  std::vector<InfoTuple> out;
+  for (auto& t : infos) out.emplace_back(t.name, dtype_name(t.dtype), t.shape);
+  return out;
+}
+
+Version release_arg(const std::string& text, const std::string& role) {
+  auto v = Version::parse(text);
+  if (!v) throw UnknownRelease(role + " wants a release X.Y.Z, not '" + text + "'");
+  return *v;
+}
+
+json json_arg(const std::string& text) { return text.empty() ? json() : json::parse(text); }
+
+// The bytes move into the array's owner: no copy on the way out.
+py::tuple tensor_to_python(TensorData&& data) {
+  auto owner = std::make_unique<std::vector<std::byte>>(std::move(data.bytes));
+  const std::size_t size = owner->size();
+  std::byte* ptr = owner->data();
+  py::capsule free_owner(owner.get(), [](void* p) { delete static_cast<std::vector<std::byte>*>(p); });
+  owner.release();
+  py::array_t<uint8_t> array({static_cast<py::ssize_t>(size)}, {1}, reinterpret_cast<uint8_t*>(ptr), free_owner);
+  return py::make_tuple(dtype_name(data.dtype), data.shape, array);
+}
+
+// What the Python side hands over for one tensor: (dtype, shape, a buffer of its bytes).
+TensorData tensor_from_python(const std::string& name, const py::object& given) {
+  auto t = given.cast<py::tuple>();
+  if (t.size() != 3) throw Error("tensor '" + name + "': expected (dtype, shape, bytes)");
+  TensorData d;
+  d.dtype = dtype_from_name(t[0].cast<std::string>());
+  d.shape = t[1].cast<std::vector<int64_t>>();
+  const py::buffer_info buf = t[2].cast<py::buffer>().request();
+  const std::size_t bytes = static_cast<std::size_t>(buf.size * buf.itemsize);
+  const auto numel = checked_numel(d.shape);
+  if (!numel || static_cast<std::size_t>(*numel) * dtype_size(d.dtype) != bytes)
+    throw Error("tensor '" + name + "': its bytes do not match its dtype and shape");
+  d.bytes.resize(bytes);
+  if (bytes) std::memcpy(d.bytes.data(), buf.ptr, bytes);
+  return d;
+}
+
+// A checkpoint file opened with the restricted readers (no code in it runs).
+struct PyCheckpoint {
+  std::unique_ptr<CheckpointReader> reader;
+  explicit PyCheckpoint(const std::string& path) : reader(open_checkpoint(path)) {}
+  std::vector<InfoTuple> tensors() const { return tuples_from(reader->tensors()); }
+  std::string record() const { return reader->xcompat_record().dump(); }
+  py::tuple read(const std::string& name) {
+    TensorData d;
+    {
+      py::gil_scoped_release unlocked;
+      d = reader->read(name);
+    }
+    return tensor_to_python(std::move(d));
+  }
+};
+
+// A planned conversion of tensors in memory; run() streams them through it.
+struct PyConversion {
+  PlannedModels planned;
+
+  std::string report() const {
+    json j = planned.result.to_json();
+    json lines = json::array();
+    for (auto& m : planned.result.models)
+      for (auto& line : constructor_lines(m.plan.args, planned.result.spec)) lines.push_back(line);
+    j["constructor"] = lines;
+    return j.dump();
+  }
+
+  // Every tensor B's dict holds: (name, dtype, shape, the input it is, unchanged, or None).
+  std::vector<std::tuple<std::string, std::string, std::vector<int64_t>, std::optional<std::string>>> outputs() const {
+    std::map<std::string, std::optional<std::string>> same_as;
+    for (std::size_t i = 0; i < planned.chosen.size(); ++i) {
+      const LocatedModel& m = planned.model(i);
+      std::map<std::string, const TensorInfo*> source_info;
+      for (auto& t : m.tensors) source_info[t.name] = &t;
+      for (auto& o : planned.result.models[i].plan.outputs) {
+        std::optional<std::string> same;
+        if (o.sources.size() == 1 && o.steps.empty() && source_info.count(o.sources[0])) {
+          const TensorInfo& in = *source_info.at(o.sources[0]);
+          if (in.dtype == o.info.dtype && in.shape == o.info.shape) same = m.file_name_of.at(o.sources[0]);
+        }
+        same_as[m.in_file(o.info.name)] = same;
+      }
+    }
+    for (auto& n : planned.result.passed_through) same_as[n] = n;
+    std::vector<std::tuple<std::string, std::string, std::vector<int64_t>, std::optional<std::string>>> out;
+    for (auto& t : planned.outputs) out.emplace_back(t.name, dtype_name(t.dtype), t.shape, same_as[t.name]);
+    return out;
+  }
+
+  // Computes the tensors that are not an input unchanged: fetch(name) gives
+  // an input as (dtype, shape, bytes), emit(name, (dtype, shape, array))
+  // takes an output. Returns the lossy tensors' JSON (name, largest |x|).
+  std::string run(const py::function& fetch, const py::function& emit) {
+    json lossy = json::array();
+    std::set<std::string> computed;
+    for (auto& [name, dtype, shape, src] : outputs())
+      if (!src) computed.insert(name);
+    for (std::size_t i = 0; i < planned.chosen.size(); ++i) {
+      const LocatedModel& m = planned.model(i);
+      ConversionPlan plan = planned.result.models[i].plan;
+      std::erase_if(plan.outputs, [&](const OutputTensor& o) { return !computed.count(m.in_file(o.info.name)); });
+      auto lost = run_conversion(
+          plan, [&](const std::string& name) {
+            const std::string file_name = m.file_name_of.at(name);
+            return tensor_from_python(file_name, fetch(file_name));
+          },
+          [&](const TensorInfo& info, const TensorData& data) {
+            TensorData copy = data;
+            emit(m.in_file(info.name), tensor_to_python(std::move(copy)));
+          });
+      for (auto& [name, magnitude] : lost) lossy.push_back({{"tensor", m.in_file(name)}, {"max_abs", magnitude}});
+      // The dropped tensors' values settled the outcome: the report says it from now on.
+      ModelConversion& done = planned.result.models[i];
+      done.plan.outcome = plan.outcome;
+      done.lossy_tensors = lost;
+    }
+    planned.result.plan.outcome = planned.result.models.front().plan.outcome;
+    planned.result.lossy_tensors = planned.result.models.front().lossy_tensors;
+    return lossy.dump();
+  }
+};
+
+PyConversion plan_state_dict(const std::vector<InfoTuple>& tensors, const std::string& from, const std::string& from_torch,
+                             const std::string& to, const std::string& spec, const std::string& key, bool strict,
+                             const std::string& optimizer, const std::string& what, const std::string& from_source) {
+  const ReleaseHistory& history = release_history();
+  ReleasePoint a{release_arg(from, "from_")}, b{release_arg(to, "to")};
+  check_release(history, b.release, "to");
+  check_release(history, a.release, from_source == "from_" ? "from_" : "saved by (" + from_source + ")");
+  if (auto t = parse_torch_version(from_torch)) {
+    a.torch_major = t->first;
+    a.torch_minor = t->second;
+  }
+  const OptimizerState opt = optimizer == "keep" ? OptimizerState::Keep
+                             : optimizer == "drop" ? OptimizerState::Drop
+                                                   : OptimizerState::Refuse;
+  return PyConversion{plan_models(history, {what, infos_from(tensors), key, opt, a, b, from_source, json_arg(spec), strict})};
+}
+
+std::string convert_path(const std::string& in, const std::string& out, const std::string& from, const std::string& to,
+                         const std::string& spec, const std::string& key, bool strict, const std::string& optimizer,
+                         bool dry_run) {
+  ConvertRequest req;
+  req.in = in;
+  req.out = out;
+  req.to = release_arg(to, "to");
+  if (!from.empty()) req.from = release_arg(from, "from_");
+  req.spec = json_arg(spec);
+  req.key = key;
+  req.strict = strict;
+  req.dry_run = dry_run;
+  req.optimizer = optimizer == "keep" ? OptimizerState::Keep : optimizer == "drop" ? OptimizerState::Drop : OptimizerState::Refuse;
+  py::gil_scoped_release unlocked;
+  return convert_file(release_history(), req).to_json().dump();
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "xcompat's C++ core: checkpoint readers, the release history, fingerprint and conversion";
+  // Translators are tried newest first: the subclasses after their base.
+  auto& base = py::register_exception<Error>(m, "XcompatError");
+  py::register_exception<CheckpointError>(m, "CheckpointError", base.ptr());
+  py::register_exception<UnknownRelease>(m, "UnknownRelease", base.ptr());
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const json::exception& e) {
+      PyErr_SetString(PyExc_ValueError, (std::string("bad JSON: ") + e.what()).c_str());
+    }
+  });
+
+  m.def("version", [] { return std::string(XCOMPAT_VERSION); });
+  m.def("set_data_root", [](const std::string& root) { set_data_root(root); },
+        "Where matrix/history.toml and the other data files are (the installed package's data/).");
+  m.def("state_dir", [] { return state_dir().string(); });
+  m.def("history_range", [] {
+    const ReleaseHistory& h = release_history();
+    return std::make_pair(h.oldest.str(), h.newest.str());
+  });
+  m.def("check_release", [](const std::string& v, const std::string& role) {
+    check_release(release_history(), release_arg(v, role), role);
+  });
+
+  py::class_<PyCheckpoint>(m, "Checkpoint", "A checkpoint file read by the restricted readers (no pickle code runs).")
+      .def(py::init<const std::string&>())
+      .def("tensors", &PyCheckpoint::tensors, "[(name, dtype, shape)] in name order")
+      .def("record", &PyCheckpoint::record, "the xcompat stamp as JSON text ({} when none)")
+      .def("format", [](const PyCheckpoint& c) { return std::string(c.reader->format()); })
+      .def("read", &PyCheckpoint::read, "one tensor: (dtype, shape, uint8 array of its bytes)");
+
+  m.def("provenance", [](const std::string& path) -> std::string {
+    auto p = provenance_of(path);
+    if (!p) return "null";
+    json j = {{"release", p->release.str()}, {"source", p->source}, {"spec", p->spec}};
+    if (p->torch) j["torch"] = fmt::format("{}.{}", p->torch->first, p->torch->second);
+    return j.dump();
+  }, "Who saved a checkpoint: its stamp, else a fixture's meta.json beside it (null when neither says).");
+  m.def("fingerprint_tensors",
+        [](const std::vector<InfoTuple>& tensors, const std::string& record, const std::string& what, const std::string& key) {
+          const FingerprintReport r = fingerprint_report(infos_from(tensors), json_arg(record).is_object() ? json_arg(record) : json::object(), what, key);
+          json j = r.to_json();
+          j["known"] = r.known;
+          j["tensor_count"] = r.tensor_count;
+          return j.dump();
+        });
+
+  py::class_<PyConversion>(m, "Conversion")
+      .def("report", &PyConversion::report)
+      .def("outputs", &PyConversion::outputs)
+      .def("run", &PyConversion::run);
+  m.def("plan_state_dict", &plan_state_dict);
+  m.def("convert_file", &convert_path);
+}
