@@ -224,7 +224,9 @@ int main(int argc, char** argv) {
   add_common(chk);
   add_db(chk);
   chk->add_option("file", chargs.file, ".pt or .safetensors")->required();
-  chk->add_option("--to", chargs.to, "the release to upgrade (or downgrade) to")->required();
+  chk->add_option("--to", chargs.to,
+                  "the release to upgrade (or downgrade) to, or `installed`: this environment's x-transformers "
+                  "and torch (run by $XCOMPAT_PYTHON, else python3)")->required();
   chk->add_option("--from", chargs.from, "the release that saved it (default: its stamp, else its layout's newest pin)");
   chk->add_option("--key", chargs.key, "the model's place in a container (e.g. model, state_dict, ema.ema_model)");
   chk->add_option("--spec", chargs.spec, "the catalogue spec it was built from");

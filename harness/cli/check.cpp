@@ -3,6 +3,12 @@
 // recorded in the database's `checks` table.
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 
 #include "harness/check/check_file.hpp"
@@ -10,10 +16,13 @@
 #include "harness/cli/commands.hpp"
 #include "harness/core/error.hpp"
 #include "harness/core/json_file.hpp"
+#include "harness/core/paths.hpp"
 #include "harness/core/spec.hpp"
 #include "matrix/store.hpp"
 
 namespace xcompat::cli {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -35,7 +44,42 @@ void print_path(const char* title, const CellResult& r) {
 
 }  // namespace
 
+// `--to installed`: release B is the Python environment the user runs (their
+// x-transformers and torch, no sandbox), so the Python package answers it
+// (python/xcompat/_check.py), run by that environment's interpreter
+// ($XCOMPAT_PYTHON, else python3 on PATH) with this build's package first.
+[[noreturn]] static void check_installed(const Common& c, const CheckArgs& a) {
+  const char* env_python = std::getenv("XCOMPAT_PYTHON");
+  const std::string python = env_python && *env_python ? env_python : "python3";
+  const fs::path package = self_executable().parent_path() / "python";
+  const char* old = std::getenv("PYTHONPATH");
+  const std::string path = package.string() + (old && *old ? ":" + std::string(old) : "");
+  setenv("PYTHONPATH", path.c_str(), 1);
+  std::vector<std::string> args = {python, "-m", "xcompat", "check", a.file, "--to", "installed"};
+  auto add = [&](const char* flag, const std::string& value) {
+    if (!value.empty()) args.insert(args.end(), {flag, value});
+  };
+  add("--from", a.from);
+  add("--key", a.key);
+  add("--spec-args", a.spec_args);
+  if (!a.spec.empty()) {
+    const auto specs = select_specs(load_specs(c.specs_path), {a.spec});
+    const fs::path spec_file = fs::temp_directory_path() / fmt::format("xcompat-spec-{}.json", getpid());
+    write_json_file(spec_file, specs.front().definition);
+    add("--spec-args", spec_file.string());
+  }
+  if (!a.install) args.push_back("--no-install");
+  if (c.json) args.push_back("--json");
+  std::vector<char*> argv;
+  for (auto& s : args) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  execvp(python.c_str(), argv.data());
+  throw Error("check --to installed runs the Python package with " + python + ", which could not be started: " +
+              std::strerror(errno) + " (set XCOMPAT_PYTHON to your environment's python)");
+}
+
 int check(const Common& c, const CheckArgs& a) {
+  if (a.to == "installed") check_installed(c, a);
   CheckRequest req;
   req.file = a.file;
   req.to = a.to;

@@ -25,7 +25,10 @@
 #include "harness/convert/fingerprint_report.hpp"
 #include "harness/convert/input_checks.hpp"
 #include "harness/convert/plan_models.hpp"
+#include "harness/core/compare.hpp"
 #include "harness/core/paths.hpp"
+#include "harness/core/pins.hpp"
+#include "harness/core/verdict.hpp"
 #include "harness/core/spec.hpp"
 
 namespace py = pybind11;
@@ -209,8 +212,17 @@ std::string convert_path(const std::string& in, const std::string& out, const st
   req.strict = strict;
   req.dry_run = dry_run;
   req.optimizer = optimizer == "keep" ? OptimizerState::Keep : optimizer == "drop" ? OptimizerState::Drop : OptimizerState::Refuse;
-  py::gil_scoped_release unlocked;
-  return convert_file(release_history(), req).to_json().dump();
+  ConvertResult result;
+  {
+    py::gil_scoped_release unlocked;
+    result = convert_file(release_history(), req);
+  }
+  json j = result.to_json();
+  json lines = json::array();
+  for (auto& m : result.models)
+    for (auto& line : constructor_lines(m.plan.args, result.spec)) lines.push_back(line);
+  j["constructor"] = lines;
+  return j.dump();
 }
 
 }  // namespace
@@ -233,6 +245,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_data_root", [](const std::string& root) { set_data_root(root); },
         "Where matrix/history.toml and the other data files are (the installed package's data/).");
   m.def("state_dir", [] { return state_dir().string(); });
+  m.def("project_root", [] { return project_root().string(); });
   m.def("history_range", [] {
     const ReleaseHistory& h = release_history();
     return std::make_pair(h.oldest.str(), h.newest.str());
@@ -263,6 +276,26 @@ PYBIND11_MODULE(_core, m) {
           j["tensor_count"] = r.tensor_count;
           return j.dump();
         });
+
+  m.def("release_sandboxes", [] { return release_sandboxes().string(); });
+  m.def("extras_for", [](const std::string& version) {
+    return load_pins(default_pins_path()).extras_for(version);
+  }, "The packages a release imports besides torch (its pin's, else its era's: matrix/pins.toml).");
+  // One output judged against a reference exactly as a matrix cell is
+  // (harness/core/compare.hpp), with the pins' tolerance for the spec.
+  m.def("judge", [](const py::object& out, const std::string& reference, const std::string& spec_name,
+                    const std::string& consumer) {
+    TensorData got = tensor_from_python("output", out);
+    TensorData want = open_checkpoint(reference)->read("logits");
+    const Tolerance tol = load_pins(default_pins_path()).tolerance_for(spec_name, consumer, 
+                                                                     want.dtype == DType::BF16  ? "bfloat16"
+                                                                     : want.dtype == DType::F16 ? "float16"
+                                                                                                : "float32");
+    const Comparison c = compare_and_judge(got, want, tol);
+    json j = {{"verdict", verdict_name(c.verdict)}, {"reason", c.reason}, {"tolerance", tol.to_json()}};
+    if (c.metrics) j["metrics"] = c.metrics->to_json();
+    return j.dump();
+  });
 
   py::class_<PyConversion>(m, "Conversion")
       .def("report", &PyConversion::report)

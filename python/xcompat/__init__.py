@@ -10,6 +10,7 @@ Quick start::
     print(report)                                    # changes crossed, arguments B needs, what is lost
     xcompat.load_state_dict(model, "model.pt")       # converted to the installed release, then loaded
     xcompat.save(model, "model.pt")                  # stamped with the release, torch and spec
+    xcompat.check("model.pt")                        # does the installed release compute the same?
 
 The module over the C++ core (xcompat._core) reads checkpoints with
 restricted readers (no pickle code runs) and holds the release history.
@@ -23,6 +24,7 @@ from . import _core
 from ._errors import CheckpointError, LoadError, ProducerUnknown, UnknownRelease, XcompatError
 from ._api import (ConversionReport, check_release, convert_file, convert_state_dict, fingerprint,
                    installed_release, load_state_dict, save)
+from ._check import CheckReport, check
 
 __version__ = _core.version()
 
@@ -34,7 +36,7 @@ if _os.path.isfile(_os.path.join(_data, "matrix", "history.toml")):
     _core.set_data_root(_data)
 
 __all__ = [
-    "CheckpointError", "ConversionReport", "LoadError", "ProducerUnknown", "UnknownRelease", "XcompatError",
-    "check_release", "convert_file", "convert_state_dict", "fingerprint", "installed_release", "load_state_dict",
+    "CheckReport", "CheckpointError", "ConversionReport", "LoadError", "ProducerUnknown", "UnknownRelease", "XcompatError",
+    "check", "check_release", "convert_file", "convert_state_dict", "fingerprint", "installed_release", "load_state_dict",
     "save",
 ]

@@ -226,6 +226,24 @@ print(len(out))
     assert r.returncode == 0, r.stderr[-800:]
 
 
+@case
+def check_measures_the_installed_release_and_sees_a_break():
+    fixture_dir, _ = fixture("1.31.4", "decoder-rmsnorm")  # no change between 1.31.4 and 2.31.10 for it
+    path = os.path.join(fixture_dir, "model.pt")
+    r = xcompat.check(path, install=False)  # who saved it: the meta.json beside it
+    assert r.exit_code == 0 and r.direct["verdict"] in ("IDENTICAL", "CLOSE"), r
+    os.environ.update(XCOMPAT_TEST_HOOKS="1", XCOMPAT_TEST_OUTPUT_SKEW="0.001")  # B computes 0.1% off
+    try:
+        r = xcompat.check(path, install=False)
+    finally:
+        del os.environ["XCOMPAT_TEST_HOOKS"], os.environ["XCOMPAT_TEST_OUTPUT_SKEW"]
+    assert r.exit_code == 3 and r.direct["verdict"] == "DRIFT", r
+    fixture_dir, _ = fixture("0.28.4", "decoder-rmsnorm")  # the norm's bias is lost on the way to 2.x
+    r = xcompat.check(os.path.join(fixture_dir, "model.pt"), install=False)
+    assert r.exit_code == 3 and r.direct["verdict"] == "LOAD_FAIL", r
+    assert r.converted["verdict"] == "DRIFT" and r.converted["outcome"] == "lossy", r
+
+
 print(f"import xcompat: {IMPORT_S * 1000:.0f} ms")
 if failures:
     sys.exit(f"{len(failures)} failed: {', '.join(failures)}")
