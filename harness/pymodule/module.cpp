@@ -29,6 +29,7 @@
 #include "harness/core/paths.hpp"
 #include "harness/core/pins.hpp"
 #include "harness/core/verdict.hpp"
+#include "harness/pymodule/api_core.hpp"
 #include "harness/core/spec.hpp"
 
 namespace py = pybind11;
@@ -37,35 +38,12 @@ using namespace xcompat;
 
 namespace {
 
-// (name, dtype, shape) triples as the Python side lists a state dict.
-using InfoTuple = std::tuple<std::string, std::string, std::vector<int64_t>>;
-
-std::vector<TensorInfo> infos_from(const std::vector<InfoTuple>& tuples) {
-  std::vector<TensorInfo> out;
-  out.reserve(tuples.size());
-  for (auto& [name, dtype, shape] : tuples) {
-    TensorInfo t{name, DType::F32, shape};
-    try {
-      t.dtype = dtype_from_name(dtype);
-    } catch (const std::exception&) {
-      throw Error("state dict: tensor '" + name + "' has dtype " + dtype + ", which no checkpoint format here holds");
-    }
-    if (!checked_numel(shape)) throw Error("state dict: tensor '" + name + "' has an impossible shape");
-    out.push_back(std::move(t));
-  }
-  return out;
-}
+using api::InfoTuple;
 
 std::vector<InfoTuple> tuples_from(const std::vector<TensorInfo>& infos) {
   std::vector<InfoTuple> out;
   for (auto& t : infos) out.emplace_back(t.name, dtype_name(t.dtype), t.shape);
   return out;
-}
-
-Version release_arg(const std::string& text, const std::string& role) {
-  auto v = Version::parse(text);
-  if (!v) throw UnknownRelease(role + " wants a release X.Y.Z, not '" + text + "'");
-  return *v;
 }
 
 json json_arg(const std::string& text) { return text.empty() ? json() : json::parse(text); }
@@ -129,23 +107,10 @@ struct PyConversion {
 
   // Every tensor B's dict holds: (name, dtype, shape, the input it is, unchanged, or None).
   std::vector<std::tuple<std::string, std::string, std::vector<int64_t>, std::optional<std::string>>> outputs() const {
-    std::map<std::string, std::optional<std::string>> same_as;
-    for (std::size_t i = 0; i < planned.chosen.size(); ++i) {
-      const LocatedModel& m = planned.model(i);
-      std::map<std::string, const TensorInfo*> source_info;
-      for (auto& t : m.tensors) source_info[t.name] = &t;
-      for (auto& o : planned.result.models[i].plan.outputs) {
-        std::optional<std::string> same;
-        if (o.sources.size() == 1 && o.steps.empty() && source_info.count(o.sources[0])) {
-          const TensorInfo& in = *source_info.at(o.sources[0]);
-          if (in.dtype == o.info.dtype && in.shape == o.info.shape) same = m.file_name_of.at(o.sources[0]);
-        }
-        same_as[m.in_file(o.info.name)] = same;
-      }
-    }
-    for (auto& n : planned.result.passed_through) same_as[n] = n;
     std::vector<std::tuple<std::string, std::string, std::vector<int64_t>, std::optional<std::string>>> out;
-    for (auto& t : planned.outputs) out.emplace_back(t.name, dtype_name(t.dtype), t.shape, same_as[t.name]);
+    for (auto& [info, same] : api::planned_outputs(planned))
+      out.emplace_back(info.name, dtype_name(info.dtype), info.shape,
+                       same.empty() ? std::nullopt : std::optional<std::string>(same));
     return out;
   }
 
@@ -182,21 +147,12 @@ struct PyConversion {
   }
 };
 
-PyConversion plan_state_dict(const std::vector<InfoTuple>& tensors, const std::string& from, const std::string& from_torch,
-                             const std::string& to, const std::string& spec, const std::string& key, bool strict,
-                             const std::string& optimizer, const std::string& what, const std::string& from_source) {
-  const ReleaseHistory& history = release_history();
-  ReleasePoint a{release_arg(from, "from_")}, b{release_arg(to, "to")};
-  check_release(history, b.release, "to");
-  check_release(history, a.release, from_source == "from_" ? "from_" : "saved by (" + from_source + ")");
-  if (auto t = parse_torch_version(from_torch)) {
-    a.torch_major = t->first;
-    a.torch_minor = t->second;
-  }
-  const OptimizerState opt = optimizer == "keep" ? OptimizerState::Keep
-                             : optimizer == "drop" ? OptimizerState::Drop
-                                                   : OptimizerState::Refuse;
-  return PyConversion{plan_models(history, {what, infos_from(tensors), key, opt, a, b, from_source, json_arg(spec), strict})};
+PyConversion plan_conversion_py(const std::vector<InfoTuple>& tensors, const std::string& from,
+                                const std::string& from_torch, const std::string& to, const std::string& spec,
+                                const std::string& key, bool strict, const std::string& optimizer,
+                                const std::string& what, const std::string& from_source) {
+  return PyConversion{
+      api::plan_state_dict(tensors, from, from_torch, to, spec, key, strict, optimizer, what, from_source)};
 }
 
 std::string convert_path(const std::string& in, const std::string& out, const std::string& from, const std::string& to,
@@ -205,8 +161,8 @@ std::string convert_path(const std::string& in, const std::string& out, const st
   ConvertRequest req;
   req.in = in;
   req.out = out;
-  req.to = release_arg(to, "to");
-  if (!from.empty()) req.from = release_arg(from, "from_");
+  req.to = api::release_arg(to, "to");
+  if (!from.empty()) req.from = api::release_arg(from, "from_");
   req.spec = json_arg(spec);
   req.key = key;
   req.strict = strict;
@@ -251,7 +207,7 @@ PYBIND11_MODULE(_core, m) {
     return std::make_pair(h.oldest.str(), h.newest.str());
   });
   m.def("check_release", [](const std::string& v, const std::string& role) {
-    check_release(release_history(), release_arg(v, role), role);
+    check_release(release_history(), api::release_arg(v, role), role);
   });
 
   py::class_<PyCheckpoint>(m, "Checkpoint", "A checkpoint file read by the restricted readers (no pickle code runs).")
@@ -269,13 +225,8 @@ PYBIND11_MODULE(_core, m) {
     return j.dump();
   }, "Who saved a checkpoint: its stamp, else a fixture's meta.json beside it (null when neither says).");
   m.def("fingerprint_tensors",
-        [](const std::vector<InfoTuple>& tensors, const std::string& record, const std::string& what, const std::string& key) {
-          const FingerprintReport r = fingerprint_report(infos_from(tensors), json_arg(record).is_object() ? json_arg(record) : json::object(), what, key);
-          json j = r.to_json();
-          j["known"] = r.known;
-          j["tensor_count"] = r.tensor_count;
-          return j.dump();
-        });
+        [](const std::vector<InfoTuple>& tensors, const std::string& record, const std::string& what,
+           const std::string& key) { return api::fingerprint_state_dict(tensors, record, what, key).dump(); });
 
   m.def("release_sandboxes", [] { return release_sandboxes().string(); });
   m.def("extras_for", [](const std::string& version) {
@@ -301,6 +252,6 @@ PYBIND11_MODULE(_core, m) {
       .def("report", &PyConversion::report)
       .def("outputs", &PyConversion::outputs)
       .def("run", &PyConversion::run);
-  m.def("plan_state_dict", &plan_state_dict);
+  m.def("plan_state_dict", &plan_conversion_py);
   m.def("convert_file", &convert_path);
 }
