@@ -10,6 +10,7 @@
 
 #include "harness/convert/tensor_math.hpp"
 #include "harness/core/error.hpp"
+#include "harness/core/parse_index.hpp"
 
 namespace xcompat {
 
@@ -92,8 +93,10 @@ struct State {
     for (auto it = tensors.lower_bound(head); it != tensors.end() && it->first.rfind(head, 0) == 0; ++it) {
       const std::string rest = it->first.substr(head.size());
       const auto dot = rest.find('.');
-      if (dot == 0 || dot == std::string::npos || rest.find_first_not_of("0123456789") < dot) continue;
-      const int64_t i = std::stoll(rest.substr(0, dot));
+      if (dot == std::string::npos) continue;
+      const auto index = parse_index(std::string_view(rest).substr(0, dot));
+      if (!index) continue;
+      const int64_t i = *index;
       last = std::max(last.value_or(i), i);
     }
     return last;

@@ -8,6 +8,7 @@
 #include "harness/convert/input_checks.hpp"
 #include "harness/convert/published.hpp"
 #include "harness/core/error.hpp"
+#include "harness/core/parse_index.hpp"
 
 namespace xcompat {
 
@@ -142,7 +143,9 @@ LayerBlocks layer_blocks(const Names& n) {
     if (name.rfind(head, 0) != 0) continue;
     const std::size_t dot = name.find('.', head.size());
     if (dot == std::string::npos) continue;
-    const int64_t i = std::stoll(name.substr(head.size(), dot - head.size()));
+    const auto index = parse_index(std::string_view(name).substr(head.size(), dot - head.size()));
+    if (!index) continue;  // not a layer of the list: no rule reads it (listed as unrecognised)
+    const int64_t i = *index;
     const std::string rest = name.substr(dot + 1);
     char& k = b.kind.try_emplace(i, '?').first->second;
     if (rest.rfind("1.to_q.", 0) == 0) k = 'a';

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "harness/core/error.hpp"
+#include "harness/core/parse_index.hpp"
 
 namespace xcompat {
 
@@ -43,8 +44,10 @@ std::string block_pattern(const std::set<std::string>& names, const std::string&
   for (auto it = names.lower_bound(root); it != names.end() && starts_with(*it, root); ++it) {
     const std::string rest = it->substr(root.size());
     const auto dot = rest.find('.');
-    if (dot == 0 || dot == std::string::npos || !std::all_of(rest.begin(), rest.begin() + dot, ::isdigit)) continue;
-    char& k = kind.try_emplace(std::stoll(rest.substr(0, dot)), '?').first->second;
+    if (dot == std::string::npos) continue;
+    const auto index = parse_index(std::string_view(rest).substr(0, dot));
+    if (!index) continue;
+    char& k = kind.try_emplace(*index, '?').first->second;
     const std::string block = rest.substr(dot + 1);
     if (starts_with(block, "1.to_q.")) k = 'a';
     else if (starts_with(block, "1.ff.") || starts_with(block, "1.net.")) k = 'f';
