@@ -63,6 +63,7 @@ int convert(const Common& c, const ConvertArgs& a) {
     } else if (mp.outcome == ConversionOutcome::Lossless) {
       fmt::print("  the weights are transformed: {}'s defaults reproduce {}\n", mp.to.release.str(), mp.from.release.str());
     }
+    for (auto& f : mp.folded) fmt::print("  folded: {}\n", f);
     for (auto& [name, v] : m.lossy_tensors) fmt::print("  lost: {} (largest |x| {:.3g})\n", name, v);
     for (auto& l : mp.lost_behaviour) fmt::print("  lost: {}\n", l);
     for (auto& n : mp.notes) fmt::print("  note: {}\n", n);

@@ -59,6 +59,7 @@ std::vector<Cause> explain_cell(const ReleaseHistory& history, const CellResult&
           kinds.insert(c.kind == "layout" ? "reshaped" : "computation");
           break;
         case OpKind::AddConstant: case OpKind::Scale: kinds.insert("computation"); break;
+        case OpKind::Fold: break;  // absorbs what the change's drop removes: the drop names it
       }
     }
     if (c.rounding_only()) kinds.insert("rounding");

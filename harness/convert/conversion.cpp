@@ -226,6 +226,43 @@ struct Planner {
     }
   }
 
+  // into += through @ from, for each `from` whose `into` and `through` the
+  // checkpoint has (under the same captures); `from` is then absorbed. One
+  // without them stays, for the drop that follows to lose it.
+  void fold(const HistoryOp& op, const std::string& change, bool& touched) {
+    for (auto& [name, caps] : state.matching(op.from[0])) {
+      const std::string into = state.render(op.to[0], caps), through = state.render(*op.through, caps);
+      auto i = state.tensors.find(into), w = state.tensors.find(through);
+      if (i == state.tensors.end() || w == state.tensors.end()) continue;
+      const auto exact = when_arg_holds(op.when_arg, spec_for_prefix(effective_spec(), prefix_of(caps)));
+      if (exact && !*exact) continue;
+      if (!exact) {
+        const std::string entry = fmt::format("{} ({} fold)", op.when_arg, change);
+        if (std::find(plan.undecided.begin(), plan.undecided.end(), entry) == plan.undecided.end()) {
+          plan.undecided.push_back(entry);
+          plan.notes.push_back(fmt::format("{}: the fold into {} is exact only for a model built with {}; give the "
+                                           "spec to decide", change, into, op.when_arg));
+        }
+      }
+      const OutputTensor& v = state.tensors.at(name);
+      const auto& ws = w->second.info.shape;
+      if (ws.size() != 2 || v.info.shape.size() != 1 || i->second.info.shape.size() != 1 ||
+          ws[0] != i->second.info.shape[0] || ws[1] != v.info.shape[0])
+        refuse(fmt::format("change {} folds {} [{}] through {} [{}] into {} [{}]: the shapes do not fit", change, name,
+                           fmt::join(v.info.shape, ", "), through, fmt::join(ws, ", "), into,
+                           fmt::join(i->second.info.shape, ", ")));
+      TensorStep s;
+      s.kind = TensorStep::AddProduct;
+      s.matrix = std::make_shared<const OutputTensor>(w->second);
+      s.vector = std::make_shared<const OutputTensor>(v);
+      note_half_precision(change, i->second);
+      i->second.steps.push_back(std::move(s));
+      plan.folded.push_back(fmt::format("{} -> {} ({})", v.sources.size() == 1 ? v.sources.front() : name, into, change));
+      state.tensors.erase(name);
+      touched = true;
+    }
+  }
+
   // A tensor of the op's value beside each key matching `anchor`, in the anchor's dtype.
   void add(const HistoryOp& op, const KeyPattern& anchor, const KeyPattern& to, const std::string& change,
            bool& touched) {
@@ -395,6 +432,11 @@ struct Planner {
           touched = true;
         }
         break;
+      case OpKind::Fold:
+        // Undone by nothing: the older release's `from` is the zero the
+        // drop's inverse adds, and `into` already holds the sum.
+        if (up) fold(op, id, touched);
+        break;
       case OpKind::Add:
         if (up && !op.from.empty()) {
           add(op, op.from[0], op.to[0], id, touched);
@@ -510,6 +552,7 @@ struct Planner {
       case OpKind::Rename: case OpKind::Split: case OpKind::Concatenate: return any(up ? op.from : op.to);
       case OpKind::Drop: return up ? any(op.from) : (!op.anchor || !state.matching(*op.anchor).empty());
       case OpKind::Add: return up ? (op.from.empty() || any(op.from)) : any(op.to);
+      case OpKind::Fold: return up && any(op.from);
       default: return any(op.from);
     }
   }
@@ -839,7 +882,7 @@ json ConversionPlan::to_json() const {
           {"outcome", conversion_outcome_name(outcome)}, {"downgrade", downgrade},
           {"changes", changes}, {"args", args}, {"by_args", by_args},
           {"lost", lost_behaviour}, {"dropped", dropped_j},
-          {"rounding", rounding}, {"notes", notes}, {"undecided", undecided}, {"refused", refused}};
+          {"folded", folded}, {"rounding", rounding}, {"notes", notes}, {"undecided", undecided}, {"refused", refused}};
 }
 
 std::string ConversionPlan::outcome_line() const {
@@ -872,19 +915,29 @@ std::vector<std::pair<std::string, double>> measure_dropped(ConversionPlan& plan
   return lossy;
 }
 
+namespace {
+
+// An output tensor's program run over its sources (a fold's operands are
+// programs too, run the same way).
+TensorData materialise(const OutputTensor& out, const TensorSource& source) {
+  if (out.sources.empty()) return filled(out.info.dtype, out.info.shape, out.fill);
+  std::vector<TensorData> parts;
+  for (auto& s : out.sources) parts.push_back(source(s));
+  TensorData data = parts.size() == 1 ? std::move(parts.front()) : concatenate_rows(parts);
+  for (auto& step : out.steps) {
+    if (step.kind == TensorStep::AddProduct) add_product(data, materialise(*step.matrix, source), materialise(*step.vector, source));
+    else apply_step(data, step);
+  }
+  return data;
+}
+
+}  // namespace
+
 std::vector<std::pair<std::string, double>> run_conversion(ConversionPlan& plan, const TensorSource& source,
                                                            const TensorSink& sink) {
   auto lossy = measure_dropped(plan, source);
   for (auto& out : plan.outputs) {
-    TensorData data;
-    if (out.sources.empty()) {
-      data = filled(out.info.dtype, out.info.shape, out.fill);
-    } else {
-      std::vector<TensorData> parts;
-      for (auto& s : out.sources) parts.push_back(source(s));
-      data = parts.size() == 1 ? std::move(parts.front()) : concatenate_rows(parts);
-      for (auto& step : out.steps) apply_step(data, step);
-    }
+    const TensorData data = materialise(out, source);
     if (data.shape != out.info.shape)
       throw Error(fmt::format("conversion produced {} with shape [{}], the plan says [{}]", out.info.name,
                               fmt::join(data.shape, ", "), fmt::join(out.info.shape, ", ")));

@@ -26,6 +26,7 @@
 //   Refused           nothing sensible can be written, and why
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,9 +60,11 @@ bool change_applies(const HistoryChange& c, const ReleasePoint& p);
 enum class ConversionOutcome { Unchanged, Lossless, LosslessWithArgs, Lossy, Refused };
 const char* conversion_outcome_name(ConversionOutcome o);  // "unchanged", "lossless", ...
 
+struct OutputTensor;
+
 // One step of an output tensor's program, applied in order to its source.
 struct TensorStep {
-  enum Kind { AddConstant, Scale, PermuteRows, Reshape, Rows, Trim, Pad } kind = AddConstant;
+  enum Kind { AddConstant, Scale, PermuteRows, Reshape, Rows, Trim, Pad, AddProduct } kind = AddConstant;
   double value = 0;                 // AddConstant, Scale, Pad (the fill)
   int64_t heads = 0, rot = 0;       // PermuteRows: within each head's first `rot` rows (or columns)
   int axis = 0;                     // PermuteRows: 0 rows, 1 columns; Trim, Pad: the dimension
@@ -69,6 +72,9 @@ struct TensorStep {
   bool inverse = false;             // PermuteRows: the inverse permutation
   std::vector<int64_t> shape;       // Reshape
   int64_t row_begin = 0, row_end = 0;  // Rows: a slice of dim 0 (split)
+  // AddProduct (a fold): x + matrix @ vector, each operand a program over
+  // the inputs as the chain had it when the fold was crossed.
+  std::shared_ptr<const OutputTensor> matrix, vector;
 };
 
 // How one output tensor is made: from input tensors (concatenated along dim
@@ -96,6 +102,7 @@ struct ConversionPlan {
   std::vector<std::string> by_args;                // the changes B's arguments carry (their ops not applied)
   std::vector<std::string> lost_behaviour;         // per change: what B computes otherwise
   std::vector<LostTensor> dropped;                 // tensors B cannot hold: lossy unless all equal `fill`
+  std::vector<std::string> folded;                 // "from -> into (change)": losses a fold absorbed exactly
   std::vector<std::string> rounding;               // rounding-only changes crossed: expect CLOSE, not IDENTICAL
   std::vector<std::string> notes;                  // caveats that are not losses
   // Changes whose argument condition needs the spec, not given: "id

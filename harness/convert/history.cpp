@@ -23,7 +23,7 @@ const std::map<std::string, OpKind>& op_kinds() {
       {"rename", OpKind::Rename},   {"add_constant", OpKind::AddConstant}, {"scale", OpKind::Scale},
       {"permute_rows", OpKind::PermuteRows}, {"reshape", OpKind::Reshape},  {"split", OpKind::Split},
       {"concatenate", OpKind::Concatenate},  {"drop", OpKind::Drop},        {"add", OpKind::Add},
-      {"trim", OpKind::Trim}};
+      {"trim", OpKind::Trim},       {"fold", OpKind::Fold}};
   return kinds;
 }
 
@@ -65,12 +65,17 @@ HistoryOp parse_op(const json& j, const std::string& where) {
     throw Error(where + ": unknown op '" + name + "' (the vocabulary: " + known + ")");
   }
   only_fields(j, {"op", "from", "to", "value", "permutation", "rot_of", "shape", "unused", "anchor",
-                  "scalar", "axis", "count"},
+                  "scalar", "axis", "count", "into", "through", "when_arg"},
               where + " op " + name);
   HistoryOp op;
   op.kind = it->second;
   op.from = patterns(j, "from", where);
-  op.to = patterns(j, "to", where);
+  op.to = patterns(j, op.kind == OpKind::Fold ? "into" : "to", where);
+  if (op.kind != OpKind::Fold && (j.contains("into") || j.contains("through") || j.contains("when_arg")))
+    throw Error(where + ": op " + name + ": `into`, `through` and `when_arg` belong to a fold");
+  op.when_arg = j.value("when_arg", "");
+  if (op.kind == OpKind::Fold && j.contains("to")) throw Error(where + ": op fold writes `into`, not `to`");
+  if (auto through = patterns(j, "through", where); !through.empty()) op.through = through.front();
   if (j.contains("value")) {
     if (j["value"].is_number()) op.value = j["value"].get<double>();
     else if (j["value"].is_string()) op.value_expr = j["value"].get<std::string>();
@@ -106,6 +111,10 @@ HistoryOp parse_op(const json& j, const std::string& where) {
     case OpKind::Concatenate: need(op.from.size() >= 2 && op.to.size() == 1, "several `from` and one `to`"); break;
     case OpKind::Drop: need(op.from.size() == 1, "`from`"); break;
     case OpKind::Trim: need(op.from.size() == 1 && op.count > 0, "`from`, an `axis` and a `count` of 1 or more"); break;
+    case OpKind::Fold:
+      need(op.from.size() == 1 && op.to.size() == 1 && op.through.has_value() && !j.contains("value"),
+           "one `from` (the vector absorbed), one `into` (the bias that absorbs it) and `through` (the matrix between)");
+      break;
     case OpKind::Add:
       // Without an anchor and a shape the tensor cannot be made: the op is
       // only ever undone (a downgrade drops it), like a drop without anchor.
@@ -212,7 +221,9 @@ json HistoryOp::to_json() const {
     return a;
   };
   if (!from.empty()) j["from"] = list(from);
-  if (!to.empty()) j["to"] = list(to);
+  if (!to.empty()) j[kind == OpKind::Fold ? "into" : "to"] = list(to);
+  if (through) j["through"] = through->text();
+  if (!when_arg.empty()) j["when_arg"] = when_arg;
   if (kind == OpKind::Trim) j["count"] = count;
   if (kind == OpKind::AddConstant || kind == OpKind::Scale || kind == OpKind::Add || (kind == OpKind::Trim && value != 0))
     j["value"] = value_expr.empty() ? json(value) : json(value_expr);

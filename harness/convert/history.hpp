@@ -27,6 +27,15 @@
 //   trim          the last `count` entries along `axis`, which the older
 //                 release never read (inverse: pad with `value`, which the
 //                 older release never reads either): lossless both ways
+//   fold          a tensor the newer release has no place for, absorbed
+//                 exactly into one it keeps: `into += through @ from` (a
+//                 pre-norm feed-forward's LayerNorm bias into its first
+//                 linear layer's bias: W(g*n + b) + c = W(g*n) + (c + W b)).
+//                 Where `into` or `through` is missing the op does nothing
+//                 and the drop that follows it loses `from`; `when_arg`
+//                 names the models it is exact for. Inverse: none
+//                 needed, the older release's `from` is zero (the drop's
+//                 inverse) and `into` is already the sum
 // plus constructor arguments that make a release reproduce the other side's
 // behaviour (`args`, `down_args`), and, where nothing reproduces it, what is
 // lost (`lossy`, `down_lossy`).
@@ -43,13 +52,15 @@
 
 namespace xcompat {
 
-enum class OpKind { Rename, AddConstant, Scale, PermuteRows, Reshape, Split, Concatenate, Drop, Add, Trim };
+enum class OpKind { Rename, AddConstant, Scale, PermuteRows, Reshape, Split, Concatenate, Drop, Add, Trim, Fold };
 const char* op_kind_name(OpKind k);
 
 struct HistoryOp {
   OpKind kind = OpKind::Rename;
   std::vector<KeyPattern> from;   // the keys it reads (rename, split: one; concatenate: several)
-  std::vector<KeyPattern> to;     // the keys it writes (rename, concatenate: one; split: several)
+  std::vector<KeyPattern> to;     // the keys it writes (rename, concatenate: one; split: several; fold: `into`)
+  std::optional<KeyPattern> through;  // fold: the matrix `from` passes through on its way into `to`
+  std::string when_arg;               // fold: exact only for models built so (a change's when_arg syntax)
   double value = 0;               // add_constant, scale, add (the fill)
   std::string value_expr;         // scale, add: "dim ** 0.5", "dim ** -0.5" (empty: `value`)
   std::string permutation;        // permute_rows: "rotary-halves-to-pairs"

@@ -203,6 +203,8 @@ void apply_step(TensorData& t, const TensorStep& step) {
       t.shape[step.axis] = m;
       break;
     }
+    case TensorStep::AddProduct:
+      throw Error("a fold's product needs its operands: run_conversion materialises them");
     case TensorStep::Rows: {
       const int64_t rows = t.shape.at(0);
       const std::size_t row_bytes = t.bytes.size() / static_cast<std::size_t>(rows);
@@ -212,6 +214,19 @@ void apply_step(TensorData& t, const TensorStep& step) {
       break;
     }
   }
+}
+
+void add_product(TensorData& t, const TensorData& matrix, const TensorData& vector) {
+  const int64_t n = t.numel(), m = vector.numel();
+  if (t.shape.size() != 1 || vector.shape.size() != 1 || matrix.shape != std::vector<int64_t>{n, m})
+    throw Error(fmt::format("a fold adds a [{}] matrix times a [{}] vector to a [{}] tensor: the shapes do not fit",
+                            fmt::join(matrix.shape, ", "), fmt::join(vector.shape, ", "), fmt::join(t.shape, ", ")));
+  const std::vector<double> w = matrix.to_doubles(), v = vector.to_doubles();
+  std::vector<double> sum(static_cast<std::size_t>(n), 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < m; ++j) sum[i] += w[i * m + j] * v[j];
+  int64_t i = 0;
+  map_elements(t, [&](double x) { return x + sum[i++]; });
 }
 
 double max_abs_difference(const TensorData& t, double value) {

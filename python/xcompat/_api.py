@@ -24,9 +24,10 @@ class Report(dict):
 class ConversionReport(Report):
     """What a conversion did: ``outcome`` (unchanged, lossless, lossless with arguments,
     lossy), ``changes`` crossed (release history ids), ``args`` release B needs
-    per section and ``constructor`` (the same as Python calls), ``lost_behaviour``,
-    ``lossy_tensors`` (each with its largest magnitude), ``notes``, ``models``
-    (one report per model found)."""
+    per section and ``constructor`` (the same as Python calls), ``folded`` (what
+    was absorbed exactly into a tensor B keeps), ``lost`` (what B computes
+    otherwise), ``lossy_tensors`` (each with its largest magnitude), ``notes``,
+    ``models`` (one report per model found)."""
 
     def __str__(self):
         lines = [f"{self.get('from')} -> {self.get('to')}: {self.get('outcome_line', self.get('outcome'))}"]
@@ -34,7 +35,9 @@ class ConversionReport(Report):
             lines.append("changes: " + ", ".join(self["changes"]))
         for line in self.get("constructor", []):
             lines.append("build the model with: " + line)
-        for lost in self.get("lost_behaviour", []):
+        for folded in self.get("folded", []):
+            lines.append("folded: " + folded)
+        for lost in self.get("lost", []):
             lines.append("lost: " + lost)
         for t in self.get("lossy_tensors", []):
             lines.append(f"dropped: {t['tensor']} (largest |x| {t['max_abs']:.3g})")

@@ -128,7 +128,9 @@ TEST_CASE("a round trip through the newest release gives the checkpoint back", "
       const TensorData& b = back.tensors.at(name);
       CHECK(b.dtype == t.dtype);
       CHECK(b.shape == t.shape);
-      if (dropped.count(name) || !up.plan.lost_behaviour.empty()) continue;
+      // A fold keeps the function, not the tensors: the bias it moved comes
+      // back as the sum (test_native_folds.cpp proves the function).
+      if (dropped.count(name) || !up.plan.lost_behaviour.empty() || !up.plan.folded.empty()) continue;
       // Renames and permutations are exact; x - 1 + 1 and x * s / s round at most once each way.
       double scale = 0, worst = 0;
       const auto x = t.to_doubles(), y = b.to_doubles();

@@ -129,6 +129,11 @@ TEST_CASE("a history file is validated: every field known, every op complete", "
   refused(ok + "ops = [{ op = \"rename\", from = \"{a\", to = \"b\" }]\n", "'{' without '}'");
   refused(ok + "args = { model = { x = 1 } }\n", "per section");
   refused(ok + "when_shape = \"a:0\"\n", "shape condition");
+  refused(ok + "ops = [{ op = \"fold\", from = \"a\", into = \"b\" }]\n", "`through` (the matrix between)");
+  refused(ok + "ops = [{ op = \"fold\", from = \"a\", to = \"b\", through = \"w\" }]\n", "writes `into`, not `to`");
+  refused(ok + "ops = [{ op = \"drop\", from = \"a\", into = \"b\" }]\n", "belong to a fold");
+  CHECK(load_text(dir, ok + "ops = [{ op = \"fold\", from = \"a\", into = \"b\", through = \"w\" }]\n")
+            .changes[0].ops[0].to_json() == json{{"op", "fold"}, {"from", {"a"}}, {"into", {"b"}}, {"through", "w"}});
   CHECK_THROWS_WITH(load_history(dir / "missing.toml"), Catch::Contains("no release history at"));
   // The checkout's own history loads, and covers the pinned range.
   const ReleaseHistory& h = release_history();
@@ -291,6 +296,103 @@ TEST_CASE("dropping a tensor is lossless only when it holds what B implies", "[u
   // From 1.42.8 B takes a to_logits with a bias: nothing is dropped.
   const auto with_module = plan("1.26.6", "2.31.10", t, json::object());
   CHECK(with_module.args["wrapper"]["to_logits"]["bias"] == true);
+}
+
+namespace {
+
+// A 1.26.x pre-norm decoder with LayerNorm biases, as numbers: attention
+// layer 0 and feed-forward layer 1 (dim 2, inner 3), the final norm and
+// to_logits (4 tokens).
+TensorMap biased_decoder(float attention_bias) {
+  TensorMap m;
+  m["token_emb.emb.weight"] = filled(DType::F32, {4, 2}, 0.5);
+  m["attn_layers.layers.0.0.0.weight"] = filled(DType::F32, {2}, 1.0);
+  m["attn_layers.layers.0.0.0.bias"] = filled(DType::F32, {2}, attention_bias);
+  for (auto w : {"to_q", "to_k", "to_v"}) m[std::string("attn_layers.layers.0.1.") + w + ".weight"] = filled(DType::F32, {2, 2}, 0.1);
+  m["attn_layers.layers.0.1.to_out.weight"] = filled(DType::F32, {2, 2}, 0.1);
+  m["attn_layers.layers.1.0.0.weight"] = filled(DType::F32, {2}, 1.0);
+  m["attn_layers.layers.1.0.0.bias"] = f32({2}, {0.5f, -1.0f});
+  m["attn_layers.layers.1.1.ff.0.0.weight"] = f32({3, 2}, {1, 2, 3, 4, 5, 6});
+  m["attn_layers.layers.1.1.ff.0.0.bias"] = f32({3}, {0.25f, 0, -0.25f});
+  m["attn_layers.layers.1.1.ff.2.weight"] = filled(DType::F32, {2, 3}, 0.1);
+  m["attn_layers.final_norm.weight"] = filled(DType::F32, {2}, 1.0);
+  m["attn_layers.final_norm.bias"] = f32({2}, {1.0f, 2.0f});
+  m["to_logits.weight"] = f32({4, 2}, {1, 0, 0, 1, 1, 1, -1, 1});
+  m["to_logits.bias"] = f32({4}, {0, 0, 0, 0.5f});
+  return m;
+}
+
+std::vector<TensorInfo> infos_of(const TensorMap& m) {
+  std::vector<TensorInfo> out;
+  for (auto& [name, t] : m) out.push_back({name, t.dtype, t.shape});
+  return out;
+}
+
+TensorMap run(ConversionPlan& p, const TensorMap& in, std::vector<std::pair<std::string, double>>* lost = nullptr) {
+  TensorMap out;
+  auto l = run_conversion(p, [&](const std::string& n) { return in.at(n); },
+                          [&](const TensorInfo& i, const TensorData& d) { out[i.name] = d; });
+  if (lost) *lost = l;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("folds: a feed-forward's norm bias into its first bias, the final norm's into to_logits", "[unit]") {
+  const TensorMap in = biased_decoder(0.0f);
+  const json spec = decoder_spec();
+  auto p = plan_conversion(release_history(), at("1.26.6"), at("2.31.10"), infos_of(in), facts_from_spec(spec));
+  CHECK(p.folded.size() == 2);
+  std::vector<std::pair<std::string, double>> lost;
+  const TensorMap out = run(p, in, &lost);
+  INFO(p.summary());
+  CHECK(lost.empty());  // the attention norm's bias is zero: dropping it loses nothing
+  CHECK(p.outcome == ConversionOutcome::LosslessWithArgs);
+  // b + W beta: [0.25 + 0.5 - 2, 0 + 1.5 - 4, -0.25 + 2.5 - 6]
+  CHECK(out.at("attn_layers.layers.1.1.ff.0.0.bias").to_doubles() == std::vector<double>{-1.25, -2.5, -3.75});
+  // to_logits: [0 + 1, 0 + 2, 0 + 3, 0.5 + 1]
+  CHECK(out.at("to_logits.bias").to_doubles() == std::vector<double>{1, 2, 3, 1.5});
+  CHECK(out.count("attn_layers.layers.1.0.0.bias") == 0);
+  CHECK(out.count("attn_layers.final_norm.bias") == 0);
+
+  // The attention layer's norm bias has no fold: a non-zero one is lost.
+  auto q = plan_conversion(release_history(), at("1.26.6"), at("2.31.10"), infos_of(in), facts_from_spec(spec));
+  run(q, biased_decoder(0.5f), &lost);
+  REQUIRE(lost.size() == 1);
+  CHECK(lost[0].first == "attn_layers.layers.0.0.0.bias");
+  CHECK(q.outcome == ConversionOutcome::Lossy);
+
+  // Token shifting pads after the norm, where beta was never added: no fold.
+  auto shifted = plan_conversion(release_history(), at("1.26.6"), at("2.31.10"), infos_of(in),
+                                 facts_from_spec(decoder_spec({{"shift_tokens", 1}})));
+  CHECK(shifted.folded.size() == 1);  // the final norm's only
+  run(shifted, in, &lost);
+  CHECK(lost.size() == 1);
+  // Without the spec the fold is made, and the outcome says what it assumed.
+  auto unknown = plan_conversion(release_history(), at("1.26.6"), at("2.31.10"), infos_of(in), {});
+  CHECK(unknown.folded.size() == 2);
+  CHECK(has(unknown.undecided, "!layers.shift_tokens"));
+
+  // Before 1.42.8 B's to_logits has no bias: the final norm's bias has nowhere to go.
+  auto old_b = plan_conversion(release_history(), at("1.26.6"), at("1.30.23"), infos_of(in), facts_from_spec(spec));
+  CHECK(old_b.folded.size() == 1);
+  CHECK(old_b.outcome == ConversionOutcome::Lossy);
+
+  // Back down, the fold needs no inverse: A's bias is zero and the sum stays.
+  const json b_spec = spec_with_args(spec, p.args);
+  auto down = plan_conversion(release_history(), at("2.31.10"), at("1.26.6"), infos_of(out), facts_from_spec(b_spec));
+  const TensorMap back = run(down, out);
+  CHECK(back.at("attn_layers.layers.1.0.0.bias").to_doubles() == std::vector<double>{0, 0});
+  CHECK(back.at("attn_layers.layers.1.1.ff.0.0.bias").to_doubles() == std::vector<double>{-1.25, -2.5, -3.75});
+  CHECK(back.at("to_logits.bias").to_doubles() == std::vector<double>{1, 2, 3, 1.5});
+}
+
+TEST_CASE("a fold's product is summed in double and rounded once to the bias's dtype", "[unit]") {
+  TensorData b = f32({2}, {1.0f, 0.0f});
+  add_product(b, f32({2, 3}, {1e8f, 1.0f, -1e8f, 0.1f, 0.2f, 0.3f}), f32({3}, {1, 1, 1}));
+  CHECK(b.to_doubles()[0] == 2.0);  // float32 accumulation would lose the 1
+  CHECK(b.to_doubles()[1] == static_cast<double>(static_cast<float>(double(0.1f) + double(0.2f) + double(0.3f))));
+  CHECK_THROWS_WITH(add_product(b, f32({3, 2}, {0, 0, 0, 0, 0, 0}), f32({2}, {0, 0})), Catch::Contains("do not fit"));
 }
 
 TEST_CASE("rotary rows: halves become pairs within each head, and back", "[unit]") {
