@@ -89,7 +89,8 @@ TEST_CASE("a 1.19.1 checkpoint converted to 2.31.10 loads strictly there and com
   CHECK(keys.out.rfind("True", 0) == 0);
 }
 
-TEST_CASE("x-transformers#221: a trained 0.28.4 LayerNorm checkpoint loses its norm biases in 2.31.10, each named",
+TEST_CASE("x-transformers#221: a trained 0.28.4 LayerNorm checkpoint loses its attention norms' biases in 2.31.10, "
+          "each named; the feed-forward's and the final norm's are folded",
           "[release]") {
   test::TempDir state;
   const fs::path dir = test::made_fixture(state, "0.28.4", "decoder-absolute");
@@ -104,9 +105,14 @@ TEST_CASE("x-transformers#221: a trained 0.28.4 LayerNorm checkpoint loses its n
     lost.insert(t["tensor"].get<std::string>());
     CHECK(t["max_abs"].get<double>() > 0);
   }
-  // Every LayerNorm bias (2 layers of attention + feed-forward, the final norm); the logits bias is kept.
-  CHECK(lost == std::set<std::string>{"attn_layers.layers.0.0.0.bias", "attn_layers.layers.1.0.0.bias",
-                                      "attn_layers.layers.2.0.0.bias", "attn_layers.layers.3.0.0.bias", "norm.bias"});
+  // The attention layers' norm biases (layers 0 and 2): queries have no bias to take them.
+  CHECK(lost == std::set<std::string>{"attn_layers.layers.0.0.0.bias", "attn_layers.layers.2.0.0.bias"});
+  // The feed-forwards' (1 and 3) pass through their first linear layer, the final norm's through to_logits.
+  const std::vector<std::string> folded = j["folded"];
+  CHECK(folded == std::vector<std::string>{
+                      "attn_layers.layers.1.0.0.bias -> attn_layers.layers.1.1.ff.0.0.bias (layernorm-torch-biasless)",
+                      "attn_layers.layers.3.0.0.bias -> attn_layers.layers.3.1.ff.0.0.bias (layernorm-torch-biasless)",
+                      "norm.bias -> to_logits.bias (layernorm-torch-biasless)"});
   CHECK(j["args"]["wrapper"]["to_logits"]["bias"] == true);
 }
 
