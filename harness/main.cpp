@@ -196,6 +196,8 @@ int main(int argc, char** argv) {
   cv->add_option("--optimizer", cargs.optimizer, "an optimizer state in the container (indexed by parameter order): "
                  "refuse (default), keep (as it is), drop")->check(CLI::IsMember({"refuse", "keep", "drop"}));
   cv->add_flag("--strict", cargs.strict, "refuse a conversion that loses anything");
+  cv->add_option("--adapter", cargs.adapter, "keep what B's classes cannot hold, for an adapter of B's model written "
+                 "to this file (Python, needs only torch: adapt(model) before load_state_dict)");
   cv->add_flag("--dry-run", cargs.dry_run, "plan only, write nothing");
   cv->add_flag("--json", common.json, "machine-readable output");
 

@@ -49,6 +49,7 @@ int merge(const std::string& out, const std::vector<std::string>& inputs);
 
 struct ConvertArgs {
   std::string in, out, to, from, spec, spec_args, key;
+  std::string adapter;  // --adapter FILE: keep what B cannot hold for an adapter, written there as Python
   std::string optimizer = "refuse";  // what to do with an optimizer state indexed by parameter order: refuse, keep, drop
   bool strict = false, dry_run = false;
 };

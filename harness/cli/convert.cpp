@@ -1,4 +1,4 @@
-// `xcompat convert IN --to B [--from A] [--spec S [--specs-file F]] --out OUT [--strict] [--dry-run] [--json]`:
+// `xcompat convert IN --to B [--from A] [--spec S [--specs-file F]] --out OUT [--strict | --adapter F.py] [--dry-run] [--json]`:
 // carries a checkpoint from the release that saved it to release B with the
 // release history (matrix/history.toml), and says exactly what it did.
 #include <fmt/format.h>
@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "harness/cli/commands.hpp"
+#include "harness/convert/adapter_file.hpp"
 #include "harness/convert/constructor_lines.hpp"
 #include "harness/convert/convert_file.hpp"
 #include "harness/convert/locate.hpp"
@@ -28,6 +29,9 @@ int convert(const Common& c, const ConvertArgs& a) {
   req.key = a.key;
   req.optimizer = a.optimizer == "keep" ? OptimizerState::Keep : a.optimizer == "drop" ? OptimizerState::Drop : OptimizerState::Refuse;
   req.dry_run = a.dry_run;
+  if (a.strict && !a.adapter.empty())
+    throw Error("--strict refuses anything but a pure conversion, and --adapter asks for more: give one of them");
+  req.adapters = !a.adapter.empty();
   if (!a.from.empty()) {
     auto from = Version::parse(a.from);
     if (!from) throw Error("--from wants a release X.Y.Z, not '" + a.from + "'");
@@ -42,6 +46,10 @@ int convert(const Common& c, const ConvertArgs& a) {
   const ReleaseHistory& history = release_history();
   const ConvertResult r = convert_file(history, req);
   const ConversionPlan& p = r.plan;
+  const bool write_adapter = !a.adapter.empty() && !a.dry_run && !r.adapters.empty();
+  if (write_adapter)
+    write_adapter_file(a.adapter, r.adapters, r.plan.from.release.str(), r.plan.to.release.str(),
+                       fmt::format("xcompat convert {} --to {} --out {} --adapter {}", a.in, a.to, a.out, a.adapter));
   if (c.json) {
     std::cout << r.to_json().dump(2) << "\n";
     return 0;
@@ -64,6 +72,8 @@ int convert(const Common& c, const ConvertArgs& a) {
       fmt::print("  the weights are transformed: {}'s defaults reproduce {}\n", mp.to.release.str(), mp.from.release.str());
     }
     for (auto& f : mp.folded) fmt::print("  folded: {}\n", f);
+    for (auto& ad : mp.adapters)
+      fmt::print("  adapted: {} -> {} ({} of {}, {})\n", ad.name, ad.key, ad.kind, ad.module, ad.change_id);
     for (auto& [name, v] : m.lossy_tensors) fmt::print("  lost: {} (largest |x| {:.3g})\n", name, v);
     for (auto& l : mp.lost_behaviour) fmt::print("  lost: {}\n", l);
     for (auto& n : mp.notes) fmt::print("  note: {}\n", n);
@@ -80,6 +90,12 @@ int convert(const Common& c, const ConvertArgs& a) {
                : r.optimizer_action == "dropped" ? "dropped (--optimizer drop)"
                                                  : "kept as it was (--optimizer keep): it no longer matches the parameters");
   if (r.written) fmt::print("wrote {} ({})\n", a.out, r.container);
+  if (write_adapter)
+    fmt::print("wrote {}: build the model with {}, call adapt(model) from that file, then "
+               "model.load_state_dict(converted, strict=True)\n",
+               a.adapter, r.plan.to.release.str());
+  else if (!a.adapter.empty())
+    fmt::print("no adapter needed: {} holds everything the conversion keeps\n", r.plan.to.release.str());
   return 0;
 }
 

@@ -124,6 +124,7 @@ struct Planner {
   State state;
   const ModelFacts& facts;
   const std::vector<std::string>& width_at;  // the history's `width`
+  const PlanOptions& options;
 
   [[noreturn]] void refuse(const std::string& why) { throw Error(why); }
 
@@ -208,9 +209,36 @@ struct Planner {
     if (std::find(plan.rounding.begin(), plan.rounding.end(), entry) == plan.rounding.end()) plan.rounding.push_back(entry);
   }
 
-  void drop(const HistoryOp& op, const KeyPattern& pattern, double fill, const std::string& change, bool& touched) {
+  // The adapter of the change (upgrading, when the caller accepts adapters)
+  // that takes a tensor its drop would lose, and the module it goes to.
+  std::optional<std::pair<const HistoryAdapter*, std::string>> adapter_for(const HistoryChange& c, const std::string& name,
+                                                                            bool up) const {
+    if (!options.adapters || !up) return std::nullopt;
+    const LastLayer last = state.last_of();
+    for (auto& a : c.adapters)
+      if (auto caps = match_key(a.from, name, last)) return std::pair(&a, render_key(a.module, *caps, last));
+    return std::nullopt;
+  }
+
+  void drop(const HistoryOp& op, const KeyPattern& pattern, double fill, const HistoryChange& c, bool up,
+            bool& touched) {
+    const std::string& change = c.id;
     for (auto& [name, _] : state.matching(pattern)) {
       OutputTensor& t = state.tensors.at(name);
+      if (auto a = adapter_for(c, name, up); a && !op.unused) {
+        // Kept for the adapter, under the module that takes it; later
+        // renames of the module carry it like its other tensors.
+        const std::string key = a->second + "." + kOutputBiasParameter;
+        if (state.tensors.count(key)) refuse("adapting " + name + " would overwrite " + key);
+        OutputTensor kept = std::move(t);
+        state.tensors.erase(name);
+        kept.adapter = AdaptedTensor{kept.sources.size() == 1 && kept.steps.empty() ? kept.sources.front() : "",
+                                     "", "", a->first->kind, change, fill, kept.info.shape};
+        kept.info.name = key;
+        state.tensors.emplace(key, std::move(kept));
+        touched = true;
+        continue;
+      }
       if (op.unused) {
         if (t.sources.size() == 1) plan.dropped.push_back({t.sources.front(), change, fill, true});
       } else {
@@ -420,7 +448,7 @@ struct Planner {
         break;
       case OpKind::Drop:
         if (up) {
-          drop(op, op.from[0], op.value, id, touched);
+          drop(op, op.from[0], op.value, c, up, touched);
         } else if (op.anchor && !op.shape.empty()) {
           add(op, *op.anchor, op.from[0], id, touched);
         } else {
@@ -445,7 +473,7 @@ struct Planner {
                                         ", and nothing says how to make it");
           touched = true;
         } else {
-          drop(op, op.to[0], op.value, id, touched);
+          drop(op, op.to[0], op.value, c, up, touched);
         }
         break;
     }
@@ -656,6 +684,7 @@ const char* conversion_outcome_name(ConversionOutcome o) {
     case ConversionOutcome::Unchanged: return "unchanged";
     case ConversionOutcome::Lossless: return "lossless";
     case ConversionOutcome::LosslessWithArgs: return "lossless with arguments";
+    case ConversionOutcome::Adapted: return "lossless with an adapter";
     case ConversionOutcome::Lossy: return "lossy";
     case ConversionOutcome::Refused: return "refused";
   }
@@ -825,7 +854,8 @@ std::string rename_key_back(const Chain& chain, const std::string& key, const Ke
 }
 
 ConversionPlan plan_conversion(const ReleaseHistory& history, const ReleasePoint& from, const ReleasePoint& to,
-                               const std::vector<TensorInfo>& inputs, const ModelFacts& facts) {
+                               const std::vector<TensorInfo>& inputs, const ModelFacts& facts,
+                               const PlanOptions& options) {
   ConversionPlan plan;
   plan.from = from;
   plan.to = to;
@@ -836,7 +866,7 @@ ConversionPlan plan_conversion(const ReleaseHistory& history, const ReleasePoint
     plan.refused = chain.refused;
     return plan;
   }
-  Planner p{plan, {}, facts, history.width};
+  Planner p{plan, {}, facts, history.width, options};
   for (auto& t : inputs) p.state.tensors[t.name] = OutputTensor{t, {t.name}, {}, 0};
   try {
     for (auto* c : chain.down) p.cross(*c, false);
@@ -847,9 +877,17 @@ ConversionPlan plan_conversion(const ReleaseHistory& history, const ReleasePoint
     plan.outputs.clear();
     return plan;
   }
-  for (auto& [_, t] : p.state.tensors) plan.outputs.push_back(std::move(t));
+  for (auto& [name, t] : p.state.tensors) {
+    if (t.adapter) {
+      t.adapter->key = name;
+      t.adapter->module = name.substr(0, name.size() - std::string(".").size() - std::string(kOutputBiasParameter).size());
+      plan.adapters.push_back(*t.adapter);
+    }
+    plan.outputs.push_back(std::move(t));
+  }
   const bool may_lose = std::any_of(plan.dropped.begin(), plan.dropped.end(), [](auto& d) { return !d.unused; });
   if (!plan.lost_behaviour.empty() || may_lose) plan.outcome = ConversionOutcome::Lossy;
+  else if (!plan.adapters.empty()) plan.outcome = ConversionOutcome::Adapted;
   else if (!plan.args.empty()) plan.outcome = ConversionOutcome::LosslessWithArgs;
   else if (!plan.changes.empty()) plan.outcome = ConversionOutcome::Lossless;
   else plan.outcome = ConversionOutcome::Unchanged;
@@ -878,7 +916,11 @@ json ConversionPlan::to_json() const {
   json dropped_j = json::array();
   for (auto& d : dropped)
     dropped_j.push_back({{"name", d.name}, {"change", d.change_id}, {"fill", d.fill}, {"unused", d.unused}});
-  return {{"from", from.release.str()}, {"to", to.release.str()},
+  json adapters_j = json::array();
+  for (auto& a : adapters)
+    adapters_j.push_back({{"tensor", a.name}, {"key", a.key}, {"module", a.module}, {"kind", a.kind},
+                          {"change", a.change_id}, {"shape", a.shape}});
+  return {{"from", from.release.str()}, {"to", to.release.str()}, {"adapters", adapters_j},
           {"outcome", conversion_outcome_name(outcome)}, {"downgrade", downgrade},
           {"changes", changes}, {"args", args}, {"by_args", by_args},
           {"lost", lost_behaviour}, {"dropped", dropped_j},
@@ -897,6 +939,7 @@ std::string ConversionPlan::summary() const {
   if (outcome == ConversionOutcome::Refused) return s + ": " + refused;
   if (!changes.empty()) s += fmt::format(" ({}: {})", changes.size() == 1 ? "1 change" : fmt::format("{} changes", changes.size()), fmt::join(changes, ", "));
   if (!args.empty()) s += "; pass " + args.dump();
+  for (auto& a : adapters) s += "; adapted: " + a.key;
   for (auto& l : lost_behaviour) s += "; lost: " + l;
   return s;
 }
@@ -909,9 +952,19 @@ std::vector<std::pair<std::string, double>> measure_dropped(ConversionPlan& plan
     const double worst = max_abs_difference(t, d.fill);
     if (worst != 0 || std::isnan(worst)) lossy.push_back({d.name, worst});
   }
+  // An adapter for a tensor that holds only what B implies changes nothing:
+  // the tensor is dropped after all, and B's model stays as it is.
+  std::erase_if(plan.adapters, [&](const AdaptedTensor& a) {
+    if (a.name.empty() || max_abs_difference(source(a.name), a.fill) != 0) return false;
+    std::erase_if(plan.outputs, [&](const OutputTensor& o) { return o.info.name == a.key; });
+    return true;
+  });
+  const bool open = plan.outcome == ConversionOutcome::Lossy || plan.outcome == ConversionOutcome::Adapted;
   if (!lossy.empty()) plan.outcome = ConversionOutcome::Lossy;
-  else if (plan.lost_behaviour.empty() && plan.outcome == ConversionOutcome::Lossy)
-    plan.outcome = plan.args.empty() ? ConversionOutcome::Lossless : ConversionOutcome::LosslessWithArgs;
+  else if (plan.lost_behaviour.empty() && open)
+    plan.outcome = !plan.adapters.empty() ? ConversionOutcome::Adapted
+                   : plan.args.empty()    ? ConversionOutcome::Lossless
+                                          : ConversionOutcome::LosslessWithArgs;
   return lossy;
 }
 

@@ -21,6 +21,8 @@
 //   Unchanged         no change lies between A and B
 //   Lossless          the weights are transformed so that B's defaults reproduce A
 //   LosslessWithArgs  B reproduces A given the constructor arguments in `args`
+//   Adapted           B reproduces A once its model is adapted (`adapters`:
+//                     module-level changes, only when the caller asks for them)
 //   Lossy             carried, but something is lost: each tensor with its
 //                     largest magnitude, each behaviour B computes otherwise
 //   Refused           nothing sensible can be written, and why
@@ -57,7 +59,7 @@ ReleasePoint release_point(const Version& release, const std::string& torch_vers
 // torch condition (">=2.1" for the layouts that depended on torch).
 bool change_applies(const HistoryChange& c, const ReleasePoint& p);
 
-enum class ConversionOutcome { Unchanged, Lossless, LosslessWithArgs, Lossy, Refused };
+enum class ConversionOutcome { Unchanged, Lossless, LosslessWithArgs, Adapted, Lossy, Refused };
 const char* conversion_outcome_name(ConversionOutcome o);  // "unchanged", "lossless", ...
 
 struct OutputTensor;
@@ -77,6 +79,17 @@ struct TensorStep {
   std::shared_ptr<const OutputTensor> matrix, vector;
 };
 
+// A tensor a drop would lose, carried instead by an adapter of B's model.
+struct AdaptedTensor {
+  std::string name;       // as the input names it
+  std::string key;        // B's key for it: "<module>.xcompat_output_bias"
+  std::string module;     // B's module that takes it
+  std::string kind;       // the adapter: "output_bias"
+  std::string change_id;  // the change whose drop it replaces
+  double fill = 0;        // the value for which no adapter is needed (the drop's)
+  std::vector<int64_t> shape;
+};
+
 // How one output tensor is made: from input tensors (concatenated along dim
 // 0 when several) through steps, or a constant fill.
 struct OutputTensor {
@@ -84,7 +97,9 @@ struct OutputTensor {
   std::vector<std::string> sources;  // input names; empty: `fill`
   std::vector<TensorStep> steps;
   double fill = 0;
+  std::optional<AdaptedTensor> adapter;  // set when an adapter of B's model takes it (key, module: at the end)
 };
+
 
 struct LostTensor {
   std::string name;       // as the input names it
@@ -103,6 +118,7 @@ struct ConversionPlan {
   std::vector<std::string> lost_behaviour;         // per change: what B computes otherwise
   std::vector<LostTensor> dropped;                 // tensors B cannot hold: lossy unless all equal `fill`
   std::vector<std::string> folded;                 // "from -> into (change)": losses a fold absorbed exactly
+  std::vector<AdaptedTensor> adapters;             // losses an adapter of B's model carries (PlanOptions::adapters)
   std::vector<std::string> rounding;               // rounding-only changes crossed: expect CLOSE, not IDENTICAL
   std::vector<std::string> notes;                  // caveats that are not losses
   // Changes whose argument condition needs the spec, not given: "id
@@ -130,8 +146,17 @@ struct ModelFacts {
   nlohmann::json spec;
 };
 
+// What the caller accepts beyond a pure conversion.
+struct PlanOptions {
+  // Where the history names an adapter for a tensor a drop would lose, keep
+  // it for that adapter (B's model must then be adapted: `xcompat convert
+  // --adapter`, `xcompat.adapt`) instead of losing it.
+  bool adapters = false;
+};
+
 ConversionPlan plan_conversion(const ReleaseHistory& history, const ReleasePoint& from, const ReleasePoint& to,
-                               const std::vector<TensorInfo>& inputs, const ModelFacts& facts = {});
+                               const std::vector<TensorInfo>& inputs, const ModelFacts& facts = {},
+                               const PlanOptions& options = {});
 
 // The facts a spec definition gives: its heads per model prefix, and itself.
 ModelFacts facts_from_spec(const nlohmann::json& spec);
@@ -191,7 +216,8 @@ using TensorSource = std::function<TensorData(const std::string& name)>;
 using TensorSink = std::function<void(const TensorInfo& info, const TensorData& data)>;
 
 // Reads the tensors the plan drops and settles its outcome: Lossy when one
-// holds anything but its fill, else lossless (with arguments). Returns the
+// holds anything but its fill, else lossless (with arguments). An adapted
+// tensor that holds only its fill needs no adapter: it is dropped after all. Returns the
 // largest magnitude of each lossy tensor, by name.
 std::vector<std::pair<std::string, double>> measure_dropped(ConversionPlan& plan, const TensorSource& source);
 

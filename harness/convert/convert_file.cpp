@@ -45,6 +45,7 @@ json ConvertResult::to_json() const {
   for (auto& [name, m] : lossy_tensors) lost.push_back({{"tensor", name}, {"max_abs", figure_to_json(m)}});
   json j = plan.to_json();
   j["lossy_tensors"] = lost;
+  j["adapters"] = adapters;
   j["source_sha256"] = source_sha256;
   j["from_source"] = from_source;
   j["written"] = written;
@@ -88,7 +89,7 @@ ConvertResult convert_file(const ReleaseHistory& history, const ConvertRequest& 
   json spec = req.spec;
   if (spec.is_null() && prov) spec = prov->spec;
   PlannedModels planned = plan_models(history, {req.in.string(), reader->tensors(), req.key, req.optimizer, from, to,
-                                                result.from_source, spec, req.strict});
+                                                result.from_source, spec, req.strict, req.adapters});
   result = planned.result;
   std::vector<const LocatedModel*> chosen;
   for (std::size_t i = 0; i < planned.chosen.size(); ++i) chosen.push_back(&planned.model(i));
@@ -96,13 +97,12 @@ ConvertResult convert_file(const ReleaseHistory& history, const ConvertRequest& 
   auto source_of = [&](const LocatedModel& m) {
     return [&](const std::string& name) { return reader->read(m.file_name_of.at(name)); };
   };
-  if (req.dry_run) {
-    // Still read what would be dropped: whether it is lost depends on its values.
-    for (std::size_t i = 0; i < chosen.size(); ++i)
-      result.models[i].lossy_tensors = measure_dropped(result.models[i].plan, source_of(*chosen[i]));
-    result.lossy_tensors = result.models.front().lossy_tensors;
-    return result;
-  }
+  settle_plans(planned, [&](std::size_t i) { return source_of(planned.model(i)); });
+  const std::string sha = result.source_sha256, source = result.from_source;
+  result = planned.result;
+  result.source_sha256 = sha;
+  result.from_source = source;
+  if (req.dry_run) return result;
 
   std::map<std::string, TensorInfo> info_of;
   for (auto& t : reader->tensors()) info_of[t.name] = t;

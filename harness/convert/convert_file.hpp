@@ -29,6 +29,7 @@ struct ConvertRequest {
   nlohmann::json spec;          // the model's spec definition, when known (heads, conditional changes)
   std::optional<std::pair<int, int>> from_torch;  // the torch that saved it, when known
   bool strict = false;          // refuse to write a lossy conversion
+  bool adapters = false;        // keep what B's classes cannot hold for an adapter of B's model (--adapter)
   bool dry_run = false;         // plan only
 };
 
@@ -42,6 +43,9 @@ struct ModelConversion {
 
 struct ConvertResult {
   ConversionPlan plan;                   // the first model's (the only one, for a plain state dict)
+  // Every model's adapters, modules as the output file names them:
+  // [{module, kind, shape, change, tensor}] (adapter_file.hpp writes them).
+  nlohmann::json adapters = nlohmann::json::array();
   std::vector<ModelConversion> models;   // every model converted, by prefix
   std::vector<std::string> passed_through;  // tensors of no converted model, written as they were
   std::vector<std::string> optimizer;       // optimizer states found (their places), and what became of them

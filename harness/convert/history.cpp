@@ -127,6 +127,21 @@ HistoryOp parse_op(const json& j, const std::string& where) {
   return op;
 }
 
+HistoryAdapter parse_adapter(const json& j, const std::string& where_change) {
+  const std::string where = where_change + " adapter";
+  if (!j.is_object()) throw Error(where + ": each adapter is a table { kind, from, module }");
+  only_fields(j, {"kind", "from", "module"}, where);
+  const std::string kind = j.value("kind", "");
+  if (kind != "output_bias") throw Error(where + ": kind must be output_bias (the vocabulary), not '" + kind + "'");
+  if (!j.contains("from") || !j["from"].is_string() || !j.contains("module") || !j["module"].is_string())
+    throw Error(where + ": needs `from` (the tensor a drop would lose) and `module` (B's module that takes it)");
+  try {
+    return HistoryAdapter{kind, KeyPattern(j["from"].get<std::string>()), KeyPattern(j["module"].get<std::string>())};
+  } catch (const std::exception& e) {
+    throw Error(where + ": " + e.what());
+  }
+}
+
 IncompleteCase parse_incomplete(const json& j, const std::string& where_change) {
   const std::string where = where_change + " incomplete";
   if (!j.is_object()) throw Error(where + ": each case is a table { why = ..., and its conditions }");
@@ -159,7 +174,7 @@ HistoryChange parse_change(const json& j, const std::string& where_file) {
   const std::string where = where_file + " change '" + c.id + "'";
   only_fields(j, {"id", "kind", "reason", "at", "after", "when", "when_shape", "down_when_shape", "when_arg", "torch", "ops", "args",
                   "args_since", "args_until", "down_args", "down_args_since", "lossy", "down_lossy", "note", "exercised",
-                  "incomplete"},
+                  "incomplete", "adapters"},
               where);
   c.kind = j.value("kind", "");
   if (c.kind != "layout" && c.kind != "numeric" && c.kind != "behaviour" && c.kind != "rounding")
@@ -201,6 +216,7 @@ HistoryChange parse_change(const json& j, const std::string& where_file) {
   c.down_lossy = j.value("down_lossy", "");
   c.exercised = j.value("exercised", "");
   for (auto& ic : j.value("incomplete", json::array())) c.incomplete.push_back(parse_incomplete(ic, where));
+  for (auto& a : j.value("adapters", json::array())) c.adapters.push_back(parse_adapter(a, where));
   c.written = j;
   return c;
 }
@@ -234,6 +250,8 @@ json HistoryOp::to_json() const {
   return j;
 }
 
+json HistoryAdapter::to_json() const { return {{"kind", kind}, {"from", from.text()}, {"module", module.text()}}; }
+
 std::string HistoryChange::boundary() const {
   if (exact()) return "at " + at.str();
   return "between " + after->str() + " and " + at.str();
@@ -254,6 +272,10 @@ json HistoryChange::to_json() const {
   if (!down_args.empty()) j["down_args"] = down_args;
   if (!lossy.empty()) j["lossy"] = lossy;
   if (!down_lossy.empty()) j["down_lossy"] = down_lossy;
+  if (!adapters.empty()) {
+    j["adapters"] = json::array();
+    for (auto& a : adapters) j["adapters"].push_back(a.to_json());
+  }
   return j;
 }
 

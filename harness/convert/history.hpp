@@ -77,6 +77,24 @@ struct HistoryOp {
   nlohmann::json to_json() const;
 };
 
+// A module-level change to B's model that restores what A computed where
+// B's classes have no place for a tensor (`xcompat convert --adapter`,
+// `xcompat.adapt`). A closed vocabulary, like the ops:
+//   output_bias   B's module at `module` gains a parameter
+//                 `xcompat_output_bias`, added to its output: the bias a
+//                 LayerNorm or Linear of A had and B's lacks. The tensor a
+//                 drop of the change would lose (`from`, with the same
+//                 captures) becomes that parameter, and `module` follows
+//                 later renames as the module's other tensors do.
+struct HistoryAdapter {
+  std::string kind;           // "output_bias"
+  KeyPattern from;            // the tensor that would be dropped
+  KeyPattern module;          // the module of B (as named at this change) that takes it
+  nlohmann::json to_json() const;
+};
+// The parameter an output_bias adapter adds to its module.
+inline constexpr const char* kOutputBiasParameter = "xcompat_output_bias";
+
 // Where a change's recipe (its ops or args) does not carry the model
 // exactly: a case the recipe leaves out, or a target release that cannot
 // run the model. A crossing for which every given condition holds makes the
@@ -115,6 +133,7 @@ struct HistoryChange {
   std::string down_lossy;  // downgrading: the same
   std::string note;        // a caveat that is not a loss (outputs differ only for some inputs)
   std::vector<IncompleteCase> incomplete;  // where the recipe is not exact: lossy there
+  std::vector<HistoryAdapter> adapters;    // upgrading: what an adapter of B's model carries of what its drops lose
   std::string exercised;   // which specs or features show it (docs, coverage)
   nlohmann::json written;  // the entry as the file writes it, every field: its identity in cache keys
 

@@ -67,7 +67,7 @@ PlannedModels plan_models(const ReleaseHistory& history, const ModelsRequest& re
                               req.what, where, from.release.str(),
                               fmt::join(wrong.begin(), wrong.begin() + std::min<size_t>(3, wrong.size()), ", "),
                               wrong.size() > 3 ? fmt::format(" and {} more", wrong.size() - 3) : ""));
-    ModelConversion mc{m->prefix, model_kind_name(m->kind), plan_conversion(history, from, to, m->tensors, facts), {}};
+    ModelConversion mc{m->prefix, model_kind_name(m->kind), plan_conversion(history, from, to, m->tensors, facts, PlanOptions{req.adapters}), {}};
     if (mc.plan.outcome == ConversionOutcome::Refused)
       throw Error(fmt::format("{}{}: converting from {} to {} is refused: {}", req.what, where, from.release.str(),
                               to.release.str(), mc.plan.refused));
@@ -143,6 +143,29 @@ json conversion_record(const PlannedModels& planned, const std::string& source_s
   const json built = spec_with_args(result.spec.is_object() ? result.spec : json::object(), result.plan.args);
   if (!built.empty()) record["spec"] = built;
   return record;
+}
+
+void settle_plans(PlannedModels& planned, const std::function<TensorSource(std::size_t)>& source_of) {
+  ConvertResult& result = planned.result;
+  result.adapters = json::array();
+  for (std::size_t i = 0; i < planned.chosen.size(); ++i) {
+    const LocatedModel& m = planned.model(i);
+    ConversionPlan& plan = result.models[i].plan;
+    const auto before = plan.adapters;
+    result.models[i].lossy_tensors = measure_dropped(plan, source_of(i));
+    for (auto& a : before)
+      if (std::none_of(plan.adapters.begin(), plan.adapters.end(), [&](auto& kept) { return kept.key == a.key; }))
+        std::erase_if(planned.outputs, [&](const TensorInfo& t) { return t.name == m.in_file(a.key); });
+    for (auto& a : plan.adapters) {
+      // The module as the input names it: the parameter's file name less the parameter.
+      const std::string key = m.in_file(a.key);
+      const std::string module = key.substr(0, key.size() - (a.key.size() - a.module.size()));
+      result.adapters.push_back({{"module", module}, {"kind", a.kind}, {"shape", a.shape}, {"change", a.change_id},
+                                 {"tensor", key}});
+    }
+  }
+  result.plan = result.models.front().plan;
+  result.lossy_tensors = result.models.front().lossy_tensors;
 }
 
 }  // namespace xcompat

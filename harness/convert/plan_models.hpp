@@ -4,8 +4,10 @@
 // find every model among the tensors (or those under `key`), check each has
 // release A's layout and fits the spec, plan each to release B, and decide
 // what becomes of the tensors of no model (an optimizer state indexed by the
-// parameters' order among them). No tensor data is read here.
+// parameters' order among them). plan_models reads no tensor data;
+// settle_plans reads what the plans would drop or adapt.
 #include <string>
+#include <functional>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -24,6 +26,7 @@ struct ModelsRequest {
   std::string from_source;          // "--from", "stamp", "meta.json", "from_"
   nlohmann::json spec;              // null when not known
   bool strict = false;
+  bool adapters = false;            // accept adapters of B's model for what a drop would lose
 };
 
 struct PlannedModels {
@@ -40,6 +43,13 @@ struct PlannedModels {
 // an optimizer state the conversion invalidates unless told what to do, two
 // outputs of one name.
 PlannedModels plan_models(const ReleaseHistory& history, const ModelsRequest& request);
+
+// Reads what each model's plan would drop or adapt (measure_dropped):
+// each model's lossy tensors and settled outcome, the outputs of adapters
+// that turn out unneeded (their tensor holds what B implies) removed, and
+// result.adapters listed with modules as the input names them. Call before
+// B's index is written. `source_of(i)` reads model i's tensors.
+void settle_plans(PlannedModels& planned, const std::function<TensorSource(std::size_t)>& source_of);
 
 // The provenance written into B's file: the release converted from, the
 // changes, B's arguments, the models' places, the spec as B builds it.

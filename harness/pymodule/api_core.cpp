@@ -54,7 +54,7 @@ json fingerprint_state_dict(const std::vector<InfoTuple>& tensors, const std::st
 PlannedModels plan_state_dict(const std::vector<InfoTuple>& tensors, const std::string& from,
                               const std::string& from_torch, const std::string& to, const std::string& spec_json,
                               const std::string& key, bool strict, const std::string& optimizer,
-                              const std::string& what, const std::string& from_source) {
+                              const std::string& what, const std::string& from_source, bool adapters) {
   const ReleaseHistory& history = release_history();
   ReleasePoint a{release_arg(from, "from_")}, b{release_arg(to, "to")};
   check_release(history, b.release, "to");
@@ -68,7 +68,7 @@ PlannedModels plan_state_dict(const std::vector<InfoTuple>& tensors, const std::
                                                    : OptimizerState::Refuse;
   json spec = json_arg(spec_json, "the spec");
   if (!spec.is_null() && !spec.is_object()) throw Error("the spec must be a JSON object");
-  return plan_models(history, {what, tensor_infos(tensors), key, opt, a, b, from_source, spec, strict});
+  return plan_models(history, {what, tensor_infos(tensors), key, opt, a, b, from_source, spec, strict, adapters});
 }
 
 std::vector<std::pair<TensorInfo, std::string>> planned_outputs(const PlannedModels& planned) {

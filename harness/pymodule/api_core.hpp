@@ -32,7 +32,7 @@ nlohmann::json fingerprint_state_dict(const std::vector<InfoTuple>& tensors, con
 PlannedModels plan_state_dict(const std::vector<InfoTuple>& tensors, const std::string& from,
                               const std::string& from_torch, const std::string& to, const std::string& spec_json,
                               const std::string& key, bool strict, const std::string& optimizer,
-                              const std::string& what, const std::string& from_source);
+                              const std::string& what, const std::string& from_source, bool adapters = false);
 
 // Whether an output is an input unchanged: the input's name, else "".
 std::vector<std::pair<TensorInfo, std::string>> planned_outputs(const PlannedModels& planned);

@@ -118,6 +118,15 @@ struct PyConversion {
   // an input as (dtype, shape, bytes), emit(name, (dtype, shape, array))
   // takes an output. Returns the lossy tensors' JSON (name, largest |x|).
   std::string run(const py::function& fetch, const py::function& emit) {
+    // What would be dropped or adapted is read first: an adapter whose
+    // tensor holds what B implies is not needed, and B's tensors are known.
+    settle_plans(planned, [&](std::size_t i) -> TensorSource {
+      const LocatedModel& m = planned.model(i);
+      return [&fetch, &m](const std::string& name) {
+        const std::string file_name = m.file_name_of.at(name);
+        return tensor_from_python(file_name, fetch(file_name));
+      };
+    });
     json lossy = json::array();
     std::set<std::string> computed;
     for (auto& [name, dtype, shape, src] : outputs())
@@ -150,9 +159,9 @@ struct PyConversion {
 PyConversion plan_conversion_py(const std::vector<InfoTuple>& tensors, const std::string& from,
                                 const std::string& from_torch, const std::string& to, const std::string& spec,
                                 const std::string& key, bool strict, const std::string& optimizer,
-                                const std::string& what, const std::string& from_source) {
+                                const std::string& what, const std::string& from_source, bool adapters) {
   return PyConversion{
-      api::plan_state_dict(tensors, from, from_torch, to, spec, key, strict, optimizer, what, from_source)};
+      api::plan_state_dict(tensors, from, from_torch, to, spec, key, strict, optimizer, what, from_source, adapters)};
 }
 
 std::string convert_path(const std::string& in, const std::string& out, const std::string& from, const std::string& to,

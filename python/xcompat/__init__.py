@@ -22,7 +22,7 @@ import os as _os
 
 from . import _core
 from ._errors import CheckpointError, LoadError, ProducerUnknown, UnknownRelease, XcompatError
-from ._api import (ConversionReport, check_release, convert_file, convert_state_dict, fingerprint,
+from ._api import (ConversionReport, adapt, check_release, convert_file, convert_state_dict, fingerprint,
                    installed_release, load_state_dict, save)
 from ._check import CheckReport, check
 
@@ -37,6 +37,6 @@ if _os.path.isfile(_os.path.join(_data, "matrix", "history.toml")):
 
 __all__ = [
     "CheckReport", "CheckpointError", "ConversionReport", "LoadError", "ProducerUnknown", "UnknownRelease", "XcompatError",
-    "check", "check_release", "convert_file", "convert_state_dict", "fingerprint", "installed_release", "load_state_dict",
+    "adapt", "check", "check_release", "convert_file", "convert_state_dict", "fingerprint", "installed_release", "load_state_dict",
     "save",
 ]

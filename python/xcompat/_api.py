@@ -25,7 +25,8 @@ class ConversionReport(Report):
     """What a conversion did: ``outcome`` (unchanged, lossless, lossless with arguments,
     lossy), ``changes`` crossed (release history ids), ``args`` release B needs
     per section and ``constructor`` (the same as Python calls), ``folded`` (what
-    was absorbed exactly into a tensor B keeps), ``lost`` (what B computes
+    was absorbed exactly into a tensor B keeps), ``adapters`` (modules of B's
+    model that take what B's classes cannot hold), ``lost`` (what B computes
     otherwise), ``lossy_tensors`` (each with its largest magnitude), ``notes``,
     ``models`` (one report per model found)."""
 
@@ -37,6 +38,8 @@ class ConversionReport(Report):
             lines.append("build the model with: " + line)
         for folded in self.get("folded", []):
             lines.append("folded: " + folded)
+        for a in self.get("adapters", []):
+            lines.append(f"adapted: {a['tensor']} ({a['kind']} of {a['module']}, {a['change']})")
         for lost in self.get("lost", []):
             lines.append("lost: " + lost)
         for t in self.get("lossy_tensors", []):
@@ -214,13 +217,15 @@ def _range_text(r):
     return text + (f" (torch {r['torch']})" if r.get("torch") else "")
 
 
-def _convert(src, from_, to, spec, key, strict, optimizer, from_torch):
+def _convert(src, from_, to, spec, key, strict, optimizer, from_torch, adapters=False):
+    if strict and adapters:
+        raise XcompatError("strict refuses anything but a pure conversion, and adapters asks for more: give one of them")
     release, from_source, stamped_torch, known_spec = _producer(src, from_, key)
     if spec is None:
         spec = known_spec
     conversion = _core.plan_state_dict(src.infos, release, from_torch or stamped_torch or "", to,
                                        json.dumps(spec) if spec is not None else "", key, strict, optimizer,
-                                       src.what, from_source)
+                                       src.what, from_source, adapters)
     device = src.device()
     computed = {}
     conversion.run(src.fetch, lambda name, wire: computed.__setitem__(
@@ -234,7 +239,8 @@ def _convert(src, from_, to, spec, key, strict, optimizer, from_torch):
 
 
 def convert_state_dict(state_dict, from_: str = None, to: str = None, *, spec: dict = None, key: str = "",
-                       strict: bool = False, optimizer: str = "refuse", from_torch: str = None):
+                       strict: bool = False, optimizer: str = "refuse", from_torch: str = None,
+                       adapters: bool = False):
     """Carries a state dict from the release that saved it (`from_`) to release `to`.
 
     `state_dict`: a flat state dict, a training dict holding one (or several
@@ -243,7 +249,10 @@ def convert_state_dict(state_dict, from_: str = None, to: str = None, *, spec: d
     stamp; required otherwise. `spec`: the model's arguments in the
     catalogue's form, when known (decides changes that matter only for some
     arguments). `optimizer`: "refuse", "keep" or "drop" an optimizer state
-    the conversion invalidates.
+    the conversion invalidates. `adapters`: keep what B's classes have no
+    place for (a LayerNorm bias) for an adapter of B's model: the report's
+    ``adapters`` then name the modules, and ``xcompat.adapt(model, report)``
+    gives the model built in B its parameters before ``load_state_dict``.
 
     Returns ``(converted, report)``: for a dict, the same container shape
     with the models' tensors converted (tensors that did not change are the
@@ -259,7 +268,7 @@ def convert_state_dict(state_dict, from_: str = None, to: str = None, *, spec: d
     ('lossless with arguments', ['TransformerWrapper(..., to_logits = nn.Linear(dim, num_tokens, bias = True))'])
     """
     src = _Source(state_dict)
-    flat, report = _convert(src, from_, to or installed_release(), spec, key, strict, optimizer, from_torch)
+    flat, report = _convert(src, from_, to or installed_release(), spec, key, strict, optimizer, from_torch, adapters)
     dropped = report.get("optimizer", []) if report.get("optimizer_action") == "dropped" else []
     return src.rebuild(flat, dropped), report
 
@@ -276,7 +285,7 @@ def convert_file(source, destination, *, to: str = None, from_: str = None, spec
 
 
 def load_state_dict(model, source, from_: str = None, strict: bool = True, *, key: str = "", spec: dict = None,
-                    to: str = None) -> ConversionReport:
+                    to: str = None, adapt: bool = True) -> ConversionReport:
     """Loads a checkpoint of any release into `model`, built with the installed release.
 
     Like ``model.load_state_dict(torch.load(path))``, with the checkpoint first
@@ -285,16 +294,23 @@ def load_state_dict(model, source, from_: str = None, strict: bool = True, *, ke
     module holding one; `source` a path (read without unpickling code) or a
     state dict / training dict. Raises LoadError when the model does not take
     the converted tensors (the message says what the conversion needs of
-    the model, such as constructor arguments).
+    the model, such as constructor arguments). Where the installed release's
+    classes have no place for a tensor (an old LayerNorm's bias), the model
+    is adapted first (`adapt`, default True): the modules named in the
+    report's ``adapters`` gain the parameters that restore what the saving
+    release computed. ``adapt=False`` loads the conversion as it is: what
+    it loses, the report says.
 
     >>> model = TransformerWrapper(num_tokens=256, max_seq_len=64, attn_layers=Decoder(dim=64, depth=2, heads=4))
     >>> report = xcompat.load_state_dict(model, "trained-on-0.28.4.pt", from_="0.28.4")
     """
     src = _Source(source)
-    flat, report = _convert(src, from_, to or installed_release(), spec, key, False, "keep", None)
+    flat, report = _convert(src, from_, to or installed_release(), spec, key, False, "keep", None, adapt)
     wanted = list(model.state_dict().keys())
     prefix = _prefix_for(flat, wanted)
     sub = {name[len(prefix):]: t for name, t in flat.items() if name.startswith(prefix)}
+    if report.get("adapters"):
+        _adapter_code().adapt(model, _adapter_rows(report, prefix))
     try:
         result = model.load_state_dict(sub, strict=strict)
     except RuntimeError as e:
@@ -305,6 +321,40 @@ def load_state_dict(model, source, from_: str = None, strict: bool = True, *, ke
     report["unexpected_keys"] = list(result.unexpected_keys)
     report["prefix"] = prefix
     return report
+
+
+def _adapter_code():
+    """harness/python/xcompat_adapter.py: the code `xcompat convert --adapter`
+    writes out for users without the package, run here from the package's data."""
+    import importlib.util
+    from ._check import _data_path
+    path = _data_path("harness", "python", "xcompat_adapter.py")
+    spec = importlib.util.spec_from_file_location("xcompat._adapter", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _adapter_rows(report, prefix=""):
+    rows = []
+    for a in report.get("adapters", []):
+        module = a["module"][len(prefix):] if prefix and a["module"].startswith(prefix) else a["module"]
+        rows.append((module, a["kind"], tuple(a["shape"]), a["change"]))
+    return rows
+
+
+def adapt(model, report):
+    """Adapts `model`, built with release B, to take a checkpoint converted
+    with ``adapters=True``: each module the report's ``adapters`` name gains
+    the parameter that restores what release A computed (``output_bias``: a
+    bias added to the module's output). In place; returns the model. Call it
+    before ``model.load_state_dict(converted, strict=True)``.
+
+    >>> converted, report = xcompat.convert_state_dict(sd, from_="0.28.4", to="2.31.10", adapters=True)
+    >>> model = TransformerWrapper(...)       # built with 2.31.10, as the report's constructor says
+    >>> xcompat.adapt(model, report).load_state_dict(converted, strict=True)
+    """
+    return _adapter_code().adapt(model, _adapter_rows(report))
 
 
 def _prefix_for(flat, wanted):

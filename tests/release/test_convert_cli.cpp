@@ -116,6 +116,86 @@ TEST_CASE("x-transformers#221: a trained 0.28.4 LayerNorm checkpoint loses its a
   CHECK(j["args"]["wrapper"]["to_logits"]["bias"] == true);
 }
 
+TEST_CASE("an adapter carries what 2.31.10's classes cannot hold: adapter.py in a plain 2.31.10 environment, and "
+          "xcompat.load_state_dict, reproduce a trained 0.28.4 checkpoint",
+          "[release]") {
+  test::TempDir state;
+  const fs::path dir = test::made_fixture(state, "0.28.4", "decoder-absolute");
+  const fs::path out = state / "new.pt", adapter = state / "adapter.py";
+  auto r = test::xcompat(state.path, "convert --json " + (dir / "model.pt").string() + " --to 2.31.10 --out " +
+                                         out.string() + " --adapter " + adapter.string());
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  const json j = json::parse(r.out);
+  CHECK(j["outcome"] == "lossless with an adapter");
+  CHECK(j["lossy_tensors"].empty());
+  std::set<std::string> modules;
+  for (auto& a : j["adapters"]) modules.insert(a["module"].get<std::string>());
+  // The attention layers' norms: the biases no fold reaches.
+  CHECK(modules == std::set<std::string>{"attn_layers.layers.0.0.0", "attn_layers.layers.2.0.0"});
+  REQUIRE(fs::exists(adapter));
+
+  // 2.31.10 as a user has it (its sandbox over the venv's torch), without
+  // xcompat: the model built as the conversion says, adapted, loaded
+  // strictly, run on 0.28.4's inputs. Then the same through xcompat's own
+  // load_state_dict, and once without the adapter, which must not match.
+  const char* venv_env = std::getenv("XCOMPAT_VENV");
+  const fs::path python = fs::path(venv_env ? venv_env : (project_root() / ".venv").string()) / "bin" / "python";
+  const fs::path script = state / "reproduce.py";
+  std::ofstream(script) << R"(import importlib.util, json, sys
+import torch
+from safetensors.torch import load_file
+state, fixture, sandbox, package = sys.argv[1:5]
+sys.path[:0] = [state, sandbox]
+assert importlib.util.find_spec("xcompat") is None, "xcompat is importable in the plain environment"
+from x_transformers import TransformerWrapper, Decoder
+import adapter
+
+def model():
+    return TransformerWrapper(num_tokens=256, max_seq_len=32, attn_layers=Decoder(dim=32, depth=2, heads=4),
+                              to_logits=torch.nn.Linear(32, 256, bias=True))
+
+inputs = load_file(fixture + "/inputs.safetensors")
+want = load_file(fixture + "/outputs.safetensors")["logits"]
+def diff(m):
+    m.eval()
+    with torch.no_grad():
+        return (m(inputs["x"]) - want).abs().max().item()
+
+converted = torch.load(state + "/new.pt", weights_only=True)
+adapted = adapter.adapt(model())
+adapted.load_state_dict(converted, strict=True)
+plain = model()
+plain.load_state_dict({k: v for k, v in converted.items() if not k.endswith("xcompat_output_bias")}, strict=True)
+sys.path.insert(0, package)
+import xcompat
+through = model()
+report = xcompat.load_state_dict(through, fixture + "/model.pt", from_="0.28.4", to="2.31.10")
+print("RESULT " + json.dumps({"adapted": diff(adapted), "plain": diff(plain), "xcompat": diff(through), "outcome": report.outcome}))
+)";
+  const fs::path package = fs::path(XCOMPAT_BIN).parent_path() / "python";
+  auto run = test::run_command("'" + python.string() + "' '" + script.string() + "' '" + state.path.string() + "' '" +
+                               dir.string() + "' '" + release_sandbox("2.31.10").string() + "' '" + package.string() +
+                               "' 2>&1");
+  INFO(run.out);
+  REQUIRE(run.exit_code == 0);
+  const auto at = run.out.find("RESULT ");
+  REQUIRE(at != std::string::npos);
+  const json m = json::parse(run.out.substr(at + 7));
+  CHECK(m["adapted"].get<double>() < 1e-4);
+  CHECK(m["xcompat"].get<double>() < 1e-4);
+  CHECK(m["outcome"] == "lossless with an adapter");
+  CHECK(m["plain"].get<double>() > 1e-2);  // the adapter is what carries it
+
+  // --strict refuses anything but a pure conversion: not with an adapter.
+  auto strict = test::xcompat(state.path, "convert " + (dir / "model.pt").string() + " --to 2.31.10 --strict --out " +
+                                              (state / "s.pt").string() + " --adapter " + (state / "s.py").string(),
+                              true);
+  CHECK(strict.exit_code == 2);
+  CHECK_THAT(strict.out, Catch::Contains("--strict refuses anything but a pure conversion"));
+  CHECK_FALSE(fs::exists(state / "s.pt"));
+}
+
 TEST_CASE("what a conversion loses is said, and --strict refuses it without writing", "[release]") {
   test::TempDir state;
   // 1.26.6 -> 1.31.4: no to_logits module to hold the logits bias, and no

@@ -9,10 +9,13 @@
 
 #include "catch.hpp"
 #include "conversion_effects.hpp"
+#include "harness/convert/adapter_file.hpp"
 #include "harness/convert/conversion.hpp"
 #include "harness/convert/input_checks.hpp"
+#include "harness/convert/published.hpp"
 #include "harness/convert/tensor_math.hpp"
 #include "harness/core/error.hpp"
+#include "harness/core/paths.hpp"
 #include "support.hpp"
 
 using namespace xcompat;
@@ -132,6 +135,10 @@ TEST_CASE("a history file is validated: every field known, every op complete", "
   refused(ok + "ops = [{ op = \"fold\", from = \"a\", into = \"b\" }]\n", "`through` (the matrix between)");
   refused(ok + "ops = [{ op = \"fold\", from = \"a\", to = \"b\", through = \"w\" }]\n", "writes `into`, not `to`");
   refused(ok + "ops = [{ op = \"drop\", from = \"a\", into = \"b\" }]\n", "belong to a fold");
+  refused(ok + "adapters = [{ kind = \"magic\", from = \"a\", module = \"m\" }]\n", "kind must be output_bias");
+  refused(ok + "adapters = [{ kind = \"output_bias\", from = \"a\" }]\n", "needs `from`");
+  CHECK(load_text(dir, ok + "adapters = [{ kind = \"output_bias\", from = \"{p}a.bias\", module = \"{p}a\" }]\n")
+            .changes[0].adapters.size() == 1);
   CHECK(load_text(dir, ok + "ops = [{ op = \"fold\", from = \"a\", into = \"b\", through = \"w\" }]\n")
             .changes[0].ops[0].to_json() == json{{"op", "fold"}, {"from", {"a"}}, {"into", {"b"}}, {"through", "w"}});
   CHECK_THROWS_WITH(load_history(dir / "missing.toml"), Catch::Contains("no release history at"));
@@ -385,6 +392,105 @@ TEST_CASE("folds: a feed-forward's norm bias into its first bias, the final norm
   CHECK(back.at("attn_layers.layers.1.0.0.bias").to_doubles() == std::vector<double>{0, 0});
   CHECK(back.at("attn_layers.layers.1.1.ff.0.0.bias").to_doubles() == std::vector<double>{-1.25, -2.5, -3.75});
   CHECK(back.at("to_logits.bias").to_doubles() == std::vector<double>{1, 2, 3, 1.5});
+}
+
+TEST_CASE("adapters: what no fold reaches is kept for a module of B's model, when the caller accepts it", "[unit]") {
+  const json spec = decoder_spec();
+  const TensorMap in = biased_decoder(0.5f);
+  auto plan_with = [&](const char* to, bool adapters) {
+    return plan_conversion(release_history(), at("1.26.6"), at(to), infos_of(in), facts_from_spec(spec),
+                           PlanOptions{adapters});
+  };
+  // Without adapters the attention norm's bias is lost.
+  auto lossy = plan_with("2.31.10", false);
+  std::vector<std::pair<std::string, double>> lost;
+  run(lossy, in, &lost);
+  CHECK(lossy.outcome == ConversionOutcome::Lossy);
+  CHECK(lossy.adapters.empty());
+
+  auto adapted = plan_with("2.31.10", true);
+  REQUIRE(adapted.adapters.size() == 1);
+  const AdaptedTensor& a = adapted.adapters[0];
+  CHECK(a.name == "attn_layers.layers.0.0.0.bias");
+  CHECK(a.module == "attn_layers.layers.0.0.0");
+  CHECK(a.key == "attn_layers.layers.0.0.0.xcompat_output_bias");
+  CHECK(a.kind == "output_bias");
+  CHECK(a.change_id == "layernorm-torch-biasless");
+  const TensorMap out = run(adapted, in, &lost);
+  CHECK(lost.empty());
+  CHECK(adapted.outcome == ConversionOutcome::Adapted);
+  CHECK(std::string(conversion_outcome_name(adapted.outcome)) == "lossless with an adapter");
+  CHECK(out.at(a.key).to_doubles() == std::vector<double>{0.5, 0.5});
+  CHECK(adapted.to_json()["adapters"][0]["module"] == "attn_layers.layers.0.0.0");
+  // The feed-forward's bias still folds: adapters only take what folds cannot.
+  CHECK(adapted.folded.size() == 2);
+
+  // A bias that holds what B implies needs no adapter: dropped after all.
+  const TensorMap zero = biased_decoder(0.0f);
+  auto unneeded = plan_with("2.31.10", true);
+  REQUIRE(unneeded.outcome == ConversionOutcome::Adapted);
+  const TensorMap plain = run(unneeded, zero, &lost);
+  CHECK(unneeded.adapters.empty());
+  CHECK(plain.count(a.key) == 0);
+  CHECK(unneeded.outcome == ConversionOutcome::LosslessWithArgs);
+
+  // Before 1.42.8 nothing in B takes the logits bias or the final norm's:
+  // both are adapted on their modules (to_logits, the final norm).
+  auto old_b = plan_with("1.30.23", true);
+  std::set<std::string> modules;
+  for (auto& t : old_b.adapters) modules.insert(t.module);
+  CHECK(modules == std::set<std::string>{"attn_layers.layers.0.0.0", "attn_layers.final_norm", "to_logits"});
+  run(old_b, in, &lost);
+  CHECK(old_b.outcome == ConversionOutcome::Adapted);
+}
+
+TEST_CASE("every adapter of the history takes its tensor, and without it the tensor is lost", "[unit]") {
+  // Each adapter alone: a model holding only its tensor (with the tensors
+  // its change's drop reads), converted across the change with adapters
+  // accepted. Deleting the adapter must lose the tensor: each one is proven
+  // to be what carries it.
+  int checked = 0;
+  for (std::size_t ci = 0; ci < release_history().changes.size(); ++ci) {
+    const HistoryChange& c = release_history().changes[ci];
+    for (std::size_t ai = 0; ai < c.adapters.size(); ++ai) {
+      const HistoryAdapter& a = c.adapters[ai];
+      INFO(c.id << ": " << a.from.text());
+      KeyPattern::Captures caps = {{"p", ""}, {"i", "0"}, {"k", "0"}, {"n", "0"}};
+      const std::string bias = a.from.render(caps);
+      std::vector<TensorInfo> t = {{"token_emb.emb.weight", DType::F32, {256, 32}},
+                                   {"attn_layers.layers.0.1.to_q.weight", DType::F32, {256, 32}},
+                                   {bias, DType::F32, {32}}};
+      const Version before = *published_neighbours(c.at).first;
+      auto carried = plan_conversion(release_history(), ReleasePoint{before}, ReleasePoint{c.at}, t, {}, PlanOptions{true});
+      INFO(carried.summary());
+      REQUIRE(carried.adapters.size() == 1);
+      CHECK(carried.adapters[0].name == bias);
+      CHECK(carried.adapters[0].module == a.module.render(caps));
+
+      ReleaseHistory without = release_history();
+      without.changes[ci].adapters.erase(without.changes[ci].adapters.begin() + static_cast<std::ptrdiff_t>(ai));
+      auto lost = plan_conversion(without, ReleasePoint{before}, ReleasePoint{c.at}, t, {}, PlanOptions{true});
+      CHECK(lost.adapters.empty());
+      CHECK(std::any_of(lost.dropped.begin(), lost.dropped.end(), [&](auto& d) { return d.name == bias && !d.unused; }));
+      ++checked;
+    }
+  }
+  CHECK(checked >= 7);
+}
+
+TEST_CASE("adapter.py: the template with the conversion's adapters written in", "[unit]") {
+  const std::string tmpl = "import torch\nADAPTERS = []\nFROM, TO = \"\", \"\"\ndef adapt(model): pass\n";
+  const json adapters = json::array({{{"module", "model.attn_layers.layers.0.0.0"}, {"kind", "output_bias"},
+                                      {"shape", {32}}, {"change", "layernorm-torch-biasless"}}});
+  const std::string text = adapter_file_text(tmpl, adapters, "0.28.4", "2.31.10", "xcompat convert m.pt");
+  CHECK_THAT(text, Catch::Contains("ADAPTERS = [\n    (\"model.attn_layers.layers.0.0.0\", \"output_bias\", (32, ), "
+                                   "\"layernorm-torch-biasless\"),\n]\n"));
+  CHECK_THAT(text, Catch::Contains("FROM, TO = \"0.28.4\", \"2.31.10\"\n"));
+  CHECK_THAT(text, Catch::StartsWith("# Written by `xcompat convert m.pt`"));
+  CHECK_THAT(text, Catch::Contains("def adapt(model): pass"));
+  CHECK_THROWS_WITH(adapter_file_text("import torch\n", adapters, "a", "b", "c"), Catch::Contains("no line starting"));
+  // The checkout's template is the one the Python package runs.
+  CHECK(test::slurp(project_root() / "harness/python/xcompat_adapter.py").find("\nADAPTERS = []") != std::string::npos);
 }
 
 TEST_CASE("a fold's product is summed in double and rounded once to the bias's dtype", "[unit]") {

@@ -1,0 +1,74 @@
+# xcompat adapter: what a checkpoint of one x-transformers release needs of
+# another release's model to compute as it did. Needs only torch.
+#
+# Where the newer release's classes have no place for a tensor of the older
+# one (a LayerNorm bias, a logits bias), `xcompat convert --adapter
+# adapter.py` keeps the tensor and writes this file with ADAPTERS filled in.
+# Build the model in the new release as you always do, then:
+#
+#     import adapter
+#     adapter.adapt(model)
+#     model.load_state_dict(converted_state_dict, strict=True)
+#
+# `xcompat.adapt(model, report)` and `xcompat.load_state_dict` run the same
+# code from the installed package. The adapters are the release history's
+# (matrix/history.toml, `adapters`), a closed vocabulary:
+#
+#   output_bias   the module gains a parameter `xcompat_output_bias`, added
+#                 to its output (restores a bias the newer class dropped)
+#
+# adapt() is idempotent, and registers nothing but parameters and forward
+# hooks: the model's own code and classes stay the new release's. Save the
+# adapted model's state dict and it holds the adapter's tensors too; call
+# adapt() again after building the model to load it.
+import torch
+
+# Filled in by `xcompat convert --adapter`: (module, kind, shape, change),
+# the module as the converted checkpoint names it.
+ADAPTERS = []
+FROM, TO = "", ""
+
+OUTPUT_BIAS = "xcompat_output_bias"
+
+
+def _add_output_bias(module, _args, output):
+    return output + getattr(module, OUTPUT_BIAS)
+
+
+def _output_bias(module, shape):
+    if OUTPUT_BIAS in module._parameters:
+        return  # adapted already
+    like = next(iter(module.parameters(recurse=False)), None)
+    if like is None:
+        like = next(iter(module.buffers(recurse=False)), None)
+    dtype = like.dtype if like is not None else torch.get_default_dtype()
+    device = like.device if like is not None else None
+    module.register_parameter(OUTPUT_BIAS, torch.nn.Parameter(torch.zeros(tuple(shape), dtype=dtype, device=device)))
+    module.register_forward_hook(_add_output_bias)
+
+
+_KINDS = {"output_bias": _output_bias}
+
+
+def _resolve(modules, path):
+    """The model's module for a path as the checkpoint names it: the path
+    itself, or its longest suffix the model has (a training dict's "model."
+    or a wrapper's own attribute in front)."""
+    parts = path.split(".") if path else []
+    for start in range(len(parts) + 1):
+        name = ".".join(parts[start:])
+        if name in modules:
+            return modules[name]
+    raise KeyError(f"adapt: the model has no module {path!r} nor any suffix of it; "
+                   f"is it the model built with x-transformers {TO or 'B'}?")
+
+
+def adapt(model, adapters=None):
+    """Adapts `model` (built with the newer release) in place and returns it.
+    `adapters`: (module, kind, shape, change) tuples; default: this file's."""
+    modules = dict(model.named_modules())
+    for module_path, kind, shape, _change in (ADAPTERS if adapters is None else adapters):
+        if kind not in _KINDS:
+            raise ValueError(f"adapt: unknown adapter kind {kind!r} (known: {', '.join(sorted(_KINDS))})")
+        _KINDS[kind](_resolve(modules, module_path), shape)
+    return model
