@@ -21,6 +21,7 @@
 
 #include "harness/checkpoint/checkpoint_error.hpp"
 #include "harness/checkpoint/checkpoint_file.hpp"
+#include "harness/convert/adapter_file.hpp"
 #include "harness/convert/constructor_lines.hpp"
 #include "harness/convert/fingerprint_report.hpp"
 #include "harness/convert/input_checks.hpp"
@@ -166,7 +167,7 @@ PyConversion plan_conversion_py(const std::vector<InfoTuple>& tensors, const std
 
 std::string convert_path(const std::string& in, const std::string& out, const std::string& from, const std::string& to,
                          const std::string& spec, const std::string& key, bool strict, const std::string& optimizer,
-                         bool dry_run) {
+                         bool dry_run, bool adapters) {
   ConvertRequest req;
   req.in = in;
   req.out = out;
@@ -175,6 +176,7 @@ std::string convert_path(const std::string& in, const std::string& out, const st
   req.spec = json_arg(spec);
   req.key = key;
   req.strict = strict;
+  req.adapters = adapters;
   req.dry_run = dry_run;
   req.optimizer = optimizer == "keep" ? OptimizerState::Keep : optimizer == "drop" ? OptimizerState::Drop : OptimizerState::Refuse;
   ConvertResult result;
@@ -263,4 +265,8 @@ PYBIND11_MODULE(_core, m) {
       .def("run", &PyConversion::run);
   m.def("plan_state_dict", &plan_conversion_py);
   m.def("convert_file", &convert_path);
+  m.def("write_adapter", [](const std::string& path, const std::string& adapters, const std::string& from,
+                            const std::string& to, const std::string& command) {
+    write_adapter_file(path, json_arg(adapters), from, to, command);
+  });
 }

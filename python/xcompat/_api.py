@@ -274,14 +274,29 @@ def convert_state_dict(state_dict, from_: str = None, to: str = None, *, spec: d
 
 
 def convert_file(source, destination, *, to: str = None, from_: str = None, spec: dict = None, key: str = "",
-                 strict: bool = False, optimizer: str = "refuse", dry_run: bool = False) -> ConversionReport:
-    """`xcompat convert SOURCE --to TO --out DESTINATION`: the file converted on
-    disk, streamed tensor by tensor, with its container shape kept (.pt) and
-    its provenance recorded. Returns the report."""
-    report = json.loads(_core.convert_file(os.fspath(source), os.fspath(destination), from_ or "",
-                                           to or installed_release(), json.dumps(spec) if spec else "", key,
-                                           strict, optimizer, dry_run))
-    return ConversionReport(report)
+                 strict: bool = False, optimizer: str = "refuse", dry_run: bool = False,
+                 adapter: str = None) -> ConversionReport:
+    """`xcompat convert SOURCE --to TO --out DESTINATION [--adapter ADAPTER]`:
+    the file converted on disk, streamed tensor by tensor, with its
+    container shape kept (.pt) and its provenance recorded. With `adapter`
+    (a path), what B's classes cannot hold is kept for an adapter of B's
+    model, written there as a stand-alone Python file (needs only torch:
+    ``adapt(model)`` before ``load_state_dict``). Returns the report."""
+    if strict and adapter:
+        raise XcompatError("strict refuses anything but a pure conversion, and adapter asks for more: give one of them")
+    destination_to = to or installed_release()
+    report = ConversionReport(json.loads(_core.convert_file(os.fspath(source), os.fspath(destination), from_ or "",
+                                                            destination_to, json.dumps(spec) if spec else "", key,
+                                                            strict, optimizer, dry_run, bool(adapter))))
+    if adapter and report.get("adapters") and not dry_run:
+        _write_adapter(os.fspath(adapter), report)
+    return report
+
+
+def _write_adapter(path, report):
+    """The stand-alone adapter file, written by the same C++ as `xcompat convert --adapter`."""
+    _core.write_adapter(path, json.dumps(report["adapters"]), report["from"], report["to"],
+                        "xcompat.convert_file(..., adapter=%r)" % path)
 
 
 def load_state_dict(model, source, from_: str = None, strict: bool = True, *, key: str = "", spec: dict = None,
