@@ -129,7 +129,7 @@ def reproduces(release, spec_name):
     if report.outcome in ("unchanged", "lossless", "lossless with arguments", "lossless with an adapter"):
         assert close, f"{release} -> {TO} {spec_name}: {report.outcome}, yet max |diff| {(got - want).abs().max():.3g}"
     else:
-        assert report.lossy_tensors, report
+        assert report.lossy_tensors or report.lost, report  # a tensor dropped, or a computation B does otherwise
         assert not close, f"{release} -> {TO} {spec_name}: said lossy, yet the outputs match"
     return report.outcome
 
