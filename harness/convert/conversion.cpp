@@ -757,7 +757,10 @@ std::string model_prefix(const std::string& key) {
 json spec_for_prefix(const json& spec, const std::string& prefix) {
   if (prefix.empty() || !spec.is_object() || spec.value("model", "") != "xtransformer") return spec;
   const std::string side = prefix == "encoder." ? "enc_" : "dec_";
+  // `within`: the model is one half of an XTransformer (conditions such as
+  // "!within=xtransformer" tell it from a model held alone).
   json model = {{"model", prefix == "encoder." ? "encoder" : "decoder"},
+                {"within", "xtransformer"},
                 {"wrapper", json::object()},
                 {"layers", json::object()}};
   if (spec.contains("mask")) model["mask"] = spec["mask"];

@@ -51,24 +51,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const Error&) {
   }
   try {
+    // Adapters asked for or not, decided by the input (both paths fuzzed).
+    const bool adapters = tensors.size() % 2 == 1;
     PlannedModels planned = api::plan_state_dict(tensors, text_of(doc, "from", "0.28.4"), text_of(doc, "torch", ""),
                                                  text_of(doc, "to", "2.31.10"), spec, key, false,
-                                                 text_of(doc, "optimizer", "keep"), "state dict", "from_");
+                                                 text_of(doc, "optimizer", "keep"), "state dict", "from_", adapters);
     api::planned_outputs(planned);
     int64_t elements = 0;
     for (auto& t : planned.outputs) elements += *checked_numel(t.shape);
     if (elements > (1 << 20)) return 0;
-    for (std::size_t i = 0; i < planned.chosen.size(); ++i) {
+    auto zeros_of = [&](std::size_t i) -> TensorSource {
       const LocatedModel& m = planned.model(i);
-      std::map<std::string, TensorInfo> info_of;
-      for (auto& t : m.tensors) info_of[t.name] = t;
-      run_conversion(planned.result.models[i].plan, [&](const std::string& name) {
-        const TensorInfo& info = info_of.at(name);
-        TensorData d{info.dtype, info.shape, {}};
-        d.bytes.resize(static_cast<std::size_t>(*checked_numel(info.shape)) * dtype_size(info.dtype));
+      return [&m](const std::string& name) {
+        const TensorInfo* info = nullptr;
+        for (auto& t : m.tensors)
+          if (t.name == name) info = &t;
+        TensorData d{info->dtype, info->shape, {}};
+        d.bytes.resize(static_cast<std::size_t>(*checked_numel(info->shape)) * dtype_size(info->dtype));
         return d;
-      }, [](const TensorInfo&, const TensorData&) {});
-    }
+      };
+    };
+    settle_plans(planned, zeros_of);
+    for (std::size_t i = 0; i < planned.chosen.size(); ++i)
+      run_conversion(planned.result.models[i].plan, zeros_of(i), [](const TensorInfo&, const TensorData&) {});
   } catch (const Error&) {
   }
   return 0;
