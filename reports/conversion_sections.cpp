@@ -60,6 +60,9 @@ std::string describe_op(const HistoryOp& op) {
     case OpKind::Trim:
       return fmt::format("trim the last {} of {} along axis {} (never read; padded with {} going down)", op.count,
                          pats(op.from), op.axis, value);
+    case OpKind::Fold:
+      return fmt::format("fold {} through {} into {}{}", pats(op.from), code(op.through->text()), pats(op.to),
+                         op.when_arg.empty() ? "" : " (with " + code(op.when_arg) + ")");
   }
   return "?";
 }
@@ -71,6 +74,8 @@ std::string carried_by(const HistoryChange& c) {
                                 c.args_since ? " (from " + c.args_since->str() + ")" : "",
                                 c.args_until ? " (until " + c.args_until->str() + ")" : ""));
   for (auto& op : c.ops) parts.push_back(describe_op(op));
+  for (auto& a : c.adapters)
+    parts.push_back(fmt::format("with an adapter: {} of {} takes {}", a.kind, code(a.module.text()), code(a.from.text())));
   if (!c.down_args.empty()) parts.push_back("downgrade: A built with " + code(c.down_args.dump()));
   std::string s;
   for (auto& p : parts) s += (s.empty() ? "" : "; ") + p;

@@ -870,7 +870,7 @@ ConversionPlan plan_conversion(const ReleaseHistory& history, const ReleasePoint
     return plan;
   }
   Planner p{plan, {}, facts, history.width, options};
-  for (auto& t : inputs) p.state.tensors[t.name] = OutputTensor{t, {t.name}, {}, 0};
+  for (auto& t : inputs) p.state.tensors[t.name] = OutputTensor{t, {t.name}, {}, 0, std::nullopt};
   try {
     for (auto* c : chain.down) p.cross(*c, false);
     for (auto* c : chain.up) p.cross(*c, true);
