@@ -15,6 +15,7 @@ std::string direct_conclusion(const CellResult& c);
 std::string conclude(const CellResult& c) {
   if (!c.direct_verdict) return direct_conclusion(c);
   if (c.verdict == Verdict::Converted) return "safe after conversion (" + c.conversion_line() + ")";
+  if (c.verdict == Verdict::Adapted) return "safe with an adapter (" + c.conversion_line() + ")";
   CellResult direct = c;
   direct.verdict = *c.direct_verdict;
   std::string s = direct_conclusion(direct) + "; converted: " + c.conversion_line();
@@ -35,6 +36,7 @@ std::string direct_conclusion(const CellResult& c) {
                          c.metrics ? c.metrics->max_abs : 0.0,
                          c.tolerance_override.empty() ? "" : " (override: " + c.tolerance_override + ")");
     case Verdict::Converted: return "safe after conversion";
+    case Verdict::Adapted: return "safe with an adapter";
     case Verdict::Drift:
       if (!c.metrics) return "breaks: loads, but " + c.error;
       return fmt::format("breaks: loads without error but computes something else (nmse {:.2g}, top-1 {:.0f}%)",
@@ -62,10 +64,11 @@ UpgradeAnswer upgrade_summary(const std::vector<const CellResult*>& cells, const
   UpgradeAnswer a;
   a.from = from;
   a.to = to;
-  bool all_identical = true, any_converted = false;
+  bool all_identical = true, any_converted = false, any_adapted = false;
   for (const CellResult* c : cells) {
     if (c->verdict != Verdict::Identical && c->verdict != Verdict::Unsupported) all_identical = false;
     any_converted |= c->verdict == Verdict::Converted;
+    any_adapted |= c->verdict == Verdict::Adapted;
     if (c->verdict == Verdict::Unsupported) continue;
     ++a.comparable;
     if (verdict_passes(c->verdict)) ++a.passing;
@@ -73,6 +76,7 @@ UpgradeAnswer upgrade_summary(const std::vector<const CellResult*>& cells, const
   }
   if (cells.empty() || a.comparable == 0) a.overall = "no data";
   else if (a.passing == a.comparable && !a.any_load_fail) a.overall = all_identical   ? "safe"
+                                                                        : any_adapted   ? "safe with an adapter"
                                                                         : any_converted ? "safe after conversion"
                                                                                         : "safe within tolerance";
   else a.overall = "breaks";

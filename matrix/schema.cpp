@@ -174,6 +174,44 @@ CREATE TABLE run_cells (
   PRIMARY KEY (run_id, set_id)) WITHOUT ROWID;
 )sql";
 
+// v10: the ADAPTED verdict (a lossy conversion carried by an adapter of B's
+// model). SQLite cannot change a CHECK constraint in place: outcomes and
+// checks are rebuilt with every row and id as they were.
+constexpr const char* kV10 = R"sql(
+CREATE TABLE outcomes_v10 (
+  id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE,
+  cell_id INTEGER NOT NULL REFERENCES cells(id),
+  verdict TEXT NOT NULL CHECK (verdict IN
+    ('IDENTICAL','CLOSE','CONVERTED','ADAPTED','DRIFT','LOAD_FAIL','ERROR','UNSUPPORTED')),
+  max_abs REAL, max_rel REAL, mean_abs REAL, nmse REAL, cosine REAL, top1 REAL,
+  bitwise INTEGER NOT NULL DEFAULT 0, latency_ms REAL NOT NULL DEFAULT 0,
+  load_report INTEGER, error INTEGER, cache_key TEXT NOT NULL, flaky INTEGER NOT NULL DEFAULT 0,
+  tolerance_override TEXT NOT NULL DEFAULT '', direct_verdict TEXT, conversion INTEGER, causes INTEGER,
+  first_run INTEGER NOT NULL, recorded_at TEXT NOT NULL,
+  warnings INTEGER);
+INSERT INTO outcomes_v10 SELECT id, digest, cell_id, verdict, max_abs, max_rel, mean_abs, nmse, cosine, top1,
+  bitwise, latency_ms, load_report, error, cache_key, flaky, tolerance_override, direct_verdict, conversion, causes,
+  first_run, recorded_at, warnings FROM outcomes;
+DROP TABLE outcomes;
+ALTER TABLE outcomes_v10 RENAME TO outcomes;
+CREATE INDEX outcomes_by_cache_key ON outcomes (cache_key);
+CREATE TABLE checks_v10 (
+  id INTEGER PRIMARY KEY,
+  file_sha256 TEXT NOT NULL, file_name TEXT NOT NULL,
+  checked_at TEXT NOT NULL, harness_version TEXT NOT NULL,
+  from_release TEXT NOT NULL, from_source TEXT NOT NULL,
+  consumer TEXT NOT NULL, path TEXT NOT NULL CHECK (path IN ('release', 'cpp-native')),
+  spec TEXT NOT NULL,
+  verdict TEXT NOT NULL CHECK (verdict IN
+    ('IDENTICAL','CLOSE','CONVERTED','ADAPTED','DRIFT','LOAD_FAIL','ERROR','UNSUPPORTED')),
+  direct_verdict TEXT, result TEXT NOT NULL);
+INSERT INTO checks_v10 SELECT id, file_sha256, file_name, checked_at, harness_version, from_release, from_source,
+  consumer, path, spec, verdict, direct_verdict, result FROM checks;
+DROP TABLE checks;
+ALTER TABLE checks_v10 RENAME TO checks;
+CREATE INDEX checks_by_file ON checks (file_sha256, checked_at);
+)sql";
+
 // Reads a v8 results row as the v8 store did (store_reads.cpp at schema 8).
 CellResult v8_row(const sql::Stmt& st) {
   CellResult c;
@@ -239,7 +277,7 @@ struct Step {
   const char* sql;
   void (*then)(sql::Db&) = nullptr;  // data the SQL alone cannot carry forward
 };
-const Step kSteps[] = {{kV1}, {kV2}, {kV3}, {kV4}, {kV5}, {kV6}, {kV7}, {kV8}, {kV9, replay_v8_results}};
+const Step kSteps[] = {{kV1}, {kV2}, {kV3}, {kV4}, {kV5}, {kV6}, {kV7}, {kV8}, {kV9, replay_v8_results}, {kV10}};
 static_assert(std::size(kSteps) == kSchemaVersion);
 
 int user_version(sql::Db& db) {

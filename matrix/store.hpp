@@ -33,7 +33,7 @@ namespace store_columns {
 class TextCache;
 }
 
-inline constexpr int kSchemaVersion = 9;
+inline constexpr int kSchemaVersion = 10;
 
 struct RunInfo {
   int64_t id = 0;

@@ -23,9 +23,9 @@ std::string history_rules_markdown(const ReleaseHistory& history);
 struct EntryCoverage {
   const HistoryChange* change = nullptr;
   int crossed = 0;    // cells whose conversion crosses the entry
-  int converted = 0;  // of those, CONVERTED
+  int converted = 0;  // of those, CONVERTED or ADAPTED
   int lossy = 0;      // of those, a lossy conversion (what is lost named)
-  std::vector<std::string> specs;  // the specs of the CONVERTED cells, sorted
+  std::vector<std::string> specs;  // the specs of those cells, sorted
   bool flagged() const { return converted == 0; }
 };
 std::vector<EntryCoverage> history_coverage(const ReleaseHistory& history, const std::vector<StoredResult>& matrix);

@@ -46,40 +46,45 @@ std::string upgrade_guide_markdown(const ReportData& d) {
     by_pair[{r.cell.key.producer, r.cell.key.consumer}].push_back(&r.cell);
   }
   // "direct": every slot the producer passes on its own passes as it is;
-  // "converted": some only converted; "" otherwise (or nothing comparable).
+  // "converted": some only converted; "adapted": some only with an adapter;
+  // "" otherwise (or nothing comparable).
   auto reads = [&](const std::string& p, const std::string& c) -> std::string {
     auto it = by_pair.find({p, c});
     if (it == by_pair.end()) return "";
     const auto& base = own[p];
-    int compared = 0, converted = 0;
+    int compared = 0, converted = 0, adapted = 0;
     for (const CellResult* cell : it->second) {
       auto b = base.find(slot(cell->key));
       if (b == base.end() || !verdict_passes(b->second) || cell->verdict == Verdict::Unsupported) continue;
       ++compared;
       if (cell->verdict == Verdict::Converted) ++converted;
+      else if (cell->verdict == Verdict::Adapted) ++adapted;
       else if (!verdict_passes(cell->verdict)) return "";
     }
-    return compared == 0 ? "" : converted ? "converted" : "direct";
+    return compared == 0 ? "" : adapted ? "adapted" : converted ? "converted" : "direct";
   };
   std::string o = "## Upgrade guide\n\n";
   fmt::format_to(std::back_inserter(o),
                  "For checkpoints saved by each release: the newest release that loads them as they are (every "
                  "spec the saving release passes on its own stays IDENTICAL or CLOSE), the newest that does after "
-                 "`xcompat convert` (some specs CONVERTED), what the C++ port makes of them, and the newest torch "
+                 "`xcompat convert` (some specs CONVERTED), the newest that does with an adapter of its model "
+                 "(`xcompat convert --adapter`, `xcompat.load_state_dict`: some specs ADAPTED), what the C++ port makes of them, and the newest torch "
                  "under which the same release still does (the torch axis: `xcompat sweep --torch`; without it, "
                  "the torch the cells were measured under). Read from the matrix; `xcompat query --from A --to B` "
                  "gives any pair spec by spec, `xcompat query --torch-from A --torch-to B` every release across "
                  "torches.\n\n"
-                 "| saved by | newest that reads them directly | newest after conversion | cpp-native | newest safe torch |\n"
-                 "|---|---|---|---|---|\n");
+                 "| saved by | newest that reads them directly | newest after conversion | newest with an adapter | "
+                 "cpp-native | newest safe torch |\n"
+                 "|---|---|---|---|---|---|\n");
   for (auto& p : d.producers) {
     if (!parse_runtime(p).torch.empty()) continue;  // a release under another torch: its torch column says it
-    std::string newest_direct = "none", newest_converted = "none", native = "no data";
+    std::string newest_direct = "none", newest_converted = "none", newest_adapted = "none", native = "no data";
     for (auto& r : d.releases) {  // oldest first: the last that reads them is the newest
       if (!parse_runtime(r.version).torch.empty()) continue;
       const std::string how = reads(p, r.version);
       if (how == "direct") newest_direct = r.version;
-      if (!how.empty()) newest_converted = r.version;
+      if (how == "direct" || how == "converted") newest_converted = r.version;
+      if (!how.empty()) newest_adapted = r.version;
     }
     if (auto it = answers.find({p, "cpp-native"}); it != answers.end())
     {
@@ -90,6 +95,7 @@ std::string upgrade_guide_markdown(const ReportData& d) {
                    ? fmt::format("reads every spec {} passes on its own ({} of {})", p, a.passing, a.comparable)
                    : fmt::format("not all: {} of {} specs pass", a.passing, a.comparable);
     }
+    if (newest_adapted == newest_converted && newest_converted != "none") newest_adapted += " (no adapter needed)";
     if (newest_converted == newest_direct && newest_direct != "none") newest_converted += " (no conversion needed)";
     // The newest torch T under which the same release reads them as it does under the default.
     std::string newest_torch = torch;
@@ -101,8 +107,8 @@ std::string upgrade_guide_markdown(const ReportData& d) {
       const auto v = Version::parse(rt.torch);
       if (v && (!best || *best < *v)) best = v, newest_torch = rt.torch;
     }
-    fmt::format_to(std::back_inserter(o), "| {} | {} | {} | {} | {} |\n", md(p), md(newest_direct),
-                   md(newest_converted), md(native), md(newest_torch));
+    fmt::format_to(std::back_inserter(o), "| {} | {} | {} | {} | {} | {} |\n", md(p), md(newest_direct),
+                   md(newest_converted), md(newest_adapted), md(native), md(newest_torch));
   }
   o += "\n";
   return o;

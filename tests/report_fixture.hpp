@@ -106,6 +106,22 @@ inline void fill(Store& s) {
                       {"verdict", "DRIFT"},
                       {"command", "xcompat convert model.pt --from 1.0.4 --to 2.3.27 --out m.pt"}};
       c.causes = {{{"kind", "removed"}, {"change", "logits-without-bias"}, {"detail", "to_logits has no bias"}}};
+    } else if (c.key.spec == "decoder-absolute" && c.key.producer == "1.0.4" && c.key.consumer == "2.11.24") {
+      // Lossy converted, carried by an adapter of B's model.
+      c.direct_verdict = Verdict::LoadFail;
+      c.verdict = Verdict::Adapted;
+      c.conversion = {{"outcome", "lossy"},
+                      {"changes", {"layernorm-torch-biasless"}},
+                      {"lost", {"attn_layers.final_norm.bias dropped (largest |x| 0.2) <i>"}},
+                      {"verdict", "DRIFT"},
+                      {"command", "xcompat convert model.pt --from 1.0.4 --to 2.11.24 --out m.pt"},
+                      {"adapted", {{"outcome", "lossless with an adapter"},
+                                   {"adapters", {{"attn_layers.final_norm", "output_bias", {32}, "layernorm-torch-biasless"}}},
+                                   {"verdict", "ADAPTED"},
+                                   {"metrics", {{"max_abs", 1e-6}, {"nmse", 1e-14}}},
+                                   {"command", "xcompat convert model.pt --from 1.0.4 --to 2.11.24 --adapter adapter.py "
+                                               "--out m.pt"}}}};
+      c.causes = {{{"kind", "removed"}, {"change", "layernorm-torch-biasless"}, {"detail", "LayerNorm has no bias"}}};
     }
   s.record(id, cells);
   s.finish_run(id, "complete");

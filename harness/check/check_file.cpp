@@ -237,13 +237,17 @@ void measure_stretch(const Pins& pins, const CheckRequest& req, const CheckOutco
   CellResult r = evaluate_path(b_worker, key, o, s, staged, tol);
   const PlannedCell cell{key, &spec, &producer, &b};
   if (wants_conversion(cell, r)) add_converted_path(r, cell, fx, history, b_worker, tol, kCellTimeout);
-  if (r.verdict == Verdict::Converted) {
+  if (r.verdict == Verdict::Converted || r.verdict == Verdict::Adapted) {
     const fs::path file = fs::absolute(req.file);
     const fs::path out = file.parent_path() / (file.stem().string() + "-" + req.to + file.extension().string());
     write_json_file(s.reference_dir / "spec.json", o.spec);
-    s.convert_command = fmt::format("xcompat convert {} --from {} --to {} --spec-args {}{} --out {}", file.string(),
+    // ADAPTED: B's model needs the adapter the conversion writes
+    // (xcompat.load_state_dict applies it itself).
+    s.convert_command = fmt::format("xcompat convert {} --from {} --to {} --spec-args {}{}{} --out {}", file.string(),
                                     s.from, req.to, (s.reference_dir / "spec.json").string(),
-                                    req.key.empty() ? "" : " --key " + req.key, out.string());
+                                    req.key.empty() ? "" : " --key " + req.key,
+                                    r.verdict == Verdict::Adapted ? " --adapter " + (file.parent_path() / "adapter.py").string() : "",
+                                    out.string());
   }
   s.release = std::move(r);
   if (native_worker) {

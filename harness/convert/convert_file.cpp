@@ -90,18 +90,16 @@ ConvertResult convert_file(const ReleaseHistory& history, const ConvertRequest& 
   if (spec.is_null() && prov) spec = prov->spec;
   PlannedModels planned = plan_models(history, {req.in.string(), reader->tensors(), req.key, req.optimizer, from, to,
                                                 result.from_source, spec, req.strict, req.adapters});
-  result = planned.result;
   std::vector<const LocatedModel*> chosen;
   for (std::size_t i = 0; i < planned.chosen.size(); ++i) chosen.push_back(&planned.model(i));
-  result.source_sha256 = sha256_file(req.in);
   auto source_of = [&](const LocatedModel& m) {
     return [&](const std::string& name) { return reader->read(m.file_name_of.at(name)); };
   };
+  // The plans settled (what they drop or adapt read) before the result is
+  // taken from them: it reports the settled outcomes.
   settle_plans(planned, [&](std::size_t i) { return source_of(planned.model(i)); });
-  const std::string sha = result.source_sha256, source = result.from_source;
-  result = planned.result;
-  result.source_sha256 = sha;
-  result.from_source = source;
+  result = planned.result;  // from_source as the request gave it
+  result.source_sha256 = sha256_file(req.in);
   if (req.dry_run) return result;
 
   std::map<std::string, TensorInfo> info_of;

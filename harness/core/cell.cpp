@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <set>
 
 #include "harness/core/error.hpp"
 
@@ -126,7 +127,8 @@ std::string CellResult::path_letters() const {
   if (conversion.is_object() && conversion.contains("verdict") && conversion["verdict"].is_string()) {
     try {
       converted = std::string(1, verdict_letter(verdict_from_name(conversion["verdict"].get<std::string>())));
-      if (verdict == Verdict::Converted) converted = std::string(1, verdict_letter(Verdict::Converted));
+      if (verdict == Verdict::Converted || verdict == Verdict::Adapted)
+        converted = std::string(1, verdict_letter(verdict));
     } catch (const std::exception&) {
     }
   }
@@ -147,11 +149,24 @@ std::string CellResult::conversion_line() const {
     if (l.is_string()) lost.push_back(l.get<std::string>());
   if (!lost.empty()) s += fmt::format(" (lost: {})", fmt::join(lost, "; "));
   if (conversion.contains("verdict")) s += ": " + conversion.value("verdict", "");
+  // The adapted path, tried when the plain conversion is lossy.
+  const json adapted = conversion.value("adapted", json::object());
+  if (adapted.contains("adapters") && !adapted["adapters"].empty()) {
+    std::set<std::string> kinds;
+    for (auto& a : adapted["adapters"])
+      if (a.is_array() && a.size() > 1 && a[1].is_string()) kinds.insert(a[1].get<std::string>());
+    s += fmt::format("; with {} adapter{} ({})", adapted["adapters"].size(), adapted["adapters"].size() == 1 ? "" : "s",
+                     fmt::join(kinds, ", "));
+    if (adapted.value("outcome", "") != "lossless with an adapter"  // conversion_outcome_name(Adapted): core does not link convert/
+) s += ", still " + adapted.value("outcome", "?");
+    if (adapted.contains("verdict")) s += ": " + adapted.value("verdict", "");
+  }
   return s;
 }
 
 std::string CellResult::convert_command() const {
   if (!conversion.is_object() || conversion.value("outcome", "") == "refused") return "";
+  if (verdict == Verdict::Adapted) return conversion.value("adapted", json::object()).value("command", "");
   return conversion.value("command", "");
 }
 

@@ -8,7 +8,7 @@
 
 namespace xcompat {
 
-enum class Verdict { Identical, Close, Converted, Drift, LoadFail, Error, Unsupported };
+enum class Verdict { Identical, Close, Converted, Adapted, Drift, LoadFail, Error, Unsupported };
 
 struct VerdictInfo {
   Verdict verdict;
@@ -20,10 +20,11 @@ struct VerdictInfo {
   const char* foreground;
 };
 
-inline constexpr std::array<VerdictInfo, 7> kVerdicts = {{
+inline constexpr std::array<VerdictInfo, 8> kVerdicts = {{
     {Verdict::Identical, "IDENTICAL", 'I', true, "loads strictly, bitwise identical output", "#17693a", "#fff"},
     {Verdict::Close, "CLOSE", 'C', true, "loads strictly, output within tolerance", "#8fd19e", "#0d2e16"},
     {Verdict::Converted, "CONVERTED", 'V', true, "loads after conversion", "#8cc4ee", "#0b2740"},
+    {Verdict::Adapted, "ADAPTED", 'A', true, "loads after conversion into B's model with an adapter (xcompat.adapt, convert --adapter)", "#c5b3e6", "#24123f"},
     {Verdict::Drift, "DRIFT", 'D', false, "loads, computes something else", "#f3b04b", "#3a2300"},
     {Verdict::LoadFail, "LOAD_FAIL", 'L', false, "does not load: strict load fails, or the reader cannot build the model", "#c62828", "#fff"},
     {Verdict::Error, "ERROR", 'E', false, "crashed or raised", "#6a1b9a", "#fff"},
@@ -34,11 +35,11 @@ inline constexpr int kVerdictCount = static_cast<int>(kVerdicts.size());
 inline const VerdictInfo& verdict_info(Verdict v) { return kVerdicts[static_cast<int>(v)]; }
 inline const char* verdict_name(Verdict v) { return verdict_info(v).name; }
 inline char verdict_letter(Verdict v) { return verdict_info(v).letter; }
-// IDENTICAL, CLOSE and CONVERTED count as passing.
+// IDENTICAL, CLOSE, CONVERTED and ADAPTED count as passing.
 inline bool verdict_passes(Verdict v) { return verdict_info(v).passes; }
 // Throws Error on a name that is not a verdict.
 Verdict verdict_from_name(const std::string& name);
-// "ICVDLEU": the letters in Verdict order.
+// "ICVADLEU": the letters in Verdict order.
 std::string verdict_letters();
 
 }  // namespace xcompat

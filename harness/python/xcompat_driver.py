@@ -731,7 +731,7 @@ def export_artifact(spec, fixture_dir, kind, out_dir, cache_dir=""):
     return xcompat_deploy.export_artifact(sys.modules[__name__], spec, fixture_dir, kind, out_dir, cache_dir)
 
 
-def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3, args=None):
+def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3, args=None, adapters=None):
     """Loads the fixture's checkpoint into this release's build of the spec
     (strict) and runs forward on the fixture's inputs.
 
@@ -740,17 +740,27 @@ def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3, args=None):
     {"status": "load_fail", "load_report": {...}, "error": str}. Raises
     Unsupported when this release does not have what the spec asks for,
     Broken when it fails on it.
+    `adapters`: (module, kind, shape, change) tuples applied to the model
+    before the load (xcompat_adapter.adapt), as `xcompat convert --adapter`
+    users do: the sweep's adapted path.
     The checkpoint is untrusted: torch.load(weights_only=True) refuses every
     pickled global outside tensors and plain containers."""
     t0 = time.perf_counter()
     if args:
         spec = with_args(spec, args)
     key = json.dumps(spec, sort_keys=True)
-    model, pristine = _take_model(spec, key)
+    if adapters:
+        import xcompat_adapter  # noqa: PLC0415 (only adapted paths need it)
+
+        # An adapted model is not the spec's model: built for this call alone.
+        model, pristine = xcompat_adapter.adapt(build_model(spec), [tuple(a) for a in adapters]), None
+    else:
+        model, pristine = _take_model(spec, key)
     t1 = time.perf_counter()
     report, error = _load_strict(model, os.path.join(fixture_dir, checkpoint))
     if error:
-        _return_unused_model(key, model, pristine)
+        if pristine is not None:
+            _return_unused_model(key, model, pristine)
         timing = {"build_ms": (t1 - t0) * 1e3, "load_ms": (time.perf_counter() - t1) * 1e3}
         return {"status": "load_fail", "load_report": report, "error": error, "timing": timing}
     inputs = load_file(os.path.join(fixture_dir, "inputs.safetensors"))

@@ -61,6 +61,8 @@ std::string unrooted(const std::string& name, bool bare) { return bare ? unroot_
 // The files of the same conversion made by another history or converter
 // ("<to>-<other identity>.<format>" and their records): no key names them
 // any more, so they go when their successor is written.
+// `to` is the file name's prefix: "<to>" for the plain conversion,
+// "adapted-<to>" for the adapted one (neither prefix holds the other).
 void remove_stale_conversions(const fs::path& out, const std::string& to, const std::string& format) {
   std::error_code ec;
   for (auto& e : fs::directory_iterator(out.parent_path(), ec)) {
@@ -72,11 +74,11 @@ void remove_stale_conversions(const fs::path& out, const std::string& to, const 
 }
 
 json converted_file(ConversionPlan& plan, const Fixture& fx, const std::string& format, const fs::path& out,
-                    bool bare) {
+                    bool bare, const std::string& prefix) {
   const fs::path record = out.string() + ".json";
   if (fs::exists(out) && fs::exists(record)) return read_json_file(record);
   fs::create_directories(out.parent_path());
-  remove_stale_conversions(out, plan.to.release.str(), format);
+  remove_stale_conversions(out, prefix, format);
   auto reader = open_checkpoint(fx.dir / ("model." + format));
   std::vector<TensorInfo> outputs;
   for (auto& o : plan.outputs) {
@@ -97,7 +99,11 @@ json converted_file(ConversionPlan& plan, const Fixture& fx, const std::string& 
   fault_point("conversion.before-record");  // the file in place, its record of what was lost not yet
   json lost = json::array();
   for (auto& [name, m] : lossy) lost.push_back(fmt::format("{} dropped (largest |x| {:.3g})", name, m));
-  json r = {{"outcome", conversion_outcome_name(plan.outcome)}, {"lost_tensors", lost}};
+  // The adapters B's model needs for this file (what measure_dropped kept),
+  // as the driver's evaluate and xcompat_adapter.adapt take them.
+  json adapters = json::array();
+  for (auto& a : plan.adapters) adapters.push_back({bare && a.module.rfind("attn_layers.", 0) == 0 ? unrooted(a.module, bare) : a.module, a.kind, a.shape, a.change_id});
+  json r = {{"outcome", conversion_outcome_name(plan.outcome)}, {"lost_tensors", lost}, {"adapters", adapters}};
   write_json_file(record, r);
   return r;
 }
@@ -161,6 +167,54 @@ std::string conversion_identity(const ReleaseHistory& history, const PlannedCell
   return memo[key] = std::move(id);
 }
 
+// The adapted path of a cell whose conversion is lossy: planned again with
+// the history's adapters (harness/convert/conversion.hpp, PlanOptions), the
+// file written beside the plain one ("adapted-<to>-<chain>.<format>"), and
+// B's model adapted (xcompat_adapter.py) before it loads that file strictly.
+// {outcome, adapters, lost, verdict (ADAPTED when it passes), metrics,
+// error}; {outcome} alone when no adapter carries what is lost.
+static json adapted_path(const PlannedCell& cell, const Fixture& fx, const ReleaseHistory& history,
+                         const ReleasePoint& from, const ReleasePoint& to, bool bare, const fs::path& plain,
+                         WorkerProcess& worker, const Tolerance& tol, std::chrono::milliseconds timeout) {
+  ConversionPlan plan = plan_conversion(history, from, to, rooted(tensors_of(fx.meta), bare),
+                                        facts_from_spec(cell.spec->definition), PlanOptions{.adapters = true});
+  json a = {{"outcome", conversion_outcome_name(plan.outcome)}};
+  if (plan.adapters.empty() || plan.outcome == ConversionOutcome::Refused) return a;
+  const fs::path out = plain.parent_path() / ("adapted-" + plain.filename().string());
+  json done;
+  try {
+    done = converted_file(plan, fx, cell.key.checkpoint, out, bare, "adapted-" + to.release.str());
+  } catch (const std::exception& e) {
+    a["outcome"] = "refused";
+    a["error"] = std::string("the conversion failed: ") + e.what();
+    return a;
+  }
+  a["outcome"] = done.value("outcome", a["outcome"]);
+  a["adapters"] = done.value("adapters", json::array());
+  a["lost"] = done.value("lost_tensors", json::array());
+  // Still lossy with its adapters (a lost computation, a tensor no adapter
+  // takes), or nothing left to adapt (every adapted tensor held B's fill):
+  // the plain path already said all there is.
+  if (a["outcome"] != conversion_outcome_name(ConversionOutcome::Adapted)) return a;
+  a["command"] = fmt::format("xcompat convert model.{} --from {} --to {} --spec {} --adapter adapter.py --out model-{}.{}",
+                             cell.key.checkpoint, from.release.str(), to.release.str(), cell.key.spec,
+                             to.release.str(), cell.key.checkpoint);
+  const json request = {{"op", "evaluate"},       {"spec", cell.spec->definition}, {"fixture_dir", fx.dir.string()},
+                        {"checkpoint", out.string()}, {"args", plan.args},         {"tolerance", tol.to_json()},
+                        {"adapters", a["adapters"]}};
+  const WorkerReply reply = worker.request(request, timeout);
+  if (!reply.ok()) {
+    a["verdict"] = verdict_name(Verdict::Error);
+    a["error"] = fmt::format("[{}] {}", worker_fault_name(reply.fault), reply.error).substr(0, 2000);
+    return a;
+  }
+  const CellReply r = CellReply::from_json(reply.body);
+  a["verdict"] = verdict_name(verdict_passes(r.verdict) ? Verdict::Adapted : r.verdict);
+  if (r.metrics) a["metrics"] = r.metrics->to_json();
+  if (!r.error.empty()) a["error"] = r.error.substr(0, 2000);
+  return a;
+}
+
 void add_converted_path(CellResult& result, const PlannedCell& cell, const Fixture& fx, const ReleaseHistory& history,
                         WorkerProcess& worker, const Tolerance& tol, std::chrono::milliseconds timeout) {
   const ReleasePoint from = point_of(release_of(cell.producer->version), fx.meta.value("versions", json::object()));
@@ -202,7 +256,7 @@ void add_converted_path(CellResult& result, const PlannedCell& cell, const Fixtu
                        fmt::format("{}-{}.{}", to.release.str(), chain_id, cell.key.checkpoint);
   json done;
   try {
-    done = converted_file(plan, fx, cell.key.checkpoint, out, bare);
+    done = converted_file(plan, fx, cell.key.checkpoint, out, bare, to.release.str());
   } catch (const std::exception& e) {
     conv["outcome"] = "refused";
     conv["refused"] = std::string("the conversion failed: ") + e.what();
@@ -253,6 +307,10 @@ void add_converted_path(CellResult& result, const PlannedCell& cell, const Fixtu
       result.causes.push_back({{"kind", "unexplained"}, {"change", ""},
                                {"detail", std::string("converted losslessly, yet ") + verdict_name(r.verdict)}});
     }
+  }
+  if (conv["outcome"] == "lossy" && !verdict_passes(result.verdict)) {
+    conv["adapted"] = adapted_path(cell, fx, history, from, to, bare, out, worker, tol, timeout);
+    if (conv["adapted"].value("verdict", "") == verdict_name(Verdict::Adapted)) result.verdict = Verdict::Adapted;
   }
   result.conversion = conv;
 }

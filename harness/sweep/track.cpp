@@ -19,19 +19,22 @@ using json = nlohmann::json;
 namespace {
 
 // How a reader does with one pair's cells: every comparable spec passing as
-// it is ("direct"), some only after conversion ("converted"), any failing
-// ("fails"); "no data" when nothing is comparable.
+// it is ("direct"), some only after conversion ("converted"), some only with
+// an adapter of the reader's model ("adapted"), any failing ("fails"); "no
+// data" when nothing is comparable.
 std::string how(const std::vector<StoredResult>& cells) {
-  int comparable = 0, direct = 0, converted = 0;
+  int comparable = 0, direct = 0, converted = 0, adapted = 0;
   for (auto& r : cells) {
     if (r.cell.verdict == Verdict::Unsupported) continue;
     ++comparable;
     if (r.cell.verdict == Verdict::Identical || r.cell.verdict == Verdict::Close) ++direct;
     else if (r.cell.verdict == Verdict::Converted) ++converted;
+    else if (r.cell.verdict == Verdict::Adapted) ++adapted;
   }
   if (comparable == 0) return "no data";
   if (direct == comparable) return "direct";
   if (direct + converted == comparable) return "converted";
+  if (direct + converted + adapted == comparable) return "adapted";
   return "fails";
 }
 

@@ -30,7 +30,7 @@ struct TrackRequest {
 };
 
 // One direction of a candidate against the pins: each pin (or cpp-native)
-// by how it does: "direct", "converted", "fails", or "no data".
+// by how it does: "direct", "converted", "adapted", "fails", or "no data".
 struct TrackSide {
   std::vector<std::pair<std::string, std::string>> by_release;
   nlohmann::json to_json() const;

@@ -1,5 +1,6 @@
 """The Python API: fingerprint, convert, load and save checkpoints of any
 x-transformers release, over the same C++ core as the command line."""
+import functools
 import json
 import os
 import sys
@@ -338,9 +339,11 @@ def load_state_dict(model, source, from_: str = None, strict: bool = True, *, ke
     return report
 
 
+@functools.lru_cache(maxsize=1)
 def _adapter_code():
     """harness/python/xcompat_adapter.py: the code `xcompat convert --adapter`
-    writes out for users without the package, run here from the package's data."""
+    writes out for users without the package, run here from the package's data
+    (loaded once: every adapted module then shares its hook function)."""
     import importlib.util
     from ._check import _data_path
     path = _data_path("harness", "python", "xcompat_adapter.py")

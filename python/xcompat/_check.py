@@ -40,7 +40,8 @@ d.x_transformers = x_transformers
 if action == "reference":
     result = d.make_reference(args["spec"], args["checkpoint"], args["out"], args["version"])
 else:
-    result = d.evaluate(args["spec"], args["fixture"], args["checkpoint"], repeats=1, args=args.get("args"))
+    result = d.evaluate(args["spec"], args["fixture"], args["checkpoint"], repeats=1, args=args.get("args"),
+                        adapters=args.get("adapters"))
     if result["status"] == "ok":
         with open(args["out"], "wb") as f:
             f.write(result.pop("logits"))
@@ -62,7 +63,7 @@ class CheckReport(Report):
             lines.extend(f"      {a}" for a in self["spec_assumed"])
         if self.get("cannot_tell"):
             lines.append(f"  cannot tell: {self['cannot_tell']}")
-        for path in ("direct", "converted"):
+        for path in ("direct", "converted", "adapted"):
             r = self.get(path)
             if r:
                 lines.append(f"  {path}: {r['verdict']}" + (f" ({r['reason']})" if r.get("reason") else ""))
@@ -121,10 +122,10 @@ def _run_release(sandbox, action, args):
     return {"status": "error", "error": tail[:600]}
 
 
-def _measure(sandbox, spec, fixture, checkpoint, args, consumer):
+def _measure(sandbox, spec, fixture, checkpoint, args, consumer, adapters=None):
     out = os.path.join(fixture, f"out-{os.path.basename(checkpoint)}.bin")
     r = _run_release(sandbox, "evaluate", {"spec": spec, "fixture": fixture, "checkpoint": checkpoint,
-                                            "args": args or None, "out": out})
+                                            "args": args or None, "out": out, "adapters": adapters or None})
     if r["status"] == "load_fail":
         return {"verdict": "LOAD_FAIL", "reason": r["error"].splitlines()[0][:300], "load_report": r["load_report"]}
     if r["status"] != "ok":
@@ -162,7 +163,8 @@ def check(source, to: str = "installed", *, from_: str = None, spec: dict = None
     release X.Y.Z (run from its sandbox). `from_`: the saving release, else
     the file's stamp. `spec`: the model's arguments in the catalogue's form,
     else what the stamp or the fingerprint says. Returns a CheckReport
-    (``exit_code``, ``direct``, ``converted``, ``convert_command``).
+    (``exit_code``, ``direct``, ``converted``, ``adapted`` when the
+    conversion is lossy and adapters may carry it, ``convert_command``).
 
     >>> r = xcompat.check("trained-on-0.28.4.pt", from_="0.28.4")
     >>> r.exit_code, r.direct["verdict"], r.converted["verdict"]
@@ -234,8 +236,37 @@ def check(source, to: str = "installed", *, from_: str = None, spec: dict = None
     if measured["verdict"] in _PASSING:
         report["convert_command"] = (f"xcompat convert {src.what} --from {release} --to {target} "
                                      f"--out converted.pt")
+    elif conversion.get("outcome") == "lossy":
+        _adapted_path(report, src, staged, reference, release, target, spec, sandbox_b, consumer)
     report["exit_code"] = 3
     return report
+
+
+def _adapted_path(report, src, staged, reference, release, target, spec, sandbox_b, consumer):
+    """The plain conversion is lossy: converted again keeping what the
+    history's adapters carry, and measured with B's model adapted, as the
+    sweep's adapted path does. Sets report["adapted"], and the command when
+    it passes."""
+    adapted_path = os.path.join(reference, "adapted.pt")
+    try:
+        conversion = convert_file(staged, adapted_path, to=target, from_=release, spec=spec,
+                                  adapter=os.path.join(reference, "adapter.py"))
+    except XcompatError as e:
+        report["adapted"] = {"verdict": "REFUSED", "reason": str(e)}
+        return
+    rows = [[a["module"], a["kind"], list(a["shape"]), a["change"]] for a in conversion.get("adapters", [])]
+    if conversion.get("outcome") != "lossless with an adapter" or not rows:
+        report["adapted"] = {"verdict": "LOSSY", "outcome": conversion.get("outcome"),
+                             "reason": "what the conversion loses, no adapter of the history carries"}
+        return
+    measured = _measure(sandbox_b, spec, reference, adapted_path, conversion.get("args"), consumer, rows)
+    measured["outcome"] = conversion.get("outcome")
+    measured["adapters"] = rows
+    if measured["verdict"] in _PASSING:
+        measured["verdict"] = "ADAPTED"
+        report["convert_command"] = (f"xcompat convert {src.what} --from {release} --to {target} "
+                                     f"--adapter adapter.py --out converted.pt")
+    report["adapted"] = measured
 
 
 def _as_torch(value):

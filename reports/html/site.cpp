@@ -13,6 +13,7 @@ const char* overall_class(const std::string& overall) {
   if (overall == "breaks") return "overall-breaks";
   if (overall == "safe within tolerance") return "overall-tol";
   if (overall == "safe after conversion") return "overall-conv";
+  if (overall == "safe with an adapter") return "overall-adapted";
   return "muted";
 }
 

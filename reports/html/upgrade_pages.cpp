@@ -153,6 +153,7 @@ struct UpgradePages : Frame {
                           : a->overall == "safe"            ? "I"
                           : a->overall == "breaks"          ? "L"
                           : a->overall == "safe after conversion" ? "V"
+                          : a->overall == "safe with an adapter" ? "A"
                                                             : "C";
         put(o, "<td class=\"{} vc\" data-c=\"{}\" title=\"{} &rarr; {}: {}\">{}</td>", cls, c.rank, html(r),
             html(c.name), a ? html(a->overall) : "no data",

@@ -244,6 +244,21 @@ def check_measures_the_installed_release_and_sees_a_break():
     assert r.converted["verdict"] == "DRIFT" and r.converted["outcome"] == "lossy", r
 
 
+@case
+def check_takes_the_adapted_path_where_the_conversion_is_lossy():
+    # 0.28.4's LayerNorm and logits biases: the plain conversion loses them
+    # (DRIFT), the history's adapters keep them and B's adapted model
+    # reproduces 0.28.4 (ADAPTED), with the --adapter command to get there.
+    fixture_dir, _ = fixture("0.28.4", "decoder-absolute")
+    r = xcompat.check(os.path.join(fixture_dir, "model.pt"), install=False)
+    assert r.exit_code == 3 and r.direct["verdict"] == "LOAD_FAIL", r
+    assert r.converted["outcome"] == "lossy" and r.converted["verdict"] == "DRIFT", r
+    assert r.adapted["verdict"] == "ADAPTED" and r.adapted["outcome"] == "lossless with an adapter", r
+    assert any(a[0].endswith("to_logits") for a in r.adapted["adapters"]), r
+    assert "--adapter adapter.py" in r.convert_command, r
+    assert "adapted: ADAPTED" in str(r), str(r)
+
+
 print(f"import xcompat: {IMPORT_S * 1000:.0f} ms")
 if failures:
     sys.exit(f"{len(failures)} failed: {', '.join(failures)}")
