@@ -125,6 +125,8 @@ struct Planner {
   const ModelFacts& facts;
   const std::vector<std::string>& width_at;  // the history's `width`
   const PlanOptions& options;
+  // Arguments whose behaviour a planned adapter restores (effective_spec).
+  nlohmann::json adapted_args = nlohmann::json::object();
 
   [[noreturn]] void refuse(const std::string& why) { throw Error(why); }
 
@@ -216,8 +218,23 @@ struct Planner {
     if (!options.adapters || !up) return std::nullopt;
     const LastLayer last = state.last_of();
     for (auto& a : c.adapters)
-      if (auto caps = match_key(a.from, name, last)) return std::pair(&a, render_key(a.module, *caps, last));
+      if (a.carries_tensor())
+        if (auto caps = match_key(a.from, name, last)) return std::pair(&a, render_key(a.module, *caps, last));
     return std::nullopt;
+  }
+
+  // The behaviour adapters of the change (upgrading, when the caller accepts
+  // adapters): one per module its `from` marks in the model as it is here.
+  // Empty when the change has none, or they find no module.
+  std::vector<AdaptedTensor> behaviour_adapters(const HistoryChange& c, bool up) const {
+    std::vector<AdaptedTensor> out;
+    if (!options.adapters || !up) return out;
+    for (auto& a : c.adapters) {
+      if (a.carries_tensor()) continue;
+      for (auto& [_, caps] : state.matching(a.from))
+        out.push_back(AdaptedTensor{"", "", state.render(a.module, caps), a.kind, c.id, 0, {}});
+    }
+    return out;
   }
 
   void drop(const HistoryOp& op, const KeyPattern& pattern, double fill, const HistoryChange& c, bool up,
@@ -525,11 +542,15 @@ struct Planner {
 
   // The spec as B will build it: the arguments chosen for earlier changes
   // count (rotating values by argument makes the interleaving permute them too).
+  // So do those whose behaviour an adapter restores instead (an adapter
+  // that rotates values makes the interleaving permute them as the argument
+  // would).
   json effective_spec() const {
-    if (!facts.spec.is_object() || facts.spec.empty() || plan.args.empty()) return facts.spec;
+    if (!facts.spec.is_object() || facts.spec.empty() || (plan.args.empty() && adapted_args.empty())) return facts.spec;
     json s = facts.spec;
-    for (auto& [section, values] : plan.args.items())
-      for (auto& [k, v] : values.items()) s[section][k] = v;
+    for (const json* args : {static_cast<const json*>(&plan.args), static_cast<const json*>(&adapted_args)})
+      for (auto& [section, values] : args->items())
+        for (auto& [k, v] : values.items()) s[section][k] = v;
     return s;
   }
 
@@ -620,7 +641,16 @@ struct Planner {
       if (!up) std::reverse(ops.begin(), ops.end());
       for (auto* op : ops) apply(c, *op, up, touched);
     }
+    std::vector<AdaptedTensor> adapted;
+    if (!use_args) adapted = behaviour_adapters(c, up);
     if (use_args) {
+    } else if (!adapted.empty()) {
+      // B computes otherwise, and an adapter of B's model restores A's way:
+      // what the change's arguments would have done, later changes see done.
+      plan.adapters.insert(plan.adapters.end(), adapted.begin(), adapted.end());
+      for (auto& [section, values] : args.items())
+        for (auto& [k, v] : values.items()) adapted_args[section][k] = v;
+      touched = true;
     } else if (!args.empty() && c.ops.empty()) {
       plan.lost_behaviour.push_back(fmt::format("{}: {} (the arguments that restore it, {}, exist {}{})", c.id,
                                                 lossy.empty() ? c.reason : lossy, args.dump(),

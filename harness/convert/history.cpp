@@ -1,5 +1,7 @@
 #include "harness/convert/history.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -132,7 +134,9 @@ HistoryAdapter parse_adapter(const json& j, const std::string& where_change) {
   if (!j.is_object()) throw Error(where + ": each adapter is a table { kind, from, module }");
   only_fields(j, {"kind", "from", "module"}, where);
   const std::string kind = j.value("kind", "");
-  if (kind != "output_bias") throw Error(where + ": kind must be output_bias (the vocabulary), not '" + kind + "'");
+  if (std::find_if(kAdapterKinds.begin(), kAdapterKinds.end(), [&](const char* k) { return kind == k; }) ==
+      kAdapterKinds.end())
+    throw Error(where + ": kind must be output_bias or rotate_values (the vocabulary), not '" + kind + "'");
   if (!j.contains("from") || !j["from"].is_string() || !j.contains("module") || !j["module"].is_string())
     throw Error(where + ": needs `from` (the tensor a drop would lose) and `module` (B's module that takes it)");
   try {

@@ -39,6 +39,7 @@
 // plus constructor arguments that make a release reproduce the other side's
 // behaviour (`args`, `down_args`), and, where nothing reproduces it, what is
 // lost (`lossy`, `down_lossy`).
+#include <array>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -86,12 +87,22 @@ struct HistoryOp {
 //                 drop of the change would lose (`from`, with the same
 //                 captures) becomes that parameter, and `module` follows
 //                 later renames as the module's other tensors do.
+//   rotate_values B's attention at `module` rotates its values with the
+//                 rotary embedding it rotates keys with, as releases before
+//                 1.20.0 did (a behaviour: no tensor). `from` is a tensor
+//                 of each such module as the checkpoint holds it at this
+//                 change (its to_v weight): one adapter per match.
 struct HistoryAdapter {
-  std::string kind;           // "output_bias"
-  KeyPattern from;            // the tensor that would be dropped
+  std::string kind;           // "output_bias" | "rotate_values"
+  KeyPattern from;            // output_bias: the tensor that would be dropped; a behaviour: a tensor of each module
   KeyPattern module;          // the module of B (as named at this change) that takes it
+  // Whether the adapter carries a tensor (output_bias) rather than a
+  // computation of the change (rotate_values).
+  bool carries_tensor() const { return kind == "output_bias"; }
   nlohmann::json to_json() const;
 };
+// The adapter kinds, the vocabulary's closed list.
+inline constexpr std::array<const char*, 2> kAdapterKinds = {"output_bias", "rotate_values"};
 // The parameter an output_bias adapter adds to its module.
 inline constexpr const char* kOutputBiasParameter = "xcompat_output_bias";
 

@@ -157,6 +157,14 @@ void settle_plans(PlannedModels& planned, const std::function<TensorSource(std::
       if (std::none_of(plan.adapters.begin(), plan.adapters.end(), [&](auto& kept) { return kept.key == a.key; }))
         std::erase_if(planned.outputs, [&](const TensorInfo& t) { return t.name == m.in_file(a.key); });
     for (auto& a : plan.adapters) {
+      if (a.key.empty()) {
+        // A behaviour (no tensor): the module as the input would name a
+        // tensor of it, less the tensor's name.
+        const std::string probe = m.in_file(a.module + ".weight");
+        result.adapters.push_back({{"module", probe.substr(0, probe.size() - std::string(".weight").size())},
+                                   {"kind", a.kind}, {"shape", a.shape}, {"change", a.change_id}, {"tensor", ""}});
+        continue;
+      }
       // The module as the input names it: the parameter's file name less the parameter.
       const std::string key = m.in_file(a.key);
       const std::string module = key.substr(0, key.size() - (a.key.size() - a.module.size()));

@@ -16,6 +16,9 @@
 #
 #   output_bias   the module gains a parameter `xcompat_output_bias`, added
 #                 to its output (restores a bias the newer class dropped)
+#   rotate_values the attention module rotates its values with the rotary
+#                 embedding it rotates its keys with (releases before 1.20.0
+#                 did; 2.x has no argument for it); no parameter
 #
 # adapt() is idempotent, and registers nothing but parameters and forward
 # hooks: the model's own code and classes stay the new release's. Save the
@@ -47,7 +50,40 @@ def _output_bias(module, shape):
     module.register_forward_hook(_add_output_bias)
 
 
-_KINDS = {"output_bias": _output_bias}
+def _remember_rotary(attention, _args, kwargs):
+    # The rotary embedding this call rotates keys with, for the value hook;
+    # a cross-attention (given a context) rotates nothing of its values.
+    attention._xcompat_rotary = None if kwargs.get("context") is not None else kwargs.get("rotary_pos_emb")
+
+
+def _rotate_values_hook(attention):
+    import sys
+
+    def rotate(_to_v, _args, v):
+        rotary = getattr(attention, "_xcompat_rotary", None)
+        if rotary is None:
+            return v
+        freqs, xpos_scale = rotary
+        # As the keys are rotated: the release's own function, the inverse xpos scale.
+        scale = xpos_scale ** -1.0 if torch.is_tensor(xpos_scale) else 1.0
+        apply = sys.modules[type(attention).__module__].apply_rotary_pos_emb
+        dim_head = attention.to_q.out_features // attention.heads
+        b, n, width = v.shape
+        heads = v.reshape(b, n, width // dim_head, dim_head).transpose(1, 2)
+        return apply(heads, freqs, scale).transpose(1, 2).reshape(b, n, width)
+
+    return rotate
+
+
+def _rotate_values(module, _shape):
+    if getattr(module, "_xcompat_rotates_values", False):
+        return  # adapted already
+    module._xcompat_rotates_values = True
+    module.register_forward_pre_hook(_remember_rotary, with_kwargs=True)
+    module.to_v.register_forward_hook(_rotate_values_hook(module))
+
+
+_KINDS = {"output_bias": _output_bias, "rotate_values": _rotate_values}
 
 
 def _resolve(modules, path):

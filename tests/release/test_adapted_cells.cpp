@@ -42,8 +42,8 @@ fs::path history_without_adapters(const fs::path& dir) {
   return path;
 }
 
-json the_cell(const fs::path& state, const std::string& db) {
-  auto q = test::xcompat(state, "query --json --from 0.28.4 --to 2.31.10 --spec decoder-absolute" + db);
+json the_cell(const fs::path& state, const std::string& db, const std::string& spec = "decoder-absolute") {
+  auto q = test::xcompat(state, "query --json --from 0.28.4 --to 2.31.10 --spec " + spec + db);
   INFO(q.out);
   REQUIRE(q.exit_code == 0);
   const json j = json::parse(q.out);
@@ -57,10 +57,11 @@ TEST_CASE("a lossy conversion that the history's adapters carry is an ADAPTED ce
           "[release]") {
   test::TempDir state;
   const std::string db = " --db '" + (state / "m.db").string() + "'";
-  const std::string plan = "--release 0.28.4 --consumer 2.31.10 --spec decoder-absolute --dtype float32 --no-progress";
+  const std::string plan =
+      "--release 0.28.4 --consumer 2.31.10 --spec decoder-absolute,decoder-rotary --dtype float32 --no-progress";
 
   const json s = sweep(state.path, plan + db);
-  CHECK(s["verdicts"]["ADAPTED"] == 1);
+  CHECK(s["verdicts"]["ADAPTED"] == 2);
   const json q = the_cell(state.path, db);
   const json& cell = q["specs"][0];
   CHECK(cell["verdict"] == "ADAPTED");
@@ -86,11 +87,20 @@ TEST_CASE("a lossy conversion that the history's adapters carry is an ADAPTED ce
   CHECK(adapted["metrics"]["nmse"].get<double>() < 1e-6);
   CHECK(adapted["command"].get<std::string>().find("--adapter") != std::string::npos);
 
-  // The Markdown report's conversion table counts it in the ADAPTED column.
+  // Rotary: 0.28.4 rotates values too, which 2.x cannot; an adapter of
+  // each attention rotates them (a behaviour, no tensor), besides the biases.
+  const json rotary = the_cell(state.path, db, "decoder-rotary")["specs"][0];
+  CHECK(rotary["verdict"] == "ADAPTED");
+  int rotating = 0;
+  for (auto& a : rotary["conversion"]["adapted"]["adapters"]) rotating += a[1] == "rotate_values";
+  CHECK(rotating == 2);  // both attention layers
+  CHECK(rotary["conversion"]["adapted"]["metrics"]["nmse"].get<double>() < 1e-6);
+
+  // The Markdown report's conversion table counts them in the ADAPTED column.
   auto md = test::xcompat(state.path, "report --format markdown --section conversion" + db);
   REQUIRE(md.exit_code == 0);
   CHECK(md.out.find("| ADAPTED |") != std::string::npos);
-  CHECK(md.out.find("| float32 | **upgrades** | all | all | 1 | 0 | 1 | 100.0% |") != std::string::npos);
+  CHECK(md.out.find("| float32 | **upgrades** | all | all | 2 | 0 | 2 | 100.0% |") != std::string::npos);
 
   SECTION("without the history's adapters the cell stays LOAD_FAIL, its conversion lossy") {
     const fs::path history = history_without_adapters(state.path);
@@ -100,5 +110,6 @@ TEST_CASE("a lossy conversion that the history's adapters carry is an ADAPTED ce
     CHECK(q2["specs"][0]["verdict"] == "LOAD_FAIL");
     CHECK(q2["specs"][0]["conversion"]["outcome"] == "lossy");
     CHECK(q2["overall"] == "breaks");
+    CHECK(the_cell(state.path, db, "decoder-rotary")["specs"][0]["verdict"] == "LOAD_FAIL");
   }
 }

@@ -454,6 +454,7 @@ TEST_CASE("every adapter of the history takes its tensor, and without it the ten
     const HistoryChange& c = release_history().changes[ci];
     for (std::size_t ai = 0; ai < c.adapters.size(); ++ai) {
       const HistoryAdapter& a = c.adapters[ai];
+      if (!a.carries_tensor()) continue;  // a behaviour: the next test case
       INFO(c.id << ": " << a.from.text());
       KeyPattern::Captures caps = {{"p", ""}, {"i", "0"}, {"k", "0"}, {"n", "0"}};
       const std::string bias = a.from.render(caps);
@@ -476,6 +477,43 @@ TEST_CASE("every adapter of the history takes its tensor, and without it the ten
     }
   }
   CHECK(checked >= 7);
+}
+
+TEST_CASE("a behaviour adapter: 2.x rotates each attention's values as releases before 1.20.0 did", "[unit]") {
+  const auto t = decoder("", "gamma", true);
+  const json spec = decoder_spec({{"rotary_pos_emb", true}});
+  auto with = [&](const char* to, bool adapters) {
+    return plan_conversion(release_history(), at("1.14.0"), at(to), t, facts_from_spec(spec), PlanOptions{adapters});
+  };
+  auto lost_rotation = [](const ConversionPlan& p) {
+    return std::any_of(p.lost_behaviour.begin(), p.lost_behaviour.end(),
+                       [](auto& l) { return l.rfind("rotary-values-unrotated", 0) == 0; });
+  };
+  auto rotating = [](const ConversionPlan& p) {
+    std::set<std::string> m;
+    for (auto& a : p.adapters)
+      if (a.kind == "rotate_values") {
+        CHECK(a.key.empty());  // no tensor
+        CHECK(a.change_id == "rotary-values-unrotated");
+        m.insert(a.module);
+      }
+    return m;
+  };
+  const auto plain = with("2.31.10", false);
+  CHECK(lost_rotation(plain));
+  CHECK(rotating(plain).empty());
+  const auto adapted = with("2.31.10", true);
+  CHECK_FALSE(lost_rotation(adapted));
+  CHECK(rotating(adapted) == std::set<std::string>{"attn_layers.layers.0.1", "attn_layers.layers.2.1"});
+  // Before 2.0.0 B's own argument rotates them: no adapter.
+  const auto by_args = with("1.31.4", true);
+  CHECK(rotating(by_args).empty());
+  CHECK(by_args.args["layers"]["attn_rotary_embed_values"] == true);
+  // Deleting the adapter from the history loses the rotation again.
+  ReleaseHistory without = release_history();
+  for (auto& c : without.changes)
+    if (c.id == "rotary-values-unrotated") c.adapters.clear();
+  CHECK(lost_rotation(plan_conversion(without, at("1.14.0"), at("2.31.10"), t, facts_from_spec(spec), PlanOptions{true})));
 }
 
 TEST_CASE("adapter.py: the template with the conversion's adapters written in", "[unit]") {
