@@ -127,6 +127,9 @@ struct Planner {
   const PlanOptions& options;
   // Arguments whose behaviour a planned adapter restores (effective_spec).
   nlohmann::json adapted_args = nlohmann::json::object();
+  // Changes whose computation a tensor adapter restores (layer_norm): their
+  // `lossy` is carried.
+  std::set<std::string> restored;
 
   [[noreturn]] void refuse(const std::string& why) { throw Error(why); }
 
@@ -245,7 +248,8 @@ struct Planner {
       if (auto a = adapter_for(c, name, up); a && !op.unused) {
         // Kept for the adapter, under the module that takes it; later
         // renames of the module carry it like its other tensors.
-        const std::string key = a->second + "." + kOutputBiasParameter;
+        const std::string key = a->second + "." + adapter_parameter(a->first->kind, name);
+        if (a->first->restores_behaviour()) restored.insert(change);
         if (state.tensors.count(key)) refuse("adapting " + name + " would overwrite " + key);
         OutputTensor kept = std::move(t);
         state.tensors.erase(name);
@@ -643,7 +647,7 @@ struct Planner {
     }
     std::vector<AdaptedTensor> adapted;
     if (!use_args) adapted = behaviour_adapters(c, up);
-    if (use_args) {
+    if (use_args || restored.count(c.id)) {
     } else if (!adapted.empty()) {
       // B computes otherwise, and an adapter of B's model restores A's way:
       // what the change's arguments would have done, later changes see done.
@@ -913,7 +917,7 @@ ConversionPlan plan_conversion(const ReleaseHistory& history, const ReleasePoint
   for (auto& [name, t] : p.state.tensors) {
     if (t.adapter) {
       t.adapter->key = name;
-      t.adapter->module = name.substr(0, name.size() - std::string(".").size() - std::string(kOutputBiasParameter).size());
+      t.adapter->module = name.substr(0, name.rfind('.'));  // the key less its parameter
       plan.adapters.push_back(*t.adapter);
     }
     plan.outputs.push_back(std::move(t));
@@ -987,8 +991,10 @@ std::vector<std::pair<std::string, double>> measure_dropped(ConversionPlan& plan
   }
   // An adapter for a tensor that holds only what B implies changes nothing:
   // the tensor is dropped after all, and B's model stays as it is.
+  // Only an output_bias: a layer_norm adapter restores a computation
+  // whatever its tensors hold.
   std::erase_if(plan.adapters, [&](const AdaptedTensor& a) {
-    if (a.name.empty() || max_abs_difference(source(a.name), a.fill) != 0) return false;
+    if (a.kind != "output_bias" || a.name.empty() || max_abs_difference(source(a.name), a.fill) != 0) return false;
     std::erase_if(plan.outputs, [&](const OutputTensor& o) { return o.info.name == a.key; });
     return true;
   });

@@ -136,7 +136,7 @@ HistoryAdapter parse_adapter(const json& j, const std::string& where_change) {
   const std::string kind = j.value("kind", "");
   if (std::find_if(kAdapterKinds.begin(), kAdapterKinds.end(), [&](const char* k) { return kind == k; }) ==
       kAdapterKinds.end())
-    throw Error(where + ": kind must be output_bias or rotate_values (the vocabulary), not '" + kind + "'");
+    throw Error(where + ": kind must be output_bias, layer_norm or rotate_values (the vocabulary), not '" + kind + "'");
   if (!j.contains("from") || !j["from"].is_string() || !j.contains("module") || !j["module"].is_string())
     throw Error(where + ": needs `from` (the tensor a drop would lose) and `module` (B's module that takes it)");
   try {
@@ -252,6 +252,11 @@ json HistoryOp::to_json() const {
   if (!shape.empty()) j["shape"] = shape;
   if (unused) j["unused"] = true;
   return j;
+}
+
+std::string adapter_parameter(const std::string& kind, const std::string& tensor) {
+  if (kind == "layer_norm") return "xcompat_layer_norm_" + tensor.substr(tensor.rfind('.') + 1);
+  return kOutputBiasParameter;
 }
 
 json HistoryAdapter::to_json() const { return {{"kind", kind}, {"from", from.text()}, {"module", module.text()}}; }

@@ -87,6 +87,12 @@ struct HistoryOp {
 //                 drop of the change would lose (`from`, with the same
 //                 captures) becomes that parameter, and `module` follows
 //                 later renames as the module's other tensors do.
+//   layer_norm    B's norm at `module` (an RMSNorm or ScaleNorm where A had
+//                 a LayerNorm) computes a LayerNorm instead, with A's
+//                 weight and bias as parameters `xcompat_layer_norm_weight`
+//                 and `xcompat_layer_norm_bias` (each `from` names one; the
+//                 parameter takes its last segment). It restores the
+//                 change's computation too, so it is never pruned.
 //   rotate_values B's attention at `module` rotates its values with the
 //                 rotary embedding it rotates keys with, as releases before
 //                 1.20.0 did (a behaviour: no tensor). `from` is a tensor
@@ -98,11 +104,17 @@ struct HistoryAdapter {
   KeyPattern module;          // the module of B (as named at this change) that takes it
   // Whether the adapter carries a tensor (output_bias) rather than a
   // computation of the change (rotate_values).
-  bool carries_tensor() const { return kind == "output_bias"; }
+  bool carries_tensor() const { return kind == "output_bias" || kind == "layer_norm"; }
+  // Whether it restores a computation B does otherwise (the change's
+  // `lossy` behaviour is then not lost), not only a tensor.
+  bool restores_behaviour() const { return kind != "output_bias"; }
   nlohmann::json to_json() const;
 };
 // The adapter kinds, the vocabulary's closed list.
-inline constexpr std::array<const char*, 2> kAdapterKinds = {"output_bias", "rotate_values"};
+inline constexpr std::array<const char*, 3> kAdapterKinds = {"output_bias", "layer_norm", "rotate_values"};
+// The parameter of B's module that holds `tensor` (as A names it) for an
+// adapter of this kind: "xcompat_output_bias", "xcompat_layer_norm_weight".
+std::string adapter_parameter(const std::string& kind, const std::string& tensor);
 // The parameter an output_bias adapter adds to its module.
 inline constexpr const char* kOutputBiasParameter = "xcompat_output_bias";
 

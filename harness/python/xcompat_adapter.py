@@ -16,6 +16,10 @@
 #
 #   output_bias   the module gains a parameter `xcompat_output_bias`, added
 #                 to its output (restores a bias the newer class dropped)
+#   layer_norm    the norm module (an RMSNorm or ScaleNorm) computes a
+#                 LayerNorm instead, with parameters `xcompat_layer_norm_weight`
+#                 and `xcompat_layer_norm_bias` (the older release's final
+#                 norm was always a LayerNorm)
 #   rotate_values the attention module rotates its values with the rotary
 #                 embedding it rotates its keys with (releases before 1.20.0
 #                 did; 2.x has no argument for it); no parameter
@@ -48,6 +52,27 @@ def _output_bias(module, shape):
     device = like.device if like is not None else None
     module.register_parameter(OUTPUT_BIAS, torch.nn.Parameter(torch.zeros(tuple(shape), dtype=dtype, device=device)))
     module.register_forward_hook(_add_output_bias)
+
+
+LAYER_NORM = "xcompat_layer_norm_"
+
+
+def _as_layer_norm(module, args, _output):
+    x = args[0]
+    weight, bias = getattr(module, LAYER_NORM + "weight"), getattr(module, LAYER_NORM + "bias")
+    # nn.LayerNorm(dim) as the older release built it: eps 1e-5.
+    return torch.nn.functional.layer_norm(x, weight.shape, weight, bias, 1e-5)
+
+
+def _layer_norm(module, shape):
+    if LAYER_NORM + "weight" in module._parameters:
+        return  # adapted already (one row per tensor: weight, bias)
+    like = next(iter(module.parameters(recurse=False)), None)
+    dtype = like.dtype if like is not None else torch.get_default_dtype()
+    device = like.device if like is not None else None
+    module.register_parameter(LAYER_NORM + "weight", torch.nn.Parameter(torch.ones(tuple(shape), dtype=dtype, device=device)))
+    module.register_parameter(LAYER_NORM + "bias", torch.nn.Parameter(torch.zeros(tuple(shape), dtype=dtype, device=device)))
+    module.register_forward_hook(_as_layer_norm)
 
 
 def _remember_rotary(attention, _args, kwargs):
@@ -83,7 +108,7 @@ def _rotate_values(module, _shape):
     module.to_v.register_forward_hook(_rotate_values_hook(module))
 
 
-_KINDS = {"output_bias": _output_bias, "rotate_values": _rotate_values}
+_KINDS = {"output_bias": _output_bias, "layer_norm": _layer_norm, "rotate_values": _rotate_values}
 
 
 def _resolve(modules, path):

@@ -1,7 +1,9 @@
 // The matrix's ADAPTED outcome through the real releases: a cell whose plain
-// conversion is lossy (0.28.4's LayerNorm and logits biases, which 2.31.10's
-// classes have no place for) is evaluated again with the history's adapters
-// applied to 2.31.10's model, and passes; without the adapters in the
+// conversion is lossy (0.28.4's LayerNorm biases, which 2.31.10's classes
+// have no place for; its rotated values; its final LayerNorm where 2.31.10
+// builds a ScaleNorm) is evaluated again with the history's adapters (each
+// kind: output_bias, rotate_values, layer_norm) applied to 2.31.10's model,
+// and passes; without the adapters in the
 // history the same cell stays LOAD_FAIL, lossy. Query, Markdown and the
 // upgrade guide say which path it took.
 #include <fstream>
@@ -58,10 +60,11 @@ TEST_CASE("a lossy conversion that the history's adapters carry is an ADAPTED ce
   test::TempDir state;
   const std::string db = " --db '" + (state / "m.db").string() + "'";
   const std::string plan =
-      "--release 0.28.4 --consumer 2.31.10 --spec decoder-absolute,decoder-rotary --dtype float32 --no-progress";
+      "--release 0.28.4 --consumer 2.31.10 --spec decoder-absolute,decoder-rotary,decoder-scalenorm --dtype float32 "
+      "--no-progress";
 
   const json s = sweep(state.path, plan + db);
-  CHECK(s["verdicts"]["ADAPTED"] == 2);
+  CHECK(s["verdicts"]["ADAPTED"] == 3);
   const json q = the_cell(state.path, db);
   const json& cell = q["specs"][0];
   CHECK(cell["verdict"] == "ADAPTED");
@@ -96,11 +99,21 @@ TEST_CASE("a lossy conversion that the history's adapters carry is an ADAPTED ce
   CHECK(rotating == 2);  // both attention layers
   CHECK(rotary["conversion"]["adapted"]["metrics"]["nmse"].get<double>() < 1e-6);
 
+  // ScaleNorm: 0.28.4's final norm was a LayerNorm whatever the layers'
+  // norm; an adapter makes 2.31.10's final ScaleNorm compute it, with
+  // 0.28.4's weight and bias.
+  const json scalenorm = the_cell(state.path, db, "decoder-scalenorm")["specs"][0];
+  CHECK(scalenorm["verdict"] == "ADAPTED");
+  std::set<std::string> norm_rows;
+  for (auto& a : scalenorm["conversion"]["adapted"]["adapters"])
+    if (a[1] == "layer_norm") norm_rows.insert(a[0].get<std::string>() + " " + a[3].get<std::string>());
+  CHECK(norm_rows == std::set<std::string>{"attn_layers.final_norm final-norm-follows-scalenorm"});
+
   // The Markdown report's conversion table counts them in the ADAPTED column.
   auto md = test::xcompat(state.path, "report --format markdown --section conversion" + db);
   REQUIRE(md.exit_code == 0);
   CHECK(md.out.find("| ADAPTED |") != std::string::npos);
-  CHECK(md.out.find("| float32 | **upgrades** | all | all | 2 | 0 | 2 | 100.0% |") != std::string::npos);
+  CHECK(md.out.find("| float32 | **upgrades** | all | all | 3 | 0 | 3 | 100.0% |") != std::string::npos);
 
   SECTION("without the history's adapters the cell stays LOAD_FAIL, its conversion lossy") {
     const fs::path history = history_without_adapters(state.path);
@@ -111,5 +124,6 @@ TEST_CASE("a lossy conversion that the history's adapters carry is an ADAPTED ce
     CHECK(q2["specs"][0]["conversion"]["outcome"] == "lossy");
     CHECK(q2["overall"] == "breaks");
     CHECK(the_cell(state.path, db, "decoder-rotary")["specs"][0]["verdict"] == "LOAD_FAIL");
+    CHECK(the_cell(state.path, db, "decoder-scalenorm")["specs"][0]["verdict"] == "LOAD_FAIL");
   }
 }
