@@ -11,6 +11,7 @@
 #include "harness/core/consumers.hpp"
 #include "harness/core/error.hpp"
 #include "reports/conversion_sections.hpp"
+#include "reports/loss_sections.hpp"
 #include "reports/html_writer.hpp"
 
 namespace xcompat::report {
@@ -202,7 +203,7 @@ std::string deploy(const ReportData& d) {
 }  // namespace
 
 const std::vector<std::string>& markdown_section_names() {
-  static const std::vector<std::string> names = {"eras", "pairs", "native", "conversion", "coverage", "history",
+  static const std::vector<std::string> names = {"eras", "pairs", "native", "conversion", "losses", "coverage", "history",
                                                  "upgrade-guide", "torch", "deploy"};
   return names;
 }
@@ -212,6 +213,7 @@ std::string markdown_section(const ReportData& d, const std::string& name) {
   if (name == "pairs") return pairs(d);
   if (name == "native") return native(d);
   if (name == "conversion") return conversion_markdown(d);
+  if (name == "losses") return losses_markdown(d, release_history());
   if (name == "coverage") return coverage_markdown(d, release_history());
   if (name == "history") return history_rules_markdown(release_history());
   if (name == "upgrade-guide") return upgrade_guide_markdown(d);

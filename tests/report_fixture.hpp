@@ -103,6 +103,7 @@ inline void fill(Store& s) {
       c.conversion = {{"outcome", "lossy"},
                       {"changes", {"final-norm-in-attention-layers"}},
                       {"lost", {"to_logits.bias dropped (largest |x| 0.175) <script>"}},
+                      {"dropped", {{{"name", "to_logits.bias"}, {"change", "logits-without-bias"}}}},
                       {"verdict", "DRIFT"},
                       {"command", "xcompat convert model.pt --from 1.0.4 --to 2.3.27 --out m.pt"}};
       c.causes = {{{"kind", "removed"}, {"change", "logits-without-bias"}, {"detail", "to_logits has no bias"}}};

@@ -73,7 +73,10 @@ int convert(const Common& c, const ConvertArgs& a) {
     }
     for (auto& f : mp.folded) fmt::print("  folded: {}\n", f);
     for (auto& ad : mp.adapters)
-      fmt::print("  adapted: {} -> {} ({} of {}, {})\n", ad.name, ad.key, ad.kind, ad.module, ad.change_id);
+      if (ad.key.empty())  // a computation, no tensor
+        fmt::print("  adapted: {} of {} ({})\n", ad.kind, ad.module, ad.change_id);
+      else
+        fmt::print("  adapted: {} -> {} ({} of {}, {})\n", ad.name, ad.key, ad.kind, ad.module, ad.change_id);
     for (auto& [name, v] : m.lossy_tensors) fmt::print("  lost: {} (largest |x| {:.3g})\n", name, v);
     for (auto& l : mp.lost_behaviour) fmt::print("  lost: {}\n", l);
     for (auto& n : mp.notes) fmt::print("  note: {}\n", n);

@@ -976,7 +976,7 @@ std::string ConversionPlan::summary() const {
   if (outcome == ConversionOutcome::Refused) return s + ": " + refused;
   if (!changes.empty()) s += fmt::format(" ({}: {})", changes.size() == 1 ? "1 change" : fmt::format("{} changes", changes.size()), fmt::join(changes, ", "));
   if (!args.empty()) s += "; pass " + args.dump();
-  for (auto& a : adapters) s += "; adapted: " + a.key;
+  for (auto& a : adapters) s += "; adapted: " + (a.key.empty() ? a.kind + " of " + a.module : a.key);
   for (auto& l : lost_behaviour) s += "; lost: " + l;
   return s;
 }

@@ -98,6 +98,8 @@ struct HistoryOp {
 //                 1.20.0 did (a behaviour: no tensor). `from` is a tensor
 //                 of each such module as the checkpoint holds it at this
 //                 change (its to_v weight): one adapter per match.
+//   identity      B's module at `module` returns its input: a norm B has
+//                 where A had none (a behaviour; `from` as for rotate_values).
 struct HistoryAdapter {
   std::string kind;           // "output_bias" | "rotate_values"
   KeyPattern from;            // output_bias: the tensor that would be dropped; a behaviour: a tensor of each module
@@ -111,7 +113,7 @@ struct HistoryAdapter {
   nlohmann::json to_json() const;
 };
 // The adapter kinds, the vocabulary's closed list.
-inline constexpr std::array<const char*, 3> kAdapterKinds = {"output_bias", "layer_norm", "rotate_values"};
+inline constexpr std::array<const char*, 4> kAdapterKinds = {"output_bias", "layer_norm", "rotate_values", "identity"};
 // The parameter of B's module that holds `tensor` (as A names it) for an
 // adapter of this kind: "xcompat_output_bias", "xcompat_layer_norm_weight".
 std::string adapter_parameter(const std::string& kind, const std::string& tensor);

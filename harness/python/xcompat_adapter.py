@@ -23,6 +23,8 @@
 #   rotate_values the attention module rotates its values with the rotary
 #                 embedding it rotates its keys with (releases before 1.20.0
 #                 did; 2.x has no argument for it); no parameter
+#   identity      the module returns its input (a norm the older release
+#                 did not have); no parameter
 #
 # adapt() is idempotent, and registers nothing but parameters and forward
 # hooks: the model's own code and classes stay the new release's. Save the
@@ -108,7 +110,19 @@ def _rotate_values(module, _shape):
     module.to_v.register_forward_hook(_rotate_values_hook(module))
 
 
-_KINDS = {"output_bias": _output_bias, "layer_norm": _layer_norm, "rotate_values": _rotate_values}
+def _return_input(_module, args, _output):
+    return args[0]
+
+
+def _identity(module, _shape):
+    if getattr(module, "_xcompat_identity", False):
+        return  # adapted already
+    module._xcompat_identity = True
+    module.register_forward_hook(_return_input)
+
+
+_KINDS = {"output_bias": _output_bias, "layer_norm": _layer_norm, "rotate_values": _rotate_values,
+          "identity": _identity}
 
 
 def _resolve(modules, path):

@@ -1,8 +1,9 @@
 // The matrix's ADAPTED outcome through the real releases: a cell whose plain
 // conversion is lossy (0.28.4's LayerNorm biases, which 2.31.10's classes
 // have no place for; its rotated values; its final LayerNorm where 2.31.10
-// builds a ScaleNorm) is evaluated again with the history's adapters (each
-// kind: output_bias, rotate_values, layer_norm) applied to 2.31.10's model,
+// builds a ScaleNorm; its single patch Linear, where 2.31.10 adds two norms)
+// is evaluated again with the history's adapters (each
+// kind: output_bias, rotate_values, layer_norm, identity) applied to 2.31.10's model,
 // and passes; without the adapters in the
 // history the same cell stays LOAD_FAIL, lossy. Query, Markdown and the
 // upgrade guide say which path it took.
@@ -60,11 +61,11 @@ TEST_CASE("a lossy conversion that the history's adapters carry is an ADAPTED ce
   test::TempDir state;
   const std::string db = " --db '" + (state / "m.db").string() + "'";
   const std::string plan =
-      "--release 0.28.4 --consumer 2.31.10 --spec decoder-absolute,decoder-rotary,decoder-scalenorm --dtype float32 "
-      "--no-progress";
+      "--release 0.28.4 --consumer 2.31.10 --spec decoder-absolute,decoder-rotary,decoder-scalenorm,vit-encoder "
+      "--dtype float32 --no-progress";
 
   const json s = sweep(state.path, plan + db);
-  CHECK(s["verdicts"]["ADAPTED"] == 3);
+  CHECK(s["verdicts"]["ADAPTED"] == 4);
   const json q = the_cell(state.path, db);
   const json& cell = q["specs"][0];
   CHECK(cell["verdict"] == "ADAPTED");
@@ -109,11 +110,20 @@ TEST_CASE("a lossy conversion that the history's adapters carry is an ADAPTED ce
     if (a[1] == "layer_norm") norm_rows.insert(a[0].get<std::string>() + " " + a[3].get<std::string>());
   CHECK(norm_rows == std::set<std::string>{"attn_layers.final_norm final-norm-follows-scalenorm"});
 
+  // ViT: 2.31.10 normalises patches and their embeddings, 0.28.4 did not;
+  // adapters make both norms return their input.
+  const json vit = the_cell(state.path, db, "vit-encoder")["specs"][0];
+  CHECK(vit["verdict"] == "ADAPTED");
+  std::set<std::string> identities;
+  for (auto& a : vit["conversion"]["adapted"]["adapters"])
+    if (a[1] == "identity") identities.insert(a[0].get<std::string>());
+  CHECK(identities == std::set<std::string>{"patch_to_embedding.0", "patch_to_embedding.2"});
+
   // The Markdown report's conversion table counts them in the ADAPTED column.
   auto md = test::xcompat(state.path, "report --format markdown --section conversion" + db);
   REQUIRE(md.exit_code == 0);
   CHECK(md.out.find("| ADAPTED |") != std::string::npos);
-  CHECK(md.out.find("| float32 | **upgrades** | all | all | 3 | 0 | 3 | 100.0% |") != std::string::npos);
+  CHECK(md.out.find("| float32 | **upgrades** | all | all | 4 | 0 | 4 | 100.0% |") != std::string::npos);
 
   SECTION("without the history's adapters the cell stays LOAD_FAIL, its conversion lossy") {
     const fs::path history = history_without_adapters(state.path);
@@ -125,5 +135,6 @@ TEST_CASE("a lossy conversion that the history's adapters carry is an ADAPTED ce
     CHECK(q2["overall"] == "breaks");
     CHECK(the_cell(state.path, db, "decoder-rotary")["specs"][0]["verdict"] == "LOAD_FAIL");
     CHECK(the_cell(state.path, db, "decoder-scalenorm")["specs"][0]["verdict"] == "LOAD_FAIL");
+    CHECK(the_cell(state.path, db, "vit-encoder")["specs"][0]["verdict"] == "LOAD_FAIL");
   }
 }

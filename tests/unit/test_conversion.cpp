@@ -462,7 +462,21 @@ TEST_CASE("every adapter of the history takes its tensor, and without it the ten
                                    {"attn_layers.layers.0.1.to_q.weight", DType::F32, {256, 32}},
                                    {bias, DType::F32, {32}}};
       const Version before = *published_neighbours(c.at).first;
-      auto carried = plan_conversion(release_history(), ReleasePoint{before}, ReleasePoint{c.at}, t, {}, PlanOptions{true});
+      // A change that matters for some arguments only: a spec built with them.
+      ModelFacts facts;
+      if (!c.when_arg.empty()) {
+        json spec = decoder_spec();
+        for (std::size_t at = 0; at < c.when_arg.size();) {
+          const std::size_t end = std::min(c.when_arg.find(',', at), c.when_arg.size());
+          const std::string cond = c.when_arg.substr(at, end - at);
+          REQUIRE(cond.rfind("layers.", 0) == 0);  // what this test knows how to satisfy
+          REQUIRE(cond.find_first_of("=!|") == std::string::npos);
+          spec["layers"][cond.substr(7)] = true;
+          at = end + 1;
+        }
+        facts = facts_from_spec(spec);
+      }
+      auto carried = plan_conversion(release_history(), ReleasePoint{before}, ReleasePoint{c.at}, t, facts, PlanOptions{true});
       INFO(carried.summary());
       REQUIRE(carried.adapters.size() == 1);
       CHECK(carried.adapters[0].name == bias);
@@ -470,7 +484,7 @@ TEST_CASE("every adapter of the history takes its tensor, and without it the ten
 
       ReleaseHistory without = release_history();
       without.changes[ci].adapters.erase(without.changes[ci].adapters.begin() + static_cast<std::ptrdiff_t>(ai));
-      auto lost = plan_conversion(without, ReleasePoint{before}, ReleasePoint{c.at}, t, {}, PlanOptions{true});
+      auto lost = plan_conversion(without, ReleasePoint{before}, ReleasePoint{c.at}, t, facts, PlanOptions{true});
       CHECK(lost.adapters.empty());
       CHECK(std::any_of(lost.dropped.begin(), lost.dropped.end(), [&](auto& d) { return d.name == bias && !d.unused; }));
       ++checked;
