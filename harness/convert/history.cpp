@@ -136,7 +136,8 @@ HistoryAdapter parse_adapter(const json& j, const std::string& where_change) {
   const std::string kind = j.value("kind", "");
   if (std::find_if(kAdapterKinds.begin(), kAdapterKinds.end(), [&](const char* k) { return kind == k; }) ==
       kAdapterKinds.end())
-    throw Error(where + ": kind must be output_bias, layer_norm, rotate_values or identity (the vocabulary), not '" + kind + "'");
+    throw Error(where + ": kind must be output_bias, layer_norm, rotate_values, identity or uniform_padded_queries (the vocabulary), "
+                "not '" + kind + "'");
   if (!j.contains("from") || !j["from"].is_string() || !j.contains("module") || !j["module"].is_string())
     throw Error(where + ": needs `from` (the tensor a drop would lose) and `module` (B's module that takes it)");
   try {

@@ -100,6 +100,10 @@ struct HistoryOp {
 //                 change (its to_v weight): one adapter per match.
 //   identity      B's module at `module` returns its input: a norm B has
 //                 where A had none (a behaviour; `from` as for rotate_values).
+//   uniform_padded_queries
+//                 B's attention at `module` writes at padded query positions
+//                 what releases before 1.4.0 did: uniform attention over
+//                 every key (a behaviour; `from` as for rotate_values).
 struct HistoryAdapter {
   std::string kind;           // "output_bias" | "rotate_values"
   KeyPattern from;            // output_bias: the tensor that would be dropped; a behaviour: a tensor of each module
@@ -113,7 +117,8 @@ struct HistoryAdapter {
   nlohmann::json to_json() const;
 };
 // The adapter kinds, the vocabulary's closed list.
-inline constexpr std::array<const char*, 4> kAdapterKinds = {"output_bias", "layer_norm", "rotate_values", "identity"};
+inline constexpr std::array<const char*, 5> kAdapterKinds = {"output_bias", "layer_norm", "rotate_values", "identity",
+                                                             "uniform_padded_queries"};
 // The parameter of B's module that holds `tensor` (as A names it) for an
 // adapter of this kind: "xcompat_output_bias", "xcompat_layer_norm_weight".
 std::string adapter_parameter(const std::string& kind, const std::string& tensor);

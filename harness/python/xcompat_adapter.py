@@ -25,6 +25,10 @@
 #                 did; 2.x has no argument for it); no parameter
 #   identity      the module returns its input (a norm the older release
 #                 did not have); no parameter
+#   uniform_padded_queries
+#                 the attention's output at padded query positions is what
+#                 releases before 1.4.0 computed there: uniform attention
+#                 over every key (the values' mean), projected out
 #
 # adapt() is idempotent, and registers nothing but parameters and forward
 # hooks: the model's own code and classes stay the new release's. Save the
@@ -107,7 +111,44 @@ def _rotate_values(module, _shape):
         return  # adapted already
     module._xcompat_rotates_values = True
     module.register_forward_pre_hook(_remember_rotary, with_kwargs=True)
-    module.to_v.register_forward_hook(_rotate_values_hook(module))
+    # First among to_v's hooks: what others see of the values is rotated, as
+    # the older release's attention saw them.
+    module.to_v.register_forward_hook(_rotate_values_hook(module), prepend=True)
+
+
+def _remember_mask(attention, _args, kwargs):
+    # The padding mask of a self-attention call (a cross-attention's queries
+    # are the decoder's: left alone).
+    attention._xcompat_mask = None if kwargs.get("context") is not None else kwargs.get("mask")
+
+
+def _keep_values(attention):
+    def keep(_to_v, _args, v):
+        attention._xcompat_values = v
+
+    return keep
+
+
+def _uniform_at_padding(attention, _args, output):
+    mask, values = getattr(attention, "_xcompat_mask", None), getattr(attention, "_xcompat_values", None)
+    attention._xcompat_values = None
+    if mask is None or values is None:
+        return output
+    out = output[0] if isinstance(output, tuple) else output
+    # Every logit of a padded query masked: softmax is uniform over all keys,
+    # so the older release's output there is the values' mean, projected out.
+    uniform = attention.to_out(values.mean(dim=1, keepdim=True)).to(out.dtype).expand_as(out)
+    out = torch.where(mask[..., None], out, uniform)
+    return (out, *output[1:]) if isinstance(output, tuple) else out
+
+
+def _uniform_padded_queries(module, _shape):
+    if getattr(module, "_xcompat_uniform_padding", False):
+        return  # adapted already
+    module._xcompat_uniform_padding = True
+    module.register_forward_pre_hook(_remember_mask, with_kwargs=True)
+    module.to_v.register_forward_hook(_keep_values(module))
+    module.register_forward_hook(_uniform_at_padding)
 
 
 def _return_input(_module, args, _output):
@@ -122,7 +163,7 @@ def _identity(module, _shape):
 
 
 _KINDS = {"output_bias": _output_bias, "layer_norm": _layer_norm, "rotate_values": _rotate_values,
-          "identity": _identity}
+          "identity": _identity, "uniform_padded_queries": _uniform_padded_queries}
 
 
 def _resolve(modules, path):

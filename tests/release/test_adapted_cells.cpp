@@ -1,9 +1,10 @@
 // The matrix's ADAPTED outcome through the real releases: a cell whose plain
 // conversion is lossy (0.28.4's LayerNorm biases, which 2.31.10's classes
 // have no place for; its rotated values; its final LayerNorm where 2.31.10
-// builds a ScaleNorm; its single patch Linear, where 2.31.10 adds two norms)
-// is evaluated again with the history's adapters (each
-// kind: output_bias, rotate_values, layer_norm, identity) applied to 2.31.10's model,
+// builds a ScaleNorm; its single patch Linear, where 2.31.10 adds two norms;
+// its uniform attention at padded queries) is evaluated again with the
+// history's adapters (each kind: output_bias, rotate_values, layer_norm,
+// identity, uniform_padded_queries) applied to 2.31.10's model,
 // and passes; without the adapters in the
 // history the same cell stays LOAD_FAIL, lossy. Query, Markdown and the
 // upgrade guide say which path it took.
@@ -61,11 +62,11 @@ TEST_CASE("a lossy conversion that the history's adapters carry is an ADAPTED ce
   test::TempDir state;
   const std::string db = " --db '" + (state / "m.db").string() + "'";
   const std::string plan =
-      "--release 0.28.4 --consumer 2.31.10 --spec decoder-absolute,decoder-rotary,decoder-scalenorm,vit-encoder "
-      "--dtype float32 --no-progress";
+      "--release 0.28.4 --consumer 2.31.10 --spec decoder-absolute,decoder-rotary,decoder-scalenorm,vit-encoder,"
+      "encoder-padmask --dtype float32 --no-progress";
 
   const json s = sweep(state.path, plan + db);
-  CHECK(s["verdicts"]["ADAPTED"] == 4);
+  CHECK(s["verdicts"]["ADAPTED"] == 5);
   const json q = the_cell(state.path, db);
   const json& cell = q["specs"][0];
   CHECK(cell["verdict"] == "ADAPTED");
@@ -119,11 +120,19 @@ TEST_CASE("a lossy conversion that the history's adapters carry is an ADAPTED ce
     if (a[1] == "identity") identities.insert(a[0].get<std::string>());
   CHECK(identities == std::set<std::string>{"patch_to_embedding.0", "patch_to_embedding.2"});
 
+  // Padding: 0.28.4's padded queries attended uniformly over every key;
+  // 2.31.10 writes zeros there. Each attention writes the uniform output back.
+  const json padmask = the_cell(state.path, db, "encoder-padmask")["specs"][0];
+  CHECK(padmask["verdict"] == "ADAPTED");
+  int uniform = 0;
+  for (auto& a : padmask["conversion"]["adapted"]["adapters"]) uniform += a[1] == "uniform_padded_queries";
+  CHECK(uniform == 2);
+
   // The Markdown report's conversion table counts them in the ADAPTED column.
   auto md = test::xcompat(state.path, "report --format markdown --section conversion" + db);
   REQUIRE(md.exit_code == 0);
   CHECK(md.out.find("| ADAPTED |") != std::string::npos);
-  CHECK(md.out.find("| float32 | **upgrades** | all | all | 4 | 0 | 4 | 100.0% |") != std::string::npos);
+  CHECK(md.out.find("| float32 | **upgrades** | all | all | 5 | 0 | 5 | 100.0% |") != std::string::npos);
 
   SECTION("without the history's adapters the cell stays LOAD_FAIL, its conversion lossy") {
     const fs::path history = history_without_adapters(state.path);
@@ -136,5 +145,6 @@ TEST_CASE("a lossy conversion that the history's adapters carry is an ADAPTED ce
     CHECK(the_cell(state.path, db, "decoder-rotary")["specs"][0]["verdict"] == "LOAD_FAIL");
     CHECK(the_cell(state.path, db, "decoder-scalenorm")["specs"][0]["verdict"] == "LOAD_FAIL");
     CHECK(the_cell(state.path, db, "vit-encoder")["specs"][0]["verdict"] == "LOAD_FAIL");
+    CHECK(the_cell(state.path, db, "encoder-padmask")["specs"][0]["verdict"] == "LOAD_FAIL");
   }
 }
