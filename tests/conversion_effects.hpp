@@ -102,10 +102,13 @@ inline std::vector<EntryEffect> entry_effects() {
        [] {
          auto p = plan("0.32.3", "0.33.0",
                        {kEmb, f32("attn_layers.layers.1.1.net.0.0.weight", {128, 32}),
-                        f32("decoder.net.attn_layers.layers.2.1.net.3.bias", {32})}, spec());
+                        f32("decoder.net.attn_layers.layers.2.1.net.3.bias", {32}),
+                        f32("attn_layers.layers.0.1.fn.net.0.0.weight", {128, 32})}, spec({{"macaron", true}}));
          return all({made_from(p, "attn_layers.layers.1.1.ff.0.0.weight", "attn_layers.layers.1.1.net.0.0.weight"),
                      made_from(p, "decoder.net.attn_layers.layers.2.1.ff.3.bias",
-                               "decoder.net.attn_layers.layers.2.1.net.3.bias")});
+                               "decoder.net.attn_layers.layers.2.1.net.3.bias"),
+                     // a macaron layout's halved feed-forward, held by its Scale as `fn`
+                     made_from(p, "attn_layers.layers.0.1.fn.ff.0.0.weight", "attn_layers.layers.0.1.fn.net.0.0.weight")});
        }},
       {"scalenorm-divides-by-norm",
        [r32, scale] {
@@ -342,6 +345,77 @@ inline std::vector<EntryEffect> entry_effects() {
                                             f32("project_out.weight", {8, 32}), f32("project_out.bias", {8})}, cont);
          return all({expect(dropped(p, "project_in.bias") && dropped(p, "project_out.bias"), "the projections' biases are not dropped"),
                      made_from(p, "project_in.weight", "project_in.weight")});
+       }},
+      {"value-gate-without-bias",
+       [] {
+         const std::vector<TensorInfo> t = {kEmb, kQuery, f32("attn_layers.layers.0.1.to_v_gate.weight", {256, 32}),
+                                            f32("attn_layers.layers.0.1.to_v_gate.bias", {256})};
+         const json s = spec({{"attn_gate_values", true}});
+         ReleasePoint a{*Version::parse("2.25.5"), 2, 13}, b{*Version::parse("2.26.0"), 2, 13};
+         auto adapted = plan_conversion(release_history(), a, b, t, facts_from_spec(s), PlanOptions{true});
+         auto down = plan("2.26.0", "2.25.5", {kEmb, kQuery, f32("attn_layers.layers.0.1.to_v_gate.weight", {256, 32})}, s);
+         const OutputTensor* bias = output(down, "attn_layers.layers.0.1.to_v_gate.bias");
+         return all({expect(dropped(plan("2.25.5", "2.26.0", t, s), "attn_layers.layers.0.1.to_v_gate.bias"),
+                            "the value gate's bias is not dropped"),
+                     expect(adapted.adapters.size() == 1 && adapted.adapters[0].kind == "output_bias" &&
+                                adapted.adapters[0].module == "attn_layers.layers.0.1.to_v_gate",
+                            "no output_bias adapter of to_v_gate"),
+                     expect(bias && bias->fill == 0.0 && bias->info.shape == std::vector<int64_t>{256},
+                            "downgrading: no zero bias of the gate's width")});
+       }},
+      {"residual-attn-carries-position-bias",
+       [] {
+         const json s = spec({{"residual_attn", true}, {"rel_pos_bias", true}});
+         return all({expect(mentions(plan("1.9.2", "1.10.0", {kEmb}, s).lost_behaviour, "residual-attn-carries-position-bias"),
+                            "residual attention with a relative bias: the change is not named as lost"),
+                     expect(!crosses_change(plan("1.9.2", "1.10.0", {kEmb}, spec({{"residual_attn", true}})),
+                                            "residual-attn-carries-position-bias"),
+                            "residual attention without a position bias crosses it")});
+       }},
+      {"qk-norm-learned-temperature-removed",
+       [] {
+         const json s = spec({{"attn_qk_norm", true}});
+         auto up = plan("0.30.0", "0.31.0", {kEmb, kQuery, f32("attn_layers.layers.0.1.scale", {1, 4, 1, 1})}, s);
+         const auto down = plan("0.31.0", "0.30.0", {kEmb, kQuery}, s);
+         const OutputTensor* back = output(down, "attn_layers.layers.0.1.scale");
+         return all({expect(dropped(up, "attn_layers.layers.0.1.scale"), "the learned temperature is not dropped"),
+                     expect(back && back->info.shape == std::vector<int64_t>{1, 4, 1, 1},
+                            "downgrading: no temperature of one per head")});
+       }},
+      {"hybrid-module-normed",
+       [] {
+         auto up = plan("2.0.0", "2.0.1", {kEmb, kQuery, f32("attn_layers.layers.0.1.hybrid_module.fn.weight_ih_l0", {96, 32})},
+                        spec({{"attn_dim_head", 8}}));
+         const OutputTensor* g = output(up, "attn_layers.layers.0.1.hybrid_norms.1.gamma");
+         return all({expect(g && g->fill == 0.0 && g->info.shape == std::vector<int64_t>{4, 1, 8},
+                            "no per-head norm gain [heads, 1, dim_head] for the hybrid output"),
+                     expect(mentions(up.lost_behaviour, "hybrid-module-normed"), "the normed sum is not named as lost")});
+       }},
+      {"flash-padding-mask-fixed",
+       [] {
+         return all({expect(mentions(plan("1.16.12", "1.16.14", {kEmb}, spec({{"attn_flash", true}}, {}, "padding")).lost_behaviour,
+                                     "flash-padding-mask-fixed"),
+                            "flash with a padding mask: the masking is not named as lost"),
+                     expect(!crosses_change(plan("1.16.12", "1.16.14", {kEmb}, spec({{"attn_flash", true}})),
+                                            "flash-padding-mask-fixed"),
+                            "flash without a padding mask crosses it")});
+       }},
+      {"qk-norm-scales-per-head",
+       [] {
+         const json s = spec({{"attn_qk_norm", true}, {"attn_qk_norm_dim_scale", true}});
+         const std::vector<TensorInfo> t = {kEmb, kQuery, f32("attn_layers.layers.0.1.qk_norm_q_scale", {64})};
+         return all({expect(plan("1.19.0", "1.19.1", t, s).outcome == ConversionOutcome::Lossy, "the shared scales are not lossy"),
+                     expect(!crosses_change(plan("1.19.0", "1.19.1", t, spec({{"attn_qk_norm", true}})), "qk-norm-scales-per-head"),
+                            "qk_norm without per-dimension scales crosses it")});
+       }},
+      {"hyper-connections-sinkhorn",
+       [] {
+         const std::vector<TensorInfo> t = {kEmb, kQuery, f32("attn_layers.layers.0.2.dynamic_alpha_fn", {32, 5})};
+         return all({expect(mentions(plan("2.12.2", "2.14.0", t, spec({{"num_residual_streams", 4}})).lost_behaviour,
+                                     "hyper-connections-sinkhorn"),
+                            "hyper-connections: the constrained mixing is not named as lost"),
+                     expect(!crosses_change(plan("2.12.2", "2.14.0", {kEmb, kQuery}, spec()), "hyper-connections-sinkhorn"),
+                            "a model without hyper-connections crosses it")});
        }},
       {"bare-layers-final-norm",
        [] {

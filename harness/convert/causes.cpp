@@ -62,6 +62,12 @@ std::vector<Cause> explain_cell(const ReleaseHistory& history, const CellResult&
         case OpKind::Fold: break;  // absorbs what the change's drop removes: the drop names it
       }
     }
+    // A change that depends on a tensor's dimension (when_shape) is one where
+    // the releases build that tensor in other shapes: B's model differs in it.
+    if (!c.when_shape.empty() || !c.down_when_shape.empty()) kinds.insert("reshaped");
+    // A layout change without ops: its tensors change shape in a way no op
+    // carries (its loss is named), yet it is what the load report shows.
+    if (c.kind == "layout" && c.ops.empty()) kinds.insert("reshaped");
     if (c.rounding_only()) kinds.insert("rounding");
     if (c.kind == "behaviour") kinds.insert("computation");
     if (std::find(plan.by_args.begin(), plan.by_args.end(), id) != plan.by_args.end()) kinds.insert("argument");

@@ -155,6 +155,13 @@ struct Planner {
   // pattern>:<axis>" read from a tensor.
   int64_t dimension(const std::string& expr, const KeyPattern::Captures& captures, const std::string& change) {
     if (expr == "dim") return width(captures, change);
+    if (expr == "heads" || expr == "dim_head") {  // the spec's attention heads and their width (no key's shape gives them)
+      const auto& known = expr == "heads" ? facts.heads : facts.dim_head;
+      auto hit = known.find(captures.count("p") ? captures.at("p") : "");
+      if (hit == known.end() || hit->second <= 0)
+        refuse("change " + change + " needs the attention's " + expr + ", which is not known (give the spec: --spec or --specs-file)");
+      return hit->second;
+    }
     if (auto colon = expr.rfind(':'); colon != std::string::npos) {
       const std::string key = KeyPattern(expr.substr(0, colon)).render(captures);
       const int axis = std::stoi(expr.substr(colon + 1));
@@ -420,7 +427,13 @@ struct Planner {
             s.inverse = !up;
             OutputTensor& t = state.tensors.at(name);
             const auto& shape = t.info.shape;
-            const bool has_axis = op.axis == 0 ? !shape.empty() : shape.size() == 2;
+            // axis 0 and 1 of a projection; axis 2, the last of memory keys [heads, n, dim_head]
+            const bool has_axis = op.axis == 0 ? !shape.empty() : shape.size() == static_cast<std::size_t>(op.axis) + 1;
+            // Grouped-query keys and values hold kv_heads heads of the same width.
+            auto width = facts.dim_head.find(caps.count("p") ? caps.at("p") : "");
+            if (has_axis && width != facts.dim_head.end() && width->second > 0 && shape[op.axis] % width->second == 0)
+              s.heads = shape[op.axis] / width->second;
+            if (op.axis == 2) s.heads = 1;  // the axis is one head's width
             if (!has_axis || shape[op.axis] % s.heads != 0 || shape[op.axis] / s.heads < s.rot)
               refuse(fmt::format("{} with shape [{}] does not hold {} heads of at least {} rotary {}", name,
                                  fmt::join(shape, ", "), s.heads, s.rot, op.axis == 0 ? "rows" : "columns"));
@@ -939,12 +952,19 @@ ModelFacts facts_from_spec(const json& spec) {
   auto heads_in = [](const json& section, const std::string& key) -> int64_t {
     return section.contains(key) && section[key].is_number_integer() ? section[key].get<int64_t>() : 8;
   };
+  // ... and DEFAULT_DIM_HEAD = 64 wide heads.
+  auto dim_head_in = [](const json& section, const std::string& key) -> int64_t {
+    return section.contains(key) && section[key].is_number_integer() ? section[key].get<int64_t>() : 64;
+  };
   if (spec.value("model", "") == "xtransformer") {
     const json x = spec.value("xtransformer", json::object());
     f.heads["encoder."] = heads_in(x, "enc_heads");
     f.heads["decoder.net."] = heads_in(x, "dec_heads");
+    f.dim_head["encoder."] = dim_head_in(x, "enc_attn_dim_head");
+    f.dim_head["decoder.net."] = dim_head_in(x, "dec_attn_dim_head");
   } else {
     f.heads[""] = heads_in(spec.value("layers", json::object()), "heads");
+    f.dim_head[""] = dim_head_in(spec.value("layers", json::object()), "attn_dim_head");
   }
   return f;
 }

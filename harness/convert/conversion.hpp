@@ -140,6 +140,10 @@ struct ModelFacts {
   // Attention heads by model prefix ("" for a TransformerWrapper; "encoder."
   // and "decoder.net." for XTransformer): rotary permutations need them.
   std::map<std::string, int64_t> heads;
+  // Each head's width by model prefix (attn_dim_head): with grouped-query
+  // attention, keys and values hold fewer heads than queries, so a tensor's
+  // own head count is its width over this.
+  std::map<std::string, int64_t> dim_head;
   // The spec (its sections wrapper, layers, xtransformer; mask), when known:
   // changes that matter only for some arguments (`when_arg`) are decided by
   // it; without it they are listed as caveats.

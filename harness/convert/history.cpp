@@ -84,8 +84,8 @@ HistoryOp parse_op(const json& j, const std::string& where) {
     else throw Error(where + ": op " + name + ": value must be a number or an expression");
   }
   op.axis = j.value("axis", 0);
-  if (op.kind != OpKind::Trim && op.axis != 0 && op.axis != 1)
-    throw Error(where + ": op " + name + ": axis is 0 (rows) or 1 (columns)");
+  if (op.kind != OpKind::Trim && op.axis != 0 && op.axis != 1 && !(op.kind == OpKind::PermuteRows && op.axis == 2))
+    throw Error(where + ": op " + name + ": axis is 0 (rows) or 1 (columns), or 2 (the last of [heads, n, dim_head])");
   if (op.axis < 0) throw Error(where + ": op " + name + ": axis is a dimension, 0 or more");
   op.count = j.value("count", int64_t{0});
   op.permutation = j.value("permutation", "");

@@ -153,15 +153,17 @@ void apply_step(TensorData& t, const TensorStep& step) {
       break;
     }
     case TensorStep::PermuteRows: {
-      // Within each head's first `rot` rows (axis 0) or columns (axis 1):
+      // Within each head's first `rot` rows (axis 0) or entries of the last
+      // axis (axis 1 of a projection, axis 2 of memory keys [heads, n, d]):
       // halves (j, j + rot/2) become neighbours (2j, 2j + 1); the inverse
-      // undoes it. A column permutation moves the same slots in every row.
-      const int64_t rows = t.shape.at(0);
-      const int64_t slots = step.axis == 0 ? rows : t.shape.at(1);
+      // undoes it. A last-axis permutation moves the same slots in every row.
+      const int64_t last = t.shape.back();
+      const int64_t rows = step.axis == 0 ? t.shape.at(0) : t.numel() / std::max<int64_t>(last, 1);
+      const int64_t slots = step.axis == 0 ? rows : last;
       const int64_t per_head = slots / step.heads, half = step.rot / 2;
       const std::size_t row_bytes = t.bytes.size() / static_cast<std::size_t>(rows);
       const std::size_t slot_bytes = step.axis == 0 ? row_bytes : dtype_size(t.dtype);
-      const std::size_t stride = step.axis == 0 ? 0 : row_bytes;  // per row, for columns
+      const std::size_t stride = step.axis == 0 ? 0 : row_bytes;  // per row, for the last axis
       const int64_t repeats = step.axis == 0 ? 1 : rows;
       std::vector<std::byte> out = t.bytes;
       for (int64_t r = 0; r < repeats; ++r)

@@ -271,6 +271,7 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
                              : torch::einsum("b h i d, b h j d -> b h i j", {q, k});
   sim = sim * scale;
   if (in.prev_attn.defined()) sim = sim + in.prev_attn;  // residual attention: sim = sim + prev_attn
+  const Tensor logits_before_bias = sim;                  // pre_softmax_attn = dots.clone() (until 1.9.2)
   Tensor attn_bias = attention_bias(x, in, i, j, k.size(-2));
   if (attn_bias.defined()) sim = sim + attn_bias;
   if (o.softclamp_logits) sim = (sim / o.logit_softclamp_value).tanh() * o.logit_softclamp_value;  // softclamp(sim, value)
@@ -293,7 +294,8 @@ AttentionOutput Attention::forward(const Tensor& x, const AttentionInputs& in, T
   }
   if (cope) sim = sim + cope->forward(q, sim);  // after the masks, before the sink
   trace(t, path + ".sim", sim);
-  const Tensor pre_softmax_attn = sim;  // pre_softmax_attn = sim (residual_attn with a sink is refused)
+  // pre_softmax_attn = sim (residual_attn with a sink is refused)
+  const Tensor pre_softmax_attn = o.residual_logits_before_bias ? logits_before_bias : sim;
   if (head_attn_sink.defined())  // attn_sink = repeat(head_attn_sink, 'h -> b h i 1'); sim = cat((attn_sink, sim))
     sim = torch::cat({head_attn_sink.view({1, h, 1, 1}).expand({b, h, sim.size(2), 1}).to(sim.scalar_type()), sim}, -1);
   Tensor attn = o.sigmoid ? at::sigmoid(sim) : at::softmax(sim, o.inverted_attention ? -2 : -1, torch::kFloat);

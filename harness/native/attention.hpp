@@ -74,6 +74,9 @@ struct AttentionOptions {  // Attention(dim, dim_head = 64, heads = 8, causal = 
   bool rel_proj_pos_bias = false;     // RelativeProjPositionalBias(dim, heads, ...) added to the attention bias
   int64_t rel_proj_num_distance_basis = 16, rel_proj_max_dist = 1024;
   bool sigmoid = false;               // Attend: attn = sigmoid(sim) in place of the softmax
+  // residual_attn passes on the logits before the position bias and masks
+  // (the history's residual-attn-carries-position-bias: until 1.9.2).
+  bool residual_logits_before_bias = false;
   bool inverted_attention = false;    // Attend: softmax over the queries, then key mask and l1norm over the keys
   // how the producing release computes it
   bool rotate_values = false;            // !kRotaryKeysOnly

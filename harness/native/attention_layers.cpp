@@ -150,7 +150,7 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   base.gate_values_rank = o.attn_gate_values_rank;
   base.output_gate_rank = o.attn_output_gate_rank;
   base.low_rank_silu_gates = o.attn_low_rank_silu_gates;
-  base.gate_values_bias = ctx.release < kGateValuesBiasless;
+  base.gate_values_bias = !ctx.is_new(kValueGateWithoutBias);
   base.qk_norm = o.attn_qk_norm;
   base.qk_norm_groups = o.attn_qk_norm_groups;
   if (o.attn_qk_norm) base.qk_norm_scale = o.attn_qk_norm_scale.value_or(ctx.is_new(kQkNormScale10) ? 10.0 : 1.0);
@@ -173,6 +173,8 @@ AttentionLayers::AttentionLayers(AttentionLayersOptions o, const ReleaseContext&
   base.value_residual_mix_per_head = mix_per_head;
   base.release = ctx.release;
   base.hybrid = o.attn_hybrid;
+  base.residual_logits_before_bias = o.residual_attn && !ctx.is_new(kResidualAttnCarriesBias);
+  if (base.hybrid) base.hybrid->normed = ctx.is_new(kHybridModuleNormed);
   // package posattn (self-attention terms; check_layers refuses them with cross-attention)
   base.cope_max_pos = o.attn_use_cope ? o.attn_cope_max_pos : 0;
   base.cope_talking_heads = o.attn_cope_talking_heads;
@@ -321,7 +323,7 @@ void AttentionLayers::build_routes(const ReleaseContext& ctx) {
       ho.dim = o.dim;
       ho.streams = o.num_residual_streams;
       ho.views = residual_views;
-      ho.sinkhorn = !(ctx.release < kHyperConnectionSinkhorn);
+      ho.sinkhorn = ctx.is_new(kHyperConnectionsSinkhorn);
       L.stream_residual = slot->add("2", std::make_shared<HyperConnection>(ho));
     }
   }

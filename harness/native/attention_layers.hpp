@@ -20,9 +20,6 @@
 
 namespace xcompat::native {
 
-// to_v_gate = nn.Linear(dim, out_dim) before this release, a LinearNoBias
-// (LoRALinear without a rank) from it. Bisected: 2.25.5 has the bias, 2.26.0 not.
-inline constexpr ReleaseVersion kGateValuesBiasless{2, 26, 0};
 
 
 struct AttentionLayersOptions {  // AttentionLayers(dim, depth, heads = 8, causal = False, cross_attend = False, ...)

@@ -18,9 +18,11 @@ HybridBranch::HybridBranch(torch::nn::Module& owner, const HybridOptions& o, int
   gru = module->register_module(
       "fn", std::make_shared<torch::nn::GRUImpl>(
                 torch::nn::GRUOptions(o.input_size, o.hidden_size).batch_first(true).bidirectional(o.bidirectional)));
-  auto norms = owner.register_module("hybrid_norms", std::make_shared<Container>());
-  out_norm_gamma = norms->add("0", std::make_shared<Container>())->register_parameter("gamma", torch::zeros({h, 1, d}));
-  hybrid_norm_gamma = norms->add("1", std::make_shared<Container>())->register_parameter("gamma", torch::zeros({h, 1, d}));
+  if (o.normed) {
+    auto norms = owner.register_module("hybrid_norms", std::make_shared<Container>());
+    out_norm_gamma = norms->add("0", std::make_shared<Container>())->register_parameter("gamma", torch::zeros({h, 1, d}));
+    hybrid_norm_gamma = norms->add("1", std::make_shared<Container>())->register_parameter("gamma", torch::zeros({h, 1, d}));
+  }
   if (o.learned_mix) mix = owner.register_module("hybrid_mix", std::make_shared<Linear>(dim, h, false));
 }
 
@@ -40,6 +42,7 @@ Tensor HybridBranch::forward(const Tensor& attn_out, const Tensor& x) const {
   }
   // 'b n (h d) -> b h n d'
   Tensor hybrid_out = y.reshape({b, n, heads, y.size(2) / heads}).permute({0, 2, 1, 3});
+  if (!options.normed) return 0.5 * (attn_out + hybrid_out);  // out = 0.5 * (out + hybrid_out), heads merged or not
   const Tensor out = multihead_rmsnorm(attn_out, out_norm_gamma);
   hybrid_out = multihead_rmsnorm(hybrid_out, hybrid_norm_gamma);
   if (mix) {

@@ -17,6 +17,7 @@ struct HybridOptions {  // spec: attn_hybrid_module = {module = "GRU", input_siz
   bool bidirectional = false;
   int64_t fold_axial_dim = 0;  // attn_hybrid_fold_axial_dim (required: without it the release has no hybrid_norms)
   bool learned_mix = false;    // attn_hybrid_learned_mix
+  bool normed = true;          // hybrid_norms before the average: the history's hybrid-module-normed
 };
 
 class HybridBranch {

@@ -19,18 +19,13 @@
 
 namespace xcompat::native {
 
-// HyperConnection's mixing: before this release tanh-squashed dynamic
-// weights with unconstrained static ones (1.44.8 - 2.11.24 measured); from
-// it sigmoid-constrained reads and writes and Sinkhorn-normalised residual
-// mixes ("manifold constrained", 2.16.1 - 2.31.10 measured). The change lies
-// somewhere in 2.11.25 - 2.16.1, not bisected: releases in between are
-// UNSUPPORTED (see kHyperConnectionTanhUntil). The source history puts it at
-// 2.14.1 ("adopt mHC from deepseek", 20 Sinkhorn iterations; 5 from 2.14.2),
-// not measured. The iteration count does not matter as the releases compute
-// it: their rearrange splits the residual mix into [1, streams] rows, so the
-// Sinkhorn result is all ones (each stream's residual is the sum of all).
-inline constexpr ReleaseVersion kHyperConnectionSinkhorn{2, 16, 1};
-inline constexpr ReleaseVersion kHyperConnectionTanhUntil{2, 11, 24};
+// HyperConnection's mixing: tanh-squashed dynamic weights with
+// unconstrained static ones, then sigmoid-constrained reads and writes and
+// Sinkhorn-normalised residual mixes ("manifold constrained"): the history's
+// hyper-connections-sinkhorn (2.14.0, bisected), read as kHyperConnectionsSinkhorn.
+// The iteration count does not matter as the releases compute it: their
+// rearrange splits the residual mix into [1, streams] rows, so the Sinkhorn
+// result is all ones (each stream's residual is the sum of all).
 
 // What a multi-stream residual's prepare() hands to the layer and back to its forward().
 struct StreamRead {
@@ -51,7 +46,7 @@ struct HyperConnectionOptions {  // HyperConnection(dim, layer_index, num_residu
   int64_t dim = 0;
   int64_t streams = 1;
   int64_t views = 1;
-  bool sinkhorn = true;  // the release's era (kHyperConnectionSinkhorn); false: tanh
+  bool sinkhorn = true;  // the release's era (kHyperConnectionsSinkhorn); false: tanh
   int64_t sinkhorn_iters = 5;
 };
 

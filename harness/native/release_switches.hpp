@@ -61,6 +61,9 @@ inline constexpr ReleaseSwitch kQkNormLearnedScales{"qk-norm-learned-scales"};
 // memory columns are unbiased; the port follows only that behaviour
 // (spec_checks.cpp refuses the releases before it).
 inline constexpr ReleaseSwitch kMemoryKeysUnbiased{"mem-kv-unbiased"};
+// attn_flash with a padding mask: computed otherwise than the explicit path
+// (the port refuses it, spec_checks.cpp), then as it.
+inline constexpr ReleaseSwitch kFlashPaddingMaskFixed{"flash-padding-mask-fixed"};
 // A query whose keys are all masked: uniform attention, then a zero output.
 inline constexpr ReleaseSwitch kZeroFullyMaskedRows{"zero-fully-masked-rows"};
 // Value residual: v + first_v, then 0.5 * (v + first_v) (or a learned mix),
@@ -69,6 +72,17 @@ inline constexpr ReleaseSwitch kValueResidualHalved{"value-residual-halved"};
 inline constexpr ReleaseSwitch kValueResidualLerp{"value-residual-lerp"};
 // The learned mix: one per token (Linear(dim, 1)), then one per head.
 inline constexpr ReleaseSwitch kValueResidualMixPerHead{"value-residual-mix-per-head"};
+// The value gate (to_v_gate): a Linear with a bias, then without.
+inline constexpr ReleaseSwitch kValueGateWithoutBias{"value-gate-without-bias"};
+// Residual attention: the logits passed on are taken before the position
+// bias, then after it (and the masks).
+inline constexpr ReleaseSwitch kResidualAttnCarriesBias{"residual-attn-carries-position-bias"};
+// The hybrid module's output and the attention's: averaged bare, then each
+// RMS-normed per head first (hybrid_norms).
+inline constexpr ReleaseSwitch kHybridModuleNormed{"hybrid-module-normed"};
+// HyperConnection's mixing: tanh of the dynamic weights, then sigmoid reads
+// and writes and a Sinkhorn-normalised residual mix (hyper_connections.hpp).
+inline constexpr ReleaseSwitch kHyperConnectionsSinkhorn{"hyper-connections-sinkhorn"};
 
 // --- attention layers (attention_layers.cpp, spec_options.cpp) ---------------
 

@@ -109,12 +109,14 @@ void check_posattn_combinations(const AttentionLayersOptions& o) {
 
 // Arguments the spec gives or that the Python classes' defaults imply, checked together.
 
-// The flash path with a padding mask: bisected, 1.16.12 computes something
-// else (NMSE 1 against the explicit path), 1.16.14 as the port.
+// The flash path with a padding mask: the history's flash-padding-mask-fixed
+// (1.16.14); before it the releases compute something else (NMSE 1 against
+// the explicit path), which the port does not model.
 void check_flash_mask(const AttentionLayersOptions& o, bool padding_mask, const ReleaseContext& ctx) {
-  if (o.attn_flash && padding_mask && ctx.release < ReleaseVersion{1, 16, 14})
+  if (o.attn_flash && padding_mask && !ctx.is_new(kFlashPaddingMaskFixed))
     throw NativeUnsupported("attn_flash with a padding mask for release " + ctx.release.str() +
-                            " (measured from 1.16.14; 1.16.12 masks otherwise on the flash path)");
+                            " (measured from 1.16.14: the history's flash-padding-mask-fixed, before which the flash path masks "
+                            "otherwise)");
 }
 
 // Memory key / values with a relative position bias (T5, ALiBi): the bias

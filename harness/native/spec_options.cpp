@@ -80,16 +80,20 @@ constexpr ReleaseVersion kPostEmbNormFrom{0, 32, 3};
 constexpr ReleaseVersion kCrossAttendMeasuredFrom{0, 28, 4};
 constexpr ReleaseVersion kCrossAttnDimContextFrom{1, 26, 6};
 constexpr ReleaseVersion kAdaptiveFrom{1, 30, 23};
-// 1.44.8 averages the two outputs without hybrid_norms (measured: its
-// checkpoints lack them); from 2.0.5 each is RMS-normed per head first.
-constexpr ReleaseVersion kHybridFrom{2, 0, 5};
+// The hybrid module is measured from the pin 1.44.8 on: the history's
+// hybrid-module-normed (2.0.1) says when its output and the attention's are
+// RMS-normed per head before they are averaged. The learned mix (hybrid_mix)
+// comes with the norms in 2.0.1 and is measured from 2.0.5.
+constexpr ReleaseVersion kHybridFrom{1, 44, 8};
+constexpr ReleaseVersion kHybridLearnedMixFrom{2, 0, 5};
 // Bisected with `xcompat bisect --consumer cpp-native`: macaron's feed-forwards
 // are laid out otherwise until 1.17.3 (1.18.0 on as the port); residual
-// attention kept the logits before the bias until 1.9.2 (1.10.0 on: after
-// bias and masks); gate_residual is the same in every pin.
+// attention kept the logits before the bias until 1.9.2 (the history's
+// residual-attn-carries-position-bias, a switch of the port); gate_residual
+// is the same in every pin.
 constexpr ReleaseVersion kMacaronFrom{1, 18, 0};
 constexpr ReleaseVersion kGateResidualFrom{0, 28, 4};
-constexpr ReleaseVersion kResidualAttnFrom{1, 10, 0};
+constexpr ReleaseVersion kResidualAttnFrom{0, 28, 4};
 const char* const kAdaptiveAppears = "1.27.0 - 1.30.23";
 // package residual: the oldest releases measured IDENTICAL / CLOSE
 constexpr ReleaseVersion kDepthScaleResidualFrom{2, 30, 5};
@@ -326,7 +330,7 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
        }},
       {"attn_hybrid_module",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, kHybridFrom, "attn_hybrid_module", "1.42.18 - 1.44.8, without hybrid norms until 2.0.5");
+         require_measured_from(ctx, kHybridFrom, "attn_hybrid_module", "1.42.18 - 1.44.8");
          if (!v.is_object() || v.value("module", "") != "GRU")
            throw NativeUnsupported("attn_hybrid_module = " + v.dump() + " (the port takes {module = \"GRU\", ...})");
          HybridOptions& h = o.attn_hybrid ? *o.attn_hybrid : o.attn_hybrid.emplace();
@@ -342,12 +346,12 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
        }},
       {"attn_hybrid_fold_axial_dim",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, kHybridFrom, "attn_hybrid_fold_axial_dim", "1.42.18 - 1.44.8, without hybrid norms until 2.0.5");
+         require_measured_from(ctx, kHybridFrom, "attn_hybrid_fold_axial_dim", "1.42.18 - 1.44.8");
          (o.attn_hybrid ? *o.attn_hybrid : o.attn_hybrid.emplace()).fold_axial_dim = as_int(v, "attn_hybrid_fold_axial_dim");
        }},
       {"attn_hybrid_learned_mix",
        [](const json& v, AttentionLayersOptions& o, const ReleaseContext& ctx) {
-         require_measured_from(ctx, kHybridFrom, "attn_hybrid_learned_mix", "1.42.18 - 1.44.8, without hybrid norms until 2.0.5");
+         require_measured_from(ctx, kHybridLearnedMixFrom, "attn_hybrid_learned_mix", "2.0.1 - 2.0.5");
          (o.attn_hybrid ? *o.attn_hybrid : o.attn_hybrid.emplace()).learned_mix = as_bool(v, "attn_hybrid_learned_mix");
        }},
       {"use_adaptive_layernorm", measured_flag("use_adaptive_layernorm", &AttentionLayersOptions::use_adaptive_layernorm, kAdaptiveFrom, kAdaptiveAppears)},
@@ -370,10 +374,6 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
          o.num_residual_streams = as_int(v, "num_residual_streams");
          if (o.num_residual_streams == 1) return;  // the default: one stream, Residual
          require_measured_from(ctx, {1, 44, 8}, "num_residual_streams", "1.42.18 - 1.44.8");
-         if (kHyperConnectionTanhUntil < ctx.release && ctx.release < kHyperConnectionSinkhorn)
-           throw NativeUnsupported("argument 'num_residual_streams' for release " + ctx.release.str() +
-                                   " (HyperConnection's tanh mixing became Sinkhorn-constrained somewhere in 2.11.25 - 2.16.1, "
-                                   "not bisected)");
        }},
       {"qkv_receive_diff_residuals", measured_flag("qkv_receive_diff_residuals", &AttentionLayersOptions::qkv_receive_diff_residuals, {1, 44, 8}, "1.42.18 - 1.44.8")},
       {"gated_multi_residual", measured_flag("gated_multi_residual", &AttentionLayersOptions::gated_multi_residual, {2, 28, 5}, "2.26.2 - 2.28.5")},
@@ -526,7 +526,7 @@ const std::map<std::string, LayersSetter>& layers_arguments() {
       {"macaron", measured_flag("macaron", &AttentionLayersOptions::macaron, kMacaronFrom, "0.28.4, laid out otherwise until 1.17.3")},
       {"gate_residual", measured_flag("gate_residual", &AttentionLayersOptions::gate_residual, kGateResidualFrom, "0.28.4")},
       {"residual_attn", measured_flag("residual_attn", &AttentionLayersOptions::residual_attn, kResidualAttnFrom,
-                                      "0.28.4, keeping the logits before the bias until 1.9.2")},
+                                      "0.28.4")},
       // training only
       {"attn_dropout", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { no_forward_effect(v, "attn_dropout"); }},
       {"ff_dropout", [](const json& v, AttentionLayersOptions&, const ReleaseContext&) { no_forward_effect(v, "ff_dropout"); }},

@@ -76,6 +76,10 @@ const std::vector<Refusal>& port_refusals() {
       {"mem-kv-query-positions", {{"attn_num_mem_kv", 2}, {"rel_pos_bias", true}}, "float32", "1.0.4"},
       {"entmax-removed", {{"attn_use_entmax15", true}}},
       {"layerscale-unit-offset", {{"use_layerscale", true}}},
+      // qk_norm is measured from 0.32.3: the learned temperature before it is not modelled.
+      {"qk-norm-learned-temperature-removed", {{"attn_qk_norm", true}}, "float32", "0.28.4"},
+      // The per-dimension scales are measured from qk-norm-learned-scales (2.25.5) on.
+      {"qk-norm-scales-per-head", {{"attn_qk_norm", true}, {"attn_qk_norm_dim_scale", true}}, "float32", "1.19.1"},
       // A recipe of the conversion: the port rotates values interleaved by rotary-interleaved.
       {"rotary-interleaved-values", {{"rotary_pos_emb", true}, {"attn_rotary_embed_values", true}}, "float32"},
   };

@@ -34,6 +34,9 @@ TEST_CASE("specs outside the catalogue built from supported features match every
   CHECK(checked["native-decoder-qk-norm-groups"] >= 14);
   CHECK(checked["native-decoder-qk-norm-dim-scale"] >= 1);  // from 2.25.5
   CHECK(checked["native-decoder-gate-values"] == 17);    // every pin, the gate's bias until 2.26.0
+  CHECK(checked["native-decoder-residual-attn-t5"] == 17);  // every pin, either side of residual-attn-carries-position-bias
+  CHECK(checked["native-decoder-hybrid-gru"] >= 6);         // the pins from 1.44.8, either side of hybrid-module-normed
+  CHECK(checked["native-decoder-hyper-connections"] >= 6);  // the pins from 1.44.8, either side of hyper-connections-sinkhorn
   CHECK(checked["native-decoder-swiglu-values"] >= 12);  // from 1.26.6
   CHECK(checked["native-decoder-value-rmsnorm"] >= 3);   // the pins from 2.11.24
   CHECK(checked["native-decoder-dynamic-tanh"] >= 4);    // the pins from 2.3.27

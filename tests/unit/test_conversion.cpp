@@ -576,6 +576,27 @@ TEST_CASE("rotary rows: halves become pairs within each head, and back", "[unit]
   CHECK(c.to_doubles() == std::vector<double>{0, 2, 1, 3, 4, 6, 5, 7});
 }
 
+TEST_CASE("rotary rows under grouped-query attention: keys are permuted over their own, fewer heads", "[unit]") {
+  // 4 query heads of 64, 2 key / value heads (attn_kv_heads = 2): to_k holds
+  // 128 rows, 2 heads. Permuting it as 4 heads of 32 would pair the wrong rows.
+  const std::vector<TensorInfo> t = {{"token_emb.emb.weight", DType::F32, {256, 32}},
+                                     {"attn_layers.layers.0.1.to_q.weight", DType::F32, {256, 32}},
+                                     {"attn_layers.layers.0.1.to_k.weight", DType::F32, {128, 32}},
+                                     {"attn_layers.rotary_pos_emb.inv_freq", DType::F32, {16}}};
+  const json spec = decoder_spec({{"rotary_pos_emb", true}, {"attn_kv_heads", 2}});
+  auto p = plan_conversion(release_history(), at("1.30.0"), at("1.30.1"), t, facts_from_spec(spec));
+  INFO(p.summary());
+  auto heads_of = [&](const std::string& name) -> int64_t {
+    for (auto& o : p.outputs)
+      if (o.info.name == name)
+        for (auto& step : o.steps)
+          if (step.kind == TensorStep::PermuteRows) return step.heads;
+    return -1;
+  };
+  CHECK(heads_of("attn_layers.layers.0.1.to_q.weight") == 4);
+  CHECK(heads_of("attn_layers.layers.0.1.to_k.weight") == 2);
+}
+
 TEST_CASE("the model's width (dim) is read from its attention layers, for every kind", "[unit]") {
   const json scalenorm = decoder_spec({{"use_scalenorm", true}});
   auto scale_of = [](const ConversionPlan& p, const std::string& name) {
