@@ -152,7 +152,8 @@ struct PythonRelease {
     py::dict r = driver.attr("evaluate")(to_python(req.at("spec")), fixture_dir.string(),
                                          req.value("checkpoint", "model.pt"), req.value("repeats", 3),
                                          to_python(req.value("args", json::object())),
-                                         to_python(req.value("adapters", json::array())));
+                                         to_python(req.value("adapters", json::array())),
+                                         req.value("measure_rounding", false));
     const LoadReport report = LoadReport::from_json(from_python(r["load_report"]));
     json timing = from_python(r["timing"]);
     if (r["status"].cast<std::string>() == "load_fail") {
@@ -170,7 +171,9 @@ struct PythonRelease {
     CellReply reply = judge_cell_output(logits, r["latency_ms"].cast<double>(), report, fixture_dir, req);
     timing["compare_ms"] = ms_since(t0);
     reply.timing = timing;
-    return reply.to_json();
+    json out = reply.to_json();
+    if (r.contains("rounding")) out["rounding"] = from_python(r["rounding"]);  // measure_rounding
+    return out;
   }
 
   // A deployment artifact of a fixture's model (xcompat_deploy.py): the

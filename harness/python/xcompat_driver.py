@@ -772,7 +772,7 @@ def export_artifact(spec, fixture_dir, kind, out_dir, cache_dir=""):
     return xcompat_deploy.export_artifact(sys.modules[__name__], spec, fixture_dir, kind, out_dir, cache_dir)
 
 
-def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3, args=None, adapters=None):
+def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3, args=None, adapters=None, measure_rounding=False):
     """Loads the fixture's checkpoint into this release's build of the spec
     (strict) and runs forward on the fixture's inputs.
 
@@ -784,6 +784,9 @@ def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3, args=None, ada
     `adapters`: (module, kind, shape, change) tuples applied to the model
     before the load (xcompat_adapter.adapt), as `xcompat convert --adapter`
     users do: the sweep's adapted path.
+    `measure_rounding`: also what rounding alone makes of this model on
+    these weights (rounding_bound, in "rounding"): the consumer's side of a
+    converted half-precision cell, whose producer measured its own.
     The checkpoint is untrusted: torch.load(weights_only=True) refuses every
     pickled global outside tensors and plain containers."""
     t0 = time.perf_counter()
@@ -813,8 +816,12 @@ def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3, args=None, ada
         logits = forward(model, spec, inputs)
         times.append((time.perf_counter() - t) * 1e3)
     times.sort()
+    # Measured on the model's own outputs, before a test hook skews them: a
+    # reader that computes something else does so in the wider dtype too.
+    extra = {"rounding": rounding_bound(model, spec, inputs, logits)} if measure_rounding else {}
     logits = _test_flaky(logits).contiguous()
     return {
+        **extra,
         "status": "ok",
         # Raw bytes in the model's own dtype (bfloat16 has no numpy dtype:
         # viewed as int16 to get at them); the C++ side reads `dtype`.

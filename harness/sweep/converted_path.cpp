@@ -127,6 +127,21 @@ static bool within_rounding(const Fixture& fx, const CellReply& r) {
   return r.metrics && !std::isnan(bound) && r.metrics->nmse <= kRoundingFactor * bound;
 }
 
+// A converted cell whose weights carry over exactly compares two roundings
+// of one function: the producer's outputs in its dtype (p, its distance to
+// the wider dtype measured with the fixture) and the consumer's on the
+// converted weights (c, measured by the consumer: measure_rounding). Their
+// RMS distance is at most sqrt(p) + sqrt(c) of the reference's: within
+// rounding when nmse <= factor * (sqrt(p) + sqrt(c))^2. NaN when the
+// consumer did not measure it.
+static double both_sides_rounding(const Fixture& fx, const json& reply_body) {
+  const json c = reply_body.value("rounding", json::object());
+  const double p = rounding_nmse(fx);
+  if (std::isnan(p) || !c.contains("nmse") || !c["nmse"].is_number()) return NAN;
+  const double root = std::sqrt(p) + std::sqrt(c["nmse"].get<double>());
+  return root * root;
+}
+
 // A reader that cannot build the model: no conversion gives it one.
 static bool cannot_build(const CellResult& direct) {
   for (auto& c : direct.causes.is_array() ? direct.causes : nlohmann::json::array())
@@ -266,8 +281,11 @@ void add_converted_path(CellResult& result, const PlannedCell& cell, const Fixtu
   conv["outcome"] = done.value("outcome", conv["outcome"]);
   for (auto& l : done.value("lost_tensors", json::array())) conv["lost"].push_back(l);
 
-  const json request = {{"op", "evaluate"},       {"spec", cell.spec->definition}, {"fixture_dir", fx.dir.string()},
-                        {"checkpoint", out.string()}, {"args", plan.args},         {"tolerance", tol.to_json()}};
+  json request = {{"op", "evaluate"},       {"spec", cell.spec->definition}, {"fixture_dir", fx.dir.string()},
+                  {"checkpoint", out.string()}, {"args", plan.args},         {"tolerance", tol.to_json()}};
+  // Arithmetic on half-precision weights (plan.rounding): the consumer says
+  // what rounding makes of its own computation too.
+  if (!plan.rounding.empty() && cell.key.dtype != "float32") request["measure_rounding"] = true;
   const WorkerReply reply = worker.request(request, timeout);
   if (!reply.ok()) {
     conv["verdict"] = verdict_name(Verdict::Error);
@@ -293,6 +311,17 @@ void add_converted_path(CellResult& result, const PlannedCell& cell, const Fixtu
                                {"detail", fmt::format("converted losslessly; the releases round differently (nmse "
                                                       "{:.3g}, within {} x the {:.3g} rounding makes)",
                                                       r.metrics->nmse, kRoundingFactor, rounding_nmse(fx))}});
+    } else if (const double both = both_sides_rounding(fx, reply.body);
+               conv["outcome"] != "lossy" && r.verdict == Verdict::Drift && !plan.rounding.empty() && r.metrics &&
+               r.metrics->nmse <= kRoundingFactor * both) {
+      // Beyond the producer's rounding alone, within what the two sides'
+      // roundings make together (both measured).
+      conv["rounding_both_sides"] = both;
+      result.causes.push_back({{"kind", "rounding"}, {"change", fmt::format("{}", fmt::join(plan.rounding, ", "))},
+                               {"detail", fmt::format("converted losslessly; the releases round differently (nmse "
+                                                      "{:.3g}, within {} x the {:.3g} the producer's and the "
+                                                      "consumer's roundings make together)",
+                                                      r.metrics->nmse, kRoundingFactor, both)}});
     } else if (conv["outcome"] != "lossy" && r.verdict == Verdict::Drift && !plan.rounding.empty()) {
       result.causes.push_back(
           {{"kind", "unexplained"}, {"change", ""},
