@@ -333,7 +333,9 @@ TEST_CASE("rounding is a cause only within what rounding makes of the model; bey
   test::TempDir state;
   const std::string plan = "--release 1.30.23 --consumer 1.31.1 --spec decoder-absolute --dtype " + dtype +
                            " --checkpoint pt --no-progress --db '" + (state / "m.db").string() + "'";
-  sweep(state.path, plan, "XCOMPAT_TEST_HOOKS=1 XCOMPAT_TEST_OUTPUT_SKEW=1e-2");
+  // 1% is beyond any float32 rounding; bfloat16 rounds about that much itself (each side ~0.6% RMS here), so
+  // its reader is off by 10%.
+  sweep(state.path, plan, std::string("XCOMPAT_TEST_HOOKS=1 XCOMPAT_TEST_OUTPUT_SKEW=") + (dtype == "float32" ? "1e-2" : "1e-1"));
   Store store((state / "m.db").string(), false);
   const auto m = store.matrix_as_of();
   REQUIRE(m.size() == 1);
