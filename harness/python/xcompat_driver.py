@@ -295,6 +295,11 @@ def _release_class(name):
     return cls
 
 
+class _DroppedSilently(AssertionError):
+    """An argument the release would drop without a word (raised by
+    _UnknownLayerArgumentsRefused, not by the release)."""
+
+
 class _UnknownLayerArgumentsRefused:
     """While a spec's model is built: AttentionLayers refuses the keyword
     arguments it does not know, as the releases from 1.28 on do themselves
@@ -319,7 +324,7 @@ class _UnknownLayerArgumentsRefused:
         def refusing(layers, *args, **kwargs):
             unknown = [k for k in kwargs if k not in named and not k.startswith(prefixes)]
             if unknown:
-                raise AssertionError(f"unrecognized kwargs passed in dict_keys({unknown!r})")
+                raise _DroppedSilently(f"unrecognized kwargs passed in dict_keys({unknown!r})")
             original(layers, *args, **kwargs)
 
         self.cls.__init__ = refusing
@@ -379,6 +384,9 @@ def build_model(spec, cast=True):
         raise
     except Exception as e:
         rejected = _unaccepted_argument(e, spec)
+        if rejected is not None and isinstance(e, _DroppedSilently):
+            raise Unsupported(f"release ignores {rejected[0]} argument '{rejected[1]}': it predates it, and its "
+                              "AttentionLayers drops the arguments it does not know without a word") from e
         if rejected is not None:
             raise Unsupported(f"release does not accept {rejected[0]} argument '{rejected[1]}' "
                               f"({type(e).__name__}: {str(e).strip()[:200]})") from e
