@@ -20,9 +20,9 @@ AdaptiveLayerNorm::AdaptiveLayerNorm(int64_t d, int64_t dim_condition) : dim(d) 
   to_gamma = register_module("to_gamma", std::make_shared<Linear>(dim_condition, d, false));
 }
 
-Tensor AdaptiveLayerNorm::forward(const Tensor&) const { missing_condition(); }
+Tensor AdaptiveLayerNorm::compute(const Tensor&) const { missing_condition(); }
 
-Tensor AdaptiveLayerNorm::forward_conditioned(const Tensor& x, const Tensor& condition) const {
+Tensor AdaptiveLayerNorm::compute_conditioned(const Tensor& x, const Tensor& condition) const {
   if (!condition.defined()) missing_condition();
   // self.ln = nn.LayerNorm(dim, elementwise_affine = False); normed * (gamma + 1.)
   const Tensor normed = at::layer_norm(x, {dim}, {}, {}, 1e-5);
@@ -33,9 +33,9 @@ AdaptiveRMSNorm::AdaptiveRMSNorm(int64_t d, int64_t dim_condition) : scale(std::
   to_gamma = register_module("to_gamma", std::make_shared<Linear>(dim_condition, d, false));
 }
 
-Tensor AdaptiveRMSNorm::forward(const Tensor&) const { missing_condition(); }
+Tensor AdaptiveRMSNorm::compute(const Tensor&) const { missing_condition(); }
 
-Tensor AdaptiveRMSNorm::forward_conditioned(const Tensor& x, const Tensor& condition) const {
+Tensor AdaptiveRMSNorm::compute_conditioned(const Tensor& x, const Tensor& condition) const {
   if (!condition.defined()) missing_condition();
   // F.normalize(x, dim = -1) * self.scale * (gamma + 1.)
   const Tensor normed = x / at::linalg_vector_norm(x, 2, {-1}, true).clamp_min(1e-12).expand_as(x);

@@ -15,8 +15,8 @@ namespace xcompat::native {
 class AdaptiveLayerNorm : public Norm {
  public:
   AdaptiveLayerNorm(int64_t dim, int64_t dim_condition);
-  Tensor forward(const Tensor& x) const override;  // throws: it needs the condition
-  Tensor forward_conditioned(const Tensor& x, const Tensor& condition) const override;
+  Tensor compute(const Tensor& x) const override;  // throws: it needs the condition
+  Tensor compute_conditioned(const Tensor& x, const Tensor& condition) const override;
   int64_t dim;
   std::shared_ptr<Linear> to_gamma;
 };
@@ -25,8 +25,8 @@ class AdaptiveLayerNorm : public Norm {
 class AdaptiveRMSNorm : public Norm {
  public:
   AdaptiveRMSNorm(int64_t dim, int64_t dim_condition);
-  Tensor forward(const Tensor& x) const override;
-  Tensor forward_conditioned(const Tensor& x, const Tensor& condition) const override;
+  Tensor compute(const Tensor& x) const override;
+  Tensor compute_conditioned(const Tensor& x, const Tensor& condition) const override;
   double scale;
   std::shared_ptr<Linear> to_gamma;
 };

@@ -8,7 +8,8 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias) : in_features(in), out_f
 }
 
 Tensor Linear::forward(const Tensor& x) const {
-  return bias.defined() ? at::linear(x, weight, bias) : at::linear(x, weight);
+  Tensor y = bias.defined() ? at::linear(x, weight, bias) : at::linear(x, weight);
+  return output_bias.defined() ? y + output_bias : y;
 }
 
 Embedding::Embedding(int64_t num, int64_t dim) { weight = register_parameter("weight", torch::zeros({num, dim})); }

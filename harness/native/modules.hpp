@@ -30,6 +30,9 @@ class Linear : public torch::nn::Module {
   Tensor forward(const Tensor& x) const;
   int64_t in_features, out_features;
   Tensor weight, bias;  // bias undefined when bias = False
+  // An xcompat output_bias adapter's `xcompat_output_bias` (adapters.hpp),
+  // added to the output as its forward hook adds it; undefined without one.
+  Tensor output_bias;
 };
 
 // nn.Embedding(num, dim): rows of `weight` (F.embedding).

@@ -24,6 +24,10 @@ std::map<std::string, std::vector<int64_t>> NativePort::state_shapes() const {
 
 LoadReport NativePort::load(const TensorMap& checkpoint) { return model_->load(checkpoint); }
 
+void NativePort::adapt(const std::vector<PortAdapter>& adapters) {
+  apply_adapters(model_->module(), model_->key_map(), adapters);
+}
+
 TensorData NativePort::forward(const TensorMap& inputs, int repeats, std::vector<double>* times_ms) {
   torch::NoGradGuard no_grad;
   const NativeModel::Inputs in = model_->prepare(inputs);

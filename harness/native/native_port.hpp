@@ -18,6 +18,7 @@
 
 #include "harness/core/cell.hpp"
 #include "harness/core/tensor.hpp"
+#include "harness/native/adapters.hpp"
 #include "harness/native/key_map.hpp"
 #include "harness/native/release.hpp"
 
@@ -40,6 +41,10 @@ class NativePort {
   // load_state_dict(strict = True) through the release's key map; the
   // module is written only when the report is empty.
   LoadReport load(const TensorMap& checkpoint);
+  // Adapts the port as xcompat_adapter.adapt adapts release B's model
+  // (adapters.hpp), so that load() takes an adapted conversion strictly.
+  // Call before load(); NativeUnsupported when an adapter has no place here.
+  void adapt(const std::vector<PortAdapter>& adapters);
   // `repeats` forward passes (no grad) on a fixture's inputs, converted to
   // tensors once; returns the last float32 logits and, in `times_ms`, the
   // wall time of each pass (the model's forward only, as the release

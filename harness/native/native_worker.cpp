@@ -1,8 +1,14 @@
 // `xcompat-native-worker --consumer cpp-native`: the libtorch port as a consumer.
 // Requests (the same protocol as the release workers, docs/ARCHITECTURE.md):
 //   info                                          -> {info: {...}}
-//   evaluate {spec, fixture_dir, checkpoint, tolerance, repeats = 3}
+//   evaluate {spec, fixture_dir, checkpoint, tolerance, repeats = 3,
+//             release, args, adapters}
 //            -> a CellReply (harness/worker/cell_reply.hpp): judged, LOAD_FAIL or UNSUPPORTED
+//            A converted checkpoint is read as the release it was converted
+//            to (`release`, default the fixture's), built with the arguments
+//            the conversion names (`args`) and the adapters it needs
+//            (`adapters`, adapters.hpp), and judged against the fixture's
+//            outputs: the port as B's model, as the release workers do it.
 // Exceptions (unreadable fixture, bad input) propagate: the loop answers them
 // as errors. Only NativeUnsupported becomes an UNSUPPORTED cell.
 #include "harness/native/native_worker.hpp"
@@ -17,6 +23,7 @@
 #include <fstream>
 
 #include "harness/checkpoint/safetensors.hpp"
+#include "harness/convert/conversion.hpp"
 #include "harness/core/compare.hpp"
 #include "harness/native/state_dict.hpp"
 #include "harness/worker/cell_reply.hpp"
@@ -47,7 +54,10 @@ json evaluate(const json& req) {
   const json& spec = req.at("spec");
   const std::string checkpoint = req.value("checkpoint", "model.safetensors");
   const int repeats = std::max(1, req.value("repeats", 3));
-  const json meta = read_json_file(fixture_dir / "meta.json");
+  json meta = read_json_file(fixture_dir / "meta.json");
+  if (req.contains("release")) meta["release"] = req.at("release");
+  const json built = req.contains("args") ? spec_with_args(spec, req.at("args")) : spec;
+  const auto adapters = native::adapters_from_json(req.value("adapters", json()));
 
   using Clock = std::chrono::steady_clock;
   auto ms = [](Clock::time_point a, Clock::time_point b) {
@@ -55,7 +65,8 @@ json evaluate(const json& req) {
   };
   try {
     const auto t0 = Clock::now();
-    NativePort port(spec, native::release_context_from_meta(meta));
+    NativePort port(built, native::release_context_from_meta(meta));
+    port.adapt(adapters);
     const auto t1 = Clock::now();
     const LoadReport report = port.load(native::read_checkpoint_file(fixture_dir / checkpoint));
     const auto t2 = Clock::now();

@@ -20,6 +20,16 @@ Tensor normalize_last_dim(const Tensor& x) {
 }
 }  // namespace
 
+Tensor Norm::adapted(const Tensor& x, Tensor y) const {
+  if (adapter.empty()) return y;
+  if (adapter.identity) y = x;
+  // nn.LayerNorm(dim) as the older release built it: eps 1e-5 (xcompat_adapter.py).
+  if (adapter.layer_norm_weight.defined())
+    y = at::layer_norm(x, {adapter.layer_norm_weight.size(0)}, adapter.layer_norm_weight, adapter.layer_norm_bias, 1e-5);
+  if (adapter.output_bias.defined()) y = y + adapter.output_bias;
+  return y;
+}
+
 LayerNormOptions LayerNormOptions::torch_layer_norm(int64_t dim) {
   LayerNormOptions o;
   o.dim = dim;
@@ -59,7 +69,7 @@ LayerNorm::LayerNorm(LayerNormOptions o) : options(o) {
   }
 }
 
-Tensor LayerNorm::forward(const Tensor& x) const {
+Tensor LayerNorm::compute(const Tensor& x) const {
   const int64_t d = options.dim;
   if (!options.separate_affine) {
     // F.layer_norm(x, x.shape[-1:], weight, bias)
@@ -73,7 +83,7 @@ Tensor LayerNorm::forward(const Tensor& x) const {
 
 RMSNorm::RMSNorm(RMSNormOptions o) : options(o) { g = register_parameter("g", torch::ones({o.dim})); }
 
-Tensor RMSNorm::forward(const Tensor& x) const {
+Tensor RMSNorm::compute(const Tensor& x) const {
   if (!options.normalize) {
     // norm = torch.norm(x, dim = -1, keepdim = True) * self.scale; return x / norm.clamp(min = self.eps) * self.g
     Tensor norm = l2_norm_last_dim(x) * std::pow(static_cast<double>(options.dim), -0.5);
@@ -86,7 +96,7 @@ Tensor RMSNorm::forward(const Tensor& x) const {
 
 ScaleNorm::ScaleNorm(ScaleNormOptions o) : options(o) { g = register_parameter("g", torch::ones({1})); }
 
-Tensor ScaleNorm::forward(const Tensor& x) const {
+Tensor ScaleNorm::compute(const Tensor& x) const {
   switch (options.form) {
     case ScaleNormForm::DivideByScaledNorm: {
       Tensor norm = l2_norm_last_dim(x) * std::pow(static_cast<double>(options.dim), -0.5);
@@ -110,7 +120,7 @@ DynamicTanh::DynamicTanh(int64_t dim, double init_alpha, bool unit_offset)
   beta = register_parameter("beta", torch::zeros({dim}));
 }
 
-Tensor DynamicTanh::forward(const Tensor& x) const {
+Tensor DynamicTanh::compute(const Tensor& x) const {
   return (x * (pre_tanh_scale + scale_offset)).tanh() * (gamma + gamma_offset) + beta;
 }
 
@@ -121,7 +131,7 @@ Derf::Derf(int64_t dim, bool unit_offset) : offset(unit_offset ? 1.0 : 0.0) {
   beta = register_parameter("beta", torch::zeros({dim}));
 }
 
-Tensor Derf::forward(const Tensor& x) const {
+Tensor Derf::compute(const Tensor& x) const {
   return torch::erf(x * (alpha + offset) + s) * (gamma + offset) + beta;
 }
 

@@ -8,12 +8,34 @@
 
 namespace xcompat::native {
 
+// What an xcompat adapter (adapters.hpp) makes of a norm's output, as
+// harness/python/xcompat_adapter.py's forward hooks do: the input itself
+// (identity), a LayerNorm with the adapter's weight and bias (layer_norm), then
+// plus a bias (output_bias). Empty: the norm as the release computes it.
+struct NormAdapter {
+  bool identity = false;
+  Tensor layer_norm_weight, layer_norm_bias;  // registered as xcompat_layer_norm_{weight,bias}
+  Tensor output_bias;                         // registered as xcompat_output_bias
+  bool empty() const { return !identity && !layer_norm_weight.defined() && !output_bias.defined(); }
+};
+
 class Norm : public torch::nn::Module {
  public:
-  virtual Tensor forward(const Tensor& x) const = 0;
+  Tensor forward(const Tensor& x) const { return adapted(x, compute(x)); }
   // AttentionLayers passes its `condition` ([b, 1, dim_condition], after the
   // conditioning MLP) to every norm; only the adaptive norms (adaptive.hpp) read it.
-  virtual Tensor forward_conditioned(const Tensor& x, const Tensor& /*condition*/) const { return forward(x); }
+  Tensor forward_conditioned(const Tensor& x, const Tensor& condition) const {
+    return adapted(x, compute_conditioned(x, condition));
+  }
+  NormAdapter adapter;
+
+  // The norm as the release computes it.
+  virtual Tensor compute(const Tensor& x) const = 0;
+  virtual Tensor compute_conditioned(const Tensor& x, const Tensor& /*condition*/) const { return compute(x); }
+
+ private:
+  // `y` as the adapter leaves it (y itself without one).
+  Tensor adapted(const Tensor& x, Tensor y) const;
 };
 
 struct LayerNormOptions {  // LayerNorm(dim, unit_offset = False)
@@ -34,7 +56,7 @@ struct LayerNormOptions {  // LayerNorm(dim, unit_offset = False)
 class LayerNorm : public Norm {
  public:
   explicit LayerNorm(LayerNormOptions o);
-  Tensor forward(const Tensor& x) const override;
+  Tensor compute(const Tensor& x) const override;
   LayerNormOptions options;
   Tensor gamma, beta;  // beta undefined without a bias
 };
@@ -48,7 +70,7 @@ struct RMSNormOptions {  // RMSNorm(dim, unit_offset = False)
 class RMSNorm : public Norm {
  public:
   explicit RMSNorm(RMSNormOptions o);
-  Tensor forward(const Tensor& x) const override;
+  Tensor compute(const Tensor& x) const override;
   RMSNormOptions options;
   Tensor g;  // [dim]
 };
@@ -64,7 +86,7 @@ struct ScaleNormOptions {  // ScaleNorm(dim, unit_offset = False)
 class ScaleNorm : public Norm {
  public:
   explicit ScaleNorm(ScaleNormOptions o);
-  Tensor forward(const Tensor& x) const override;
+  Tensor compute(const Tensor& x) const override;
   ScaleNormOptions options;
   Tensor g;  // [1]
 };
@@ -74,7 +96,7 @@ class ScaleNorm : public Norm {
 class DynamicTanh : public Norm {
  public:
   DynamicTanh(int64_t dim, double init_alpha, bool unit_offset);
-  Tensor forward(const Tensor& x) const override;
+  Tensor compute(const Tensor& x) const override;
   double scale_offset, gamma_offset;
   Tensor pre_tanh_scale, gamma, beta;
 };
@@ -84,7 +106,7 @@ class DynamicTanh : public Norm {
 class Derf : public Norm {
  public:
   Derf(int64_t dim, bool unit_offset);
-  Tensor forward(const Tensor& x) const override;
+  Tensor compute(const Tensor& x) const override;
   double offset;
   Tensor alpha, s, gamma, beta;
 };

@@ -83,10 +83,12 @@ inline Tolerance float32_policy(const std::string& spec) {
 // The port built as `meta`'s release for `spec`, on the tensors `checkpoint()`
 // gives, run on the fixture's inputs in `dir` and judged against its outputs.
 template <class Tensors>
-PortCell evaluate_port_on(const std::string& dir, const json& meta, const json& spec, Tensors&& checkpoint) {
+PortCell evaluate_port_on(const std::string& dir, const json& meta, const json& spec, Tensors&& checkpoint,
+                          const std::vector<native::PortAdapter>& adapters = {}) {
   PortCell cell;
   try {
     native::NativePort port(spec, native::release_context_from_meta(meta));
+    port.adapt(adapters);
     cell.report = port.load(checkpoint());
     if (!cell.report.empty()) {
       cell.verdict = Verdict::LoadFail;
