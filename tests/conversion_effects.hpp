@@ -404,7 +404,15 @@ inline std::vector<EntryEffect> entry_effects() {
        [] {
          const json s = spec({{"attn_qk_norm", true}, {"attn_qk_norm_dim_scale", true}});
          const std::vector<TensorInfo> t = {kEmb, kQuery, f32("attn_layers.layers.0.1.qk_norm_q_scale", {64})};
-         return all({expect(plan("1.19.0", "1.19.1", t, s).outcome == ConversionOutcome::Lossy, "the shared scales are not lossy"),
+         const auto up = plan("1.19.0", "1.19.1", t, s);
+         const OutputTensor* q = output(up, "attn_layers.layers.0.1.qk_norm_q_scale");
+         return all({expect(q && q->steps.size() == 1 && q->steps[0].kind == TensorStep::Tile && q->info.shape.size() == 3 &&
+                                q->info.shape[1] == 1 && q->info.shape[2] == 64,
+                            "the shared scales are not held once per head"),
+                     expect(up.outcome != ConversionOutcome::Lossy, "tiling the shared scales is lossy"),
+                     expect(plan("1.19.1", "1.19.0", {kEmb, kQuery, f32("attn_layers.layers.0.1.qk_norm_q_scale", {4, 1, 64})}, s)
+                                    .outcome == ConversionOutcome::Lossy,
+                            "one head's scales for all is not lossy"),
                      expect(!crosses_change(plan("1.19.0", "1.19.1", t, spec({{"attn_qk_norm", true}})), "qk-norm-scales-per-head"),
                             "qk_norm without per-dimension scales crosses it")});
        }},

@@ -55,7 +55,7 @@ std::vector<Cause> explain_cell(const ReleaseHistory& history, const CellResult&
         case OpKind::Rename: kinds.insert("renamed"); break;
         case OpKind::Drop: kinds.insert(plan.downgrade ? "added" : "removed"); break;
         case OpKind::Add: kinds.insert(plan.downgrade ? "removed" : "added"); break;
-        case OpKind::PermuteRows: case OpKind::Reshape: case OpKind::Split: case OpKind::Concatenate: case OpKind::Trim:
+        case OpKind::PermuteRows: case OpKind::Reshape: case OpKind::Repeat: case OpKind::Split: case OpKind::Concatenate: case OpKind::Trim:
           kinds.insert(c.kind == "layout" ? "reshaped" : "computation");
           break;
         case OpKind::AddConstant: case OpKind::Scale: kinds.insert("computation"); break;

@@ -456,6 +456,23 @@ struct Planner {
           touched = true;
         }
         break;
+      case OpKind::Repeat:
+        for (auto& [name, caps] : state.matching(op.from[0])) {
+          OutputTensor& t = state.tensors.at(name);
+          const std::vector<int64_t> have = shape_of(up ? op.old_shape : op.shape, caps, id),
+                                     want = shape_of(up ? op.shape : op.old_shape, caps, id);
+          const int64_t n_have = checked_numel(have).value_or(0), n_want = checked_numel(want).value_or(0);
+          if (t.info.shape != have || n_have <= 0 || n_want <= 0 || (up ? n_want % n_have : n_have % n_want) != 0)
+            refuse(fmt::format("change {} tiles [{}] into [{}]; {} is [{}]", id, fmt::join(up ? have : want, ", "),
+                               fmt::join(up ? want : have, ", "), name, fmt::join(t.info.shape, ", ")));
+          TensorStep s;
+          s.kind = up ? TensorStep::Tile : TensorStep::FirstCopy;
+          s.shape = want;
+          t.steps.push_back(s);
+          t.info.shape = want;
+          touched = true;
+        }
+        break;
       case OpKind::Split:
         up ? split(op.from[0], op.to, touched) : concatenate(op.to, op.from[0], touched);
         break;

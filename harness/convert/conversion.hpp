@@ -66,13 +66,13 @@ struct OutputTensor;
 
 // One step of an output tensor's program, applied in order to its source.
 struct TensorStep {
-  enum Kind { AddConstant, Scale, PermuteRows, Reshape, Rows, Trim, Pad, AddProduct } kind = AddConstant;
+  enum Kind { AddConstant, Scale, PermuteRows, Reshape, Tile, FirstCopy, Rows, Trim, Pad, AddProduct } kind = AddConstant;
   double value = 0;                 // AddConstant, Scale, Pad (the fill)
   int64_t heads = 0, rot = 0;       // PermuteRows: within each head's first `rot` rows (or columns)
   int axis = 0;                     // PermuteRows: 0 rows, 1 columns; Trim, Pad: the dimension
   int64_t count = 0;                // Trim, Pad: entries removed from / appended to the end of `axis`
   bool inverse = false;             // PermuteRows: the inverse permutation
-  std::vector<int64_t> shape;       // Reshape
+  std::vector<int64_t> shape;       // Reshape, Tile (the shape filled), FirstCopy (the copy's shape)
   int64_t row_begin = 0, row_end = 0;  // Rows: a slice of dim 0 (split)
   // AddProduct (a fold): x + matrix @ vector, each operand a program over
   // the inputs as the chain had it when the fold was crossed.

@@ -28,6 +28,7 @@ bool changes_layout(const HistoryChange& c) {
       case OpKind::Split:
       case OpKind::Concatenate:
       case OpKind::Trim:
+      case OpKind::Repeat:
       case OpKind::Reshape: return true;
       default: break;
     }

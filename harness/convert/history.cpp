@@ -23,7 +23,7 @@ namespace {
 const std::map<std::string, OpKind>& op_kinds() {
   static const std::map<std::string, OpKind> kinds = {
       {"rename", OpKind::Rename},   {"add_constant", OpKind::AddConstant}, {"scale", OpKind::Scale},
-      {"permute_rows", OpKind::PermuteRows}, {"reshape", OpKind::Reshape},  {"split", OpKind::Split},
+      {"permute_rows", OpKind::PermuteRows}, {"reshape", OpKind::Reshape},  {"repeat", OpKind::Repeat}, {"split", OpKind::Split},
       {"concatenate", OpKind::Concatenate},  {"drop", OpKind::Drop},        {"add", OpKind::Add},
       {"trim", OpKind::Trim},       {"fold", OpKind::Fold}};
   return kinds;
@@ -66,7 +66,7 @@ HistoryOp parse_op(const json& j, const std::string& where) {
     for (auto& [k, _] : op_kinds()) known += (known.empty() ? "" : ", ") + k;
     throw Error(where + ": unknown op '" + name + "' (the vocabulary: " + known + ")");
   }
-  only_fields(j, {"op", "from", "to", "value", "permutation", "rot_of", "shape", "unused", "anchor",
+  only_fields(j, {"op", "from", "to", "value", "permutation", "rot_of", "shape", "old_shape", "unused", "anchor",
                   "scalar", "axis", "count", "into", "through", "when_arg"},
               where + " op " + name);
   HistoryOp op;
@@ -91,6 +91,8 @@ HistoryOp parse_op(const json& j, const std::string& where) {
   op.permutation = j.value("permutation", "");
   if (j.contains("rot_of")) op.rot_of.emplace(j["rot_of"].get<std::string>());
   for (auto& d : j.value("shape", json::array())) op.shape.push_back(d.is_string() ? d.get<std::string>() : d.dump());
+  for (auto& d : j.value("old_shape", json::array()))
+    op.old_shape.push_back(d.is_string() ? d.get<std::string>() : d.dump());
   op.unused = j.value("unused", false);
   op.scalar = j.value("scalar", false);
   if (j.contains("anchor")) op.anchor.emplace(j["anchor"].get<std::string>());
@@ -109,6 +111,10 @@ HistoryOp parse_op(const json& j, const std::string& where) {
            "`from`, `permutation = \"rotary-halves-to-pairs\"` and `rot_of`");
       break;
     case OpKind::Reshape: need(op.from.size() == 1 && !op.shape.empty(), "`from` and a `shape`"); break;
+    case OpKind::Repeat:
+      need(op.from.size() == 1 && !op.shape.empty() && !op.old_shape.empty(),
+           "`from`, the `old_shape` it tiles and the `shape` it fills");
+      break;
     case OpKind::Split: need(op.from.size() == 1 && op.to.size() >= 2, "one `from` and several `to`"); break;
     case OpKind::Concatenate: need(op.from.size() >= 2 && op.to.size() == 1, "several `from` and one `to`"); break;
     case OpKind::Drop: need(op.from.size() == 1, "`from`"); break;
@@ -251,6 +257,7 @@ json HistoryOp::to_json() const {
   if (!permutation.empty()) j["permutation"] = permutation;
   if (axis != 0) j["axis"] = axis;
   if (!shape.empty()) j["shape"] = shape;
+  if (!old_shape.empty()) j["old_shape"] = old_shape;
   if (unused) j["unused"] = true;
   return j;
 }

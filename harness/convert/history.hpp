@@ -18,6 +18,9 @@
 //   permute_rows  rows of the matched weights reordered within each head by
 //                 a named permutation (rotary halves -> interleaved pairs)
 //   reshape       to a shape expression (inverse: back to the old shape)
+//   repeat        a tensor of `old_shape` tiled to fill `shape` (one shared
+//                 scale held once per head); inverse: the first copy, exact
+//                 only where every copy is equal (the change's down_lossy)
 //   split         one tensor -> several along dim 0 (inverse: concatenate)
 //   concatenate   several -> one along dim 0 (inverse: split)
 //   drop          a tensor the newer release no longer has (inverse: add,
@@ -53,7 +56,7 @@
 
 namespace xcompat {
 
-enum class OpKind { Rename, AddConstant, Scale, PermuteRows, Reshape, Split, Concatenate, Drop, Add, Trim, Fold };
+enum class OpKind { Rename, AddConstant, Scale, PermuteRows, Reshape, Repeat, Split, Concatenate, Drop, Add, Trim, Fold };
 const char* op_kind_name(OpKind k);
 
 struct HistoryOp {
@@ -72,6 +75,7 @@ struct HistoryOp {
   // model's width) or "<key pattern>:<axis>", the pattern rendered with the
   // anchor's captures
   std::vector<std::string> shape;
+  std::vector<std::string> old_shape;  // repeat: the shape it tiles (its inverse's)
   std::optional<KeyPattern> anchor;  // drop: where its inverse (add) takes its captures from
   bool unused = false;            // drop: the older release never computes with it (lossless whatever its value)
   bool scalar = false;            // only single-element tensors (ScaleNorm's g, beside RMSNorm's vector g)

@@ -184,6 +184,27 @@ void apply_step(TensorData& t, const TensorStep& step) {
       t.shape = step.shape;
       break;
     }
+    case TensorStep::Tile: {
+      // The whole tensor, again and again, until `shape` is full: a scale
+      // shared by the heads, held once per head.
+      const auto n = checked_numel(step.shape).value_or(-1);
+      if (t.numel() <= 0 || n <= 0 || n % t.numel() != 0)
+        throw Error(fmt::format("cannot tile [{}] into [{}]", fmt::join(t.shape, ", "), fmt::join(step.shape, ", ")));
+      std::vector<std::byte> out;
+      out.reserve(t.bytes.size() * static_cast<std::size_t>(n / t.numel()));
+      for (int64_t c = 0; c < n / t.numel(); ++c) out.insert(out.end(), t.bytes.begin(), t.bytes.end());
+      t.bytes = std::move(out);
+      t.shape = step.shape;
+      break;
+    }
+    case TensorStep::FirstCopy: {
+      const auto n = checked_numel(step.shape).value_or(-1);
+      if (n <= 0 || t.numel() % n != 0)
+        throw Error(fmt::format("[{}] holds no whole copies of [{}]", fmt::join(t.shape, ", "), fmt::join(step.shape, ", ")));
+      t.bytes.resize(static_cast<std::size_t>(n) * dtype_size(t.dtype));
+      t.shape = step.shape;
+      break;
+    }
     case TensorStep::Trim:
     case TensorStep::Pad: {
       // [outer, n, inner] along the axis: keep the first n - count entries,

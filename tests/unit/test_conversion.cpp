@@ -129,6 +129,7 @@ TEST_CASE("a history file is validated: every field known, every op complete", "
   CHECK(load_text(dir, "width = [\"{p}a.weight:1\"]\n" + ok + "ops = [{ op = \"scale\", from = \"a\", value = \"dim ** 0.5\" }]\n")
             .width.size() == 1);
   refused(ok + "ops = [{ op = \"trim\", from = \"a\", axis = 1 }]\n", "a `count` of 1 or more");
+  refused(ok + "ops = [{ op = \"repeat\", from = \"a\", shape = [2, 3] }]\n", "the `old_shape` it tiles");
   refused(ok + "ops = [{ op = \"rename\", from = \"{a\", to = \"b\" }]\n", "'{' without '}'");
   refused(ok + "args = { model = { x = 1 } }\n", "per section");
   refused(ok + "when_shape = \"a:0\"\n", "shape condition");
@@ -643,6 +644,55 @@ TEST_CASE("trim keeps the first entries along an axis, and pad appends the fill"
   trim.axis = 2;
   apply_step(last, trim);
   CHECK(last.to_doubles() == std::vector<double>{0, 2, 4, 6, 8, 10});
+}
+
+TEST_CASE("repeat: a scale shared by the heads is held once per head, and the first head's comes back", "[unit]") {
+  TensorStep tile;
+  tile.kind = TensorStep::Tile;
+  tile.shape = {3, 1, 2};
+  TensorData t = f32({2}, {0.5f, -2.0f});
+  apply_step(t, tile);
+  CHECK(t.shape == std::vector<int64_t>{3, 1, 2});
+  CHECK(t.to_doubles() == std::vector<double>{0.5, -2, 0.5, -2, 0.5, -2});
+  TensorStep first;
+  first.kind = TensorStep::FirstCopy;
+  first.shape = {2};
+  TensorData per_head = f32({3, 1, 2}, {1, 2, 3, 4, 5, 6});
+  apply_step(per_head, first);
+  CHECK(per_head.shape == std::vector<int64_t>{2});
+  CHECK(per_head.to_doubles() == std::vector<double>{1, 2});
+  TensorStep wrong = tile;
+  wrong.shape = {3, 1, 3};  // 9 is no multiple of 2
+  TensorData v = f32({2}, {1, 2});
+  CHECK_THROWS_WITH(apply_step(v, wrong), Catch::Contains("cannot tile"));
+
+  // qk-norm-scales-per-head (1.19.1): [dim_head] -> [heads, 1, dim_head].
+  const json spec = decoder_spec({{"attn_qk_norm", true}, {"attn_qk_norm_dim_scale", true}, {"attn_dim_head", 8}});
+  auto scales = [](std::vector<int64_t> shape) {
+    auto t = decoder();
+    for (int i : {0, 2})
+      for (auto w : {"q", "k"})
+        t.push_back({"attn_layers.layers." + std::to_string(i) + ".1.qk_norm_" + w + "_scale", DType::F32, shape});
+    return t;
+  };
+  const auto up = plan("1.19.0", "1.19.1", scales({8}), spec);
+  CHECK(crosses(up, "qk-norm-scales-per-head"));
+  CHECK_FALSE(has(up.lost_behaviour, "qk-norm-scales-per-head"));  // exact: nothing is lost
+  int tiled = 0;
+  for (auto& o : up.outputs)
+    if (o.info.name.find("qk_norm_") != std::string::npos) {
+      CHECK(o.info.shape == std::vector<int64_t>{4, 1, 8});
+      REQUIRE(o.steps.size() == 1);
+      CHECK(o.steps[0].kind == TensorStep::Tile);
+      ++tiled;
+    }
+  CHECK(tiled == 4);
+  const auto down = plan("1.19.1", "1.19.0", scales({4, 1, 8}), spec);
+  CHECK(has(down.lost_behaviour, "qk-norm-scales-per-head"));  // the first head's only
+  for (auto& o : down.outputs)
+    if (o.info.name.find("qk_norm_") != std::string::npos) CHECK(o.info.shape == std::vector<int64_t>{8});
+  // A scale of another width than the spec's heads says is refused, not tiled wrong.
+  CHECK(plan("1.19.0", "1.19.1", scales({6}), spec).outcome == ConversionOutcome::Refused);
 }
 
 TEST_CASE("convert's input checks: published releases, the layout of A, a spec that fits", "[unit]") {
