@@ -148,12 +148,15 @@ struct PythonRelease {
     const fs::path fixture_dir = req.at("fixture_dir").get<std::string>();
     // `checkpoint`: a file of the fixture, or an absolute path (a converted
     // checkpoint); `args`: constructor arguments a conversion names;
-    // `adapters`: the adapters of B's model an adapted conversion needs.
+    // `adapters`: the adapters of B's model an adapted conversion needs;
+    // `rounding_weights`: the conversion unrounded, for measure_rounding's
+    // wide reference (a float32 safetensors file).
     py::dict r = driver.attr("evaluate")(to_python(req.at("spec")), fixture_dir.string(),
                                          req.value("checkpoint", "model.pt"), req.value("repeats", 3),
                                          to_python(req.value("args", json::object())),
                                          to_python(req.value("adapters", json::array())),
-                                         req.value("measure_rounding", false));
+                                         req.value("measure_rounding", false),
+                                         req.value("rounding_weights", std::string()));
     const LoadReport report = LoadReport::from_json(from_python(r["load_report"]));
     json timing = from_python(r["timing"]);
     if (r["status"].cast<std::string>() == "load_fail") {

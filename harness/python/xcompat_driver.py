@@ -639,24 +639,32 @@ def make_fixture(spec, out_dir, xcompat_version):
     return meta
 
 
-def rounding_bound(model, spec, inputs, logits):
+def rounding_bound(model, spec, inputs, logits, wide_weights=""):
     """What rounding alone does to this model's outputs in its dtype: the
     same function (this release, these weights and inputs) evaluated in a
     wider dtype (float64 for a float32 model, float32 for a bfloat16 one),
     against the outputs in the dtype. A converted path that differs by more
     than rounding can make is not "rounding" (harness/sweep/converted_path.cpp).
     {"reference", "nmse", "max_abs"}, or {"error"} when the model does not run
-    in the wider dtype."""
+    in the wider dtype. `wide_weights`: a safetensors file of the same
+    tensors in float32 (a conversion's unrounded results), loaded into the
+    widened model in place of its own weights."""
     wide = torch.float64 if logits.dtype == torch.float32 else torch.float32
     # Widened in place and narrowed back (exact: the wider dtype holds every
     # value of the narrower): a copy would not do, as a release's tied
     # logits are a lambda over the original module.
     narrow = {id(t): t.dtype for _, t in _model_tensors(model)}
+    # The weights as loaded, put back afterwards when others replace them.
+    kept = {id(t): t.data for _, t in _model_tensors(model)} if wide_weights else {}
     try:
         with torch.no_grad():
             for _, t in _model_tensors(model):
                 if t.is_floating_point():
                     t.data = t.data.to(wide)
+            if wide_weights:
+                unrounded = load_file(wide_weights)
+                model.load_state_dict({k: v.to(wide) if v.is_floating_point() else v for k, v in unrounded.items()},
+                                      strict=True)
             x = {k: v.to(wide) if v.is_floating_point() else v for k, v in inputs.items()}
             ref = forward(model, spec, x).to(torch.float64)
     except Exception as e:  # noqa: BLE001 - no bound: no cause is called rounding
@@ -664,7 +672,7 @@ def rounding_bound(model, spec, inputs, logits):
     finally:
         with torch.no_grad():
             for _, t in _model_tensors(model):
-                t.data = t.data.to(narrow[id(t)])
+                t.data = kept[id(t)] if id(t) in kept else t.data.to(narrow[id(t)])
     out = logits.to(torch.float64)
     if not bool(torch.isfinite(out).all()) or not bool(torch.isfinite(ref).all()):
         return {"reference": str(wide).replace("torch.", ""), "error": "non-finite outputs"}
@@ -780,7 +788,8 @@ def export_artifact(spec, fixture_dir, kind, out_dir, cache_dir=""):
     return xcompat_deploy.export_artifact(sys.modules[__name__], spec, fixture_dir, kind, out_dir, cache_dir)
 
 
-def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3, args=None, adapters=None, measure_rounding=False):
+def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3, args=None, adapters=None, measure_rounding=False,
+             rounding_weights=""):
     """Loads the fixture's checkpoint into this release's build of the spec
     (strict) and runs forward on the fixture's inputs.
 
@@ -795,6 +804,10 @@ def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3, args=None, ada
     `measure_rounding`: also what rounding alone makes of this model on
     these weights (rounding_bound, in "rounding"): the consumer's side of a
     converted half-precision cell, whose producer measured its own.
+    `rounding_weights`: a float32 safetensors file of the same tensors, the
+    conversion's results before they were rounded to the checkpoint's dtype:
+    the wide reference is computed on them, so the bound counts the
+    conversion's own rounding of the weights as well.
     The checkpoint is untrusted: torch.load(weights_only=True) refuses every
     pickled global outside tensors and plain containers."""
     t0 = time.perf_counter()
@@ -826,7 +839,7 @@ def evaluate(spec, fixture_dir, checkpoint="model.pt", repeats=3, args=None, ada
     times.sort()
     # Measured on the model's own outputs, before a test hook skews them: a
     # reader that computes something else does so in the wider dtype too.
-    extra = {"rounding": rounding_bound(model, spec, inputs, logits)} if measure_rounding else {}
+    extra = {"rounding": rounding_bound(model, spec, inputs, logits, rounding_weights)} if measure_rounding else {}
     logits = _test_flaky(logits).contiguous()
     return {
         **extra,

@@ -3,6 +3,7 @@
 #include "harness/core/runtime.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -68,8 +69,12 @@ void remove_stale_conversions(const fs::path& out, const std::string& to, const 
   for (auto& e : fs::directory_iterator(out.parent_path(), ec)) {
     const std::string name = e.path().filename().string();
     const bool same_pair = name.rfind(to + "-", 0) == 0 &&
-                           (name.ends_with("." + format) || name.ends_with("." + format + ".json"));
-    if (same_pair && e.path() != out && e.path().string() != out.string() + ".json") fs::remove(e.path(), ec);
+                           (name.ends_with("." + format) || name.ends_with("." + format + ".json") ||
+                            name.ends_with("." + format + ".wide.safetensors"));
+    const std::string mine = out.string();
+    if (same_pair && e.path() != out && e.path().string() != mine + ".json" &&
+        e.path().string() != mine + ".wide.safetensors")
+      fs::remove(e.path(), ec);
   }
 }
 
@@ -108,6 +113,64 @@ json converted_file(ConversionPlan& plan, const Fixture& fx, const std::string& 
   return r;
 }
 
+bool half(DType d) { return d == DType::BF16 || d == DType::F16; }
+
+// A half-precision tensor as float32, exactly (every bf16 / f16 value is one).
+TensorData widened(const TensorData& t) {
+  if (!half(t.dtype)) return t;
+  TensorData w{DType::F32, t.shape, {}};
+  const auto values = t.to_doubles();
+  w.bytes.resize(values.size() * sizeof(float));
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const float f = static_cast<float>(values[i]);
+    std::memcpy(w.bytes.data() + i * sizeof(float), &f, sizeof(float));
+  }
+  return w;
+}
+
+// Whether the conversion computes on half-precision tensors (a scale, an
+// offset, a fold): then the file holds its results rounded to that dtype,
+// a rounding neither release's own computation makes.
+bool computes_on_half(const ConversionPlan& plan) {
+  for (auto& o : plan.outputs)
+    if (half(o.info.dtype))
+      for (auto& s : o.steps)
+        if (s.kind == TensorStep::AddConstant || s.kind == TensorStep::Scale || s.kind == TensorStep::AddProduct) return true;
+  return false;
+}
+
+// The same conversion of the fixture's weights widened to float32 first:
+// what the converted file would hold were it not rounded to its dtype. The
+// consumer's wide reference is computed on these (its rounding_bound then
+// counts the conversion's rounding of the weights too). Beside `out`,
+// "<out>.wide.safetensors".
+fs::path wide_converted_file(const ConversionPlan& plan, const Fixture& fx, const std::string& format,
+                             const fs::path& out, bool bare) {
+  const fs::path wide = out.string() + ".wide.safetensors";
+  if (fs::exists(wide)) return wide;
+  ConversionPlan p = plan;
+  std::vector<TensorInfo> outputs;
+  for (auto& o : p.outputs) {
+    if (half(o.info.dtype)) o.info.dtype = DType::F32;
+    outputs.push_back(o.info);
+    outputs.back().name = unrooted(o.info.name, bare);
+  }
+  auto reader = open_checkpoint(fx.dir / ("model." + format));
+  {
+    auto writer = create_checkpoint(wide, outputs, {{"converted_from", plan.from.release.str()},
+                                                       {"x_transformers", plan.to.release.str()},
+                                                       {"widened", "float32"}});
+    run_conversion(p, [&](const std::string& n) { return widened(reader->read(unrooted(n, bare))); },
+                   [&](const TensorInfo& i, const TensorData& d) {
+                     TensorInfo named = i;
+                     named.name = unrooted(i.name, bare);
+                     writer->write(named, d);
+                   });
+    writer->commit();  // atomic: a file under the name is whole
+  }
+  return wide;
+}
+
 }  // namespace
 
 // Two evaluations of one function, each off the exact result by rounding,
@@ -132,8 +195,10 @@ static bool within_rounding(const Fixture& fx, const CellReply& r) {
 // the wider dtype measured with the fixture) and the consumer's on the
 // converted weights (c, measured by the consumer: measure_rounding). Their
 // RMS distance is at most sqrt(p) + sqrt(c) of the reference's: within
-// rounding when nmse <= factor * (sqrt(p) + sqrt(c))^2. NaN when the
-// consumer did not measure it.
+// rounding when nmse <= factor * (sqrt(p) + sqrt(c))^2. Where the
+// conversion computes on the half-precision weights, c is measured against
+// its unrounded results (wide_converted_file), so it holds that rounding
+// too. NaN when the consumer did not measure it.
 static double both_sides_rounding(const Fixture& fx, const json& reply_body) {
   const json c = reply_body.value("rounding", json::object());
   const double p = rounding_nmse(fx);
@@ -285,7 +350,19 @@ void add_converted_path(CellResult& result, const PlannedCell& cell, const Fixtu
                   {"checkpoint", out.string()}, {"args", plan.args},         {"tolerance", tol.to_json()}};
   // Arithmetic on half-precision weights (plan.rounding): the consumer says
   // what rounding makes of its own computation too.
-  if (!plan.rounding.empty() && cell.key.dtype != "float32") request["measure_rounding"] = true;
+  if (!plan.rounding.empty() && cell.key.dtype != "float32") {
+    request["measure_rounding"] = true;
+    // Arithmetic on the half-precision weights themselves: the consumer's
+    // wide reference takes the unrounded results, so that its measured
+    // rounding holds the conversion's too (both_sides_rounding).
+    if (computes_on_half(plan)) {
+      try {
+        request["rounding_weights"] = wide_converted_file(plan, fx, cell.key.checkpoint, out, bare).string();
+      } catch (const std::exception& e) {
+        conv["rounding_weights_error"] = std::string(e.what()).substr(0, 300);
+      }
+    }
+  }
   const WorkerReply reply = worker.request(request, timeout);
   if (!reply.ok()) {
     conv["verdict"] = verdict_name(Verdict::Error);
