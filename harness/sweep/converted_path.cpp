@@ -279,9 +279,20 @@ static json adapted_path(const PlannedCell& cell, const Fixture& fx, const Relea
   a["command"] = fmt::format("xcompat convert model.{} --from {} --to {} --spec {} --adapter adapter.py --out model-{}.{}",
                              cell.key.checkpoint, from.release.str(), to.release.str(), cell.key.spec,
                              to.release.str(), cell.key.checkpoint);
-  const json request = {{"op", "evaluate"},       {"spec", cell.spec->definition}, {"fixture_dir", fx.dir.string()},
-                        {"checkpoint", out.string()}, {"args", plan.args},         {"tolerance", tol.to_json()},
-                        {"adapters", a["adapters"]}};
+  json request = {{"op", "evaluate"},       {"spec", cell.spec->definition}, {"fixture_dir", fx.dir.string()},
+                  {"checkpoint", out.string()}, {"args", plan.args},         {"tolerance", tol.to_json()},
+                  {"adapters", a["adapters"]}};
+  // As on the plain path: arithmetic on half-precision weights, measured on both sides.
+  if (!plan.rounding.empty() && cell.key.dtype != "float32") {
+    request["measure_rounding"] = true;
+    if (computes_on_half(plan)) {
+      try {
+        request["rounding_weights"] = wide_converted_file(plan, fx, cell.key.checkpoint, out, bare).string();
+      } catch (const std::exception& e) {
+        a["rounding_weights_error"] = std::string(e.what()).substr(0, 300);
+      }
+    }
+  }
   const WorkerReply reply = worker.request(request, timeout);
   if (!reply.ok()) {
     a["verdict"] = verdict_name(Verdict::Error);
@@ -291,6 +302,14 @@ static json adapted_path(const PlannedCell& cell, const Fixture& fx, const Relea
   const CellReply r = CellReply::from_json(reply.body);
   a["verdict"] = verdict_name(verdict_passes(r.verdict) ? Verdict::Adapted : r.verdict);
   if (r.metrics) a["metrics"] = r.metrics->to_json();
+  // Every tensor carried (the adapters hold the rest), and the releases
+  // compute the same function: a DRIFT within what the two sides' roundings
+  // make together is rounding (the caller names it).
+  if (const double both = both_sides_rounding(fx, reply.body);
+      r.verdict == Verdict::Drift && !plan.rounding.empty() && r.metrics && r.metrics->nmse <= kRoundingFactor * both) {
+    a["rounding_both_sides"] = both;
+    a["rounding"] = plan.rounding;
+  }
   if (!r.error.empty()) a["error"] = r.error.substr(0, 2000);
   return a;
 }
@@ -417,6 +436,14 @@ void add_converted_path(CellResult& result, const PlannedCell& cell, const Fixtu
   if (conv["outcome"] == "lossy" && !verdict_passes(result.verdict)) {
     conv["adapted"] = adapted_path(cell, fx, history, from, to, bare, out, worker, tol, timeout);
     if (conv["adapted"].value("verdict", "") == verdict_name(Verdict::Adapted)) result.verdict = Verdict::Adapted;
+    else if (const json& ad = conv["adapted"]; ad.contains("rounding_both_sides"))
+      result.causes.push_back(
+          {{"kind", "rounding"}, {"change", fmt::format("{}", fmt::join(ad["rounding"], ", "))},
+           {"detail", fmt::format("converted with adapters, losing nothing; the releases round differently (nmse "
+                                  "{:.3g}, within {} x the {:.3g} the producer's and the consumer's roundings make "
+                                  "together)",
+                                  ad["metrics"].value("nmse", NAN), kRoundingFactor,
+                                  ad["rounding_both_sides"].get<double>())}});
   }
   result.conversion = conv;
 }
