@@ -229,8 +229,15 @@ struct Planner {
     const LastLayer last = state.last_of();
     for (auto& a : c.adapters)
       if (a.carries_tensor())
-        if (auto caps = match_key(a.from, name, last)) return std::pair(&a, render_key(a.module, *caps, last));
+        if (auto caps = match_key(a.from, name, last); caps && applies(a, *caps))
+          return std::pair(&a, render_key(a.module, *caps, last));
     return std::nullopt;
+  }
+
+  // Whether the adapter restores A's function for this model (its when_arg
+  // holds: decided by the spec; without one, not assumed).
+  bool applies(const HistoryAdapter& a, const KeyPattern::Captures& caps) const {
+    return a.when_arg.empty() || when_arg_holds(a.when_arg, spec_for_prefix(effective_spec(), prefix_of(caps))).value_or(false);
   }
 
   // The behaviour adapters of the change (upgrading, when the caller accepts
@@ -242,7 +249,7 @@ struct Planner {
     for (auto& a : c.adapters) {
       if (a.carries_tensor()) continue;
       for (auto& [_, caps] : state.matching(a.from))
-        out.push_back(AdaptedTensor{"", "", state.render(a.module, caps), a.kind, c.id, 0, {}});
+        if (applies(a, caps)) out.push_back(AdaptedTensor{"", "", state.render(a.module, caps), a.kind, c.id, 0, {}});
     }
     return out;
   }

@@ -138,7 +138,7 @@ HistoryOp parse_op(const json& j, const std::string& where) {
 HistoryAdapter parse_adapter(const json& j, const std::string& where_change) {
   const std::string where = where_change + " adapter";
   if (!j.is_object()) throw Error(where + ": each adapter is a table { kind, from, module }");
-  only_fields(j, {"kind", "from", "module"}, where);
+  only_fields(j, {"kind", "from", "module", "when_arg"}, where);
   const std::string kind = j.value("kind", "");
   if (std::find_if(kAdapterKinds.begin(), kAdapterKinds.end(), [&](const char* k) { return kind == k; }) ==
       kAdapterKinds.end())
@@ -147,7 +147,8 @@ HistoryAdapter parse_adapter(const json& j, const std::string& where_change) {
   if (!j.contains("from") || !j["from"].is_string() || !j.contains("module") || !j["module"].is_string())
     throw Error(where + ": needs `from` (the tensor a drop would lose) and `module` (B's module that takes it)");
   try {
-    return HistoryAdapter{kind, KeyPattern(j["from"].get<std::string>()), KeyPattern(j["module"].get<std::string>())};
+    return HistoryAdapter{kind, KeyPattern(j["from"].get<std::string>()), KeyPattern(j["module"].get<std::string>()),
+                          j.value("when_arg", "")};
   } catch (const std::exception& e) {
     throw Error(where + ": " + e.what());
   }
@@ -267,7 +268,11 @@ std::string adapter_parameter(const std::string& kind, const std::string& tensor
   return kOutputBiasParameter;
 }
 
-json HistoryAdapter::to_json() const { return {{"kind", kind}, {"from", from.text()}, {"module", module.text()}}; }
+json HistoryAdapter::to_json() const {
+  json j = {{"kind", kind}, {"from", from.text()}, {"module", module.text()}};
+  if (!when_arg.empty()) j["when_arg"] = when_arg;
+  return j;
+}
 
 std::string HistoryChange::boundary() const {
   if (exact()) return "at " + at.str();

@@ -112,6 +112,10 @@ struct HistoryAdapter {
   std::string kind;           // "output_bias" | "rotate_values"
   KeyPattern from;            // output_bias: the tensor that would be dropped; a behaviour: a tensor of each module
   KeyPattern module;          // the module of B (as named at this change) that takes it
+  // Only for models built so (a change's when_arg syntax): where the
+  // adapter does not restore A's function (a behaviour it does not follow),
+  // the change stays lossy. Undecided without the spec: not applied.
+  std::string when_arg;
   // Whether the adapter carries a tensor (output_bias) rather than a
   // computation of the change (rotate_values).
   bool carries_tensor() const { return kind == "output_bias" || kind == "layer_norm"; }

@@ -531,6 +531,39 @@ TEST_CASE("a behaviour adapter: 2.x rotates each attention's values as releases 
   CHECK(lost_rotation(plan_conversion(without, at("1.14.0"), at("2.31.10"), t, facts_from_spec(spec), PlanOptions{true})));
 }
 
+TEST_CASE("an adapter that holds only for some models: uniform padded queries, not with memory key / values", "[unit]") {
+  const auto t = decoder();
+  auto encoder = [](json layers) {
+    json s = decoder_spec(std::move(layers));
+    s["model"] = "encoder";
+    s["mask"] = "padding";
+    return s;
+  };
+  auto adapted = [&](const json& spec) {
+    return plan_conversion(release_history(), at("1.2.4"), at("1.4.0"), t, facts_from_spec(spec), PlanOptions{true});
+  };
+  auto uniform = [](const ConversionPlan& p) {
+    int n = 0;
+    for (auto& a : p.adapters) n += a.kind == "uniform_padded_queries";
+    return n;
+  };
+  const auto plain = adapted(encoder(json::object()));
+  CHECK(uniform(plain) == 2);
+  CHECK_FALSE(has(plain.lost_behaviour, "padding-mask-keys-only"));
+  // The older releases attended to the memory alone at padded queries: no
+  // adapter restores that, and the loss is named.
+  const auto memory = adapted(encoder({{"attn_num_mem_kv", 4}}));
+  CHECK(uniform(memory) == 0);
+  CHECK(has(memory.lost_behaviour, "padding-mask-keys-only"));
+  CHECK(memory.outcome == ConversionOutcome::Lossy);
+  // An adapter's when_arg is read and written back.
+  test::TempDir dir;
+  const auto h = load_text(dir, "[[change]]\nid = \"x\"\nkind = \"behaviour\"\nat = \"1.0.0\"\nreason = \"r\"\n"
+                                "adapters = [{ kind = \"identity\", from = \"a.weight\", module = \"a\", when_arg = \"layers.x\" }]\n");
+  CHECK(h.changes.at(0).adapters.at(0).when_arg == "layers.x");
+  CHECK(h.changes.at(0).adapters.at(0).to_json()["when_arg"] == "layers.x");
+}
+
 TEST_CASE("adapter.py: the template with the conversion's adapters written in", "[unit]") {
   const std::string tmpl = "import torch\nADAPTERS = []\nFROM, TO = \"\", \"\"\ndef adapt(model): pass\n";
   const json adapters = json::array({{{"module", "model.attn_layers.layers.0.0.0"}, {"kind", "output_bias"},
