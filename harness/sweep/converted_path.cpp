@@ -207,6 +207,24 @@ static double both_sides_rounding(const Fixture& fx, const json& reply_body) {
   return root * root;
 }
 
+// Arithmetic on half-precision weights (plan.rounding), on the plain and the
+// adapted path alike: the consumer says what rounding makes of its own
+// computation too (measure_rounding), and where the conversion computes on
+// the weights themselves, its wide reference takes the unrounded results
+// (rounding_weights), so that its measure holds the conversion's rounding
+// (both_sides_rounding). A failure to write them is recorded in `record`.
+static void ask_for_rounding(json& request, json& record, const ConversionPlan& plan, const PlannedCell& cell,
+                             const Fixture& fx, const fs::path& out, bool bare) {
+  if (plan.rounding.empty() || cell.key.dtype == "float32") return;
+  request["measure_rounding"] = true;
+  if (!computes_on_half(plan)) return;
+  try {
+    request["rounding_weights"] = wide_converted_file(plan, fx, cell.key.checkpoint, out, bare).string();
+  } catch (const std::exception& e) {
+    record["rounding_weights_error"] = std::string(e.what()).substr(0, 300);
+  }
+}
+
 // A reader that cannot build the model: no conversion gives it one.
 static bool cannot_build(const CellResult& direct) {
   for (auto& c : direct.causes.is_array() ? direct.causes : nlohmann::json::array())
@@ -282,17 +300,7 @@ static json adapted_path(const PlannedCell& cell, const Fixture& fx, const Relea
   json request = {{"op", "evaluate"},       {"spec", cell.spec->definition}, {"fixture_dir", fx.dir.string()},
                   {"checkpoint", out.string()}, {"args", plan.args},         {"tolerance", tol.to_json()},
                   {"adapters", a["adapters"]}};
-  // As on the plain path: arithmetic on half-precision weights, measured on both sides.
-  if (!plan.rounding.empty() && cell.key.dtype != "float32") {
-    request["measure_rounding"] = true;
-    if (computes_on_half(plan)) {
-      try {
-        request["rounding_weights"] = wide_converted_file(plan, fx, cell.key.checkpoint, out, bare).string();
-      } catch (const std::exception& e) {
-        a["rounding_weights_error"] = std::string(e.what()).substr(0, 300);
-      }
-    }
-  }
+  ask_for_rounding(request, a, plan, cell, fx, out, bare);
   const WorkerReply reply = worker.request(request, timeout);
   if (!reply.ok()) {
     a["verdict"] = verdict_name(Verdict::Error);
@@ -367,21 +375,7 @@ void add_converted_path(CellResult& result, const PlannedCell& cell, const Fixtu
 
   json request = {{"op", "evaluate"},       {"spec", cell.spec->definition}, {"fixture_dir", fx.dir.string()},
                   {"checkpoint", out.string()}, {"args", plan.args},         {"tolerance", tol.to_json()}};
-  // Arithmetic on half-precision weights (plan.rounding): the consumer says
-  // what rounding makes of its own computation too.
-  if (!plan.rounding.empty() && cell.key.dtype != "float32") {
-    request["measure_rounding"] = true;
-    // Arithmetic on the half-precision weights themselves: the consumer's
-    // wide reference takes the unrounded results, so that its measured
-    // rounding holds the conversion's too (both_sides_rounding).
-    if (computes_on_half(plan)) {
-      try {
-        request["rounding_weights"] = wide_converted_file(plan, fx, cell.key.checkpoint, out, bare).string();
-      } catch (const std::exception& e) {
-        conv["rounding_weights_error"] = std::string(e.what()).substr(0, 300);
-      }
-    }
-  }
+  ask_for_rounding(request, conv, plan, cell, fx, out, bare);
   const WorkerReply reply = worker.request(request, timeout);
   if (!reply.ok()) {
     conv["verdict"] = verdict_name(Verdict::Error);
